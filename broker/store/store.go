@@ -1,0 +1,89 @@
+// Package store defines the persistence contract between the refbroker's
+// queues and its message stores (memory, journal, and later jdbc,
+// journaled-jdbc, replicated). The contract is deliberately small: a store
+// makes batches of adds and acks durable and replays what is still
+// unacknowledged on start. Extra capabilities (reading a body back so the
+// broker can page it out, statistics) are optional interfaces found by type
+// assertion.
+//
+// Durability promise: when Write returns nil, every add and ack in the batch
+// is as durable as the store's configured policy says (for the journal with
+// fsync=always or batch: on stable storage). When Write returns an error the
+// store has failed: the broker must stop acknowledging and fail stop. A store
+// never retries a failed fsync.
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrClosed is returned by a store used after Close.
+var ErrClosed = errors.New("store: closed")
+
+// ErrFailed wraps the first storage error after which a store refuses all
+// further writes (fail-stop).
+var ErrFailed = errors.New("store: failed")
+
+// Header is one user header of a message, kept in the order it arrived.
+type Header struct {
+	Key, Value string
+}
+
+// Message is one persistent message as the store keeps it.
+type Message struct {
+	// Seq is assigned by the store in Write: unique, increasing in the order
+	// the store accepted the adds, and stable across restarts. The broker
+	// derives the STOMP message-id from it.
+	Seq uint64
+	// Queue is the destination, e.g. "/queue/orders".
+	Queue string
+	// Headers are the SEND frame's headers the broker passes on (without
+	// destination, receipt, transaction, content-length).
+	Headers []Header
+	// Body is the payload. After Recover it may be nil when the store
+	// implements Loader and chose not to keep it in memory; Size is then
+	// the body's length.
+	Body []byte
+	// Size is len(Body) even when Body was not loaded.
+	Size int
+}
+
+// Batch is one atomic unit of work: every add and ack in it becomes durable
+// together, or none does (a STOMP transaction's COMMIT is one Batch).
+type Batch struct {
+	// Adds are new messages; Write sets their Seq.
+	Adds []*Message
+	// Acks are the Seqs of messages consumed for good.
+	Acks []uint64
+}
+
+// Store is a message store.
+type Store interface {
+	// Recover calls fn for every unacknowledged message in Seq order. It is
+	// called once, before the first Write.
+	Recover(ctx context.Context, fn func(*Message) error) error
+	// Write makes b durable as promised and returns only then.
+	Write(ctx context.Context, b *Batch) error
+	// Close flushes what is pending and releases the store.
+	Close() error
+}
+
+// Loader is implemented by stores that can read a message body back, so
+// the broker may drop bodies of a large backlog from memory.
+type Loader interface {
+	// Load returns the body of the unacknowledged message seq.
+	Load(ctx context.Context, seq uint64) ([]byte, error)
+}
+
+// Statser is implemented by stores that expose statistics for /metrics and
+// /status. Keys are Prometheus-style metric names without the
+// "refbroker_store_" prefix, e.g. "fsyncs_total", "bytes_written_total".
+type Statser interface {
+	Stats() map[string]float64
+}
+
+// Namer says what kind of store this is, as shown in /status.
+type Namer interface {
+	Name() string
+}
