@@ -1,0 +1,58 @@
+# lossbench: `make test` is the test command CI runs (.ci/run); `make chaos`
+# runs the default scenario suite; `make bench` measures throughput.
+# Everything a target needs is installed from here on a fresh machine.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+OUT ?= results
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+export TESTCONTAINERS_RYUK_DISABLED := true
+export GOFLAGS := -mod=mod
+
+.PHONY: all build test unit lint fmt-check vet staticcheck chaos bench bench-go fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/refbroker ./cmd/refbroker
+	$(GO) build -o $(BIN)/lossbench ./cmd/lossbench
+
+# test: formatting, vet, staticcheck, then every test with the race detector.
+test: lint unit
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -timeout 20m -count=1 ./...
+
+# chaos: the default scenario suite (scenarios/suite), results under $(OUT)/.
+chaos: build
+	$(BIN)/lossbench run --out $(OUT) scenarios/suite/*.yaml
+
+# bench: end-to-end throughput and latency of refbroker's stores beside the
+# disk's own fsync limit, measured side by side in one run.
+bench: build
+	$(BIN)/lossbench bench --out $(OUT) --broker-bin $(BIN)/refbroker
+
+# bench-go: the Go micro-benchmarks (journal append, frame parser).
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./broker/...
+
+# fuzz: a short run of every fuzz target (FUZZTIME=30s by default).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./broker/stomp
+	$(GO) test -run '^$$' -fuzz FuzzRecover -fuzztime $(FUZZTIME) ./broker/journal
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./scenarios/scenario
+
+clean:
+	rm -rf $(BIN) $(OUT)

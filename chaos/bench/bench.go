@@ -1,0 +1,250 @@
+// Package bench measures a STOMP broker end to end the way the peers'
+// figures in shared/peers were measured: N producers each sending
+// persistent messages and waiting for a RECEIPT per SEND, one consumer
+// acknowledging each message individually, all on this machine.
+//
+// Throughput is counted as messages both acknowledged and consumed per
+// second over the measured window, so a store whose consumer falls behind
+// does not look fast: the backlog at the end is reported beside it.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-stomp/stomp/v3"
+)
+
+// Load is one measurement's workload.
+type Load struct {
+	// Addr is the broker's STOMP address, host:port.
+	Addr string
+	// Dest is the queue; each cell should use its own.
+	Dest string
+	// Producers is the number of concurrent producers, each on its own
+	// connection.
+	Producers int
+	// Size is the body size in bytes.
+	Size int
+	// Warmup runs before the measured window and is not counted.
+	Warmup time.Duration
+	// Duration is the measured window.
+	Duration time.Duration
+	// Persistent marks messages persistent:true.
+	Persistent bool
+}
+
+// Figures are one cell's measured outcome.
+type Figures struct {
+	Producers int     `json:"producers"`
+	Size      int     `json:"size"`
+	Seconds   float64 `json:"seconds"`
+	// Acknowledged counts receipts in the window; Consumed counts MESSAGE
+	// frames the consumer received in the window.
+	Acknowledged int64 `json:"acknowledged"`
+	Consumed     int64 `json:"consumed"`
+	// Backlog is acknowledged minus consumed over the whole run, warmup
+	// included, when the producers stopped.
+	Backlog int64 `json:"backlog"`
+	// MsgsPerSec is min(acknowledged, consumed) per second: messages both
+	// accepted and delivered.
+	MsgsPerSec  float64 `json:"msgs_per_sec"`
+	AckedPerSec float64 `json:"acked_per_sec"`
+	MBPerSec    float64 `json:"mb_per_sec"`
+	// Latency of SEND to RECEIPT, in milliseconds, over the window.
+	P50  float64 `json:"p50_ms"`
+	P90  float64 `json:"p90_ms"`
+	P99  float64 `json:"p99_ms"`
+	P999 float64 `json:"p999_ms"`
+	Max  float64 `json:"max_ms"`
+	// Errors counts failed sends (an ERROR frame or a broken connection);
+	// any error ends the producer that saw it.
+	Errors int64 `json:"errors"`
+}
+
+// Run drives one cell and returns its figures. It stops by itself after
+// Warmup+Duration, or earlier when ctx ends.
+func Run(ctx context.Context, l Load) (Figures, error) {
+	if l.Producers < 1 || l.Size < 0 || l.Duration <= 0 {
+		return Figures{}, fmt.Errorf("bench: bad load %+v", l)
+	}
+	f := Figures{Producers: l.Producers, Size: l.Size}
+
+	cons, err := stomp.Dial("tcp", l.Addr, stomp.ConnOpt.HeartBeat(0, 0))
+	if err != nil {
+		return f, fmt.Errorf("bench: consumer connect %s: %w", l.Addr, err)
+	}
+	defer cons.MustDisconnect()
+	sub, err := cons.Subscribe(l.Dest, stomp.AckClientIndividual,
+		stomp.SubscribeOpt.Header("activemq.prefetchSize", "1000"),
+		stomp.SubscribeOpt.Header("prefetch-count", "1000"))
+	if err != nil {
+		return f, fmt.Errorf("bench: subscribe %s: %w", l.Dest, err)
+	}
+
+	var (
+		measuring atomic.Bool
+		stopped   atomic.Bool
+		consumed  atomic.Int64 // in the window
+		total     atomic.Int64 // whole run
+	)
+	consDone := make(chan error, 1)
+	go func() {
+		for msg := range sub.C {
+			if msg.Err != nil {
+				if stopped.Load() {
+					break
+				}
+				consDone <- fmt.Errorf("bench: consumer: %w", msg.Err)
+				return
+			}
+			total.Add(1)
+			if measuring.Load() {
+				consumed.Add(1)
+			}
+			if err := cons.Ack(msg); err != nil && !stopped.Load() {
+				consDone <- fmt.Errorf("bench: ack: %w", err)
+				return
+			}
+		}
+		consDone <- nil
+	}()
+
+	body := make([]byte, l.Size)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+
+	start := time.Now()
+	windowStart := start.Add(l.Warmup)
+	end := windowStart.Add(l.Duration)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		lats    []time.Duration
+		acked   atomic.Int64 // in the window
+		ackAll  atomic.Int64
+		errs    atomic.Int64
+		firstEr error
+	)
+	for p := 0; p < l.Producers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 1<<14)
+			defer func() {
+				mu.Lock()
+				lats = append(lats, local...)
+				mu.Unlock()
+			}()
+			conn, err := stomp.Dial("tcp", l.Addr, stomp.ConnOpt.HeartBeat(0, 0))
+			if err != nil {
+				errs.Add(1)
+				mu.Lock()
+				if firstEr == nil {
+					firstEr = fmt.Errorf("bench: producer %d connect: %w", p, err)
+				}
+				mu.Unlock()
+				return
+			}
+			defer conn.MustDisconnect()
+			persistent := strconv.FormatBool(l.Persistent)
+			for seq := 0; ; seq++ {
+				now := time.Now()
+				if now.After(end) || ctx.Err() != nil {
+					return
+				}
+				err := conn.Send(l.Dest, "application/octet-stream", body,
+					stomp.SendOpt.Receipt,
+					stomp.SendOpt.Header("persistent", persistent))
+				done := time.Now()
+				if err != nil {
+					errs.Add(1)
+					mu.Lock()
+					if firstEr == nil {
+						firstEr = fmt.Errorf("bench: producer %d send %d: %w", p, seq, err)
+					}
+					mu.Unlock()
+					return
+				}
+				ackAll.Add(1)
+				if now.After(windowStart) && done.Before(end) {
+					acked.Add(1)
+					local = append(local, done.Sub(now))
+				}
+			}
+		}(p)
+	}
+	// The window is measured on the wall clock independently of producers.
+	select {
+	case <-time.After(time.Until(windowStart)):
+	case <-ctx.Done():
+	}
+	measuring.Store(true)
+	select {
+	case <-time.After(time.Until(end)):
+	case <-ctx.Done():
+	}
+	measuring.Store(false)
+	wg.Wait()
+	f.Backlog = ackAll.Load() - total.Load()
+	stopped.Store(true)
+	_ = sub.Unsubscribe()
+	var consErr error
+	select {
+	case consErr = <-consDone:
+	case <-time.After(2 * time.Second):
+	}
+
+	f.Seconds = l.Duration.Seconds()
+	f.Acknowledged = acked.Load()
+	f.Consumed = consumed.Load()
+	f.Errors = errs.Load()
+	both := f.Acknowledged
+	if f.Consumed < both {
+		both = f.Consumed
+	}
+	f.MsgsPerSec = float64(both) / f.Seconds
+	f.AckedPerSec = float64(f.Acknowledged) / f.Seconds
+	f.MBPerSec = f.MsgsPerSec * float64(l.Size) / (1 << 20)
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	f.P50 = quantileMS(lats, 0.50)
+	f.P90 = quantileMS(lats, 0.90)
+	f.P99 = quantileMS(lats, 0.99)
+	f.P999 = quantileMS(lats, 0.999)
+	if n := len(lats); n > 0 {
+		f.Max = ms(lats[n-1])
+	}
+	if firstEr != nil {
+		return f, firstEr
+	}
+	if consErr != nil && !errors.Is(consErr, context.Canceled) {
+		return f, consErr
+	}
+	return f, nil
+}
+
+
+// quantileMS returns the q-quantile of sorted durations (nearest rank), in
+// milliseconds.
+func quantileMS(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.5) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(sorted) {
+		i = len(sorted) - 1
+	}
+	return ms(sorted[i])
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

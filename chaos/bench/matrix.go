@@ -1,0 +1,257 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Target is one broker configuration of the matrix.
+type Target struct {
+	// Name labels the row, e.g. "journal-batch".
+	Name string `json:"name"`
+	// Args are refbroker's flags beyond --listen, --admin and --data.
+	Args []string `json:"args"`
+}
+
+// DefaultTargets are refbroker's stores of issue 2, each fsync policy.
+func DefaultTargets() []Target {
+	return []Target{
+		{Name: "memory", Args: []string{"--store", "memory"}},
+		{Name: "journal-always", Args: []string{"--store", "journal", "--fsync", "always"}},
+		{Name: "journal-batch", Args: []string{"--store", "journal", "--fsync", "batch"}},
+		{Name: "journal-interval-10ms", Args: []string{"--store", "journal", "--fsync", "interval=10ms"}},
+		{Name: "journal-never", Args: []string{"--store", "journal", "--fsync", "never"}},
+	}
+}
+
+// Matrix is a set of cells measured side by side in one run.
+type Matrix struct {
+	BrokerBin string
+	Targets   []Target
+	Producers []int
+	Sizes     []int
+	Warmup    time.Duration
+	Duration  time.Duration
+	Repeat    int
+	// Reference names the target every other is compared with.
+	Reference string
+	// WorkDir holds each broker's data directory and log.
+	WorkDir string
+	Logf    func(format string, args ...any)
+}
+
+// Cell is one (target, producers, size) measurement, the median of its
+// repeats by MsgsPerSec, with the spread beside it.
+type Cell struct {
+	Target string `json:"target"`
+	Figures
+	Repeats []float64 `json:"repeats_msgs_per_sec"`
+	// RatioToReference is MsgsPerSec over the reference target's in the same
+	// (producers, size) cell of this run.
+	RatioToReference float64 `json:"ratio_to_reference"`
+	// DiskFraction is MsgsPerSec over what the disk does for this
+	// producer count (one fdatasync per message for 1 producer, 16 writes
+	// per fdatasync otherwise), an upper bound for a durable store.
+	DiskFraction float64 `json:"disk_fraction"`
+}
+
+// Report is what `lossbench bench` writes to bench.json.
+type Report struct {
+	Started   time.Time   `json:"started"`
+	Reference string      `json:"reference"`
+	Disk      DiskFigures `json:"disk"`
+	Cells     []Cell      `json:"cells"`
+}
+
+// Run measures every cell of m, starting a fresh broker per measurement.
+func (m *Matrix) Run(ctx context.Context) (*Report, error) {
+	logf := m.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	rep := &Report{Started: time.Now().UTC(), Reference: m.Reference}
+	disk, err := ProbeDisk(m.WorkDir, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	rep.Disk = disk
+	logf("disk %s: %.0f fdatasync/s (4 KiB), %.0f writes/s at 16 per fdatasync", m.WorkDir, disk.SyncsPerSec, disk.Grouped16PerSec)
+	repeat := max(m.Repeat, 1)
+	for _, size := range m.Sizes {
+		for _, prod := range m.Producers {
+			for _, tg := range m.Targets {
+				c := Cell{Target: tg.Name}
+				var runs []Figures
+				for r := 0; r < repeat; r++ {
+					f, err := m.one(ctx, tg, prod, size, r)
+					if err != nil {
+						return rep, fmt.Errorf("%s, %d producers, %d B, repeat %d: %w", tg.Name, prod, size, r+1, err)
+					}
+					runs = append(runs, f)
+					c.Repeats = append(c.Repeats, f.MsgsPerSec)
+					logf("%-24s producers=%-3d size=%-6d %9.0f msg/s  acked %9.0f/s  p50 %6.2f ms  p99 %6.2f ms  backlog %d",
+						tg.Name, prod, size, f.MsgsPerSec, f.AckedPerSec, f.P50, f.P99, f.Backlog)
+				}
+				sort.Slice(runs, func(i, j int) bool { return runs[i].MsgsPerSec < runs[j].MsgsPerSec })
+				c.Figures = runs[len(runs)/2]
+				limit := disk.SyncsPerSec
+				if prod > 1 {
+					limit = disk.Grouped16PerSec
+				}
+				if limit > 0 {
+					c.DiskFraction = c.MsgsPerSec / limit
+				}
+				rep.Cells = append(rep.Cells, c)
+			}
+		}
+	}
+	ref := map[[2]int]float64{}
+	for _, c := range rep.Cells {
+		if c.Target == m.Reference {
+			ref[[2]int{c.Producers, c.Size}] = c.MsgsPerSec
+		}
+	}
+	for i := range rep.Cells {
+		c := &rep.Cells[i]
+		if r := ref[[2]int{c.Producers, c.Size}]; r > 0 {
+			c.RatioToReference = c.MsgsPerSec / r
+		}
+	}
+	return rep, nil
+}
+
+func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (Figures, error) {
+	dir := filepath.Join(m.WorkDir, fmt.Sprintf("%s-p%d-s%d-r%d", tg.Name, producers, size, rep))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Figures{}, err
+	}
+	defer os.RemoveAll(filepath.Join(dir, "data"))
+	b, err := StartBroker(ctx, m.BrokerBin, dir, tg.Args)
+	if err != nil {
+		return Figures{}, err
+	}
+	f, runErr := Run(ctx, Load{
+		Addr: b.STOMP, Dest: "/queue/bench", Producers: producers, Size: size,
+		Warmup: m.Warmup, Duration: m.Duration, Persistent: true,
+	})
+	if err := b.Stop(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return f, runErr
+}
+
+// Broker is a refbroker child process.
+type Broker struct {
+	STOMP, Admin string
+	cmd          *exec.Cmd
+	log          string
+	exited       chan error
+}
+
+// StartBroker runs bin with --listen, --admin and --data under dir plus
+// args, and waits until /readyz answers 200.
+func StartBroker(ctx context.Context, bin, dir string, args []string) (*Broker, error) {
+	stompAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	adminAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "broker.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	all := append([]string{"--listen", stompAddr, "--admin", adminAddr, "--data", filepath.Join(dir, "data")}, args...)
+	cmd := exec.Command(bin, all...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	b := &Broker{STOMP: stompAddr, Admin: adminAddr, cmd: cmd, log: logPath, exited: make(chan error, 1)}
+	go func() { b.exited <- cmd.Wait(); logf.Close() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-b.exited:
+			b.exited <- err
+			return nil, fmt.Errorf("%s %s exited before ready (%v): %s", bin, strings.Join(all, " "), err, tail(logPath))
+		case <-ctx.Done():
+			b.Kill()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		resp, err := http.Get("http://" + adminAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return b, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Kill()
+			return nil, fmt.Errorf("%s not ready after 30s: %s", bin, tail(logPath))
+		}
+	}
+}
+
+// Stop sends SIGTERM and waits up to 20 s, then kills.
+func (b *Broker) Stop() error {
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-b.exited:
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("broker exit: %v: %s", err, tail(b.log))
+		}
+		return nil
+	case <-time.After(20 * time.Second):
+		b.Kill()
+		return fmt.Errorf("broker did not stop on SIGTERM within 20s")
+	}
+}
+
+// Kill sends SIGKILL and waits.
+func (b *Broker) Kill() {
+	_ = b.cmd.Process.Kill()
+	<-b.exited
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func tail(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
