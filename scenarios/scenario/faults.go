@@ -1,0 +1,201 @@
+package scenario
+
+import (
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// faultKeys are the keys any fault may have; the rest depend on the kind
+// (faultSpecs).
+var faultKeys = []string{"kind", "at", "between", "target", "chance"}
+
+// faultSpec says what a kind of fault targets and which keys it takes.
+type faultSpec struct {
+	targets  []string // the keys that name the target: node, disk, site, sites, link
+	keys     []string // extra keys it allows
+	required []string // extra keys it needs
+}
+
+var faultSpecs = map[FaultKind]faultSpec{
+	Kill:        {targets: []string{"node"}, keys: []string{"restart_after"}},
+	Pause:       {targets: []string{"node"}, keys: []string{"duration"}, required: []string{"duration"}},
+	Stop:        {targets: []string{"node"}, keys: []string{"restart_after"}},
+	MachineLost: {targets: []string{"node"}, keys: []string{"restart_after"}},
+	DiskLost:    {targets: []string{"disk"}, keys: []string{"restart_after"}},
+	DiskFull:    {targets: []string{"disk"}, keys: []string{"duration"}},
+	SiteLost:    {targets: []string{"site"}, keys: []string{"restart_after"}},
+	Partition:   {targets: []string{"sites", "node"}, keys: []string{"duration"}},
+	Latency:     {targets: []string{"link"}, keys: []string{"delay", "jitter", "duration"}, required: []string{"delay"}},
+	Bandwidth:   {targets: []string{"link"}, keys: []string{"kb_per_s", "duration"}, required: []string{"kb_per_s"}},
+	Reset:       {targets: []string{"link"}, keys: []string{"duration"}},
+	PowerCut:    {targets: []string{"node"}, keys: []string{"restart_after"}},
+}
+
+func faultKindNames() string {
+	var s []string
+	for _, k := range FaultKinds {
+		s = append(s, string(k))
+	}
+	return strings.Join(s, ", ")
+}
+
+func (d *decoder) fault(n *yaml.Node) (Fault, bool) {
+	flt := Fault{Pos: pos(n), Chance: 1}
+	all := append([]string{}, faultKeys...)
+	all = append(all, "node", "disk", "site", "sites", "link", "duration", "restart_after", "delay", "jitter", "kb_per_s")
+	nerr := len(d.errs)
+	f := d.mapping(n, "fault", all...)
+	if f == nil {
+		return flt, false
+	}
+	if !d.require(f, "kind") {
+		return flt, false
+	}
+	flt.Kind = FaultKind(d.str(f.get("kind"), "fault kind"))
+	spec, ok := faultSpecs[flt.Kind]
+	if !ok {
+		if flt.Kind != "" {
+			d.errorf(pos(f.get("kind")), "fault kind: unknown %q; expected one of: %s", flt.Kind, faultKindNames())
+		}
+		return flt, false
+	}
+	what := "fault " + string(flt.Kind)
+	f.what = what
+	allowed := append(append(append([]string{}, faultKeys...), spec.targets...), spec.keys...)
+	for _, k := range all {
+		if f.has(k) && !contains(allowed, k) {
+			d.errorf(pos(f.keys[k]), "%s: key %q does not apply; expected: %s", what, k, strings.Join(allowed, ", "))
+		}
+	}
+	for _, k := range spec.required {
+		d.require(f, k)
+	}
+	switch d.oneOf(f, false, "at", "between") {
+	case "at":
+		flt.At = d.duration(f.get("at"), what+" at")
+	case "between":
+		v := f.get("between")
+		if v.Kind != yaml.SequenceNode || len(v.Content) != 2 {
+			d.errorf(pos(v), "%s between: expected a range like [2s, 5s], got %s", what, describe(v))
+			break
+		}
+		lo, hi := d.duration(v.Content[0], what+" between"), d.duration(v.Content[1], what+" between")
+		if lo > hi {
+			d.errorf(pos(v), "%s between: the range [%s, %s] is empty: expected min <= max", what, lo, hi)
+		}
+		flt.Between = []Duration{lo, hi}
+		flt.At = lo
+	}
+	targetKeys := append([]string{"target"}, spec.targets...)
+	switch key := d.oneOf(f, false, targetKeys...); key {
+	case "target":
+		flt.OneOf = d.targetChoice(f.get("target"), what, spec.targets)
+	case "":
+	default:
+		flt.Target = d.target(f.get(key), what+" "+key, key)
+	}
+	if v := f.get("duration"); v != nil {
+		flt.Duration = d.duration(v, what+" duration")
+		if flt.Kind == Pause && flt.Duration == 0 && len(d.errs) == nerr {
+			d.errorf(pos(v), "%s duration: must be more than 0", what)
+		}
+	}
+	if v := f.get("restart_after"); v != nil {
+		flt.Restart = true
+		flt.RestartAfter = d.duration(v, what+" restart_after")
+	}
+	if v := f.get("delay"); v != nil {
+		flt.Delay = d.duration(v, what+" delay")
+		if flt.Delay == 0 && len(d.errs) == nerr {
+			d.errorf(pos(v), "%s delay: must be more than 0", what)
+		}
+	}
+	if v := f.get("jitter"); v != nil {
+		flt.Jitter = d.duration(v, what+" jitter")
+	}
+	if v := f.get("kb_per_s"); v != nil {
+		flt.KBPerSec = d.count(v, what+" kb_per_s")
+		if flt.KBPerSec == 0 && len(d.errs) == nerr {
+			d.errorf(pos(v), "%s kb_per_s: must be at least 1", what)
+		}
+	}
+	if v := f.get("chance"); v != nil {
+		flt.Chance = d.float(v, what+" chance")
+		if flt.Chance <= 0 || flt.Chance > 1 {
+			d.errorf(pos(v), "%s chance: expected a probability in (0, 1], got %s", what, v.Value)
+		}
+	}
+	return flt, len(d.errs) == nerr
+}
+
+// target reads a target written under key (node, disk, site, sites, link).
+func (d *decoder) target(n *yaml.Node, what, key string) Target {
+	switch key {
+	case "node":
+		return Target{Node: d.name(n, what)}
+	case "disk":
+		return Target{Disk: d.name(n, what)}
+	case "site":
+		return Target{Site: d.name(n, what)}
+	default: // sites, link
+		return Target{Sites: d.pair(n, what)}
+	}
+}
+
+// targetChoice reads target: {one_of: [...]}. Items are names, or pairs
+// for sites and links; for a partition a name is a node to isolate.
+func (d *decoder) targetChoice(n *yaml.Node, what string, keys []string) []Target {
+	f := d.mapping(n, what+" target", "one_of")
+	if f == nil || !d.require(f, "one_of") {
+		return nil
+	}
+	items := d.list(f.get("one_of"), what+" target one_of", "targets")
+	if f.get("one_of").Kind == yaml.SequenceNode && len(items) == 0 {
+		d.errorf(pos(f.get("one_of")), "%s target one_of: expected at least one target", what)
+	}
+	var out []Target
+	for _, it := range items {
+		key := keys[0]
+		if it.Kind == yaml.ScalarNode && contains(keys, "node") {
+			key = "node"
+		}
+		out = append(out, d.target(it, what+" target one_of", key))
+	}
+	return out
+}
+
+func (d *decoder) expectations(n *yaml.Node) []Expectation {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(pos(n), "expectations: expected a mapping of metric: condition, like lost: 0, got %s", describe(n))
+		return nil
+	}
+	var out []Expectation
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		m := d.str(k, "expectations")
+		if m == "" {
+			continue
+		}
+		if line, dup := seen[m]; dup {
+			d.errorf(pos(k), "expectations: duplicate metric %q (first at line %d)", m, line)
+			continue
+		}
+		seen[m] = k.Line
+		if !contains(Metrics, m) {
+			d.errorf(pos(k), "expectations: unknown metric %q; expected one of: %s", m, strings.Join(Metrics, ", "))
+			continue
+		}
+		if !d.scalar(v, "expectations "+m, "a condition like 0, \">0\" or \"<= 50\"") {
+			continue
+		}
+		c, err := ParseCondition(v.Value)
+		if err != nil {
+			d.errorf(pos(v), "expectations %s: %v", m, err)
+			continue
+		}
+		out = append(out, Expectation{Metric: m, Condition: c, Pos: pos(k)})
+	}
+	return out
+}

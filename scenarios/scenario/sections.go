@@ -1,0 +1,363 @@
+package scenario
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// scenario decodes the top level.
+func (d *decoder) scenario(n *yaml.Node) *Scenario {
+	s := &Scenario{File: d.file, Seed: DefaultSeed}
+	f := d.mapping(n, "scenario", "name", "description", "seed", "strategy", "failure",
+		"topology", "workload", "faults", "expectations")
+	if f == nil {
+		return s
+	}
+	d.require(f, "name", "strategy", "failure", "topology", "workload")
+	if v := f.get("name"); v != nil {
+		s.Name = d.name(v, "name")
+	}
+	if v := f.get("description"); v != nil {
+		s.Description = d.str(v, "description")
+	}
+	if v := f.get("seed"); v != nil {
+		s.Seed = d.int(v, "seed")
+	}
+	if v := f.get("strategy"); v != nil {
+		s.Strategy = d.name(v, "strategy")
+	}
+	if v := f.get("failure"); v != nil {
+		s.Failure = d.str(v, "failure")
+		if s.Failure != "" && !contains(Failures, s.Failure) {
+			d.errorf(pos(v), "failure: unknown %q; expected one of: %s", s.Failure, strings.Join(Failures, ", "))
+		}
+	}
+	if v := f.get("topology"); v != nil {
+		s.Topology = d.topology(v)
+	}
+	if v := f.get("workload"); v != nil {
+		s.Workload = d.workload(v)
+	}
+	if v := f.get("faults"); v != nil && v.Tag != "!!null" {
+		for _, it := range d.list(v, "faults", "faults") {
+			if flt, ok := d.fault(it); ok {
+				s.Faults = append(s.Faults, flt)
+			}
+		}
+	}
+	if v := f.get("expectations"); v != nil && v.Tag != "!!null" {
+		s.Expectations = d.expectations(v)
+	}
+	return s
+}
+
+func (d *decoder) topology(n *yaml.Node) Topology {
+	var t Topology
+	f := d.mapping(n, "topology", "sites", "links", "nodes", "disks", "databases")
+	if f == nil {
+		return t
+	}
+	d.require(f, "sites", "nodes")
+	for _, it := range d.list(f.get("sites"), "sites", "site names") {
+		if name := d.name(it, "sites"); name != "" {
+			t.Sites = append(t.Sites, Site{Name: name, Pos: pos(it)})
+		}
+	}
+	for _, it := range d.list(f.get("links"), "links", "site pairs like [a, b]") {
+		if p := d.pair(it, "links"); p != nil {
+			t.Links = append(t.Links, Link{A: p[0], B: p[1], Pos: pos(it)})
+		}
+	}
+	for _, it := range d.list(f.get("nodes"), "nodes", "nodes") {
+		t.Nodes = append(t.Nodes, d.node(it))
+	}
+	for _, it := range d.list(f.get("disks"), "disks", "disks") {
+		t.Disks = append(t.Disks, d.disk(it))
+	}
+	for _, it := range d.list(f.get("databases"), "databases", "databases") {
+		t.Databases = append(t.Databases, d.database(it))
+	}
+	return t
+}
+
+func (d *decoder) node(n *yaml.Node) Node {
+	nd := Node{Pos: pos(n), Broker: Broker{Kind: RefBroker, Pos: pos(n)}}
+	f := d.mapping(n, "node", "name", "site", "broker")
+	if f == nil {
+		return nd
+	}
+	d.require(f, "name", "site", "broker")
+	nd.Name = d.name(f.get("name"), "node name")
+	if nd.Name != "" {
+		f.what = fmt.Sprintf("node %q", nd.Name)
+	}
+	nd.Site = d.name(f.get("site"), f.what+" site")
+	if v := f.get("broker"); v != nil {
+		nd.Broker = d.broker(v, f.what+" broker")
+	}
+	return nd
+}
+
+var placeholderRE = regexp.MustCompile(`\{([^{}]*)\}`)
+
+func (d *decoder) broker(n *yaml.Node, what string) Broker {
+	b := Broker{Kind: RefBroker, Pos: pos(n)}
+	f := d.mapping(n, what, "kind", "store", "fsync", "args", "command", "env")
+	if f == nil {
+		return b
+	}
+	if v := f.get("kind"); v != nil {
+		b.Kind = BrokerKind(d.str(v, what+" kind"))
+		if b.Kind != RefBroker && b.Kind != Command && b.Kind != "" {
+			d.errorf(pos(v), "%s kind: unknown %q; expected refbroker or command", what, b.Kind)
+		}
+	}
+	if v := f.get("store"); v != nil {
+		b.Store = d.str(v, what+" store")
+	}
+	if v := f.get("fsync"); v != nil {
+		b.Fsync = d.str(v, what+" fsync")
+		if b.Fsync != "" && !contains(FsyncPolicies, b.Fsync) {
+			d.errorf(pos(v), "%s fsync: unknown %q; expected one of: %s", what, b.Fsync, strings.Join(FsyncPolicies, ", "))
+		}
+	}
+	checkPlaceholders := func(v *yaml.Node, s string) {
+		for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
+			if !contains(Placeholders, m[1]) {
+				d.errorf(pos(v), "%s: unknown placeholder {%s}; expected one of: {%s}", what, m[1], strings.Join(Placeholders, "}, {"))
+			}
+		}
+	}
+	if v := f.get("args"); v != nil {
+		for _, it := range d.list(v, what+" args", "strings") {
+			s := d.str(it, what+" args")
+			checkPlaceholders(it, s)
+			b.Args = append(b.Args, s)
+		}
+	}
+	if v := f.get("command"); v != nil {
+		for _, it := range d.list(v, what+" command", "strings") {
+			s := d.str(it, what+" command")
+			checkPlaceholders(it, s)
+			b.Command = append(b.Command, s)
+		}
+	}
+	if v := f.get("env"); v != nil {
+		if v.Kind != yaml.MappingNode {
+			d.errorf(pos(v), "%s env: expected a mapping of NAME: value, got %s", what, describe(v))
+		} else {
+			b.Env = map[string]string{}
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				k, val := v.Content[i], v.Content[i+1]
+				key := d.str(k, what+" env")
+				if _, dup := b.Env[key]; dup {
+					d.errorf(pos(k), "%s env: duplicate key %q", what, key)
+				}
+				s := d.str(val, what+" env "+key)
+				checkPlaceholders(val, s)
+				b.Env[key] = s
+			}
+		}
+	}
+	switch b.Kind {
+	case RefBroker:
+		if b.Store == "" && f.get("store") == nil {
+			d.errorf(pos(n), "%s: missing key \"store\" (refbroker needs a store, e.g. memory or journal)", what)
+		}
+		if f.has("command") {
+			d.errorf(pos(f.keys["command"]), "%s: \"command\" applies only to kind: command", what)
+		}
+	case Command:
+		if len(b.Command) == 0 {
+			d.errorf(pos(n), "%s: kind command needs a non-empty \"command\", e.g. [activemq, start]", what)
+		}
+	}
+	return b
+}
+
+func (d *decoder) disk(n *yaml.Node) Disk {
+	k := Disk{Pos: pos(n)}
+	f := d.mapping(n, "disk", "name", "node", "size", "mirror_of")
+	if f == nil {
+		return k
+	}
+	d.require(f, "name", "node")
+	k.Name = d.name(f.get("name"), "disk name")
+	if k.Name != "" {
+		f.what = fmt.Sprintf("disk %q", k.Name)
+	}
+	k.Node = d.name(f.get("node"), f.what+" node")
+	if v := f.get("size"); v != nil {
+		k.Size = d.size(v, f.what+" size")
+	}
+	if v := f.get("mirror_of"); v != nil {
+		k.MirrorOf = d.name(v, f.what+" mirror_of")
+	}
+	return k
+}
+
+func (d *decoder) database(n *yaml.Node) Database {
+	db := Database{Pos: pos(n)}
+	f := d.mapping(n, "database", "name", "site", "kind")
+	if f == nil {
+		return db
+	}
+	d.require(f, "name", "site", "kind")
+	db.Name = d.name(f.get("name"), "database name")
+	if db.Name != "" {
+		f.what = fmt.Sprintf("database %q", db.Name)
+	}
+	db.Site = d.name(f.get("site"), f.what+" site")
+	if v := f.get("kind"); v != nil {
+		db.Kind = DatabaseKind(d.str(v, f.what+" kind"))
+		if db.Kind != "" && !contains([]DatabaseKind{Postgres, MariaDB, SQLite}, db.Kind) {
+			d.errorf(pos(v), "%s kind: unknown %q; expected postgres, mariadb or sqlite", f.what, db.Kind)
+		}
+	}
+	return db
+}
+
+func (d *decoder) workload(n *yaml.Node) Workload {
+	w := Workload{
+		Pos:       pos(n),
+		Producers: Producers{Size: DefaultSize, Persistent: true},
+		Consumers: Consumers{Ack: AckClientIndividual},
+		Recovery:  Recovery{RepairAll: true, Wait: DefaultWait, Drain: DefaultDrain, Quiet: DefaultQuiet},
+	}
+	f := d.mapping(n, "workload", "site", "connect", "destination", "destinations",
+		"producers", "consumers", "duration", "recovery")
+	if f == nil {
+		return w
+	}
+	d.require(f, "producers", "consumers", "duration")
+	if v := f.get("site"); v != nil {
+		w.Site = d.name(v, "workload site")
+	}
+	if v := f.get("connect"); v != nil {
+		for _, it := range d.list(v, "workload connect", "node names") {
+			w.Connect = append(w.Connect, d.name(it, "workload connect"))
+		}
+	}
+	switch d.oneOf(f, false, "destination", "destinations") {
+	case "destination":
+		w.Destinations = []string{d.str(f.get("destination"), "workload destination")}
+	case "destinations":
+		v := f.get("destinations")
+		w.Destinations = d.strings(v, "workload destinations")
+		if v.Kind == yaml.SequenceNode && len(w.Destinations) == 0 {
+			d.errorf(pos(v), "workload destinations: expected at least one destination")
+		}
+	}
+	if v := f.get("producers"); v != nil {
+		w.Producers = d.producers(v, w.Producers)
+	}
+	if v := f.get("consumers"); v != nil {
+		w.Consumers = d.consumers(v, w.Consumers)
+	}
+	if v := f.get("duration"); v != nil {
+		nerr := len(d.errs)
+		w.Duration = d.duration(v, "workload duration")
+		if w.Duration == 0 && len(d.errs) == nerr {
+			d.errorf(pos(v), "workload duration: must be more than 0")
+		}
+	}
+	if v := f.get("recovery"); v != nil {
+		w.Recovery = d.recovery(v, w.Recovery)
+	}
+	return w
+}
+
+func (d *decoder) producers(n *yaml.Node, p Producers) Producers {
+	f := d.mapping(n, "producers", "count", "rate", "size", "persistent", "transactions", "max_messages")
+	if f == nil {
+		return p
+	}
+	d.require(f, "count")
+	if v := f.get("count"); v != nil {
+		p.Count = int(d.count(v, "producers count"))
+		if p.Count == 0 && v.Tag == "!!int" && v.Value == "0" {
+			d.errorf(pos(v), "producers count: expected at least 1")
+		}
+	}
+	if v := f.get("rate"); v != nil {
+		p.Rate = d.float(v, "producers rate")
+		if p.Rate < 0 {
+			d.errorf(pos(v), "producers rate: must not be negative (0 is as fast as possible)")
+		}
+	}
+	if v := f.get("size"); v != nil {
+		p.Size = d.size(v, "producers size")
+	}
+	if v := f.get("persistent"); v != nil {
+		p.Persistent = d.bool(v, "producers persistent")
+	}
+	if v := f.get("transactions"); v != nil {
+		p.Transactions = int(d.count(v, "producers transactions"))
+	}
+	if v := f.get("max_messages"); v != nil {
+		p.MaxMessages = d.count(v, "producers max_messages")
+	}
+	return p
+}
+
+func (d *decoder) consumers(n *yaml.Node, c Consumers) Consumers {
+	f := d.mapping(n, "consumers", "count", "ack", "prefetch", "start_delay")
+	if f == nil {
+		return c
+	}
+	d.require(f, "count")
+	if v := f.get("count"); v != nil {
+		c.Count = int(d.count(v, "consumers count"))
+		if c.Count == 0 && v.Tag == "!!int" && v.Value == "0" {
+			d.errorf(pos(v), "consumers count: expected at least 1 (consumers drain the queue)")
+		}
+	}
+	if v := f.get("ack"); v != nil {
+		c.Ack = AckMode(d.str(v, "consumers ack"))
+		if c.Ack != "" && !contains([]AckMode{AckClientIndividual, AckClient, AckAuto}, c.Ack) {
+			d.errorf(pos(v), "consumers ack: unknown %q; expected client-individual, client or auto", c.Ack)
+		}
+	}
+	if v := f.get("prefetch"); v != nil {
+		c.Prefetch = int(d.count(v, "consumers prefetch"))
+	}
+	if v := f.get("start_delay"); v != nil {
+		c.StartDelay = d.duration(v, "consumers start_delay")
+	}
+	return c
+}
+
+func (d *decoder) recovery(n *yaml.Node, r Recovery) Recovery {
+	f := d.mapping(n, "recovery", "repair", "wait", "drain", "quiet")
+	if f == nil {
+		return r
+	}
+	if v := f.get("repair"); v != nil {
+		switch {
+		case v.Kind == yaml.ScalarNode && v.Value == "all":
+			r.RepairAll, r.Repair = true, nil
+		case v.Kind == yaml.ScalarNode && v.Value == "none":
+			r.RepairAll, r.Repair = false, nil
+		case v.Kind == yaml.SequenceNode:
+			r.RepairAll = false
+			for _, it := range v.Content {
+				r.Repair = append(r.Repair, d.name(it, "recovery repair"))
+			}
+		default:
+			d.errorf(pos(v), "recovery repair: expected all, none or a list of node and database names, got %s", describe(v))
+		}
+	}
+	if v := f.get("wait"); v != nil {
+		r.Wait = d.duration(v, "recovery wait")
+	}
+	if v := f.get("drain"); v != nil {
+		r.Drain = d.duration(v, "recovery drain")
+	}
+	if v := f.get("quiet"); v != nil {
+		r.Quiet = d.duration(v, "recovery quiet")
+	}
+	return r
+}

@@ -1,0 +1,381 @@
+package scenario
+
+import (
+	"strings"
+	"time"
+)
+
+// Scenario is one parsed and validated scenario file. Every field has its
+// default filled in, so a runner reads it without further checks. Pos
+// fields say where the element was written, for the runner's own errors.
+type Scenario struct {
+	// File is the path or name the scenario was parsed from.
+	File string `json:"file"`
+	// Name identifies the scenario; it names its output folder.
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Seed decides every random choice (fault times and targets, chance);
+	// `lossbench run --seed N` overrides it. Default 1.
+	Seed int64 `json:"seed"`
+	// Strategy is the DR matrix row, e.g. "journal-batch".
+	Strategy string `json:"strategy"`
+	// Failure is the DR matrix column, one of Failures.
+	Failure      string        `json:"failure"`
+	Topology     Topology      `json:"topology"`
+	Workload     Workload      `json:"workload"`
+	Faults       []Fault       `json:"faults,omitempty"`
+	Expectations []Expectation `json:"expectations,omitempty"`
+}
+
+// Failures are the DR matrix columns a scenario may name in `failure`.
+var Failures = []string{
+	"none", "broker-crash", "broker-pause", "power-cut", "machine-lost",
+	"disk-lost", "disk-full", "db-lost", "site-lost", "partition", "network",
+}
+
+// Topology is where things run: sites, the links between them, broker
+// nodes, disks and databases.
+type Topology struct {
+	Sites     []Site     `json:"sites"`
+	Links     []Link     `json:"links,omitempty"`
+	Nodes     []Node     `json:"nodes"`
+	Disks     []Disk     `json:"disks,omitempty"`
+	Databases []Database `json:"databases,omitempty"`
+}
+
+// Site is a failure domain (a data centre): the local driver gives each its
+// own loopback range.
+type Site struct {
+	Name string `json:"name"`
+	Pos  Pos    `json:"pos"`
+}
+
+// Link is a network path between two sites. Every link goes through a
+// proxy, so faults can cut it or slow it down. A link has no direction.
+type Link struct {
+	A   string `json:"a"`
+	B   string `json:"b"`
+	Pos Pos    `json:"pos"`
+}
+
+// Name is "a<->b", the form used in fault names and messages.
+func (l Link) Name() string { return l.A + "<->" + l.B }
+
+// Joins reports whether l connects sites x and y, in either order.
+func (l Link) Joins(x, y string) bool {
+	return (l.A == x && l.B == y) || (l.A == y && l.B == x)
+}
+
+// Node is a machine in a site running one broker.
+type Node struct {
+	Name   string `json:"name"`
+	Site   string `json:"site"`
+	Broker Broker `json:"broker"`
+	Pos    Pos    `json:"pos"`
+}
+
+// BrokerKind says how a node's broker is started.
+type BrokerKind string
+
+// Broker kinds.
+const (
+	// RefBroker is this repository's refbroker, started with its own flags
+	// (--listen, --admin, --store, --fsync, --data) plus Args.
+	RefBroker BrokerKind = "refbroker"
+	// Command is any other broker, started as Command with placeholders
+	// expanded (see Placeholders).
+	Command BrokerKind = "command"
+)
+
+// Fsync policies a refbroker journal understands.
+var FsyncPolicies = []string{"always", "batch", "never"}
+
+// Placeholders may appear in a command broker's Command and Args, and in
+// Env values; the driver replaces each with the node's value:
+//
+//	{listen} STOMP host:port the broker must listen on
+//	{admin}  admin HTTP host:port
+//	{data}   the node's data directory (on its first disk)
+//	{node}   the node's name
+//	{site}   the node's site
+var Placeholders = []string{"listen", "admin", "data", "node", "site"}
+
+// Broker is what runs on a node.
+type Broker struct {
+	Kind BrokerKind `json:"kind"`
+	// Store is the refbroker store ("memory", "journal", ...); for a
+	// command broker a free label for reports.
+	Store string `json:"store,omitempty"`
+	// Fsync is the journal's fsync policy, one of FsyncPolicies, or "".
+	Fsync string `json:"fsync,omitempty"`
+	// Args are extra arguments: appended to refbroker's flags, or to
+	// Command.
+	Args []string `json:"args,omitempty"`
+	// Command is the argv of a command broker, with placeholders.
+	Command []string `json:"command,omitempty"`
+	// Env is added to the broker's environment, values with placeholders.
+	Env map[string]string `json:"env,omitempty"`
+	Pos Pos               `json:"pos"`
+}
+
+// Expand replaces {name} placeholders in s with vars[name]. Unknown
+// placeholders cannot occur in a validated scenario; they are left as they
+// are.
+func Expand(s string, vars map[string]string) string {
+	if !strings.Contains(s, "{") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			break
+		}
+		name := s[i+1 : i+j]
+		b.WriteString(s[:i])
+		if v, ok := vars[name]; ok {
+			b.WriteString(v)
+		} else {
+			b.WriteString(s[i : i+j+1])
+		}
+		s = s[i+j+1:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+// Argv returns the expanded command line of a command broker (Command then
+// Args), or the expanded Args of a refbroker.
+func (b Broker) Argv(vars map[string]string) []string {
+	var out []string
+	if b.Kind == Command {
+		for _, a := range b.Command {
+			out = append(out, Expand(a, vars))
+		}
+	}
+	for _, a := range b.Args {
+		out = append(out, Expand(a, vars))
+	}
+	return out
+}
+
+// Disk is a disk attached to a node. The node's data directory lives on
+// its first attached disk that is not a mirror.
+type Disk struct {
+	Name string `json:"name"`
+	Node string `json:"node"`
+	// Size, if set, makes the disk a size-limited tmpfs (so it can fill).
+	Size Size `json:"size,omitempty"`
+	// MirrorOf names the disk this one mirrors (RAID-1), or "".
+	MirrorOf string `json:"mirror_of,omitempty"`
+	Pos      Pos    `json:"pos"`
+}
+
+// DatabaseKind is the engine of a database.
+type DatabaseKind string
+
+// Database kinds.
+const (
+	Postgres DatabaseKind = "postgres"
+	MariaDB  DatabaseKind = "mariadb"
+	SQLite   DatabaseKind = "sqlite"
+)
+
+// Database is a database server in a site, for JDBC-style stores.
+type Database struct {
+	Name string       `json:"name"`
+	Site string       `json:"site"`
+	Kind DatabaseKind `json:"kind"`
+	Pos  Pos          `json:"pos"`
+}
+
+// Workload is what the clients do.
+type Workload struct {
+	// Site is where the clients run, "" for "outside every site" (they
+	// still reach brokers through proxies).
+	Site string `json:"site,omitempty"`
+	// Connect lists the nodes clients connect to, in failover order;
+	// default every node in file order.
+	Connect      []string  `json:"connect"`
+	Destinations []string  `json:"destinations"`
+	Producers    Producers `json:"producers"`
+	Consumers    Consumers `json:"consumers"`
+	// Duration is how long producers send, from the start of the run.
+	Duration Duration `json:"duration"`
+	Recovery Recovery `json:"recovery"`
+	Pos      Pos      `json:"pos"`
+}
+
+// Producers describes every producer (they are alike).
+type Producers struct {
+	Count int `json:"count"`
+	// Rate is messages per second per producer; 0 is as fast as possible.
+	Rate float64 `json:"rate"`
+	// Size is the body size of each message. Default 256B.
+	Size Size `json:"size"`
+	// Persistent sets persistent:true on SENDs. Default true.
+	Persistent bool `json:"persistent"`
+	// Transactions is the number of SENDs per transaction; 0 is none.
+	Transactions int `json:"transactions,omitempty"`
+	// MaxMessages bounds the messages per producer; 0 is no bound.
+	MaxMessages int64 `json:"max_messages,omitempty"`
+}
+
+// AckMode is a STOMP subscription ack mode.
+type AckMode string
+
+// Ack modes.
+const (
+	AckClientIndividual AckMode = "client-individual"
+	AckClient           AckMode = "client"
+	AckAuto             AckMode = "auto"
+)
+
+// Consumers describes every consumer.
+type Consumers struct {
+	Count int     `json:"count"`
+	Ack   AckMode `json:"ack"`
+	// Prefetch is the activemq.prefetchSize header; 0 is the broker's
+	// default.
+	Prefetch int `json:"prefetch,omitempty"`
+	// StartDelay delays the consumers' start, to build a backlog.
+	StartDelay Duration `json:"start_delay,omitempty"`
+}
+
+// Recovery is what happens after the producers stop: repair, wait, drain.
+type Recovery struct {
+	// Repair lists the nodes and databases to bring back (restart, with
+	// their disks as the faults left them). RepairAll means every one that
+	// is down; an empty list and !RepairAll means none ("none").
+	Repair    []string `json:"repair,omitempty"`
+	RepairAll bool     `json:"repair_all,omitempty"`
+	// Wait is the pause after the repair before draining. Default 1s.
+	Wait Duration `json:"wait"`
+	// Drain bounds the drain; what is not received by then is lost.
+	// Default 30s.
+	Drain Duration `json:"drain"`
+	// Quiet ends the drain early once no message arrived for this long.
+	// Default 3s.
+	Quiet Duration `json:"quiet"`
+}
+
+// Defaults for optional workload fields; part of the file format.
+const (
+	DefaultSeed       = 1
+	DefaultSize  Size = 256
+	DefaultWait       = Duration(time.Second)
+	DefaultDrain      = Duration(30 * time.Second)
+	DefaultQuiet      = Duration(3 * time.Second)
+)
+
+// FaultKind is what a fault does.
+type FaultKind string
+
+// Fault kinds. The comment says what the fault targets and which extra
+// keys apply.
+const (
+	Kill        FaultKind = "kill"         // node; SIGKILL; restart_after
+	Pause       FaultKind = "pause"        // node; SIGSTOP, SIGCONT after duration
+	Stop        FaultKind = "stop"         // node; SIGTERM; restart_after
+	MachineLost FaultKind = "machine-lost" // node and its disks; restart_after (empty disks)
+	DiskLost    FaultKind = "disk-lost"    // disk wiped; restart_after (node, empty disk)
+	DiskFull    FaultKind = "disk-full"    // disk fills; duration (then freed)
+	SiteLost    FaultKind = "site-lost"    // site: every node, disk, database; restart_after
+	Partition   FaultKind = "partition"    // sites [a, b] or isolate node; duration
+	Latency     FaultKind = "latency"      // link; delay, jitter, duration
+	Bandwidth   FaultKind = "bandwidth"    // link; kb_per_s, duration
+	Reset       FaultKind = "reset"        // link; connections reset, duration
+	PowerCut    FaultKind = "power-cut"    // node; kill and drop unsynced data; restart_after
+)
+
+// FaultKinds lists every kind, in documentation order.
+var FaultKinds = []FaultKind{Kill, Pause, Stop, MachineLost, DiskLost, DiskFull,
+	SiteLost, Partition, Latency, Bandwidth, Reset, PowerCut}
+
+// TargetType is what kind of thing a fault acts on.
+type TargetType string
+
+// Target types.
+const (
+	TargetNode  TargetType = "node"
+	TargetDisk  TargetType = "disk"
+	TargetSite  TargetType = "site"
+	TargetSites TargetType = "sites" // a pair of sites (partition)
+	TargetLink  TargetType = "link"  // a pair of sites with a link
+)
+
+// Target is what one fault acts on: exactly one of its fields is set.
+type Target struct {
+	Node string `json:"node,omitempty"`
+	Disk string `json:"disk,omitempty"`
+	Site string `json:"site,omitempty"`
+	// Sites is the pair of sites a partition separates, or a link's ends.
+	Sites []string `json:"sites,omitempty"`
+}
+
+// String names the target: "a1", "a|b" for a partition, "a<->b" for a
+// link.
+func (t Target) String() string {
+	switch {
+	case t.Node != "":
+		return t.Node
+	case t.Disk != "":
+		return t.Disk
+	case t.Site != "":
+		return t.Site
+	case len(t.Sites) == 2:
+		return t.Sites[0] + "<->" + t.Sites[1]
+	}
+	return "?"
+}
+
+// Fault is one entry of the scenario's fault timeline as written: its time
+// may be a range and its target a choice. Resolve turns it into a Step.
+type Fault struct {
+	Kind FaultKind `json:"kind"`
+	// At is the fault's start from the run's start, unless Between is set.
+	At Duration `json:"at"`
+	// Between, when set, is the [min, max] range At is drawn from.
+	Between []Duration `json:"between,omitempty"`
+	// Target is the fixed target, unless OneOf is set.
+	Target Target `json:"target"`
+	// OneOf lists the targets one is drawn from.
+	OneOf []Target `json:"one_of,omitempty"`
+	// Duration is how long a pause, disk-full, partition or link toxic
+	// lasts.
+	Duration Duration `json:"duration,omitempty"`
+	// Restart says whether the node(s) restart RestartAfter after the
+	// fault; otherwise they stay down until the recovery phase.
+	Restart      bool     `json:"restart,omitempty"`
+	RestartAfter Duration `json:"restart_after,omitempty"`
+	// Delay and Jitter shape a latency toxic.
+	Delay  Duration `json:"delay,omitempty"`
+	Jitter Duration `json:"jitter,omitempty"`
+	// KBPerSec is a bandwidth toxic's rate in KB/s.
+	KBPerSec int64 `json:"kb_per_s,omitempty"`
+	// Chance is the probability the fault happens at all (the seed
+	// decides); default 1.
+	Chance float64 `json:"chance"`
+	Pos    Pos     `json:"pos"`
+}
+
+// Expectation is one metric's condition, e.g. lost: 0.
+type Expectation struct {
+	Metric    string    `json:"metric"`
+	Condition Condition `json:"condition"`
+	Pos       Pos       `json:"pos"`
+}
+
+// Metrics are the names an expectation may test; the checker provides a
+// value for each. Their meaning is documented in chaos/checker.
+var Metrics = []string{
+	"attempted", "acknowledged", "received", "lost", "duplicated",
+	"duplicated_ids", "unexpected", "recovered", "unconfirmed",
+	"order_violations", "unavailable_s", "throughput",
+	"latency_p50_ms", "latency_p99_ms", "latency_max_ms",
+	"e2e_p99_ms", "recover_s",
+}

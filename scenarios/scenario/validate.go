@@ -1,0 +1,188 @@
+package scenario
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// entity is a named thing in the topology, for cross-reference checks.
+type entity struct {
+	kind string // site, node, disk, database
+	pos  Pos
+}
+
+// validate checks the references between parts of s: every name used is
+// declared, names are unique, times fall inside the workload. Empty names
+// were already reported by the decoder and are skipped here.
+func (d *decoder) validate(s *Scenario) {
+	if s == nil {
+		return
+	}
+	t := &s.Topology
+	names := map[string]entity{}
+	declare := func(kind, name string, p Pos) {
+		if name == "" {
+			return
+		}
+		if prev, dup := names[name]; dup {
+			d.errorf(p, "duplicate name %q: already used by the %s at line %d", name, prev.kind, prev.pos.Line)
+			return
+		}
+		names[name] = entity{kind, p}
+	}
+	for _, x := range t.Sites {
+		declare("site", x.Name, x.Pos)
+	}
+	for _, x := range t.Nodes {
+		declare("node", x.Name, x.Pos)
+	}
+	for _, x := range t.Disks {
+		declare("disk", x.Name, x.Pos)
+	}
+	for _, x := range t.Databases {
+		declare("database", x.Name, x.Pos)
+	}
+	is := func(kind, name string) bool { e, ok := names[name]; return ok && e.kind == kind }
+	ref := func(p Pos, what, kind, name string) bool {
+		if name == "" {
+			return false
+		}
+		if e, ok := names[name]; ok && e.kind != kind {
+			d.errorf(p, "%s: %q is a %s (line %d), expected a %s", what, name, e.kind, e.pos.Line, kind)
+			return false
+		} else if !ok {
+			d.errorf(p, "%s: unknown %s %q; declared %ss: %s", what, kind, name, kind, d.declared(names, kind))
+			return false
+		}
+		return true
+	}
+
+	for i, l := range t.Links {
+		ok := ref(l.Pos, "link", "site", l.A)
+		ok = ref(l.Pos, "link", "site", l.B) && ok
+		if ok && l.A == l.B {
+			d.errorf(l.Pos, "link [%s, %s]: expected two different sites", l.A, l.B)
+		}
+		for _, m := range t.Links[:i] {
+			if m.Joins(l.A, l.B) {
+				d.errorf(l.Pos, "link [%s, %s]: duplicate of the link at line %d", l.A, l.B, m.Pos.Line)
+				break
+			}
+		}
+	}
+	hasLink := func(a, b string) bool {
+		for _, l := range t.Links {
+			if l.Joins(a, b) {
+				return true
+			}
+		}
+		return false
+	}
+	siteOf := map[string]string{}
+	for _, n := range t.Nodes {
+		ref(n.Pos, fmt.Sprintf("node %q site", n.Name), "site", n.Site)
+		siteOf[n.Name] = n.Site
+	}
+	for _, k := range t.Disks {
+		ref(k.Pos, fmt.Sprintf("disk %q node", k.Name), "node", k.Node)
+		if k.MirrorOf != "" && ref(k.Pos, fmt.Sprintf("disk %q mirror_of", k.Name), "disk", k.MirrorOf) && k.MirrorOf == k.Name {
+			d.errorf(k.Pos, "disk %q mirror_of: a disk cannot mirror itself", k.Name)
+		}
+	}
+	for _, db := range t.Databases {
+		ref(db.Pos, fmt.Sprintf("database %q site", db.Name), "site", db.Site)
+	}
+
+	w := &s.Workload
+	if w.Site != "" {
+		ref(w.Pos, "workload site", "site", w.Site)
+	}
+	if len(w.Connect) == 0 {
+		for _, n := range t.Nodes {
+			w.Connect = append(w.Connect, n.Name)
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range w.Connect {
+		if !ref(w.Pos, "workload connect", "node", c) {
+			continue
+		}
+		if seen[c] {
+			d.errorf(w.Pos, "workload connect: node %q listed twice", c)
+		}
+		seen[c] = true
+		if ns := siteOf[c]; w.Site != "" && is("site", w.Site) && ns != "" && ns != w.Site && !hasLink(w.Site, ns) {
+			d.errorf(w.Pos, "workload: clients in site %q cannot reach node %q in site %q: add the link [%s, %s]", w.Site, c, ns, w.Site, ns)
+		}
+	}
+	for _, r := range w.Recovery.Repair {
+		if r == "" {
+			continue
+		}
+		if !is("node", r) && !is("database", r) {
+			d.errorf(w.Pos, "recovery repair: unknown node or database %q", r)
+		}
+	}
+
+	for i := range s.Faults {
+		d.validateFault(s, &s.Faults[i], ref, hasLink)
+	}
+}
+
+// declared lists the declared names of one kind, for "unknown" messages.
+func (d *decoder) declared(names map[string]entity, kind string) string {
+	var out []string
+	for n, e := range names {
+		if e.kind == kind {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+func (d *decoder) validateFault(s *Scenario, f *Fault, ref func(Pos, string, string, string) bool,
+	hasLink func(a, b string) bool) {
+	what := "fault " + string(f.Kind)
+	end := time.Duration(s.Workload.Duration)
+	if end > 0 {
+		last := f.At
+		if len(f.Between) == 2 {
+			last = f.Between[1]
+		}
+		if time.Duration(last) >= end {
+			d.errorf(f.Pos, "%s: starts at %s, not before the workload ends (duration %s)", what, time.Duration(last), end)
+		}
+	}
+	check := func(t Target) {
+		switch {
+		case t.Node != "":
+			ref(f.Pos, what+" node", "node", t.Node)
+		case t.Disk != "":
+			ref(f.Pos, what+" disk", "disk", t.Disk)
+		case t.Site != "":
+			ref(f.Pos, what+" site", "site", t.Site)
+		case len(t.Sites) == 2:
+			a, b := t.Sites[0], t.Sites[1]
+			ok := ref(f.Pos, what, "site", a)
+			ok = ref(f.Pos, what, "site", b) && ok
+			if !ok {
+				return
+			}
+			if a == b {
+				d.errorf(f.Pos, "%s: [%s, %s]: expected two different sites", what, a, b)
+			} else if !hasLink(a, b) {
+				d.errorf(f.Pos, "%s: no link between sites %q and %q; declared links are under topology.links", what, a, b)
+			}
+		}
+	}
+	check(f.Target)
+	for _, t := range f.OneOf {
+		check(t)
+	}
+}
