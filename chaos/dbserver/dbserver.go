@@ -296,7 +296,7 @@ func (s *Server) Stop() error {
 	err := s.cmd.Process.Signal(sig)
 	s.mu.Unlock()
 	if err == nil && s.wait(30*time.Second) {
-			s.logfn("dbserver: %s stopped", s.Kind)
+		s.logfn("dbserver: %s stopped", s.Kind)
 		return nil
 	}
 	if err := s.signal(syscall.SIGKILL); err != nil && s.Running() {
