@@ -1,0 +1,76 @@
+// Package journal is the refbroker's durable message store: segmented
+// append-only files of checksummed records, group commit, recovery by
+// replay, and reclamation of segments whose messages were all acknowledged.
+//
+// # On-disk format
+//
+// A journal is a directory holding a LOCK file (flock'ed by the one process
+// that has the journal open) and segment files named by a 16-digit
+// lowercase hexadecimal segment id, e.g. 000000000000002a.log. Ids increase
+// by one per segment. A segment is created at its full size (SegmentSize,
+// default 64 MiB) by writing zeros, so appending never changes its size and
+// fdatasync flushes only data. A segment may grow past SegmentSize when a
+// single batch does not fit in an empty one.
+//
+// A segment is a sequence of frames, each starting at a multiple of 8:
+//
+//	 0         4         8    9                          9+len-1
+//	+---------+---------+----+-----------------------------+---------+
+//	| length  | crc32c  |type| payload (length-1 bytes)    | 0 pad   |
+//	| uint32le| uint32le|  u8|                             | to 8    |
+//	+---------+---------+----+-----------------------------+---------+
+//	length = 1 + len(payload): the bytes after the crc word, before padding
+//	crc    = CRC-32C (Castagnoli) of the 4 length bytes, the type byte and
+//	         the payload
+//
+// A length word of zero (and so an all-zero frame header) or the end of the
+// file ends the log: preallocated space is zero. The first frame of every
+// segment is a segment header; every other frame is a batch:
+//
+//	segment header (type 1), fixed 20 bytes:
+//	  magic uint32le "LBJ1" | segment id uint64le | next seq uint64le
+//	batch (type 2), one store.Batch, so it is atomic:
+//	  nacks uvarint | nacks × seq uvarint
+//	  nadds uvarint | nadds × add
+//	add:
+//	  seq uint64le | len uvarint | queue | nheaders uvarint |
+//	  nheaders × (len uvarint | key | len uvarint | value) |
+//	  len uvarint | body
+//
+// The header's next seq is the sequence number the journal would have
+// handed out next when the segment was started, so sequence numbers keep
+// increasing even after every older segment was deleted.
+//
+// # Recovery
+//
+// Open replays every segment in id order and rebuilds the index of live
+// (added, not yet acknowledged) messages. At the end of the last segment a
+// torn tail (a short, zero or garbage frame after which no valid frame
+// follows) is what a crash during an unsynced write leaves; it is zeroed
+// and reported through Options.Logf. Anything else — a bad frame followed
+// by a valid one, a bad frame in an older segment, a batch that decodes
+// badly, a sequence number going backwards — is corruption: Open returns a
+// *CorruptionError with the file and offset and refuses to go on, unless
+// Options.Repair is set, in which case it cuts the log there (dropping the
+// rest of that segment and all later segments), says how much it dropped,
+// and goes on.
+//
+// # Writing
+//
+// A single writer goroutine owns the files. Under the default sync policy
+// (batch) it takes every Write waiting at that moment, frames them into one
+// buffer, writes it with one pwrite, makes it durable with one fdatasync
+// and then answers every waiter: group commit. The first write or sync
+// error is final (fail-stop): the journal never retries a sync, since
+// after a failed fsync the page cache may already have dropped the data.
+//
+// # Reclamation and memory
+//
+// The journal keeps in memory only an index entry per live message
+// (sequence → segment, offset, length). Once every message added in the
+// oldest segment is acknowledged, and that is durable, the segment is
+// deleted; segments are deleted strictly from the oldest, so an
+// acknowledgement can never be deleted before the message it acknowledges.
+// Recover hands out bodies up to a budget and the rest with Body nil, for
+// Load to read back.
+package journal

@@ -1,0 +1,592 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lossbench/lossbench/broker/store"
+	"github.com/lossbench/lossbench/broker/vfs"
+)
+
+// Group commit limits: one write() carries at most this many batches or
+// (roughly) bytes, so a burst cannot make one waiter wait for all.
+const (
+	maxGroupBatches = 1024
+	maxGroupBytes   = 8 << 20
+)
+
+// Store is the journal: a store.Store that also implements store.Loader,
+// store.Statser and store.Namer.
+type Store struct {
+	dir     string
+	fs      vfs.FS
+	opts    Options
+	segSize int64
+	lock    io.Closer
+	logf    func(format string, args ...any)
+
+	mu      sync.Mutex // guards the fields below and segment.live/end
+	index   map[uint64]entry
+	segs    []*segment // oldest first; the last is the active one
+	segByID map[uint64]*segment
+	nextSeq uint64
+	live    int64  // body bytes of live messages
+	lastID  uint64 // highest segment id seen by replay
+
+	// Owned by the writer goroutine (and by Open before it starts).
+	active   *segment
+	off      int64 // where the next frame goes in active
+	unsynced bool  // active has writes not yet synced
+	buf      []byte
+	offs     []int64
+	next     chan preallocResult // the segment being preallocated
+
+	closeMu sync.RWMutex // Write holds it shared while queueing
+	closed  bool
+	reqs    chan *request
+	done    chan struct{}
+	failed  atomic.Pointer[error]
+
+	stats struct {
+		fsyncs, fsyncNanos, bytes, writes  atomic.Uint64
+		groups, groupBatches, groupMax     atomic.Uint64
+		reclaimed, tornBytes, repairedByte atomic.Uint64
+	}
+}
+
+// entry locates a live message's body.
+type entry struct {
+	seg  uint64
+	off  int64
+	size int64
+}
+
+type request struct {
+	b    *store.Batch
+	size int64
+	err  error
+	done chan error
+}
+
+var requestPool = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
+
+var _ interface {
+	store.Store
+	store.Loader
+	store.Statser
+	store.Namer
+} = (*Store)(nil)
+
+// Open opens the journal in dir, creating it if needed, and replays it. It
+// fails with an error wrapping ErrLocked if another process has it open,
+// and with a *CorruptionError if the log is corrupt and opts.Repair is not
+// set.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if opts.SegmentSize == 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	if opts.SegmentSize < minSegmentSize {
+		return nil, fmt.Errorf("journal: segment size %d below minimum %d", opts.SegmentSize, minSegmentSize)
+	}
+	if opts.RecoverBodyBudget == 0 {
+		opts.RecoverBodyBudget = DefaultRecoverBodyBudget
+	}
+	if opts.Sync.Mode == SyncInterval && opts.Sync.Interval <= 0 {
+		return nil, fmt.Errorf("journal: sync policy %v: interval must be positive", opts.Sync)
+	}
+	s := &Store{
+		dir:     dir,
+		fs:      opts.FS,
+		opts:    opts,
+		segSize: opts.SegmentSize,
+		logf:    opts.Logf,
+		index:   make(map[uint64]entry),
+		segByID: make(map[uint64]*segment),
+		nextSeq: 1,
+		reqs:    make(chan *request, 4096),
+		done:    make(chan struct{}),
+	}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
+	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("journal: create %s: %w", dir, err)
+	}
+	if err := s.fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		return nil, fmt.Errorf("journal: sync parent of %s: %w", dir, err)
+	}
+	lock, err := lockDir(s.fs, dir, opts.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
+	if err := s.open(); err != nil {
+		for _, seg := range s.segs {
+			seg.f.Close()
+		}
+		lock.Close()
+		return nil, err
+	}
+	go s.run()
+	return s, nil
+}
+
+func (s *Store) open() error {
+	if err := s.replay(); err != nil {
+		return err
+	}
+	if len(s.segs) == 0 {
+		seg, err := preallocate(s.fs, s.dir, s.lastID+1, s.segSize)
+		if err != nil {
+			return fmt.Errorf("journal: create segment: %w", err)
+		}
+		hdr := appendSegmentHeader(nil, seg.id, s.nextSeq)
+		if _, err := seg.f.WriteAt(hdr, 0); err != nil {
+			seg.f.Close()
+			return fmt.Errorf("journal: write segment header: %w", err)
+		}
+		if err := seg.f.Sync(); err != nil {
+			seg.f.Close()
+			return fmt.Errorf("journal: sync segment header: %w", err)
+		}
+		seg.end = int64(len(hdr))
+		s.segs = append(s.segs, seg)
+		s.segByID[seg.id] = seg
+	}
+	s.active = s.segs[len(s.segs)-1]
+	s.off = s.active.end
+	s.startPrealloc(s.active.id + 1)
+	return nil
+}
+
+func lockDir(fs vfs.FS, dir string, timeout time.Duration) (io.Closer, error) {
+	path := filepath.Join(dir, "LOCK")
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := fs.Lock(path)
+		if err == nil {
+			return l, nil
+		}
+		if !errors.Is(err, vfs.ErrLocked) || !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("journal: %s is in use by another broker: %w", dir, err)
+		}
+		time.Sleep(min(50*time.Millisecond, time.Until(deadline)))
+	}
+}
+
+// Name implements store.Namer.
+func (s *Store) Name() string { return "journal" }
+
+// Dir returns the journal's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Write implements store.Store. It sets the Seq and Size of b's adds. The
+// context is checked before the batch is queued; once queued, Write waits
+// for the outcome, since a batch cannot be taken back.
+func (s *Store) Write(ctx context.Context, b *store.Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	size := batchFrameSize(b)
+	if size > maxFrameLen {
+		return fmt.Errorf("journal: batch of %d bytes too large", size)
+	}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return store.ErrClosed
+	}
+	if f := s.failed.Load(); f != nil {
+		s.closeMu.RUnlock()
+		return *f
+	}
+	if len(b.Adds) == 0 && len(b.Acks) == 0 {
+		s.closeMu.RUnlock()
+		return nil
+	}
+	r := requestPool.Get().(*request)
+	r.b, r.size, r.err = b, size, nil
+	s.reqs <- r
+	s.closeMu.RUnlock()
+	err := <-r.done
+	r.b = nil
+	requestPool.Put(r)
+	return err
+}
+
+// fail records the first storage error; it and every later Write fail
+// with it.
+func (s *Store) fail(err error) error {
+	e := fmt.Errorf("%w: journal: %w", store.ErrFailed, err)
+	s.failed.CompareAndSwap(nil, &e)
+	return *s.failed.Load()
+}
+
+// run is the writer goroutine: it alone writes and syncs segments.
+func (s *Store) run() {
+	defer close(s.done)
+	var tick <-chan time.Time
+	if s.opts.Sync.Mode == SyncInterval {
+		t := time.NewTicker(s.opts.Sync.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	group := make([]*request, 0, 64)
+	for {
+		select {
+		case r, ok := <-s.reqs:
+			if !ok {
+				s.shutdown()
+				return
+			}
+			group = append(group[:0], r)
+			bytes := r.size
+			open := true
+			if s.opts.Sync.Mode != SyncAlways {
+			drain:
+				for len(group) < maxGroupBatches && bytes < maxGroupBytes {
+					select {
+					case r, ok := <-s.reqs:
+						if !ok {
+							open = false
+							break drain
+						}
+						group = append(group, r)
+						bytes += r.size
+					default:
+						break drain
+					}
+				}
+			}
+			s.commit(group)
+			clear(group)
+			if !open {
+				s.shutdown()
+				return
+			}
+		case <-tick:
+			if s.unsynced && s.failed.Load() == nil {
+				if err := s.sync(); err != nil {
+					s.fail(err)
+				} else {
+					s.reclaim()
+				}
+			}
+		}
+	}
+}
+
+func (s *Store) shutdown() {
+	if s.unsynced && s.failed.Load() == nil {
+		if err := s.sync(); err != nil {
+			s.fail(err)
+		}
+	}
+}
+
+// commit writes a group of batches with one write and, under SyncBatch
+// and SyncAlways, one sync, then answers each.
+func (s *Store) commit(group []*request) {
+	buf := s.buf[:0]
+	wrote := 0
+	for _, r := range group {
+		if f := s.failed.Load(); f != nil {
+			r.err = *f
+			continue
+		}
+		end := s.off + int64(len(buf))
+		if end+r.size > s.segSize && end > segmentHeaderFrameSize {
+			err := s.flush(buf)
+			buf = buf[:0]
+			if err == nil {
+				err = s.roll()
+			}
+			if err != nil {
+				r.err = s.fail(err)
+				continue
+			}
+		}
+		s.mu.Lock()
+		r.err = s.validateLocked(r.b)
+		if r.err == nil {
+			buf = s.encodeLocked(buf, r.b)
+			wrote++
+		}
+		s.mu.Unlock()
+	}
+	if s.failed.Load() == nil && wrote > 0 {
+		err := s.flush(buf)
+		if err == nil && s.opts.Sync.Durable() {
+			err = s.sync()
+		}
+		if err != nil {
+			s.fail(err)
+		}
+		s.stats.groups.Add(1)
+		s.stats.groupBatches.Add(uint64(wrote))
+		if uint64(wrote) > s.stats.groupMax.Load() {
+			s.stats.groupMax.Store(uint64(wrote))
+		}
+	}
+	if cap(buf) > 2*maxGroupBytes {
+		buf = nil
+	}
+	s.buf = buf
+	f := s.failed.Load()
+	for _, r := range group {
+		err := r.err
+		if err == nil && f != nil {
+			err = *f // written, but we cannot say it is durable
+		}
+		if err == nil {
+			s.stats.writes.Add(1)
+		}
+		r.done <- err
+	}
+	if f == nil && wrote > 0 && s.opts.Sync.Durable() {
+		s.reclaim()
+	}
+}
+
+// validateLocked checks that b acknowledges only live messages, once each.
+func (s *Store) validateLocked(b *store.Batch) error {
+	for i, seq := range b.Acks {
+		if _, ok := s.index[seq]; !ok {
+			return fmt.Errorf("journal: ack of unknown message %d", seq)
+		}
+		if len(b.Acks) <= 16 {
+			for _, prev := range b.Acks[:i] {
+				if prev == seq {
+					return fmt.Errorf("journal: message %d acknowledged twice in one batch", seq)
+				}
+			}
+		}
+	}
+	if len(b.Acks) > 16 {
+		seen := make(map[uint64]struct{}, len(b.Acks))
+		for _, seq := range b.Acks {
+			if _, dup := seen[seq]; dup {
+				return fmt.Errorf("journal: message %d acknowledged twice in one batch", seq)
+			}
+			seen[seq] = struct{}{}
+		}
+	}
+	return nil
+}
+
+// encodeLocked appends b's frame to buf, assigns seqs and applies b to the
+// index. The index may so run ahead of the disk; if the write then fails,
+// the store has failed and the index no longer matters.
+func (s *Store) encodeLocked(buf []byte, b *store.Batch) []byte {
+	frameOff := s.off + int64(len(buf))
+	first := s.nextSeq
+	buf, s.offs = appendBatch(buf, b, first, s.offs[:0])
+	for i, m := range b.Adds {
+		m.Seq = first + uint64(i)
+		m.Size = len(m.Body)
+		s.index[m.Seq] = entry{seg: s.active.id, off: frameOff + s.offs[i], size: int64(m.Size)}
+		s.live += int64(m.Size)
+	}
+	s.active.live += len(b.Adds)
+	s.nextSeq += uint64(len(b.Adds))
+	for _, seq := range b.Acks {
+		e := s.index[seq]
+		delete(s.index, seq)
+		s.segByID[e.seg].live--
+		s.live -= e.size
+	}
+	return buf
+}
+
+// flush writes buf at the end of the active segment.
+func (s *Store) flush(buf []byte) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	n, err := s.active.f.WriteAt(buf, s.off)
+	s.stats.bytes.Add(uint64(max(n, 0)))
+	s.unsynced = true
+	if err != nil {
+		return fmt.Errorf("write %s at %d: %w", s.active.path, s.off, err)
+	}
+	s.off += int64(n)
+	s.mu.Lock()
+	s.active.end = s.off
+	s.mu.Unlock()
+	return nil
+}
+
+// sync makes the active segment durable. It is never retried: after a
+// failed fsync the kernel may have dropped the dirty pages.
+func (s *Store) sync() error {
+	t := time.Now()
+	err := s.active.f.Sync()
+	s.stats.fsyncs.Add(1)
+	s.stats.fsyncNanos.Add(uint64(time.Since(t)))
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", s.active.path, err)
+	}
+	s.unsynced = false
+	return nil
+}
+
+// roll seals the active segment and starts the preallocated next one.
+func (s *Store) roll() error {
+	// An older segment must be complete on disk before a newer one holds
+	// records: recovery calls damage in an older segment corruption.
+	if s.unsynced {
+		if err := s.sync(); err != nil {
+			return err
+		}
+	}
+	r := <-s.next
+	s.next = nil
+	if r.err != nil {
+		return fmt.Errorf("preallocate segment: %w", r.err)
+	}
+	seg := r.seg
+	hdr := appendSegmentHeader(nil, seg.id, s.nextSeq)
+	if _, err := seg.f.WriteAt(hdr, 0); err != nil {
+		seg.f.Close()
+		return fmt.Errorf("write segment header %s: %w", seg.path, err)
+	}
+	s.stats.bytes.Add(uint64(len(hdr)))
+	s.mu.Lock()
+	seg.end = int64(len(hdr))
+	s.segs = append(s.segs, seg)
+	s.segByID[seg.id] = seg
+	s.mu.Unlock()
+	s.active, s.off, s.unsynced = seg, seg.end, true
+	s.startPrealloc(seg.id + 1)
+	s.reclaim()
+	return nil
+}
+
+// reclaim deletes the oldest segments while every message added in them
+// is acknowledged. It runs only when everything written is durable, and
+// deletes strictly from the oldest, so an ack is never deleted before the
+// message it acknowledges.
+func (s *Store) reclaim() {
+	for {
+		s.mu.Lock()
+		if len(s.segs) < 2 || s.segs[0].live > 0 {
+			s.mu.Unlock()
+			return
+		}
+		seg := s.segs[0]
+		s.mu.Unlock()
+		if err := s.fs.Remove(seg.path); err != nil {
+			s.logf("journal: reclaim %s: %v", seg.path, err)
+			return
+		}
+		s.mu.Lock()
+		s.segs = s.segs[1:]
+		delete(s.segByID, seg.id)
+		s.mu.Unlock()
+		seg.f.Close()
+		s.stats.reclaimed.Add(1)
+		if err := s.fs.SyncDir(s.dir); err != nil {
+			s.logf("journal: reclaim %s: sync directory: %v", seg.path, err)
+			return
+		}
+	}
+}
+
+// Load implements store.Loader: it reads the body of a live message.
+func (s *Store) Load(ctx context.Context, seq uint64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	e, ok := s.index[seq]
+	seg := s.segByID[e.seg]
+	s.mu.Unlock()
+	if s.isClosed() {
+		return nil, store.ErrClosed
+	}
+	if !ok || seg == nil {
+		return nil, fmt.Errorf("journal: load of unknown message %d", seq)
+	}
+	body := make([]byte, e.size)
+	n, err := seg.f.ReadAt(body, e.off)
+	if n == len(body) {
+		return body, nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, fmt.Errorf("journal: load message %d from %s at %d: %w", seq, seg.path, e.off, err)
+}
+
+func (s *Store) isClosed() bool {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	return s.closed
+}
+
+// Stats implements store.Statser.
+func (s *Store) Stats() map[string]float64 {
+	s.mu.Lock()
+	live, liveBytes, segs := len(s.index), s.live, len(s.segs)
+	s.mu.Unlock()
+	failed := 0.0
+	if s.failed.Load() != nil {
+		failed = 1
+	}
+	st := &s.stats
+	return map[string]float64{
+		"fsyncs_total":                  float64(st.fsyncs.Load()),
+		"fsync_seconds_total":           float64(st.fsyncNanos.Load()) / 1e9,
+		"bytes_written_total":           float64(st.bytes.Load()),
+		"writes_total":                  float64(st.writes.Load()),
+		"group_commits_total":           float64(st.groups.Load()),
+		"group_commit_batches_total":    float64(st.groupBatches.Load()),
+		"group_commit_batches_max":      float64(st.groupMax.Load()),
+		"segments":                      float64(segs),
+		"segments_reclaimed_total":      float64(st.reclaimed.Load()),
+		"live_messages":                 float64(live),
+		"live_bytes":                    float64(liveBytes),
+		"recovery_torn_bytes_total":     float64(st.tornBytes.Load()),
+		"recovery_repaired_bytes_total": float64(st.repairedByte.Load()),
+		"failed":                        failed,
+	}
+}
+
+// Close implements store.Store: it writes and syncs what is queued, then
+// releases the files and the directory lock. It returns the store's
+// failure, if it failed.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.closeMu.Unlock()
+	<-s.done
+	if s.next != nil {
+		if r := <-s.next; r.seg != nil {
+			r.seg.f.Close()
+		}
+	}
+	s.mu.Lock()
+	for _, seg := range s.segs {
+		seg.f.Close()
+	}
+	s.mu.Unlock()
+	s.lock.Close()
+	if f := s.failed.Load(); f != nil {
+		return *f
+	}
+	return nil
+}

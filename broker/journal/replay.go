@@ -1,0 +1,356 @@
+package journal
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/lossbench/lossbench/broker/store"
+)
+
+// replay reads every segment in order and rebuilds the index; see the
+// package doc for what it does with torn tails and corruption.
+func (s *Store) replay() error {
+	names, err := s.fs.List(s.dir)
+	if err != nil {
+		return fmt.Errorf("journal: list %s: %w", s.dir, err)
+	}
+	var ids []uint64
+	for _, name := range names {
+		if id, ok := parseSegmentName(name); ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		path := filepath.Join(s.dir, segmentName(id))
+		f, err := s.fs.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("journal: open segment: %w", err)
+		}
+		seg := &segment{id: id, path: path, f: f}
+		s.segs = append(s.segs, seg)
+		s.segByID[id] = seg
+		s.lastID = id
+	}
+
+	// Preallocated segments never used are all zero: drop them from the end.
+	var buf []byte
+	removed := false
+	for len(s.segs) > 0 {
+		seg := s.segs[len(s.segs)-1]
+		buf, err = readAll(seg.f, buf)
+		if err != nil {
+			return fmt.Errorf("journal: read %s: %w", seg.path, err)
+		}
+		if !allZero(buf) {
+			break
+		}
+		if err := s.dropSegment(seg); err != nil {
+			return err
+		}
+		removed = true
+	}
+
+	for i := 0; i < len(s.segs); i++ {
+		seg := s.segs[i]
+		last := i == len(s.segs)-1
+		buf, err = readAll(seg.f, buf)
+		if err != nil {
+			return fmt.Errorf("journal: read %s: %w", seg.path, err)
+		}
+		end, cerr := s.replaySegment(seg, buf, last)
+		if cerr == nil && last {
+			end, err = s.truncateTorn(seg, buf, end)
+			if err != nil {
+				return err
+			}
+		}
+		if cerr != nil {
+			if !s.opts.Repair {
+				return cerr
+			}
+			if err := s.repair(i, buf, cerr); err != nil {
+				return err
+			}
+			removed = true
+			break
+		}
+		seg.end = end
+		if end == 0 { // a torn segment header: the segment never held a record
+			if err := s.dropSegment(seg); err != nil {
+				return err
+			}
+			removed = true
+		}
+	}
+	if removed {
+		if err := s.fs.SyncDir(s.dir); err != nil {
+			return fmt.Errorf("journal: sync %s: %w", s.dir, err)
+		}
+	}
+	return nil
+}
+
+// dropSegment closes and removes seg, which must be the last in s.segs.
+func (s *Store) dropSegment(seg *segment) error {
+	seg.f.Close()
+	s.segs = s.segs[:len(s.segs)-1]
+	delete(s.segByID, seg.id)
+	if err := s.fs.Remove(seg.path); err != nil {
+		return fmt.Errorf("journal: remove %s: %w", seg.path, err)
+	}
+	return nil
+}
+
+func (s *Store) corrupt(seg *segment, off int64, format string, args ...any) *CorruptionError {
+	return &CorruptionError{File: seg.path, Offset: off, Reason: fmt.Sprintf(format, args...)}
+}
+
+// replaySegment applies seg's records to the index. It returns where the
+// valid frames end and, if the segment is damaged in a way a torn tail
+// cannot explain, a *CorruptionError.
+func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, *CorruptionError) {
+	st, typ, p, next, reason := parseFrame(data, 0)
+	if st != frameOK {
+		if st == frameEnd {
+			reason = "no segment header"
+		}
+		return 0, s.tailError(seg, data, 0, last, reason)
+	}
+	if typ != recSegmentHeader {
+		return 0, s.corrupt(seg, 0, "first frame has type %d, not a segment header", typ)
+	}
+	hdr, err := decodeSegmentHeader(p)
+	if err != nil {
+		return 0, s.corrupt(seg, 0, "bad segment header")
+	}
+	if hdr.id != seg.id {
+		return 0, s.corrupt(seg, 0, "segment header names segment %d", hdr.id)
+	}
+	s.nextSeq = max(s.nextSeq, hdr.nextSeq)
+	off := next
+	for {
+		st, typ, p, next, reason = parseFrame(data, off)
+		if st != frameOK {
+			break
+		}
+		if typ != recBatch {
+			return off, s.corrupt(seg, off, "unexpected record type %d", typ)
+		}
+		// Check the whole batch before applying any of it.
+		want := s.nextSeq
+		err := decodeBatch(p, nil, func(a *addRec) error {
+			if a.seq < want {
+				return fmt.Errorf("sequence number %d not above %d", a.seq, want-1)
+			}
+			want = a.seq + 1
+			return nil
+		})
+		if err != nil {
+			return off, s.corrupt(seg, off, "batch: %v", err)
+		}
+		payloadOff := off + frameHeaderSize + 1
+		_ = decodeBatch(p, func(seq uint64) {
+			if e, ok := s.index[seq]; ok {
+				delete(s.index, seq)
+				s.segByID[e.seg].live--
+				s.live -= e.size
+			}
+		}, func(a *addRec) error {
+			s.index[a.seq] = entry{seg: seg.id, off: payloadOff + int64(a.bodyOff), size: int64(len(a.body))}
+			seg.live++
+			s.live += int64(len(a.body))
+			s.nextSeq = a.seq + 1
+			return nil
+		})
+		off = next
+	}
+	if st == frameBad || !allZero(data[off:]) {
+		if reason == "" {
+			reason = "data after the end of the log"
+		}
+		return off, s.tailError(seg, data, off, last, reason)
+	}
+	return off, nil
+}
+
+// tailError decides whether damage at off is a torn tail (nil: the last
+// segment, and no valid frame follows) or corruption.
+func (s *Store) tailError(seg *segment, data []byte, off int64, last bool, reason string) *CorruptionError {
+	if !last {
+		return s.corrupt(seg, off, "%s (in a sealed segment)", reason)
+	}
+	if v := findValidFrame(data, off+frameAlign); v >= 0 {
+		return s.corrupt(seg, off, "%s, with a valid frame at offset %d after it", reason, v)
+	}
+	return nil
+}
+
+// findValidFrame returns the offset of the first valid frame at or after
+// from, or -1.
+func findValidFrame(data []byte, from int64) int64 {
+	for off := align(from); off+frameHeaderSize < int64(len(data)); off += frameAlign {
+		if allZero(data[off : off+frameHeaderSize]) {
+			continue
+		}
+		if t := data[off+frameHeaderSize]; t != recBatch && t != recSegmentHeader {
+			continue
+		}
+		if st, _, _, _, _ := parseFrame(data, off); st == frameOK {
+			return off
+		}
+	}
+	return -1
+}
+
+// truncateTorn zeroes whatever follows the valid frames of the last
+// segment (a torn tail: replaySegment found no valid frame in it), so the
+// zero length word that ends the log is back where new frames will go.
+func (s *Store) truncateTorn(seg *segment, data []byte, end int64) (int64, error) {
+	n := int64(lastNonZero(data[end:]))
+	if n == 0 {
+		return end, nil
+	}
+	if err := zeroRange(seg, end, n); err != nil {
+		return 0, err
+	}
+	s.stats.tornBytes.Add(uint64(n))
+	s.logf("journal: %s: torn tail at offset %d: cleared %d bytes written by an interrupted write", seg.path, end, n)
+	return end, nil
+}
+
+func zeroRange(seg *segment, off, n int64) error {
+	for done := int64(0); done < n; {
+		c := min(int64(len(zeros)), n-done)
+		if _, err := seg.f.WriteAt(zeros[:c], off+done); err != nil {
+			return fmt.Errorf("journal: clear %s at %d: %w", seg.path, off+done, err)
+		}
+		done += c
+	}
+	if err := seg.f.Sync(); err != nil {
+		return fmt.Errorf("journal: sync %s: %w", seg.path, err)
+	}
+	return nil
+}
+
+// repair cuts the log at cerr, in segment i whose contents are data:
+// the rest of that segment and every later segment are dropped.
+func (s *Store) repair(i int, data []byte, cerr *CorruptionError) error {
+	seg := s.segs[i]
+	off := cerr.Offset
+	// Sequence numbers in what is dropped were handed out: never reuse them.
+	s.nextSeq = max(s.nextSeq, maxSeqAfter(data, off)+1)
+	dropped := int64(lastNonZero(data[off:]))
+	later := s.segs[i+1:]
+	var laterBytes int64
+	var buf []byte
+	for j := len(later) - 1; j >= 0; j-- {
+		lseg := later[j]
+		var err error
+		if buf, err = readAll(lseg.f, buf); err == nil {
+			s.nextSeq = max(s.nextSeq, maxSeqAfter(buf, 0)+1)
+			laterBytes += int64(lastNonZero(buf))
+		}
+		if err := s.dropSegment(lseg); err != nil {
+			return err
+		}
+	}
+	if off == 0 {
+		if err := s.dropSegment(seg); err != nil {
+			return err
+		}
+	} else {
+		if err := zeroRange(seg, off, dropped); err != nil {
+			return err
+		}
+		seg.end = off
+	}
+	s.stats.repairedByte.Add(uint64(dropped + laterBytes))
+	s.logf("journal: repair: %v: dropped %d bytes of %s from offset %d and %d later segments (%d bytes)",
+		cerr.Reason, dropped, seg.path, off, len(later), laterBytes)
+	return nil
+}
+
+// maxSeqAfter returns the highest sequence number in any valid frame at or
+// after from (a segment header's next seq counts as one below it).
+func maxSeqAfter(data []byte, from int64) uint64 {
+	var hi uint64
+	for off := findValidFrame(data, from); off >= 0; off = findValidFrame(data, off+frameAlign) {
+		_, typ, p, _, _ := parseFrame(data, off)
+		switch typ {
+		case recSegmentHeader:
+			if h, err := decodeSegmentHeader(p); err == nil && h.nextSeq > 0 {
+				hi = max(hi, h.nextSeq-1)
+			}
+		case recBatch:
+			_ = decodeBatch(p, nil, func(a *addRec) error {
+				hi = max(hi, a.seq)
+				return nil
+			})
+		}
+	}
+	return hi
+}
+
+// Recover implements store.Store: it calls fn for each live message in
+// sequence order. Bodies are handed out up to Options.RecoverBodyBudget
+// bytes; later messages have Body nil and Size set, for Load.
+func (s *Store) Recover(ctx context.Context, fn func(*store.Message) error) error {
+	if s.isClosed() {
+		return store.ErrClosed
+	}
+	s.mu.Lock()
+	segs := append([]*segment(nil), s.segs...)
+	s.mu.Unlock()
+	budget := s.opts.RecoverBodyBudget
+	var used int64
+	var buf []byte
+	for _, seg := range segs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		end, live := seg.end, seg.live
+		s.mu.Unlock()
+		if live == 0 {
+			continue
+		}
+		if int64(cap(buf)) < end {
+			buf = make([]byte, end)
+		}
+		data := buf[:end]
+		if n, err := seg.f.ReadAt(data, 0); n != len(data) {
+			return fmt.Errorf("journal: recover: read %s: %w", seg.path, err)
+		}
+		for off := int64(segmentHeaderFrameSize); off < end; {
+			st, typ, p, next, reason := parseFrame(data, off)
+			if st != frameOK {
+				return fmt.Errorf("journal: recover: %s at %d: %s", seg.path, off, reason)
+			}
+			if typ == recBatch {
+				err := decodeBatch(p, nil, func(a *addRec) error {
+					s.mu.Lock()
+					_, ok := s.index[a.seq]
+					s.mu.Unlock()
+					if !ok {
+						return nil
+					}
+					size := int64(len(a.body))
+					withBody := budget < 0 || used+size <= budget
+					if withBody {
+						used += size
+					}
+					return fn(a.message(withBody))
+				})
+				if err != nil {
+					return err
+				}
+			}
+			off = next
+		}
+	}
+	return nil
+}
