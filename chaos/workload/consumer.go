@@ -1,0 +1,220 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-stomp/stomp/v3"
+	"github.com/go-stomp/stomp/v3/frame"
+
+	"github.com/lossbench/lossbench/chaos/history"
+)
+
+// Ack modes a consumer subscribes with (STOMP's ack header).
+const (
+	AckClientIndividual = "client-individual"
+	AckClient           = "client"
+	AckAuto             = "auto"
+)
+
+// ConsumerConfig is one consumer's work.
+type ConsumerConfig struct {
+	// ID names the consumer in the history ("c0").
+	ID   string
+	Dest string
+	// Ack is the subscription's ack mode; default client-individual.
+	Ack string
+	// Prefetch, when > 0, is sent as activemq.prefetchSize and
+	// prefetch-count on SUBSCRIBE.
+	Prefetch int
+	// HeartBeat asks the broker for heart-beats this often, so a dead or
+	// paused broker is noticed and the consumer fails over. 0 disables.
+	HeartBeat time.Duration
+	// WriteTimeout bounds a blocked ACK write before the connection is
+	// dropped. Default 5s.
+	WriteTimeout time.Duration
+	Failover     Failover
+}
+
+// ConsumerStats are a consumer's running counts.
+type ConsumerStats struct {
+	Received   uint64
+	Reconnects uint64
+}
+
+// Consumer receives messages, records each as a recv event and then
+// acknowledges it, reconnecting and resubscribing after failures.
+type Consumer struct {
+	cfg  ConsumerConfig
+	h    *history.Writer
+	mode stomp.AckMode
+
+	received, connects atomic.Uint64
+	// lastActive is the unix nanos of the last message or (re)subscribe;
+	// subscribed is 1 while a subscription is live. WaitQuiet reads both.
+	lastActive atomic.Int64
+	subscribed atomic.Bool
+}
+
+// NewConsumer checks cfg and returns a consumer writing to h.
+func NewConsumer(cfg ConsumerConfig, h *history.Writer) (*Consumer, error) {
+	if cfg.ID == "" || cfg.Dest == "" {
+		return nil, errors.New("workload: consumer needs an ID and a Dest")
+	}
+	if len(cfg.Failover.Endpoints) == 0 {
+		return nil, fmt.Errorf("workload: consumer %s: %w", cfg.ID, ErrNoEndpoints)
+	}
+	c := &Consumer{cfg: cfg, h: h}
+	switch cfg.Ack {
+	case "", AckClientIndividual:
+		c.mode = stomp.AckClientIndividual
+	case AckClient:
+		c.mode = stomp.AckClient
+	case AckAuto:
+		c.mode = stomp.AckAuto
+	default:
+		return nil, fmt.Errorf("workload: consumer %s: ack mode %q: want %s, %s or %s",
+			cfg.ID, cfg.Ack, AckClientIndividual, AckClient, AckAuto)
+	}
+	c.cfg.WriteTimeout = orDefault(cfg.WriteTimeout, 5*time.Second)
+	c.lastActive.Store(time.Now().UnixNano())
+	return c, nil
+}
+
+// Stats returns the consumer's counts so far; safe while Run runs.
+func (c *Consumer) Stats() ConsumerStats {
+	n := c.connects.Load()
+	if n > 0 {
+		n--
+	}
+	return ConsumerStats{Received: c.received.Load(), Reconnects: n}
+}
+
+// Subscribed reports whether the consumer has a live subscription.
+func (c *Consumer) Subscribed() bool { return c.subscribed.Load() }
+
+// Idle is how long ago the consumer last received a message or
+// subscribed.
+func (c *Consumer) Idle() time.Duration {
+	return time.Since(time.Unix(0, c.lastActive.Load()))
+}
+
+func (c *Consumer) touch(t time.Time) { c.lastActive.Store(t.UnixNano()) }
+
+// Run receives until ctx ends; it returns nil then, or an error when the
+// consumer cannot connect within its failover bounds.
+func (c *Consumer) Run(ctx context.Context) error {
+	// go-stomp's connection goroutine blocks handing a MESSAGE to the
+	// subscription while an ACK waits for room in its write queue: with
+	// more messages in flight than that queue holds, the two deadlock. A
+	// write queue larger than any prefetch keeps ACKs from waiting.
+	extra := []func(*stomp.Conn) error{stomp.ConnOpt.WriteChannelCapacity(1 << 16)}
+	if c.cfg.HeartBeat > 0 {
+		extra = append(extra, stomp.ConnOpt.HeartBeat(0, c.cfg.HeartBeat),
+			stomp.ConnOpt.HeartBeatError(c.cfg.HeartBeat))
+	} else {
+		extra = append(extra, stomp.ConnOpt.HeartBeat(0, 0))
+	}
+	for ctx.Err() == nil {
+		s, err := c.cfg.Failover.connect(ctx, extra...)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("workload: consumer %s: %w", c.cfg.ID, err)
+		}
+		c.connects.Add(1)
+		c.session(ctx, s)
+	}
+	return nil
+}
+
+// session subscribes on s and consumes until the connection fails or ctx
+// ends.
+func (c *Consumer) session(ctx context.Context, s *session) {
+	defer func() {
+		c.subscribed.Store(false)
+		if ctx.Err() != nil {
+			s.close(time.Second)
+		} else {
+			s.abort()
+		}
+	}()
+	sub, err := s.conn.Subscribe(c.cfg.Dest, c.mode, c.subscribeOpts()...)
+	if err != nil {
+		return
+	}
+	c.subscribed.Store(true)
+	c.touch(time.Now())
+	node := s.ep.node()
+	var wdl time.Time // current write deadline
+	pending := 0      // unacked messages in client mode
+	for {
+		var m *stomp.Message
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok = <-sub.C:
+		}
+		if !ok || m.Err != nil {
+			return
+		}
+		now := time.Now()
+		c.touch(now)
+		c.record(m, node, now)
+		c.received.Add(1)
+		if c.mode == stomp.AckAuto {
+			continue
+		}
+		if time.Until(wdl) < c.cfg.WriteTimeout/2 {
+			wdl = now.Add(c.cfg.WriteTimeout)
+			_ = s.nc.SetWriteDeadline(wdl)
+		}
+		if c.mode == stomp.AckClient {
+			// client acks are cumulative: ack when caught up or every 64.
+			pending++
+			if pending < 64 && len(sub.C) > 0 {
+				continue
+			}
+			pending = 0
+		}
+		if err := s.conn.Ack(m); err != nil {
+			return
+		}
+	}
+}
+
+func (c *Consumer) subscribeOpts() []func(*frame.Frame) error {
+	if c.cfg.Prefetch <= 0 {
+		return nil
+	}
+	n := strconv.Itoa(c.cfg.Prefetch)
+	return []func(*frame.Frame) error{
+		stomp.SubscribeOpt.Header("activemq.prefetchSize", n),
+		stomp.SubscribeOpt.Header("prefetch-count", n),
+	}
+}
+
+// record writes the recv event of m.
+func (c *Consumer) record(m *stomp.Message, node string, now time.Time) {
+	e := history.Event{Time: now, Type: history.Recv, Process: c.cfg.ID, Dest: m.Destination, Node: node}
+	if h := m.Header; h != nil {
+		e.Producer = h.Get(HeaderProducer)
+		e.ID = h.Get(HeaderID)
+		if v := h.Get(HeaderSeq); v != "" {
+			e.Seq, _ = strconv.ParseUint(v, 10, 64)
+		}
+		if v := h.Get(HeaderTS); v != "" {
+			if ts, err := strconv.ParseInt(v, 10, 64); err == nil {
+				e.LatencyNS = now.UnixNano() - ts
+			}
+		}
+		e.Redelivered = h.Get("redelivered") == "true"
+	}
+	c.h.Add(e)
+}
