@@ -133,13 +133,13 @@ func (d *decoder) fault(n *yaml.Node) (Fault, bool) {
 func (d *decoder) target(n *yaml.Node, what, key string) Target {
 	switch key {
 	case "node":
-		return Target{Node: d.name(n, what)}
+		return Target{Node: d.name(n, what), pos: pos(n)}
 	case "disk":
-		return Target{Disk: d.name(n, what)}
+		return Target{Disk: d.name(n, what), pos: pos(n)}
 	case "site":
-		return Target{Site: d.name(n, what)}
+		return Target{Site: d.name(n, what), pos: pos(n)}
 	default: // sites, link
-		return Target{Sites: d.pair(n, what)}
+		return Target{Sites: d.pair(n, what), pos: pos(n)}
 	}
 }
 

@@ -61,6 +61,11 @@ func (d *decoder) topology(n *yaml.Node) Topology {
 		return t
 	}
 	d.require(f, "sites", "nodes")
+	for _, key := range []string{"sites", "nodes"} {
+		if v := f.get(key); v != nil && v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+			d.errorf(pos(v), "%s: expected at least one", key)
+		}
+	}
 	for _, it := range d.list(f.get("sites"), "sites", "site names") {
 		if name := d.name(it, "sites"); name != "" {
 			t.Sites = append(t.Sites, Site{Name: name, Pos: pos(it)})
@@ -85,15 +90,12 @@ func (d *decoder) topology(n *yaml.Node) Topology {
 
 func (d *decoder) node(n *yaml.Node) Node {
 	nd := Node{Pos: pos(n), Broker: Broker{Kind: RefBroker, Pos: pos(n)}}
-	f := d.mapping(n, "node", "name", "site", "broker")
+	f := d.mapping(n, labelled(n, "node"), "name", "site", "broker")
 	if f == nil {
 		return nd
 	}
-	d.require(f, "name", "site", "broker")
 	nd.Name = d.name(f.get("name"), "node name")
-	if nd.Name != "" {
-		f.what = fmt.Sprintf("node %q", nd.Name)
-	}
+	d.require(f, "name", "site", "broker")
 	nd.Site = d.name(f.get("site"), f.what+" site")
 	if v := f.get("broker"); v != nil {
 		nd.Broker = d.broker(v, f.what+" broker")
@@ -180,15 +182,12 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 
 func (d *decoder) disk(n *yaml.Node) Disk {
 	k := Disk{Pos: pos(n)}
-	f := d.mapping(n, "disk", "name", "node", "size", "mirror_of")
+	f := d.mapping(n, labelled(n, "disk"), "name", "node", "size", "mirror_of")
 	if f == nil {
 		return k
 	}
-	d.require(f, "name", "node")
 	k.Name = d.name(f.get("name"), "disk name")
-	if k.Name != "" {
-		f.what = fmt.Sprintf("disk %q", k.Name)
-	}
+	d.require(f, "name", "node")
 	k.Node = d.name(f.get("node"), f.what+" node")
 	if v := f.get("size"); v != nil {
 		k.Size = d.size(v, f.what+" size")
@@ -201,15 +200,12 @@ func (d *decoder) disk(n *yaml.Node) Disk {
 
 func (d *decoder) database(n *yaml.Node) Database {
 	db := Database{Pos: pos(n)}
-	f := d.mapping(n, "database", "name", "site", "kind")
+	f := d.mapping(n, labelled(n, "database"), "name", "site", "kind")
 	if f == nil {
 		return db
 	}
-	d.require(f, "name", "site", "kind")
 	db.Name = d.name(f.get("name"), "database name")
-	if db.Name != "" {
-		f.what = fmt.Sprintf("database %q", db.Name)
-	}
+	d.require(f, "name", "site", "kind")
 	db.Site = d.name(f.get("site"), f.what+" site")
 	if v := f.get("kind"); v != nil {
 		db.Kind = DatabaseKind(d.str(v, f.what+" kind"))
@@ -239,6 +235,7 @@ func (d *decoder) workload(n *yaml.Node) Workload {
 	if v := f.get("connect"); v != nil {
 		for _, it := range d.list(v, "workload connect", "node names") {
 			w.Connect = append(w.Connect, d.name(it, "workload connect"))
+			w.connectPos = append(w.connectPos, pos(it))
 		}
 	}
 	switch d.oneOf(f, false, "destination", "destinations") {
@@ -345,6 +342,7 @@ func (d *decoder) recovery(n *yaml.Node, r Recovery) Recovery {
 			r.RepairAll = false
 			for _, it := range v.Content {
 				r.Repair = append(r.Repair, d.name(it, "recovery repair"))
+				r.repairPos = append(r.repairPos, pos(it))
 			}
 		default:
 			d.errorf(pos(v), "recovery repair: expected all, none or a list of node and database names, got %s", describe(v))
@@ -360,4 +358,19 @@ func (d *decoder) recovery(n *yaml.Node, r Recovery) Recovery {
 		r.Quiet = d.duration(v, "recovery quiet")
 	}
 	return r
+}
+
+// labelled names a list item by its name key, if it has a good one, so
+// errors say `node "a1"` rather than just "node".
+func labelled(n *yaml.Node, kind string) string {
+	if n.Kind != yaml.MappingNode {
+		return kind
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == "name" && v.Kind == yaml.ScalarNode && nameRE.MatchString(v.Value) {
+			return fmt.Sprintf("%s %q", kind, v.Value)
+		}
+	}
+	return kind
 }

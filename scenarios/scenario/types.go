@@ -208,6 +208,8 @@ type Workload struct {
 	Duration Duration `json:"duration"`
 	Recovery Recovery `json:"recovery"`
 	Pos      Pos      `json:"pos"`
+
+	connectPos []Pos // where each Connect name was written
 }
 
 // Producers describes every producer (they are alike).
@@ -261,6 +263,8 @@ type Recovery struct {
 	// Quiet ends the drain early once no message arrived for this long.
 	// Default 3s.
 	Quiet Duration `json:"quiet"`
+
+	repairPos []Pos // where each Repair name was written
 }
 
 // Defaults for optional workload fields; part of the file format.
@@ -315,6 +319,8 @@ type Target struct {
 	Site string `json:"site,omitempty"`
 	// Sites is the pair of sites a partition separates, or a link's ends.
 	Sites []string `json:"sites,omitempty"`
+
+	pos Pos // where it was written, for reference errors
 }
 
 // String names the target: "a1", "a|b" for a partition, "a<->b" for a

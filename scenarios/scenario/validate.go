@@ -105,24 +105,28 @@ func (d *decoder) validate(s *Scenario) {
 		}
 	}
 	seen := map[string]bool{}
-	for _, c := range w.Connect {
-		if !ref(w.Pos, "workload connect", "node", c) {
+	for i, c := range w.Connect {
+		p := w.Pos
+		if i < len(w.connectPos) {
+			p = w.connectPos[i]
+		}
+		if !ref(p, "workload connect", "node", c) {
 			continue
 		}
 		if seen[c] {
-			d.errorf(w.Pos, "workload connect: node %q listed twice", c)
+			d.errorf(p, "workload connect: node %q listed twice", c)
 		}
 		seen[c] = true
 		if ns := siteOf[c]; w.Site != "" && is("site", w.Site) && ns != "" && ns != w.Site && !hasLink(w.Site, ns) {
-			d.errorf(w.Pos, "workload: clients in site %q cannot reach node %q in site %q: add the link [%s, %s]", w.Site, c, ns, w.Site, ns)
+			d.errorf(p, "workload: clients in site %q cannot reach node %q in site %q: add the link [%s, %s]", w.Site, c, ns, w.Site, ns)
 		}
 	}
-	for _, r := range w.Recovery.Repair {
+	for i, r := range w.Recovery.Repair {
 		if r == "" {
 			continue
 		}
 		if !is("node", r) && !is("database", r) {
-			d.errorf(w.Pos, "recovery repair: unknown node or database %q", r)
+			d.errorf(w.Recovery.repairPos[i], "recovery repair: unknown node or database %q", r)
 		}
 	}
 
@@ -160,24 +164,28 @@ func (d *decoder) validateFault(s *Scenario, f *Fault, ref func(Pos, string, str
 		}
 	}
 	check := func(t Target) {
+		p := f.Pos
+		if t.pos.Line > 0 {
+			p = t.pos
+		}
 		switch {
 		case t.Node != "":
-			ref(f.Pos, what+" node", "node", t.Node)
+			ref(p, what+" node", "node", t.Node)
 		case t.Disk != "":
-			ref(f.Pos, what+" disk", "disk", t.Disk)
+			ref(p, what+" disk", "disk", t.Disk)
 		case t.Site != "":
-			ref(f.Pos, what+" site", "site", t.Site)
+			ref(p, what+" site", "site", t.Site)
 		case len(t.Sites) == 2:
 			a, b := t.Sites[0], t.Sites[1]
-			ok := ref(f.Pos, what, "site", a)
-			ok = ref(f.Pos, what, "site", b) && ok
+			ok := ref(p, what, "site", a)
+			ok = ref(p, what, "site", b) && ok
 			if !ok {
 				return
 			}
 			if a == b {
-				d.errorf(f.Pos, "%s: [%s, %s]: expected two different sites", what, a, b)
+				d.errorf(p, "%s: [%s, %s]: expected two different sites", what, a, b)
 			} else if !hasLink(a, b) {
-				d.errorf(f.Pos, "%s: no link between sites %q and %q; declared links are under topology.links", what, a, b)
+				d.errorf(p, "%s: no link between sites %q and %q; declared links are under topology.links", what, a, b)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -228,7 +229,11 @@ func (d *decoder) strings(n *yaml.Node, what string) []string {
 // pair reads a two-element list of names, like a link [a, b].
 func (d *decoder) pair(n *yaml.Node, what string) []string {
 	if n.Kind != yaml.SequenceNode || len(n.Content) != 2 {
-		d.errorf(pos(n), "%s: expected a pair of site names like [a, b], got %s", what, describe(n))
+		got := describe(n)
+		if n.Kind == yaml.SequenceNode {
+			got = fmt.Sprintf("a list of %d", len(n.Content))
+		}
+		d.errorf(pos(n), "%s: expected a pair of site names like [a, b], got %s", what, got)
 		return nil
 	}
 	a, b := d.name(n.Content[0], what), d.name(n.Content[1], what)

@@ -1,0 +1,202 @@
+package scenario_test
+
+import (
+	"os"
+	"reflect"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// readmeExample returns the "full example" of scenarios/README.md, so the
+// documentation cannot drift from the parser.
+func readmeExample(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)## A full example\\s*```yaml\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("README.md has no full example")
+	}
+	return m[1]
+}
+
+func TestReadmeExample(t *testing.T) {
+	s, err := scenario.Parse("README.md", readmeExample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"name", s.Name, "replicated-site-lost"},
+		{"seed", s.Seed, int64(7)},
+		{"failure", s.Failure, "site-lost"},
+		{"sites", len(s.Topology.Sites), 3},
+		{"links", len(s.Topology.Links), 3},
+		{"b1 kind", s.Topology.Nodes[1].Broker.Kind, scenario.Command},
+		{"b1 argv", s.Topology.Nodes[1].Broker.Argv(map[string]string{"listen": "127.0.1.1:61613", "data": "/d"}),
+			[]string{"/opt/activemq/bin/activemq", "console", "--stomp=127.0.1.1:61613", "--data=/d"}},
+		{"a1 args", s.Topology.Nodes[0].Broker.Argv(map[string]string{"node": "a1"}), []string{"--replicate-to", "a1"}},
+		{"disk size", s.Topology.Disks[0].Size, scenario.Size(64 << 20)},
+		{"mirror", s.Topology.Disks[1].MirrorOf, "a1-d0"},
+		{"db kind", s.Topology.Databases[0].Kind, scenario.Postgres},
+		{"connect", s.Workload.Connect, []string{"a1", "b1"}},
+		{"dest", s.Workload.Destinations, []string{"/queue/lossbench"}},
+		{"size", s.Workload.Producers.Size, scenario.Size(1024)},
+		{"rate", s.Workload.Producers.Rate, 200.0},
+		{"max", s.Workload.Producers.MaxMessages, int64(5000)},
+		{"ack", s.Workload.Consumers.Ack, scenario.AckClientIndividual},
+		{"start delay", s.Workload.Consumers.StartDelay.D(), 2 * time.Second},
+		{"repair all", s.Workload.Recovery.RepairAll, true},
+		{"faults", len(s.Faults), 3},
+		{"latency delay", s.Faults[0].Delay.D(), 50 * time.Millisecond},
+		{"site-lost between", s.Faults[1].Between, []scenario.Duration{scenario.Duration(6 * time.Second), scenario.Duration(9 * time.Second)}},
+		{"site-lost restart", s.Faults[1].Restart, true},
+		{"kill one_of", len(s.Faults[2].OneOf), 2},
+		{"chance", s.Faults[2].Chance, 0.5},
+		{"expectations", len(s.Expectations), 4},
+		{"unavailable", s.Expectations[2].Condition, scenario.Condition{Op: scenario.Lt, Value: 10}},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := scenario.Parse("min.yaml", []byte(`
+name: min
+strategy: memory
+failure: none
+topology:
+  sites: [a]
+  nodes: [{name: a1, site: a, broker: {store: memory}}, {name: a2, site: a, broker: {store: memory}}]
+workload:
+  destination: /queue/q
+  producers: {count: 1}
+  consumers: {count: 1}
+  duration: 5s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := s.Workload
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"seed", s.Seed, int64(scenario.DefaultSeed)},
+		{"kind", s.Topology.Nodes[0].Broker.Kind, scenario.RefBroker},
+		{"connect", w.Connect, []string{"a1", "a2"}},
+		{"size", w.Producers.Size, scenario.DefaultSize},
+		{"persistent", w.Producers.Persistent, true},
+		{"rate", w.Producers.Rate, 0.0},
+		{"ack", w.Consumers.Ack, scenario.AckClientIndividual},
+		{"repair", w.Recovery.RepairAll, true},
+		{"wait", w.Recovery.Wait, scenario.DefaultWait},
+		{"drain", w.Recovery.Drain, scenario.DefaultDrain},
+		{"quiet", w.Recovery.Quiet, scenario.DefaultQuiet},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+	p, err := s.Resolve(3)
+	if err != nil || len(p.Steps) != 0 || p.Seed != 3 {
+		t.Errorf("plan of no faults: %+v, %v", p, err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want scenario.Size
+		ok   bool
+	}{
+		{"0", 0, true}, {"512", 512, true}, {"512B", 512, true}, {"1KiB", 1024, true},
+		{"64MiB", 64 << 20, true}, {"1GiB", 1 << 30, true}, {"1.5KiB", 1536, true},
+		{"1KB", 1000, true}, {"10MB", 10e6, true}, {" 2 MiB ", 2 << 20, true},
+		{"", 0, false}, {"KiB", 0, false}, {"12XB", 0, false}, {"-1KiB", 0, false},
+		{"1e30GiB", 0, false}, {"NaNB", 0, false}, {"9999999999TiB", 0, false},
+	} {
+		got, err := scenario.ParseSize(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("ParseSize(%q) = %v, %v; want %v, ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+	if s := scenario.Size(64 << 20).String(); s != "64MiB" {
+		t.Errorf("String = %q", s)
+	}
+}
+
+func TestCondition(t *testing.T) {
+	for _, c := range []struct {
+		cond  string
+		value float64
+		want  bool
+	}{
+		{"0", 0, true}, {"0", 1, false}, {">0", 1, true}, {">0", 0, false},
+		{"<= 50", 50, true}, {"<= 50", 51, false}, {"< 10", 9.99, true}, {"< 10", 10, false},
+		{">= 1000", 1000, true}, {">= 1000", 999, false}, {"!= 0", 0, false}, {"!=0", 3, true},
+		{"== 2.5", 2.5, true}, {"> -1", 0, true},
+	} {
+		cond, err := scenario.ParseCondition(c.cond)
+		if err != nil {
+			t.Errorf("ParseCondition(%q): %v", c.cond, err)
+			continue
+		}
+		if got := cond.Eval(c.value); got != c.want {
+			t.Errorf("%q.Eval(%v) = %v, want %v", c.cond, c.value, got, c.want)
+		}
+		back, err := scenario.ParseCondition(cond.String())
+		if err != nil || back != cond {
+			t.Errorf("round trip of %q via %q: %v %v", c.cond, cond.String(), back, err)
+		}
+	}
+	for _, bad := range []string{"", ">", "=< 5", "> zero", "~5", ">>1", "NaN", "> inf"} {
+		if _, err := scenario.ParseCondition(bad); err == nil {
+			t.Errorf("ParseCondition(%q) accepted", bad)
+		}
+	}
+}
+
+func TestPlanRoundTrip(t *testing.T) {
+	s, err := scenario.Parse("README.md", readmeExample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.Resolve(11)
+	path := t.TempDir() + "/" + scenario.PlanFile
+	if err := p.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	q, err := scenario.ReadPlan(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Seed != 11 || q.Scenario.Name != s.Name || len(q.Steps) != len(p.Steps) {
+		t.Fatalf("round trip: seed %d, name %q, %d steps", q.Seed, q.Scenario.Name, len(q.Steps))
+	}
+	for i := range q.Steps {
+		if q.Steps[i].Name() != p.Steps[i].Name() || q.Steps[i].At != p.Steps[i].At || q.Steps[i].RestartAfter != p.Steps[i].RestartAfter {
+			t.Errorf("read step %d = %+v, want %+v", i, q.Steps[i], p.Steps[i])
+		}
+	}
+	again, _ := q.Scenario.Resolve(q.Seed)
+	if len(again.Steps) != len(p.Steps) {
+		t.Fatalf("re-resolving a read plan: %d steps, want %d", len(again.Steps), len(p.Steps))
+	}
+	for i := range again.Steps {
+		if again.Steps[i].Name() != p.Steps[i].Name() || again.Steps[i].At != p.Steps[i].At {
+			t.Errorf("step %d: %s@%s, want %s@%s", i, again.Steps[i].Name(), again.Steps[i].At, p.Steps[i].Name(), p.Steps[i].At)
+		}
+	}
+}
