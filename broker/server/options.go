@@ -1,0 +1,98 @@
+package server
+
+import (
+	"time"
+
+	"github.com/lossbench/lossbench/broker/stomp"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultPrefetch       = 1000
+	DefaultDedupWindow    = 100_000
+	DefaultHeartbeat      = 10 * time.Second
+	DefaultHeartbeatGrace = 2.0
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
+)
+
+// Header names the broker gives meaning to besides STOMP's own.
+const (
+	// HeaderDedup is the producer-supplied id that makes a retried SEND
+	// idempotent within the dedup window. It is kept on the stored message
+	// so the window survives a restart.
+	HeaderDedup = "dedup-id"
+	// HeaderPrefetch and HeaderPrefetchAMQ set a subscription's prefetch:
+	// at most this many unacknowledged messages in flight to it.
+	HeaderPrefetch    = "prefetch-count"
+	HeaderPrefetchAMQ = "activemq.prefetchSize"
+)
+
+// Options configure a Broker. The zero value is usable.
+type Options struct {
+	// Limits bound what a client may send in one frame.
+	Limits stomp.Limits
+	// Login and Passcode, when Login is set, must match CONNECT's headers.
+	Login, Passcode string
+	// MaxMemory bounds the bytes of message bodies held in memory; beyond
+	// it, persistent messages keep only metadata and are loaded from the
+	// store at dispatch (when the store implements store.Loader).
+	// Zero means no bound.
+	MaxMemory int64
+	// DedupWindow is how many recent dedup-ids are remembered; negative
+	// disables duplicate detection.
+	DedupWindow int
+	// Prefetch is a subscription's default in-flight limit.
+	Prefetch int
+	// HeartbeatSend is how often the broker offers to send heart-beats and
+	// HeartbeatReceive how often it asks the client to; negative disables.
+	HeartbeatSend, HeartbeatReceive time.Duration
+	// HeartbeatGrace multiplies the negotiated client interval before a
+	// silent client is dropped.
+	HeartbeatGrace float64
+	// ConnectTimeout bounds the wait for the CONNECT frame.
+	ConnectTimeout time.Duration
+	// WriteTimeout bounds one flush to a client that stopped reading.
+	WriteTimeout time.Duration
+	// Version is reported in CONNECTED's server header and in /status.
+	Version string
+	// Logf receives one line per event; nil discards.
+	Logf func(format string, args ...any)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Prefetch <= 0 {
+		o.Prefetch = DefaultPrefetch
+	}
+	if o.DedupWindow == 0 {
+		o.DedupWindow = DefaultDedupWindow
+	}
+	if o.HeartbeatSend == 0 {
+		o.HeartbeatSend = DefaultHeartbeat
+	}
+	if o.HeartbeatReceive == 0 {
+		o.HeartbeatReceive = DefaultHeartbeat
+	}
+	if o.HeartbeatSend < 0 {
+		o.HeartbeatSend = 0
+	}
+	if o.HeartbeatReceive < 0 {
+		o.HeartbeatReceive = 0
+	}
+	if o.HeartbeatGrace < 1 {
+		o.HeartbeatGrace = DefaultHeartbeatGrace
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return o
+}
