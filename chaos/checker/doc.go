@@ -1,0 +1,68 @@
+// Package checker decides, from a run's history (chaos/history), what a
+// failure did to the messages: which acknowledged messages were lost, which
+// were delivered twice, how long the service was unavailable and what the
+// sends cost in latency. It is pure: Check takes the events and returns
+// numbers, so it runs again on any saved history.jsonl (`lossbench check`).
+//
+// The model is a total queue: every message a producer sends should be
+// received by some consumer exactly once, whatever the destination or the
+// consumer. Messages are told apart by their unique id. Definitions, each
+// counting distinct message ids unless it says otherwise:
+//
+//	attempted       ids with at least one invoke
+//	acknowledged    ids with at least one ok (a RECEIPT arrived)
+//	received        ids with at least one recv
+//	lost            acknowledged and never received (after the drain)
+//	duplicated      deliveries beyond the first, summed over ids (a recv
+//	                event counts as a delivery, redelivered or not)
+//	duplicated_ids  ids received more than once
+//	unexpected      received but never invoked (a broker inventing or
+//	                corrupting messages, or a history from another run)
+//	recovered       invoked, never acknowledged (every attempt failed, was
+//	                unknown or never completed), yet received: the broker
+//	                stored a send the client could not confirm. Of these,
+//	                recovered_failed had only "fail" outcomes, which promise
+//	                the message was not stored: a broker bug worth a look.
+//	unconfirmed     invoked, never acknowledged, never received: not loss
+//	                (nobody was promised anything), but not delivered either
+//
+// The send time of a message is the invoke of its first acknowledged
+// attempt (for unacknowledged messages, of its first attempt). Lost
+// messages are split by producer and by phase: "during" if the send time
+// lies inside a fault window, "before" if it precedes every fault window,
+// "after" otherwise (after some fault ended, inside none). A fault window
+// runs from a fault-start event to the fault-end event of the same Fault
+// name (matched first-in first-out); a start without an end lasts to the
+// end of the history.
+//
+// Order: a consumer's delivery of producer P's message n is an order
+// violation when that consumer had already received, from P on the same
+// destination, a message m > n (the highest such m is used), and all of:
+// this is n's first delivery to anyone, it is not marked redelivered, and
+// n was acknowledged before m was first invoked. The last condition means
+// the broker held n before m existed, so delivering m first reordered the
+// queue; it excludes a producer's retries of unconfirmed sends, and the
+// first two exclude redeliveries after a crash or a consumer failover,
+// which are duplicates, not reorderings.
+//
+// Latency is, per ok event, the time from its invoke (LatencyNS, or the
+// difference of the timestamps); end-to-end latency is, per id's first
+// delivery, the time since the message's first invoke. Percentiles are in
+// milliseconds.
+//
+// Time: offsets are seconds from the first event of the history. The send
+// phase runs from the first invoke to the last invoke or ok, whichever is
+// later. Throughput is acknowledged-and-received ids per second of the
+// send phase. The timeline has one bucket per second of the history.
+//
+// Unavailability: within the send phase, every interval longer than
+// Options.UnavailableAfter (default 1s) with no ok event, counting the
+// intervals from the phase's start to the first ok and from the last ok to
+// the phase's end. unavailable_s is their summed length.
+//
+// Time to recover, per fault window: from the fault's start to the first
+// ok of a send invoked at or after that start (an ok in flight when the
+// fault hit does not count). A fault with no such ok has no time to
+// recover (null in JSON), and the recover_s metric uses the time from its
+// start to the end of the history instead.
+package checker
