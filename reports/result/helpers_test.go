@@ -1,0 +1,5 @@
+package result_test
+
+import "os"
+
+var readFile = os.ReadFile
