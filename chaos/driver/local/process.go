@@ -1,0 +1,334 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// node is one broker node and its current process, if any.
+type node struct {
+	d       *Driver
+	spec    scenario.Node
+	ip      string
+	listen  string // the broker's own STOMP address
+	admin   string // the broker's admin HTTP address
+	dir     string // working folder
+	dataDir string // {data}
+	logPath string
+
+	mu   sync.Mutex // guards proc
+	proc *proc
+}
+
+// proc is one run of a node's broker.
+type proc struct {
+	cmd  *exec.Cmd
+	pid  int
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's result, set before done closes
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// vars are the placeholder values of node n.
+func (n *node) vars() map[string]string {
+	v := map[string]string{
+		"listen": n.listen, "admin": n.admin, "data": n.dataDir,
+		"node": n.spec.Name, "site": n.spec.Site,
+	}
+	for name, dk := range n.d.disks {
+		v["disk."+name] = dk.path
+	}
+	for _, l := range n.d.links {
+		if l.fromNode == n.spec.Name {
+			v["peer."+l.toNode] = l.listen
+		}
+	}
+	return v
+}
+
+// argv is the node's broker command line.
+func (n *node) argv() []string {
+	b := n.spec.Broker
+	vars := n.vars()
+	if b.Kind == scenario.Command {
+		return b.Argv(vars)
+	}
+	bin := n.d.opt.BrokerBin
+	if bin == "" {
+		bin = "refbroker"
+	}
+	argv := []string{bin, "--listen", n.listen, "--admin", n.admin}
+	if b.Store != "" {
+		argv = append(argv, "--store", b.Store)
+	}
+	argv = append(argv, "--data", n.dataDir)
+	if b.Fsync != "" {
+		argv = append(argv, "--fsync", b.Fsync)
+	}
+	return append(argv, b.Argv(vars)...)
+}
+
+func (n *node) current() *proc {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc == nil || n.proc.exited() {
+		return nil
+	}
+	return n.proc
+}
+
+// Running reports whether node's process is alive.
+func (d *Driver) Running(name string) bool {
+	n, err := d.node(name)
+	if err != nil {
+		return false
+	}
+	return n.current() != nil
+}
+
+// Start starts node and waits until it is ready: refbroker's /readyz
+// answers 200, or another broker's STOMP port accepts a connection.
+func (d *Driver) Start(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	p, err := n.start()
+	if err != nil {
+		return err
+	}
+	d.opt.Log("start %s (pid %d) on %s", name, p.pid, n.listen)
+	if err := n.waitReady(ctx, p); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (n *node) start() (*proc, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc != nil && !n.proc.exited() {
+		return nil, fmt.Errorf("local: start %s: already running (pid %d)", n.spec.Name, n.proc.pid)
+	}
+	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("local: start %s: %w", n.spec.Name, err)
+	}
+	argv := n.argv()
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("local: start %s: empty command", n.spec.Name)
+	}
+	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("local: start %s: %w", n.spec.Name, err)
+	}
+	fmt.Fprintf(logf, "=== lossbench: %s start: %s\n", time.Now().UTC().Format(time.RFC3339Nano), strings.Join(argv, " "))
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = n.dir
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.Env = os.Environ()
+	vars := n.vars()
+	for k, v := range n.spec.Broker.Env {
+		cmd.Env = append(cmd.Env, k+"="+scenario.Expand(v, vars))
+	}
+	// Own process group, so signals reach the broker's children too and a
+	// Ctrl-C on the terminal reaches only the harness, which then cleans up;
+	// the parent-death signal kills the broker if the harness dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("local: start %s: %w", n.spec.Name, err)
+	}
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	n.proc = p
+	n.d.state.addProc(n.spec.Name, p.pid)
+	go func() {
+		p.err = cmd.Wait()
+		fmt.Fprintf(logf, "=== lossbench: %s exit: %v\n", time.Now().UTC().Format(time.RFC3339Nano), p.err)
+		logf.Close()
+		n.d.state.removeProc(n.spec.Name, p.pid)
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (n *node) waitReady(ctx context.Context, p *proc) error {
+	ctx, cancel := context.WithTimeout(ctx, n.d.opt.ReadyTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n.ready(ctx, client) {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("local: start %s: exited before ready (%v); log %s:\n%s",
+				n.spec.Name, p.err, n.logPath, tail(n.logPath, 15))
+		case <-ctx.Done():
+			return fmt.Errorf("local: start %s: not ready after %s; log %s:\n%s",
+				n.spec.Name, n.d.opt.ReadyTimeout, n.logPath, tail(n.logPath, 15))
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *node) ready(ctx context.Context, client *http.Client) bool {
+	if n.spec.Broker.Kind != scenario.Command {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.admin+"/readyz", nil)
+		if err != nil {
+			return false
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	c, err := net.DialTimeout("tcp", n.listen, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// tail returns the last lines of a file, for error messages.
+func tail(path string, lines int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	b = bytes.TrimRight(b, "\n")
+	parts := bytes.Split(b, []byte("\n"))
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return "  " + string(bytes.Join(parts, []byte("\n  ")))
+}
+
+// signal sends sig to the process group of node's running process.
+func (n *node) signal(sig syscall.Signal) (*proc, error) {
+	p := n.current()
+	if p == nil {
+		return nil, nil
+	}
+	if err := syscall.Kill(-p.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return p, fmt.Errorf("local: %s %s: %w", sig, n.spec.Name, err)
+	}
+	return p, nil
+}
+
+func waitExit(ctx context.Context, p *proc) error {
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Kill sends SIGKILL to node and waits for it to exit. A node that is not
+// running is left as it is.
+func (d *Driver) Kill(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	p, err := n.signal(syscall.SIGKILL)
+	if err != nil || p == nil {
+		return err
+	}
+	d.opt.Log("kill -9 %s (pid %d)", name, p.pid)
+	if err := waitExit(ctx, p); err != nil {
+		return fmt.Errorf("local: kill %s: %w", name, err)
+	}
+	return nil
+}
+
+// Stop sends SIGTERM and waits StopTimeout for node to exit, then kills it.
+func (d *Driver) Stop(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	d.opt.Log("stop %s", name)
+	return n.stop(ctx, d.opt.StopTimeout)
+}
+
+func (n *node) stop(ctx context.Context, grace time.Duration) error {
+	p, err := n.signal(syscall.SIGTERM)
+	if err != nil || p == nil {
+		return err
+	}
+	// A stopped process keeps SIGTERM pending until it runs again.
+	_ = syscall.Kill(-p.pid, syscall.SIGCONT)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	if err := waitExit(ctx, p); err != nil {
+		return fmt.Errorf("local: stop %s: %w", n.spec.Name, err)
+	}
+	return nil
+}
+
+// Pause sends SIGSTOP to node's process group.
+func (d *Driver) Pause(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	p, err := n.signal(syscall.SIGSTOP)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return fmt.Errorf("local: pause %s: not running", name)
+	}
+	d.opt.Log("pause %s (pid %d)", name, p.pid)
+	return nil
+}
+
+// Resume sends SIGCONT to node's process group.
+func (d *Driver) Resume(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	p, err := n.signal(syscall.SIGCONT)
+	if err != nil {
+		return err
+	}
+	if p != nil {
+		d.opt.Log("resume %s (pid %d)", name, p.pid)
+	}
+	return nil
+}
