@@ -83,3 +83,16 @@ func (s *Store) Name() string {
 	}
 	return "fault"
 }
+
+// Stats implements store.Statser: the inner store's statistics plus the
+// count of refused writes.
+func (s *Store) Stats() map[string]float64 {
+	out := map[string]float64{}
+	if st, ok := s.inner.(store.Statser); ok {
+		for k, v := range st.Stats() {
+			out[k] = v
+		}
+	}
+	out["injected_failures_total"] = float64(s.Failures())
+	return out
+}

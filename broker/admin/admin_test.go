@@ -1,0 +1,131 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lossbench/lossbench/broker/server"
+	"github.com/lossbench/lossbench/broker/stomp"
+	"github.com/lossbench/lossbench/broker/store/faultstore"
+	"github.com/lossbench/lossbench/broker/store/memstore"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// sendRaw connects and sends one receipted persistent message.
+func sendRaw(t *testing.T, addr, dest string) (net.Conn, *stomp.Frame) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	io.WriteString(nc, "CONNECT\naccept-version:1.2\n\n\x00SEND\ndestination:"+dest+"\npersistent:true\nreceipt:1\n\nhello\x00")
+	r := stomp.NewReader(nc, stomp.Limits{})
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var last *stomp.Frame
+	for range 2 {
+		f, err := r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = f
+	}
+	return nc, last
+}
+
+func TestAdmin(t *testing.T) {
+	st := faultstore.New(memstore.New(), 1)
+	b := server.New(st, server.Options{Version: "test"})
+	srv := httptest.NewServer(Handler(b, Options{Version: "test"}))
+	defer srv.Close()
+
+	if code, _ := get(t, srv.URL+"/healthz"); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	if code, _ := get(t, srv.URL+"/readyz"); code != 503 {
+		t.Fatalf("readyz before recovery: %d", code)
+	}
+	if err := b.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go b.Serve(ln)
+	defer b.Shutdown(context.Background())
+	if code, _ := get(t, srv.URL+"/readyz"); code != 200 {
+		t.Fatalf("readyz after recovery: %d", code)
+	}
+	_, f := sendRaw(t, ln.Addr().String(), `/queue/q"1`)
+	if f.Command != "RECEIPT" {
+		t.Fatalf("got %s", f.Command)
+	}
+
+	code, body := get(t, srv.URL+"/metrics")
+	if code != 200 {
+		t.Fatalf("metrics %d", code)
+	}
+	for _, want := range []string{
+		"refbroker_connections 1\n",
+		"refbroker_messages_in_total 1\n",
+		"refbroker_receipts_total 1\n",
+		`refbroker_queue_depth{queue="/queue/q\"1"} 1` + "\n",
+		`refbroker_send_receipt_seconds_bucket{le="+Inf"} 1` + "\n",
+		"refbroker_send_receipt_seconds_count 1\n",
+		"# TYPE refbroker_send_receipt_seconds histogram\n",
+		"refbroker_store_live_messages 1\n",
+		"# TYPE refbroker_store_writes_total counter\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Every line is a comment or "name{labels} value".
+	line := regexp.MustCompile(`^(# (HELP|TYPE) .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? [-+0-9.eInfNa]+)$`)
+	for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
+		if !line.MatchString(l) {
+			t.Errorf("bad exposition line %q", l)
+		}
+	}
+
+	code, body = get(t, srv.URL+"/status")
+	var s Status
+	if err := json.Unmarshal([]byte(body), &s); err != nil || code != 200 {
+		t.Fatalf("status %d %v: %s", code, err, body)
+	}
+	if s.Role != "master" || s.Store != "fault(memory)" || !s.Ready || s.Version != "test" || len(s.Queues) != 1 || s.Queues[0].Depth != 1 {
+		t.Fatalf("status %+v", s)
+	}
+
+	// The second write fails: the broker fails stop and /readyz says why.
+	sendRaw(t, ln.Addr().String(), "/queue/q2")
+	<-b.Failed()
+	code, body = get(t, srv.URL+"/readyz")
+	if code != 503 || !strings.Contains(body, "injected") {
+		t.Fatalf("readyz after failure: %d %q", code, body)
+	}
+	_, body = get(t, srv.URL+"/status")
+	json.Unmarshal([]byte(body), &s)
+	if !strings.Contains(s.Failed, "injected") || s.Ready {
+		t.Fatalf("status after failure %+v", s)
+	}
+	if _, body = get(t, srv.URL+"/metrics"); !strings.Contains(body, "refbroker_failed 1\n") {
+		t.Fatal("metrics do not show the failure")
+	}
+}

@@ -1,0 +1,306 @@
+// Package config is the refbroker's configuration: a YAML file decoded
+// strictly (unknown keys are errors that name file:line), overridden by
+// command-line flags, and mapped onto server.Options.
+//
+// Example file:
+//
+//	listen: 127.0.0.1:61613
+//	admin: 127.0.0.1:8161      # "" disables the HTTP admin
+//	store: journal             # memory | journal
+//	data: /var/lib/refbroker
+//	fsync: batch               # always | batch | interval=10ms | never
+//	max-memory: 256MiB
+//	dedup-window: 100000
+//	prefetch: 1000
+//	heartbeat: {send: 10s, receive: 10s, grace: 2}
+//	limits: {max-frame: 17MiB, max-headers: 128, max-header-line: 8KiB, max-body: 16MiB}
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lossbench/lossbench/broker/server"
+	"github.com/lossbench/lossbench/broker/stomp"
+)
+
+// Config is the refbroker's configuration.
+type Config struct {
+	// Listen is the STOMP address.
+	Listen string `yaml:"listen"`
+	// Admin is the HTTP admin address; empty disables it.
+	Admin string `yaml:"admin"`
+	// Store names the message store: memory or journal.
+	Store string `yaml:"store"`
+	// Data is the directory persistent stores keep their files under.
+	Data string `yaml:"data"`
+	// Fsync is the journal's sync policy: always, batch, interval=<d>, never.
+	Fsync string `yaml:"fsync"`
+	// Repair lets the journal cut its log at mid-log corruption instead of
+	// refusing to start.
+	Repair bool `yaml:"repair"`
+	// Login and Passcode, when Login is set, are required on CONNECT.
+	Login    string `yaml:"login"`
+	Passcode string `yaml:"passcode"`
+	// MaxMemory bounds message bodies held in memory; 0 is no bound.
+	MaxMemory ByteSize `yaml:"max-memory"`
+	// DedupWindow is how many recent dedup-id headers are remembered;
+	// 0 disables duplicate detection.
+	DedupWindow int `yaml:"dedup-window"`
+	// Prefetch is the default per-subscription in-flight limit.
+	Prefetch int `yaml:"prefetch"`
+	// Heartbeat is the broker's heart-beat offer.
+	Heartbeat Heartbeat `yaml:"heartbeat"`
+	// ConnectTimeout bounds the wait for a new connection's CONNECT.
+	ConnectTimeout time.Duration `yaml:"connect-timeout"`
+	// Limits bound what a client may send.
+	Limits Limits `yaml:"limits"`
+}
+
+// Heartbeat is the broker's STOMP heart-beat offer; 0 disables a direction.
+type Heartbeat struct {
+	Send    time.Duration `yaml:"send"`
+	Receive time.Duration `yaml:"receive"`
+	// Grace multiplies the negotiated client interval before a silent
+	// client is dropped.
+	Grace float64 `yaml:"grace"`
+}
+
+// Limits bound one client frame.
+type Limits struct {
+	MaxFrame      ByteSize `yaml:"max-frame"`
+	MaxHeaders    int      `yaml:"max-headers"`
+	MaxHeaderLine ByteSize `yaml:"max-header-line"`
+	MaxBody       ByteSize `yaml:"max-body"`
+}
+
+// Default returns the configuration used when neither file nor flag says
+// otherwise.
+func Default() Config {
+	l := stomp.DefaultLimits()
+	return Config{
+		Listen:         "127.0.0.1:61613",
+		Admin:          "127.0.0.1:8161",
+		Store:          "journal",
+		Data:           "data",
+		Fsync:          "batch",
+		MaxMemory:      256 << 20,
+		DedupWindow:    server.DefaultDedupWindow,
+		Prefetch:       server.DefaultPrefetch,
+		Heartbeat:      Heartbeat{Send: server.DefaultHeartbeat, Receive: server.DefaultHeartbeat, Grace: server.DefaultHeartbeatGrace},
+		ConnectTimeout: server.DefaultConnectTimeout,
+		Limits: Limits{
+			MaxFrame:      ByteSize(l.MaxFrame),
+			MaxHeaders:    l.MaxHeaders,
+			MaxHeaderLine: ByteSize(l.MaxHeaderLine),
+			MaxBody:       ByteSize(l.MaxBody),
+		},
+	}
+}
+
+// Error is a configuration error, located in a file when it came from one.
+type Error struct {
+	File  string // empty for flags
+	Line  int    // 0 when unknown
+	Field string // e.g. "heartbeat.grace"; empty for syntax errors
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	} else {
+		b.WriteString("config: ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads file over Default. Unknown keys, wrong types and invalid
+// values are errors naming file:line.
+func Load(file string) (Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return Config{}, &Error{File: file, Msg: err.Error()}
+	}
+	return Parse(file, data)
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// Parse decodes data, named file in errors, over Default.
+func Parse(file string, data []byte) (Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && err != io.EOF {
+		return Config{}, yamlError(file, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Config{}, yamlError(file, err)
+	}
+	if err := c.Validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.File = file
+			ce.Line = lineOf(&root, ce.Field)
+		}
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func yamlError(file string, err error) error {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	// Report the first problem with its line; yaml.v3 lists them in order.
+	msg := msgs[0]
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		msg = m[2]
+		if len(msgs) > 1 {
+			msg += fmt.Sprintf(" (and %d more)", len(msgs)-1)
+		}
+		return &Error{File: file, Line: line, Msg: msg}
+	}
+	return &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// lineOf finds the line of a dotted key in a YAML document, or 0.
+func lineOf(root *yaml.Node, field string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for key := range strings.SplitSeq(field, ".") {
+		if n.Kind != yaml.MappingNode {
+			return line
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				line = n.Content[i].Line
+				n = n.Content[i+1]
+				found = true
+				break
+			}
+		}
+		if !found {
+			return line
+		}
+	}
+	return line
+}
+
+// Validate checks values that decoding alone cannot.
+func (c *Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case c.Listen == "":
+		return bad("listen", "must not be empty")
+	case c.Store == "":
+		return bad("store", "must not be empty")
+	case c.MaxMemory < 0:
+		return bad("max-memory", "must not be negative")
+	case c.DedupWindow < 0:
+		return bad("dedup-window", "must not be negative")
+	case c.Prefetch < 1:
+		return bad("prefetch", "must be at least 1, not %d", c.Prefetch)
+	case c.Heartbeat.Send < 0:
+		return bad("heartbeat.send", "must not be negative")
+	case c.Heartbeat.Receive < 0:
+		return bad("heartbeat.receive", "must not be negative")
+	case c.Heartbeat.Grace < 1:
+		return bad("heartbeat.grace", "must be at least 1, not %g", c.Heartbeat.Grace)
+	case c.ConnectTimeout <= 0:
+		return bad("connect-timeout", "must be positive")
+	case c.Limits.MaxFrame < 64:
+		return bad("limits.max-frame", "must be at least 64 bytes")
+	case c.Limits.MaxHeaders < 1:
+		return bad("limits.max-headers", "must be at least 1")
+	case c.Limits.MaxHeaderLine < 64:
+		return bad("limits.max-header-line", "must be at least 64 bytes")
+	case c.Limits.MaxBody < 0:
+		return bad("limits.max-body", "must not be negative")
+	}
+	if err := CheckFsync(c.Fsync); err != nil {
+		return bad("fsync", "%v", err)
+	}
+	return nil
+}
+
+// CheckFsync checks the syntax of an fsync policy: always, batch,
+// interval=<duration> or never.
+func CheckFsync(s string) error {
+	switch s {
+	case "always", "batch", "never":
+		return nil
+	}
+	if d, ok := strings.CutPrefix(s, "interval="); ok {
+		v, err := time.ParseDuration(d)
+		if err != nil || v <= 0 {
+			return fmt.Errorf("bad interval %q: want a positive duration such as 10ms", d)
+		}
+		return nil
+	}
+	return fmt.Errorf("%q is not always, batch, interval=<duration> or never", s)
+}
+
+// ServerOptions maps c onto the broker's options.
+func (c *Config) ServerOptions(version string, logf func(string, ...any)) server.Options {
+	disable := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d
+	}
+	dedup := c.DedupWindow
+	if dedup == 0 {
+		dedup = -1
+	}
+	return server.Options{
+		Limits: stomp.Limits{
+			MaxFrame:      int(c.Limits.MaxFrame),
+			MaxHeaders:    c.Limits.MaxHeaders,
+			MaxHeaderLine: int(c.Limits.MaxHeaderLine),
+			MaxBody:       int(c.Limits.MaxBody),
+		},
+		Login:            c.Login,
+		Passcode:         c.Passcode,
+		MaxMemory:        int64(c.MaxMemory),
+		DedupWindow:      dedup,
+		Prefetch:         c.Prefetch,
+		HeartbeatSend:    disable(c.Heartbeat.Send),
+		HeartbeatReceive: disable(c.Heartbeat.Receive),
+		HeartbeatGrace:   c.Heartbeat.Grace,
+		ConnectTimeout:   c.ConnectTimeout,
+		Version:          version,
+		Logf:             logf,
+	}
+}

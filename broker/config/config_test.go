@@ -1,0 +1,134 @@
+package config
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseValid(t *testing.T) {
+	c, err := Parse("b.yaml", []byte(`
+listen: 127.0.0.1:7000
+admin: ""
+store: memory
+fsync: interval=5ms
+max-memory: 64MiB
+heartbeat: {send: 1s, receive: 2s, grace: 1.5}
+limits:
+  max-body: 1KiB
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:7000" || c.Admin != "" || c.Store != "memory" || c.Fsync != "interval=5ms" ||
+		c.MaxMemory != 64<<20 || c.Heartbeat.Send != time.Second || c.Heartbeat.Grace != 1.5 ||
+		c.Limits.MaxBody != 1024 || c.Prefetch != Default().Prefetch {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestParseErrorsNameFileAndLine(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"unknown key", "listen: x\nlisen: y\n", "b.yaml:2: field lisen not found"},
+		{"nested unknown key", "heartbeat:\n  sned: 1s\n", "b.yaml:2: field sned not found"},
+		{"wrong type", "listen: x\nprefetch: lots\n", "b.yaml:2: cannot unmarshal"},
+		{"bad size", "\nmax-memory: 12 parsecs\n", "b.yaml:2: bad size"},
+		{"bad fsync", "store: journal\nfsync: sometimes\n", "b.yaml:2: fsync: \"sometimes\" is not"},
+		{"bad interval", "fsync: interval=soon\n", "b.yaml:1: fsync: bad interval"},
+		{"bad grace", "heartbeat:\n  send: 1s\n  grace: 0.5\n", "b.yaml:3: heartbeat.grace: must be at least 1"},
+		{"syntax", "listen: [x\n", "b.yaml:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("b.yaml", []byte(tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFlagsOverrideFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("listen: 127.0.0.1:1\nstore: memory\nprefetch: 5\n"), 0o644)
+	fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
+	f := RegisterFlags(fs)
+	if err := fs.Parse([]string{"--config", file, "--listen", "127.0.0.1:2", "--repair", "--max-body=2MiB", "--heartbeat-send=0"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(f.ConfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Apply(&c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:2" || c.Store != "memory" || c.Prefetch != 5 || !c.Repair || c.Limits.MaxBody != 2<<20 ||
+		c.Heartbeat.Send != 0 {
+		t.Fatalf("got %+v", c)
+	}
+	o := c.ServerOptions("v1", nil)
+	if o.HeartbeatSend >= 0 || o.Limits.MaxBody != 2<<20 || o.Prefetch != 5 {
+		t.Fatalf("server options %+v", o)
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	for _, args := range [][]string{{"--prefetch=x"}, {"--fsync=maybe"}, {"--max-frame=huge"}, {"--connect-timeout=5"}} {
+		fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
+		f := RegisterFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		c := Default()
+		if err := f.Apply(&c); err == nil {
+			t.Fatalf("%v accepted", args)
+		}
+	}
+}
+
+func TestHelpDocumentsEveryField(t *testing.T) {
+	fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
+	RegisterFlags(fs)
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	fs.PrintDefaults()
+	for _, name := range []string{"config", "listen", "admin", "store", "data", "fsync", "repair", "login", "passcode",
+		"max-memory", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
+		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body"} {
+		if !strings.Contains(out.String(), "-"+name) {
+			t.Errorf("help lacks -%s", name)
+		}
+	}
+	if !strings.Contains(out.String(), `127.0.0.1:61613`) {
+		t.Error("help lacks the listen default")
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"0": 0, "512": 512, "4KiB": 4096, "4K": 4096, "16MiB": 16 << 20, "1 GB": 1 << 30} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("%q: got %d, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5M", "12 parsecs"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+	if s := ByteSize(16 << 20).String(); s != "16MiB" {
+		t.Error(s)
+	}
+}

@@ -1,0 +1,149 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Flags binds the refbroker's command-line flags. Values given on the
+// command line override the configuration file; Apply does that.
+type Flags struct {
+	fs     *flag.FlagSet
+	config string
+	set    map[string]string
+	defs   []flagDef
+}
+
+type flagDef struct {
+	name, usage string
+	apply       func(c *Config, v string) error
+	boolean     bool
+}
+
+// flagValue records a raw flag value for Apply; String shows the default
+// in -help.
+type flagValue struct {
+	f    *Flags
+	name string
+	def  string
+	bool bool
+}
+
+func (v *flagValue) String() string {
+	if v == nil {
+		return ""
+	}
+	return v.def
+}
+
+func (v *flagValue) Set(s string) error {
+	v.f.set[v.name] = s
+	return nil
+}
+
+func (v *flagValue) IsBoolFlag() bool { return v.bool }
+
+// RegisterFlags defines every configuration flag on fs, plus --config.
+func RegisterFlags(fs *flag.FlagSet) *Flags {
+	f := &Flags{fs: fs, set: make(map[string]string)}
+	d := Default()
+	fs.StringVar(&f.config, "config", "", "read configuration from this YAML `file`; flags override it")
+	f.def("listen", "STOMP listen `address`", d.Listen, false, func(c *Config, v string) error { c.Listen = v; return nil })
+	f.def("admin", "HTTP admin `address` (/healthz /readyz /metrics /status); empty disables", d.Admin, false,
+		func(c *Config, v string) error { c.Admin = v; return nil })
+	f.def("store", "message `store`: memory (lost on crash) or journal (durable)", d.Store, false,
+		func(c *Config, v string) error { c.Store = v; return nil })
+	f.def("data", "`directory` for persistent stores (the journal lives in <data>/journal)", d.Data, false,
+		func(c *Config, v string) error { c.Data = v; return nil })
+	f.def("fsync", "journal sync `policy`: always, batch (group commit), interval=<duration>, never", d.Fsync, false,
+		func(c *Config, v string) error { c.Fsync = v; return nil })
+	f.def("repair", "let the journal cut its log at mid-log corruption instead of refusing to start (loses what follows)", "", true,
+		func(c *Config, v string) (err error) { c.Repair, err = strconv.ParseBool(v); return err })
+	f.def("login", "require this `login` on CONNECT (with --passcode)", "", false, func(c *Config, v string) error { c.Login = v; return nil })
+	f.def("passcode", "required `passcode` on CONNECT", "", false, func(c *Config, v string) error { c.Passcode = v; return nil })
+	f.def("max-memory", "message body `bytes` kept in memory; beyond, bodies are read back from the store at dispatch (0: no bound)",
+		d.MaxMemory.String(), false, sizeSetter(func(c *Config) *ByteSize { return &c.MaxMemory }))
+	f.def("dedup-window", "how many recent dedup-id headers are remembered to drop retried duplicates (0 disables)",
+		strconv.Itoa(d.DedupWindow), false, intSetter(func(c *Config) *int { return &c.DedupWindow }))
+	f.def("prefetch", "default per-subscription limit of unacknowledged `messages` (headers prefetch-count, activemq.prefetchSize override)",
+		strconv.Itoa(d.Prefetch), false, intSetter(func(c *Config) *int { return &c.Prefetch }))
+	f.def("heartbeat-send", "how often the broker offers to send heart-beats (0 disables)", d.Heartbeat.Send.String(), false,
+		durSetter(func(c *Config) *time.Duration { return &c.Heartbeat.Send }))
+	f.def("heartbeat-receive", "how often the broker asks clients for heart-beats (0 disables)", d.Heartbeat.Receive.String(), false,
+		durSetter(func(c *Config) *time.Duration { return &c.Heartbeat.Receive }))
+	f.def("heartbeat-grace", "drop a client silent for this `factor` times its heart-beat interval",
+		strconv.FormatFloat(d.Heartbeat.Grace, 'g', -1, 64), false,
+		func(c *Config, v string) (err error) { c.Heartbeat.Grace, err = strconv.ParseFloat(v, 64); return err })
+	f.def("connect-timeout", "close a connection that sends no CONNECT within this `duration`", d.ConnectTimeout.String(), false,
+		durSetter(func(c *Config) *time.Duration { return &c.ConnectTimeout }))
+	f.def("max-frame", "largest accepted frame in `bytes`", d.Limits.MaxFrame.String(), false,
+		sizeSetter(func(c *Config) *ByteSize { return &c.Limits.MaxFrame }))
+	f.def("max-headers", "most headers accepted in one frame", strconv.Itoa(d.Limits.MaxHeaders), false,
+		intSetter(func(c *Config) *int { return &c.Limits.MaxHeaders }))
+	f.def("max-header-line", "longest accepted header line in `bytes`", d.Limits.MaxHeaderLine.String(), false,
+		sizeSetter(func(c *Config) *ByteSize { return &c.Limits.MaxHeaderLine }))
+	f.def("max-body", "largest accepted message body in `bytes`", d.Limits.MaxBody.String(), false,
+		sizeSetter(func(c *Config) *ByteSize { return &c.Limits.MaxBody }))
+	return f
+}
+
+func (f *Flags) def(name, usage, def string, boolean bool, apply func(*Config, string) error) {
+	f.defs = append(f.defs, flagDef{name: name, usage: usage, apply: apply, boolean: boolean})
+	f.fs.Var(&flagValue{f: f, name: name, def: def, bool: boolean}, name, usage)
+}
+
+// ConfigFile returns the --config value.
+func (f *Flags) ConfigFile() string { return f.config }
+
+// Apply overrides c with every flag given on the command line and
+// validates the result.
+func (f *Flags) Apply(c *Config) error {
+	for _, d := range f.defs {
+		v, ok := f.set[d.name]
+		if !ok {
+			continue
+		}
+		if err := d.apply(c, v); err != nil {
+			return fmt.Errorf("flag --%s: %w", d.name, err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func intSetter(p func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func sizeSetter(p func(*Config) *ByteSize) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := ParseByteSize(v)
+		if err != nil {
+			return err
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func durSetter(p func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 10s", v)
+		}
+		*p(c) = d
+		return nil
+	}
+}
