@@ -2,6 +2,7 @@ package result_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -113,7 +114,11 @@ func TestWriteRead(t *testing.T) {
 		t.Errorf("read back %+v", back)
 	}
 	// The DESIGN.md contract: these keys are at the top level of result.json.
-	raw := string(mustRead(t, path))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := string(b)
 	for _, key := range []string{"scenario", "seed", "strategy", "failure", "attempted", "acknowledged", "received",
 		"lost", "duplicated", "unexpected", "recovered", "throughput", "latency_ms", "unavailable_s", "faults",
 		"expectations", "environment", "lossbench_commit", "kernel", "cpus", "driver", "lost_sample"} {
@@ -131,13 +136,4 @@ func TestMarkdown(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
 		}
 	}
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := readFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -73,7 +73,7 @@ func (d *decoder) topology(n *yaml.Node) Topology {
 	}
 	for _, it := range d.list(f.get("links"), "links", "site pairs like [a, b]") {
 		if p := d.pair(it, "links"); p != nil {
-			t.Links = append(t.Links, Link{A: p[0], B: p[1], Pos: pos(it)})
+			t.Links = append(t.Links, Link{A: p[0], B: p[1], Pos: pos(it), aPos: pos(it.Content[0]), bPos: pos(it.Content[1])})
 		}
 	}
 	for _, it := range d.list(f.get("nodes"), "nodes", "nodes") {
@@ -96,7 +96,7 @@ func (d *decoder) node(n *yaml.Node) Node {
 	}
 	nd.Name = d.name(f.get("name"), "node name")
 	d.require(f, "name", "site", "broker")
-	nd.Site = d.name(f.get("site"), f.what+" site")
+	nd.Site, nd.sitePos = d.name(f.get("site"), f.what+" site"), posOf(f.get("site"), nd.Pos)
 	if v := f.get("broker"); v != nil {
 		nd.Broker = d.broker(v, f.what+" broker")
 	}
@@ -188,12 +188,12 @@ func (d *decoder) disk(n *yaml.Node) Disk {
 	}
 	k.Name = d.name(f.get("name"), "disk name")
 	d.require(f, "name", "node")
-	k.Node = d.name(f.get("node"), f.what+" node")
+	k.Node, k.nodePos = d.name(f.get("node"), f.what+" node"), posOf(f.get("node"), k.Pos)
 	if v := f.get("size"); v != nil {
 		k.Size = d.size(v, f.what+" size")
 	}
 	if v := f.get("mirror_of"); v != nil {
-		k.MirrorOf = d.name(v, f.what+" mirror_of")
+		k.MirrorOf, k.mirrorPos = d.name(v, f.what+" mirror_of"), pos(v)
 	}
 	return k
 }
@@ -206,7 +206,7 @@ func (d *decoder) database(n *yaml.Node) Database {
 	}
 	db.Name = d.name(f.get("name"), "database name")
 	d.require(f, "name", "site", "kind")
-	db.Site = d.name(f.get("site"), f.what+" site")
+	db.Site, db.sitePos = d.name(f.get("site"), f.what+" site"), posOf(f.get("site"), db.Pos)
 	if v := f.get("kind"); v != nil {
 		db.Kind = DatabaseKind(d.str(v, f.what+" kind"))
 		if db.Kind != "" && !contains([]DatabaseKind{Postgres, MariaDB, SQLite}, db.Kind) {
@@ -230,7 +230,7 @@ func (d *decoder) workload(n *yaml.Node) Workload {
 	}
 	d.require(f, "producers", "consumers", "duration")
 	if v := f.get("site"); v != nil {
-		w.Site = d.name(v, "workload site")
+		w.Site, w.sitePos = d.name(v, "workload site"), pos(v)
 	}
 	if v := f.get("connect"); v != nil {
 		for _, it := range d.list(v, "workload connect", "node names") {

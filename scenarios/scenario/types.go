@@ -56,6 +56,8 @@ type Link struct {
 	A   string `json:"a"`
 	B   string `json:"b"`
 	Pos Pos    `json:"pos"`
+
+	aPos, bPos Pos // where each end was written
 }
 
 // Name is "a<->b", the form used in fault names and messages.
@@ -72,6 +74,8 @@ type Node struct {
 	Site   string `json:"site"`
 	Broker Broker `json:"broker"`
 	Pos    Pos    `json:"pos"`
+
+	sitePos Pos
 }
 
 // BrokerKind says how a node's broker is started.
@@ -173,6 +177,8 @@ type Disk struct {
 	// MirrorOf names the disk this one mirrors (RAID-1), or "".
 	MirrorOf string `json:"mirror_of,omitempty"`
 	Pos      Pos    `json:"pos"`
+
+	nodePos, mirrorPos Pos
 }
 
 // DatabaseKind is the engine of a database.
@@ -191,6 +197,8 @@ type Database struct {
 	Site string       `json:"site"`
 	Kind DatabaseKind `json:"kind"`
 	Pos  Pos          `json:"pos"`
+
+	sitePos Pos
 }
 
 // Workload is what the clients do.
@@ -210,6 +218,7 @@ type Workload struct {
 	Pos      Pos      `json:"pos"`
 
 	connectPos []Pos // where each Connect name was written
+	sitePos    Pos
 }
 
 // Producers describes every producer (they are alike).

@@ -60,8 +60,8 @@ func (d *decoder) validate(s *Scenario) {
 	}
 
 	for i, l := range t.Links {
-		ok := ref(l.Pos, "link", "site", l.A)
-		ok = ref(l.Pos, "link", "site", l.B) && ok
+		ok := ref(l.aPos, "link", "site", l.A)
+		ok = ref(l.bPos, "link", "site", l.B) && ok
 		if ok && l.A == l.B {
 			d.errorf(l.Pos, "link [%s, %s]: expected two different sites", l.A, l.B)
 		}
@@ -82,22 +82,22 @@ func (d *decoder) validate(s *Scenario) {
 	}
 	siteOf := map[string]string{}
 	for _, n := range t.Nodes {
-		ref(n.Pos, fmt.Sprintf("node %q site", n.Name), "site", n.Site)
+		ref(n.sitePos, fmt.Sprintf("node %q site", n.Name), "site", n.Site)
 		siteOf[n.Name] = n.Site
 	}
 	for _, k := range t.Disks {
-		ref(k.Pos, fmt.Sprintf("disk %q node", k.Name), "node", k.Node)
-		if k.MirrorOf != "" && ref(k.Pos, fmt.Sprintf("disk %q mirror_of", k.Name), "disk", k.MirrorOf) && k.MirrorOf == k.Name {
-			d.errorf(k.Pos, "disk %q mirror_of: a disk cannot mirror itself", k.Name)
+		ref(k.nodePos, fmt.Sprintf("disk %q node", k.Name), "node", k.Node)
+		if k.MirrorOf != "" && ref(k.mirrorPos, fmt.Sprintf("disk %q mirror_of", k.Name), "disk", k.MirrorOf) && k.MirrorOf == k.Name {
+			d.errorf(k.mirrorPos, "disk %q mirror_of: a disk cannot mirror itself", k.Name)
 		}
 	}
 	for _, db := range t.Databases {
-		ref(db.Pos, fmt.Sprintf("database %q site", db.Name), "site", db.Site)
+		ref(db.sitePos, fmt.Sprintf("database %q site", db.Name), "site", db.Site)
 	}
 
 	w := &s.Workload
 	if w.Site != "" {
-		ref(w.Pos, "workload site", "site", w.Site)
+		ref(w.sitePos, "workload site", "site", w.Site)
 	}
 	if len(w.Connect) == 0 {
 		for _, n := range t.Nodes {

@@ -265,3 +265,13 @@ func (d *decoder) oneOf(f *fields, optional bool, keys ...string) string {
 	}
 	return ""
 }
+
+func pos(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
+
+// posOf is n's position, or def if n is nil.
+func posOf(n *yaml.Node, def Pos) Pos {
+	if n == nil {
+		return def
+	}
+	return pos(n)
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lossbench/lossbench/chaos/history"
+	"github.com/lossbench/lossbench/reports/result"
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// runMain runs lossbench in-process and returns exit code, stdout, stderr.
+func runMain(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, &stdio{in: strings.NewReader(""), out: &out, err: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestHelp(t *testing.T) {
+	cases := []struct {
+		args     []string
+		code     int
+		contains []string
+	}{
+		{[]string{"--help"}, exitOK, []string{"commands:", "validate", "check", "Exit codes"}},
+		{[]string{"help"}, exitOK, []string{"validate"}},
+		{nil, exitBad, []string{"usage: lossbench COMMAND"}},
+		{[]string{"frobnicate"}, exitBad, []string{`unknown command "frobnicate"`}},
+		{[]string{"validate", "--help"}, exitOK, []string{"usage: lossbench validate FILE…", "-plan"}},
+		{[]string{"help", "check"}, exitOK, []string{"usage: lossbench check", "-unavailable-after"}},
+		{[]string{"check", "-h"}, exitOK, []string{"-lost-sample"}},
+		{[]string{"validate", "--no-such-flag"}, exitBad, []string{"flag provided but not defined"}},
+		{[]string{"validate"}, exitBad, []string{"no files given"}},
+		{[]string{"check"}, exitBad, []string{"no folder given"}},
+	}
+	for _, c := range cases {
+		code, out, errs := runMain(c.args...)
+		if code != c.code {
+			t.Errorf("%v: exit %d, want %d", c.args, code, c.code)
+		}
+		for _, s := range c.contains {
+			if !strings.Contains(out+errs, s) {
+				t.Errorf("%v: output lacks %q:\n%s%s", c.args, s, out, errs)
+			}
+		}
+	}
+}
+
+func TestRegisterRejectsDuplicates(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("registering validate twice did not panic")
+		}
+	}()
+	register(command{name: "validate", run: runValidate})
+}
+
+func TestValidate(t *testing.T) {
+	suite, _ := filepath.Glob("../../scenarios/suite/*.yaml")
+	if len(suite) < 4 {
+		t.Fatalf("suite has %d files", len(suite))
+	}
+	code, out, errs := runMain(append([]string{"validate", "--plan"}, suite...)...)
+	if code != exitOK || errs != "" {
+		t.Fatalf("suite: exit %d\n%s%s", code, out, errs)
+	}
+	for _, f := range suite {
+		if !strings.Contains(out, f+": ok\n") {
+			t.Errorf("no ok line for %s:\n%s", f, out)
+		}
+	}
+	if !strings.Contains(out, "kill a1 until") {
+		t.Errorf("--plan printed no timeline:\n%s", out)
+	}
+
+	broken := "../../scenarios/scenario/testdata/broken/dangling.yaml"
+	code, out, errs = runMain("validate", suite[0], broken, "no-such-file.yaml")
+	if code != exitBad {
+		t.Errorf("broken: exit %d, want 2", code)
+	}
+	if !strings.Contains(out, suite[0]+": ok") {
+		t.Errorf("the good file is not reported ok:\n%s", out)
+	}
+	for _, want := range []string{broken + `:13:24: disk "d1" node: unknown node "a9"`, "no-such-file.yaml: cannot read"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("errors lack %q:\n%s", want, errs)
+		}
+	}
+	if n := strings.Count(errs, broken+":"); n != 13 {
+		t.Errorf("%d errors for %s, want all 13", n, broken)
+	}
+}
+
+const checkScenario = `
+name: check-me
+strategy: memory
+failure: broker-crash
+topology:
+  sites: [a]
+  nodes: [{name: a1, site: a, broker: {store: memory}}]
+workload:
+  destination: /queue/q
+  producers: {count: 1}
+  consumers: {count: 1}
+  duration: 10s
+faults:
+  - {kind: kill, at: 1s, node: a1}
+expectations:
+  lost: "%s"
+`
+
+// scenarioDir writes a scenario output folder: plan.json and a history in
+// which one of two acknowledged messages is lost.
+func scenarioDir(t *testing.T, lostCond string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "run-1", "check-me")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := scenario.Parse("check.yaml", []byte(strings.Replace(checkScenario, "%s", lostCond, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.Resolve(s.Seed)
+	if err := p.WriteFile(filepath.Join(dir, scenario.PlanFile)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := history.Create(filepath.Join(dir, result.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, id := range []string{"m1", "m2"} {
+		h.Add(history.Event{Time: t0.Add(time.Duration(i) * time.Second), Type: history.Invoke, Producer: "p0", Seq: uint64(i + 1), ID: id, Attempt: 1})
+		h.Add(history.Event{Time: t0.Add(time.Duration(i)*time.Second + time.Millisecond), Type: history.OK, Producer: "p0", Seq: uint64(i + 1), ID: id, Attempt: 1})
+	}
+	h.Add(history.Event{Time: t0.Add(3 * time.Second), Type: history.Recv, Process: "c0", Producer: "p0", Seq: 1, ID: "m1"})
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestCheck(t *testing.T) {
+	cases := []struct {
+		cond string
+		code int
+		line string
+	}{
+		{">0", exitOK, "PASS check-me: attempted 2, acknowledged 2, received 1, lost 1"},
+		{"0", exitFailed, "expectation failed: lost == 0, got 1"},
+	}
+	for _, c := range cases {
+		dir := scenarioDir(t, c.cond)
+		code, out, errs := runMain("check", dir)
+		if code != c.code || !strings.Contains(out, c.line) {
+			t.Errorf("lost %q: exit %d, want %d; output:\n%s%s", c.cond, code, c.code, out, errs)
+		}
+		r, err := result.ReadFile(filepath.Join(dir, result.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Lost != 1 || r.Run != "run-1" || r.Scenario != "check-me" || r.OK != (c.code == exitOK) {
+			t.Errorf("result.json: lost %d run %q ok %v", r.Lost, r.Run, r.OK)
+		}
+		md, err := os.ReadFile(filepath.Join(dir, result.SummaryFile))
+		if err != nil || !strings.Contains(string(md), "# check-me:") {
+			t.Errorf("summary.md: %v\n%s", err, md)
+		}
+		// A second check keeps the environment the first recorded.
+		r.Environment.Driver = "recorded-driver"
+		if err := r.WriteFile(filepath.Join(dir, result.FileName)); err != nil {
+			t.Fatal(err)
+		}
+		runMain("check", dir)
+		again, _ := result.ReadFile(filepath.Join(dir, result.FileName))
+		if again.Environment.Driver != "recorded-driver" {
+			t.Errorf("re-check replaced the recorded environment: %+v", again.Environment)
+		}
+	}
+
+	code, _, errs := runMain("check", t.TempDir())
+	if code != exitBad || !strings.Contains(errs, "not a scenario output folder") {
+		t.Errorf("empty folder: exit %d: %s", code, errs)
+	}
+}

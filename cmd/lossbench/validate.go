@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+func init() {
+	register(command{
+		name:    "validate",
+		usage:   "FILE…",
+		summary: "check scenario files and print every error",
+		help: `Parses each scenario file strictly and prints "FILE: ok", or every
+problem as FILE:LINE:COL: message (on standard error). --plan also prints the fault timeline
+the scenario's seed (or --seed) resolves to.
+Exit 0 when every file is valid, 2 otherwise.`,
+		run: runValidate,
+	})
+}
+
+func runValidate(ctx context.Context, cmd *command, st *stdio, args []string) int {
+	fs := cmd.flags(st)
+	showPlan := fs.Bool("plan", false, "print the resolved fault timeline of each valid file")
+	seed := fs.Int64("seed", 0, "resolve with this seed instead of the scenario's (with --plan)")
+	files, code, ok := cmd.parse(fs, args)
+	if !ok {
+		return code
+	}
+	seedSet := false
+	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	if len(files) == 0 {
+		fmt.Fprintf(st.err, "lossbench validate: no files given\n")
+		fs.Usage()
+		return exitBad
+	}
+	code = exitOK
+	for _, f := range files {
+		s, err := scenario.Load(f)
+		if err != nil {
+			var list scenario.ErrorList
+			if errors.As(err, &list) {
+				for _, e := range list {
+					fmt.Fprintln(st.err, e.Error())
+				}
+			} else {
+				fmt.Fprintf(st.err, "%s: %v\n", f, err)
+			}
+			code = exitBad
+			continue
+		}
+		fmt.Fprintf(st.out, "%s: ok\n", f)
+		if *showPlan {
+			sd := s.Seed
+			if seedSet {
+				sd = *seed
+			}
+			p, err := s.Resolve(sd)
+			if err != nil {
+				fmt.Fprintf(st.err, "%s: %v\n", f, err)
+				code = exitBad
+				continue
+			}
+			fmt.Fprintf(st.out, "  seed %d\n", p.Seed)
+			for _, step := range p.Steps {
+				fmt.Fprintf(st.out, "  %8s  %s%s\n", step.At, step.Name(), healText(step))
+			}
+			for _, step := range p.Skipped {
+				fmt.Fprintf(st.out, "  skipped   %s (chance)\n", step.Name())
+			}
+		}
+	}
+	return code
+}
+
+func healText(s scenario.Step) string {
+	if at, ok := s.Heal(); ok {
+		return fmt.Sprintf(" until %s", at)
+	}
+	return " until recovery"
+}

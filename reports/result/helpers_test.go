@@ -1,5 +1,0 @@
-package result_test
-
-import "os"
-
-var readFile = os.ReadFile
