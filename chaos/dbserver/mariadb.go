@@ -95,7 +95,7 @@ func StartMariaDB(ctx context.Context, dir string, opts ...Option) (*Server, err
 		// Durable and honest: a COMMIT returns after the redo log (and the
 		// binlog, when enabled with WithSetting("log-bin", ...)) is fsynced.
 		"--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1",
-		"--max-connections=200",
+		"--max-connections=200", "--max-allowed-packet=64M",
 	}
 	for _, kv := range cfg.settings {
 		s.argv = append(s.argv, "--"+kv[0]+"="+kv[1])

@@ -1,0 +1,337 @@
+// Package sqlstore is the "jdbc" store: messages kept in a SQL database
+// through database/sql, on PostgreSQL (pgx), MariaDB/MySQL
+// (go-sql-driver/mysql) or SQLite (modernc.org/sqlite, the embedded default:
+// one file in WAL mode with synchronous=FULL, so a COMMIT is on disk).
+//
+// # Schema (version 1)
+//
+// In the spirit of ActiveMQ's ACTIVEMQ_MSGS, ACTIVEMQ_ACKS and ACTIVEMQ_LOCK;
+// created or migrated on Open, recorded in lossbench_schema_version:
+//
+//	lossbench_msgs            one row per unacknowledged message
+//	  seq      BIGINT PRIMARY KEY   store.Message.Seq
+//	  queue    binary               destination, bytes as received
+//	  headers  binary               headers, encoded as below
+//	  body     binary               payload
+//	lossbench_seq             the high-water mark: one row (id = 1)
+//	  id INTEGER PRIMARY KEY, high BIGINT   highest seq ever deleted
+//	lossbench_lock            the lease for database master/slave (id = 1;
+//	  id, owner, epoch, expires_ms          used by a later step)
+//	lossbench_schema_version  version INTEGER: the migration applied last
+//
+// Acks delete the message's row; there is no acks table. A queue message is
+// consumed once, so an ack row would only be joined against and later
+// garbage-collected; a DELETE of the batch's seqs in the same transaction
+// keeps the table as small as the backlog and Recover a plain ordered scan
+// of the primary key. ActiveMQ keeps ACTIVEMQ_ACKS for durable topic
+// subscriptions, which lossbench does not have.
+//
+// Seqs never repeat: the next seq after Open is 1 + max(highest seq in
+// lossbench_msgs, lossbench_seq.high), and every commit that deletes rows
+// raises high to the highest seq assigned so far (a commit that only
+// inserts needs no update: its rows carry their seqs).
+//
+// The headers column holds a version byte (1), then the number of headers
+// and each key and value, every count and length an unsigned varint:
+//
+//	+----+-------+------+-----+--------+-------+----
+//	| 01 | count | klen | key | vlen   | value | ...
+//	+----+-------+------+-----+--------+-------+----
+//
+// Queue and headers are kept as bytes, not text, so that no destination or
+// header value (NUL, invalid UTF-8) can make an INSERT fail and with it the
+// store.
+//
+// # Group commit
+//
+// One writer goroutine owns one database connection. It takes the first
+// waiting store.Batch and every other batch waiting at that moment (up to
+// Options.BatchMax rows) and commits them in ONE transaction: on PostgreSQL
+// a single statement (INSERT ... SELECT FROM unnest, DELETE ... = ANY, the
+// high-water UPDATE, in one WITH), so one round trip per commit; on MariaDB
+// and SQLite one multi-row INSERT, one DELETE ... IN and the UPDATE inside
+// BEGIN ... COMMIT. Each Write returns only after COMMIT has returned.
+//
+// # Failure
+//
+// A failed commit (the connection lost, the database killed, a disk error)
+// fails the store: that Write and every later one return an error wrapping
+// store.ErrFailed, and the broker fails stop. Nothing in the failed commit
+// was acknowledged to anyone; the commit may nevertheless have reached the
+// database (the connection died after COMMIT was sent), so its messages may
+// come back on the next start: a duplicate of an unacknowledged send, which
+// the contract allows, never a loss. Reconnecting with backoff instead of
+// failing stop is a later step.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/lossbench/lossbench/broker/store"
+)
+
+// Defaults for Options.
+const (
+	DefaultBatchMax   = 1000
+	DefaultBodyBudget = 64 << 20
+)
+
+// Options configures Open.
+type Options struct {
+	// Driver is "postgres", "mysql" (MariaDB too) or "sqlite"; empty means
+	// sqlite.
+	Driver string
+	// DSN is the driver's data source name (pgx: a postgres:// URL or
+	// key=value string; mysql: user:pass@tcp(host:port)/db).
+	DSN string
+	// Path is the SQLite database file when DSN is empty.
+	Path string
+	// BatchMax is the most rows (adds plus acks) one group commit carries
+	// (0: DefaultBatchMax). One larger Batch still commits, alone.
+	BatchMax int
+	// BodyBudget is how many bytes of bodies Recover hands out; past it,
+	// messages come with Body nil and are read back through Load
+	// (0: DefaultBodyBudget; negative: no bodies at all).
+	BodyBudget int64
+	// Logf, when set, reports start-up and the failure that stopped the
+	// store.
+	Logf func(string, ...any)
+}
+
+// Store is a store.Store over a SQL database. It also implements
+// store.Loader, store.Statser and store.Namer.
+type Store struct {
+	db      *sql.DB
+	wconn   *sql.Conn // the writer's connection
+	d       *dialect
+	opts    Options
+	reqs    chan *request
+	writerD chan struct{} // closed when the writer has exited
+
+	// mu guards closed against Write sending on reqs after Close.
+	mu     sync.RWMutex
+	closed bool
+
+	// Owned by the writer goroutine (and Open, before it starts).
+	next uint64              // next seq to hand out
+	live map[uint64]struct{} // seqs of unacknowledged messages
+
+	stats statsBox
+}
+
+// request is one Write waiting for its commit.
+type request struct {
+	b    *store.Batch
+	done chan error // buffered: the writer never blocks on a gone waiter
+}
+
+// Open connects to the database, creates or migrates the schema, reads the
+// seqs of unacknowledged messages and the high-water mark, and starts the
+// writer. The database named in DSN must exist.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	d, dsn, err := pickDialect(opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.BatchMax <= 0 {
+		opts.BatchMax = DefaultBatchMax
+	}
+	if opts.BodyBudget == 0 {
+		opts.BodyBudget = DefaultBodyBudget
+	}
+	db, err := sql.Open(d.driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
+	}
+	db.SetMaxOpenConns(d.maxConns)
+	db.SetMaxIdleConns(d.maxConns)
+	s := &Store{db: db, d: d, opts: opts, live: make(map[uint64]struct{}),
+		reqs: make(chan *request, opts.BatchMax), writerD: make(chan struct{})}
+	if err := s.start(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.writer()
+	s.logf("sqlstore: %s open: schema v%d, %d unacknowledged messages, next seq %d",
+		d.name, len(d.migrations), len(s.live), s.next)
+	return s, nil
+}
+
+func (s *Store) start(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore: connect %s: %w", s.d.name, err)
+	}
+	if err := migrate(ctx, s.db, s.d); err != nil {
+		return err
+	}
+	high, err := s.loadLive(ctx)
+	if err != nil {
+		return err
+	}
+	s.next = high + 1
+	if s.wconn, err = s.db.Conn(ctx); err != nil {
+		return fmt.Errorf("sqlstore: writer connection: %w", err)
+	}
+	return nil
+}
+
+// loadLive reads the seqs of unacknowledged messages (the primary key
+// only) so that acks of unknown messages are refused before they reach a
+// shared transaction, and returns the highest seq ever handed out.
+func (s *Store) loadLive(ctx context.Context) (uint64, error) {
+	var high int64
+	if err := s.db.QueryRowContext(ctx, "SELECT high FROM lossbench_seq WHERE id = 1").Scan(&high); err != nil {
+		return 0, fmt.Errorf("sqlstore: read high-water: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT seq FROM lossbench_msgs ORDER BY seq")
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: read seqs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return 0, fmt.Errorf("sqlstore: read seqs: %w", err)
+		}
+		s.live[uint64(seq)] = struct{}{}
+		high = max(high, seq)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("sqlstore: read seqs: %w", err)
+	}
+	s.stats.setLive(len(s.live))
+	return uint64(high), nil
+}
+
+// Name implements store.Namer: "jdbc/postgres", "jdbc/mysql", "jdbc/sqlite".
+func (s *Store) Name() string { return "jdbc/" + s.d.name }
+
+// Write implements store.Store: it returns once the commit carrying b has
+// returned. If ctx ends first Write returns ctx's error, and b may or may
+// not be committed (as with any lost reply); the store stays usable.
+func (s *Store) Write(ctx context.Context, b *store.Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return store.ErrClosed
+	}
+	if err := s.stats.failure(); err != nil {
+		s.mu.RUnlock()
+		return err
+	}
+	if len(b.Adds) == 0 && len(b.Acks) == 0 {
+		s.mu.RUnlock()
+		return nil
+	}
+	r := &request{b: b, done: make(chan error, 1)}
+	select {
+	case s.reqs <- r:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close commits what is waiting, stops the writer and closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.mu.Unlock()
+	<-s.writerD
+	err := s.wconn.Close()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && !errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("sqlstore: close: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) logf(format string, args ...any) {
+	if s.opts.Logf != nil {
+		s.opts.Logf(format, args...)
+	}
+}
+
+// Stats implements store.Statser.
+func (s *Store) Stats() map[string]float64 { return s.stats.snapshot() }
+
+// statsBox holds counters shared between the writer and Stats.
+type statsBox struct {
+	mu          sync.Mutex
+	commits     uint64
+	batches     uint64
+	inserted    uint64
+	deleted     uint64
+	bytes       uint64
+	commitTime  time.Duration
+	commitMax   time.Duration
+	commitLast  time.Duration
+	batchesLast int
+	batchesMax  int
+	rejected    uint64
+	live        int
+	failed      error
+}
+
+func (st *statsBox) setLive(n int) {
+	st.mu.Lock()
+	st.live = n
+	st.mu.Unlock()
+}
+
+func (st *statsBox) failure() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.failed
+}
+
+func (st *statsBox) snapshot() map[string]float64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	failed := 0.0
+	if st.failed != nil {
+		failed = 1
+	}
+	perCommit := 0.0
+	if st.commits > 0 {
+		perCommit = float64(st.batches) / float64(st.commits)
+	}
+	return map[string]float64{
+		"commits_total":          float64(st.commits),
+		"writes_total":           float64(st.batches),
+		"rows_inserted_total":    float64(st.inserted),
+		"rows_deleted_total":     float64(st.deleted),
+		"bytes_written_total":    float64(st.bytes),
+		"writes_rejected_total":  float64(st.rejected),
+		"commit_seconds_total":   st.commitTime.Seconds(),
+		"commit_seconds_max":     st.commitMax.Seconds(),
+		"commit_seconds_last":    st.commitLast.Seconds(),
+		"writes_per_commit_avg":  perCommit,
+		"writes_per_commit_last": float64(st.batchesLast),
+		"writes_per_commit_max":  float64(st.batchesMax),
+		"live_messages":          float64(st.live),
+		"failed":                 failed,
+	}
+}

@@ -1,0 +1,207 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lossbench/lossbench/broker/store"
+)
+
+// rows is what one group commit writes: the added messages as parallel
+// columns, the seqs to delete, and the new high-water mark (0 when the
+// commit deletes nothing and so need not raise it).
+type rows struct {
+	seqs    []int64
+	queues  [][]byte
+	headers [][]byte
+	bodies  [][]byte
+	acks    []int64
+	high    int64
+	bytes   int
+}
+
+// writer is the group-commit loop: it takes the first waiting request and
+// every other one waiting at that moment, commits them in one transaction
+// and replies to each. It exits when Close has closed reqs and everything
+// sent before has been committed.
+func (s *Store) writer() {
+	defer close(s.writerD)
+	group := make([]*request, 0, 64)
+	for {
+		first, ok := <-s.reqs
+		if !ok {
+			return
+		}
+		group = append(group[:0], first)
+		n, size := batchRows(first.b), batchBytes(first.b)
+	drain:
+		for n < s.opts.BatchMax && size < maxGroupBytes {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+				n += batchRows(r.b)
+				size += batchBytes(r.b)
+			default:
+				break drain
+			}
+		}
+		s.commit(group)
+	}
+}
+
+func batchRows(b *store.Batch) int { return len(b.Adds) + len(b.Acks) }
+
+func batchBytes(b *store.Batch) int {
+	n := 0
+	for _, m := range b.Adds {
+		n += len(m.Body)
+	}
+	return n
+}
+
+// commit validates the group's batches, assigns seqs, commits the
+// accepted ones in one transaction and replies to every request.
+func (s *Store) commit(group []*request) {
+	if err := s.stats.failure(); err != nil {
+		for _, r := range group {
+			r.done <- err
+		}
+		return
+	}
+	var (
+		rs       rows
+		accepted = group[:0:0]
+		added    map[uint64]int // seq -> index in rs, for an ack of a same-group add
+	)
+	for _, r := range group {
+		if err := s.validate(r.b); err != nil {
+			s.stats.reject()
+			r.done <- err
+			continue
+		}
+		accepted = append(accepted, r)
+		for _, seq := range r.b.Acks {
+			delete(s.live, seq)
+			if i, ok := added[seq]; ok {
+				rs.seqs[i] = -1 // never written: added and acked in one commit
+				continue
+			}
+			rs.acks = append(rs.acks, int64(seq))
+		}
+		for _, m := range r.b.Adds {
+			m.Seq = s.next
+			s.next++
+			m.Size = len(m.Body)
+			s.live[m.Seq] = struct{}{}
+			body := m.Body
+			if body == nil {
+				body = []byte{}
+			}
+			if added == nil {
+				added = make(map[uint64]int)
+			}
+			added[m.Seq] = len(rs.seqs)
+			rs.seqs = append(rs.seqs, int64(m.Seq))
+			rs.queues = append(rs.queues, []byte(m.Queue))
+			rs.headers = append(rs.headers, encodeHeaders(m.Headers))
+			rs.bodies = append(rs.bodies, body)
+			rs.bytes += len(body)
+		}
+	}
+	if len(accepted) == 0 {
+		return
+	}
+	// Raise the high-water mark when rows are deleted, or when seqs were
+	// handed out that no row will carry.
+	if dropped := rs.compact(); len(rs.acks) > 0 || dropped > 0 {
+		rs.high = int64(s.next - 1)
+	}
+
+	start := time.Now()
+	err := s.d.commit(context.Background(), s.wconn, &rs)
+	took := time.Since(start)
+	if err != nil {
+		err = fmt.Errorf("%w: sqlstore: %s commit: %w", store.ErrFailed, s.d.name, err)
+		s.stats.fail(err)
+		s.logf("%v", err)
+	} else {
+		s.stats.committed(len(accepted), &rs, took, len(s.live))
+	}
+	for _, r := range accepted {
+		r.done <- err
+	}
+}
+
+// validate refuses a batch that acknowledges a message that is not live
+// (unknown, already acknowledged, or twice in the batch), before any of
+// it touches the shared transaction: one bad batch must not fail the
+// others in its group. It changes nothing.
+func (s *Store) validate(b *store.Batch) error {
+	var seen map[uint64]struct{}
+	if len(b.Acks) > 1 {
+		seen = make(map[uint64]struct{}, len(b.Acks))
+	}
+	for _, seq := range b.Acks {
+		if _, ok := s.live[seq]; !ok {
+			return fmt.Errorf("sqlstore: ack of unknown message %d", seq)
+		}
+		if seen != nil {
+			if _, dup := seen[seq]; dup {
+				return fmt.Errorf("sqlstore: message %d acknowledged twice in one batch", seq)
+			}
+			seen[seq] = struct{}{}
+		}
+	}
+	return nil
+}
+
+// compact drops adds marked -1 (acknowledged within the same commit) and
+// returns how many it dropped.
+func (rs *rows) compact() int {
+	j := 0
+	for i := range rs.seqs {
+		if rs.seqs[i] < 0 {
+			rs.bytes -= len(rs.bodies[i])
+			continue
+		}
+		rs.seqs[j], rs.queues[j], rs.headers[j], rs.bodies[j] = rs.seqs[i], rs.queues[i], rs.headers[i], rs.bodies[i]
+		j++
+	}
+	dropped := len(rs.seqs) - j
+	rs.seqs, rs.queues, rs.headers, rs.bodies = rs.seqs[:j], rs.queues[:j], rs.headers[:j], rs.bodies[:j]
+	return dropped
+}
+
+func (st *statsBox) reject() {
+	st.mu.Lock()
+	st.rejected++
+	st.mu.Unlock()
+}
+
+func (st *statsBox) fail(err error) {
+	st.mu.Lock()
+	if st.failed == nil {
+		st.failed = err
+	}
+	st.mu.Unlock()
+}
+
+func (st *statsBox) committed(batches int, rs *rows, took time.Duration, live int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.commits++
+	st.batches += uint64(batches)
+	st.inserted += uint64(len(rs.seqs))
+	st.deleted += uint64(len(rs.acks))
+	st.bytes += uint64(rs.bytes)
+	st.commitTime += took
+	st.commitLast = took
+	st.commitMax = max(st.commitMax, took)
+	st.batchesLast = batches
+	st.batchesMax = max(st.batchesMax, batches)
+	st.live = live
+}
