@@ -1,0 +1,437 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	gostomp "github.com/go-stomp/stomp/v3"
+)
+
+// These tests run the real refbroker binary, built once per test run.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func binary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "refbroker-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "refbroker")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// syncBuffer collects a process's stderr.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error // from Wait, valid after done
+	addr   string
+}
+
+var listening = regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
+
+// start runs refbroker with args and waits until it serves STOMP.
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := launch(t, append([]string{"--listen", "127.0.0.1:0", "--admin="}, args...)...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(p.stderr.String()); m != nil {
+			p.addr = m[1]
+			return p
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("refbroker exited before serving: %v\n%s", p.err, p.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("refbroker not serving after 30s:\n%s", p.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// launch starts refbroker without waiting for it to serve.
+func launch(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: exec.Command(binary(t), args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("refbroker stderr:\n%s", p.stderr)
+		}
+	})
+	return p
+}
+
+// exitCode waits for the process and returns its exit status.
+func (p *proc) exitCode() int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.t.Fatalf("refbroker still running:\n%s", p.stderr)
+	}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return -int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		p.t.Fatal(p.err)
+	}
+	return 0
+}
+
+func (p *proc) kill9() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+type quiet struct{}
+
+func (quiet) Debugf(string, ...any)   {}
+func (quiet) Infof(string, ...any)    {}
+func (quiet) Warningf(string, ...any) {}
+func (quiet) Errorf(string, ...any)   {}
+func (quiet) Debug(string)            {}
+func (quiet) Info(string)             {}
+func (quiet) Warning(string)          {}
+func (quiet) Error(string)            {}
+
+func dialBroker(t *testing.T, addr string) *gostomp.Conn {
+	t.Helper()
+	c, err := gostomp.Dial("tcp", addr, gostomp.ConnOpt.Logger(quiet{}), gostomp.ConnOpt.HeartBeat(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// load runs producers sending persistent messages with receipts until
+// stop is closed or their connection breaks; it returns the receipted
+// bodies.
+func load(t *testing.T, addr string, producers int, stop <-chan struct{}, acked func(n int)) map[string]bool {
+	var mu sync.Mutex
+	got := make(map[string]bool)
+	var wg sync.WaitGroup
+	for p := range producers {
+		c := dialBroker(t, addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.MustDisconnect()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				body := fmt.Sprintf("p%d-%06d", p, i)
+				err := c.Send("/queue/crash", "text/plain", []byte(body+strings.Repeat(".", 1000)),
+					gostomp.SendOpt.Receipt, gostomp.SendOpt.Header("persistent", "true"), gostomp.SendOpt.Header("dedup-id", body))
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				got[body] = true
+				n := len(got)
+				mu.Unlock()
+				acked(n)
+			}
+		}()
+	}
+	wg.Wait()
+	return got
+}
+
+// drain receives everything on /queue/crash up to a marker sent after
+// subscribing; recovery precedes serving, so the marker comes last.
+func drain(t *testing.T, addr string) map[string]int {
+	t.Helper()
+	c := dialBroker(t, addr)
+	defer c.MustDisconnect()
+	s, err := c.Subscribe("/queue/crash", gostomp.AckClientIndividual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From another connection: go-stomp cannot take a RECEIPT while the
+	// subscription's channel is full and unread.
+	mc := dialBroker(t, addr)
+	if err := mc.Send("/queue/crash", "text/plain", []byte("END"), gostomp.SendOpt.Receipt); err != nil {
+		t.Fatal(err)
+	}
+	mc.MustDisconnect()
+	seen := make(map[string]int)
+	for {
+		select {
+		case m := <-s.C:
+			if m.Err != nil {
+				t.Fatal(m.Err)
+			}
+			c.Ack(m)
+			body := string(m.Body)
+			if body == "END" {
+				return seen
+			}
+			seen[strings.TrimRight(body, ".")]++
+		case <-time.After(60 * time.Second):
+			t.Fatalf("drain stalled after %d messages", len(seen))
+		}
+	}
+}
+
+// crashAndCount loads a broker, kills it with SIGKILL mid-load once
+// killAt messages were receipted, restarts it on the same data and
+// returns how many receipted messages did not come back.
+func crashAndCount(t *testing.T, killAt int, args ...string) (acked, lost, extra int) {
+	data := t.TempDir()
+	args = append([]string{"--data", data}, args...)
+	p := start(t, args...)
+	stop := make(chan struct{})
+	var once sync.Once
+	kill := func(n int) {
+		if n >= killAt {
+			once.Do(func() { p.kill9(); close(stop) })
+		}
+	}
+	got := load(t, p.addr, 8, stop, kill)
+	once.Do(func() { p.kill9(); close(stop) })
+	if code := p.exitCode(); code != -int(syscall.SIGKILL) {
+		t.Fatalf("exit %d, want killed", code)
+	}
+	p2 := start(t, args...)
+	seen := drain(t, p2.addr)
+	var missing []string
+	for body := range got {
+		if seen[body] == 0 {
+			missing = append(missing, body)
+		}
+	}
+	for body := range seen {
+		if !got[body] {
+			extra++
+		}
+	}
+	if len(missing) > 0 && len(missing) < 10 {
+		t.Logf("lost: %v", missing)
+	}
+	return len(got), len(missing), extra
+}
+
+func TestCrashJournalLosesNothingAcknowledged(t *testing.T) {
+	for _, fsync := range []string{"always", "batch"} {
+		t.Run("fsync="+fsync, func(t *testing.T) {
+			acked, lost, extra := crashAndCount(t, 1500, "--store", "journal", "--fsync", fsync)
+			t.Logf("fsync=%s: %d receipted before kill -9, %d lost, %d unreceipted sends recovered", fsync, acked, lost, extra)
+			if acked < 1500 {
+				t.Fatalf("only %d receipted", acked)
+			}
+			if lost != 0 {
+				t.Fatalf("%d of %d receipted messages lost", lost, acked)
+			}
+		})
+	}
+}
+
+// TestCrashMemoryLoses proves the crash test can fail: the memory store
+// loses receipted messages under kill -9.
+func TestCrashMemoryLoses(t *testing.T) {
+	acked, lost, _ := crashAndCount(t, 300, "--store", "memory")
+	t.Logf("memory: %d receipted, %d lost", acked, lost)
+	if lost == 0 {
+		t.Fatalf("memory store lost nothing of %d receipted messages; the crash test cannot tell", acked)
+	}
+}
+
+func TestSIGTERMIsClean(t *testing.T) {
+	data := t.TempDir()
+	p := start(t, "--data", data, "--store", "journal")
+	c := dialBroker(t, p.addr)
+	for i := range 50 {
+		body := fmt.Sprintf("m%03d", i)
+		if err := c.Send("/queue/crash", "text/plain", []byte(body), gostomp.SendOpt.Receipt,
+			gostomp.SendOpt.Header("persistent", "true")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.MustDisconnect()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.exitCode(); code != 0 {
+		t.Fatalf("exit %d after SIGTERM:\n%s", code, p.stderr)
+	}
+	p2 := start(t, "--data", data, "--store", "journal")
+	if seen := drain(t, p2.addr); len(seen) != 50 {
+		t.Fatalf("%d messages after restart, want 50", len(seen))
+	}
+}
+
+func TestStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	cfg := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\nfsync: sometimes\n"), 0o644)
+	busy := start(t, "--store", "memory")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad flag", []string{"--no-such-flag"}, "no-such-flag"},
+		{"bad fsync", []string{"--fsync", "sometimes"}, "fsync"},
+		{"bad store", []string{"--store", "tape", "--listen", "127.0.0.1:0", "--admin="}, `unknown store "tape"`},
+		{"config line", []string{"--config", cfg}, "bad.yaml:2: fsync"},
+		{"data dir unusable", []string{"--store", "journal", "--data", filepath.Join(file, "sub"), "--listen", "127.0.0.1:0", "--admin="}, file},
+		{"port in use", []string{"--store", "memory", "--listen", busy.addr, "--admin="}, "--listen " + busy.addr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := launch(t, tt.args...)
+			if code := p.exitCode(); code != 2 {
+				t.Fatalf("exit %d, want 2:\n%s", code, p.stderr)
+			}
+			if !strings.Contains(p.stderr.String(), tt.want) {
+				t.Fatalf("stderr does not say %q:\n%s", tt.want, p.stderr)
+			}
+		})
+	}
+}
+
+// TestCorruptJournalRefusesStart damages a record in the middle of the
+// log: refbroker refuses to start and names file and offset, and starts
+// with --repair.
+func TestCorruptJournalRefusesStart(t *testing.T) {
+	data := t.TempDir()
+	p := start(t, "--data", data, "--store", "journal")
+	c := dialBroker(t, p.addr)
+	for i := range 20 {
+		if err := c.Send("/queue/crash", "text/plain", []byte(fmt.Sprintf("record-%03d", i)), gostomp.SendOpt.Receipt,
+			gostomp.SendOpt.Header("persistent", "true")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.MustDisconnect()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.exitCode(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	segs, _ := filepath.Glob(filepath.Join(data, "journal", "*.log"))
+	if len(segs) == 0 {
+		t.Fatal("no journal segments")
+	}
+	damaged := false
+	for _, seg := range segs {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b, []byte("record-005")); i >= 0 {
+			copy(b[i:], "XXXXXXXXXX")
+			os.WriteFile(seg, b, 0o644)
+			damaged = true
+		}
+	}
+	if !damaged {
+		t.Fatal("record not found in segments")
+	}
+	p2 := launch(t, "--data", data, "--store", "journal", "--listen", "127.0.0.1:0", "--admin=")
+	if code := p2.exitCode(); code != 2 {
+		t.Fatalf("exit %d on a corrupt journal, want 2:\n%s", code, p2.stderr)
+	}
+	if out := p2.stderr.String(); !strings.Contains(out, "corrupt") || !strings.Contains(out, "offset") {
+		t.Fatalf("stderr does not locate the corruption:\n%s", out)
+	}
+	p3 := start(t, "--data", data, "--store", "journal", "--repair")
+	seen := drain(t, p3.addr)
+	if len(seen) != 5 || seen["record-004"] != 1 {
+		t.Fatalf("after repair got %d messages %v, want the 5 before the damage", len(seen), seen)
+	}
+}
+
+// TestHelpAndVersion documents every flag.
+func TestHelpAndVersion(t *testing.T) {
+	p := launch(t, "--help")
+	if code := p.exitCode(); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	help := p.stderr.String()
+	sc := bufio.NewScanner(strings.NewReader(help))
+	flags := 0
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "  -") {
+			flags++
+		}
+	}
+	for _, f := range []string{"-listen", "-admin", "-store", "-data", "-fsync", "-config", "-repair", "-version", "-max-frame", "-max-body"} {
+		if !strings.Contains(help, "  "+f) {
+			t.Errorf("--help lacks %s", f)
+		}
+	}
+	if flags < 20 {
+		t.Errorf("--help documents %d flags", flags)
+	}
+	out, err := exec.Command(binary(t), "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "refbroker ") {
+		t.Fatalf("--version: %q %v", out, err)
+	}
+}
