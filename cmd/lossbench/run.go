@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lossbench/lossbench/chaos/runner"
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+func init() {
+	register(command{
+		name:    "run",
+		usage:   "[--driver local] [--out DIR] [--seed N] [--broker-bin PATH] FILE…",
+		summary: "run scenarios and write their results",
+		help: `Runs each scenario file: starts its topology (brokers as child processes on
+127.0.<site>.<node>, every link through an in-process toxiproxy), drives
+producers and consumers, plays the fault timeline, recovers, drains, and
+checks which acknowledged messages were lost.
+
+Each scenario writes DIR/<run-id>/<scenario>/: plan.json (the resolved
+scenario), history.jsonl, result.json, summary.md and logs/<node>.log.
+A summary table is printed at the end; progress goes to standard error
+(a bar on a terminal, plain lines otherwise).
+
+Left-overs of a run that was killed (brokers, tmpfs mounts) are found
+through DIR/.lossbench-local and removed before the run starts.
+
+Exit 0 when every expectation holds (skipped scenarios do not count),
+1 when one fails, 2 on bad input or environment (a scenario that does
+not parse, a broker that cannot be built or started).`,
+		run: runRun,
+	})
+}
+
+func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
+	fs := cmd.flags(st)
+	drv := fs.String("driver", "local", "where the topology runs: local (child processes on this machine)")
+	out := fs.String("out", "results", "results folder; each run writes `DIR`/<run-id>/<scenario>/")
+	seed := fs.Int64("seed", 0, "replay with this seed instead of each scenario's own")
+	brokerBin := fs.String("broker-bin", "", "refbroker executable (default: refbroker next to lossbench, else go build)")
+	runID := fs.String("run-id", "", "name of this run's folder (default: the UTC start time)")
+	sendTimeout := fs.Duration("send-timeout", 5*time.Second, "how long a send waits for its receipt before its outcome is unknown")
+	files, code, ok := cmd.parse(fs, args)
+	if !ok {
+		return code
+	}
+	seedSet := false
+	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	if len(files) == 0 {
+		fmt.Fprintf(st.err, "lossbench run: no scenario files given\n")
+		fs.Usage()
+		return exitBad
+	}
+	if *drv != "local" {
+		fmt.Fprintf(st.err, "lossbench run: --driver %q: only \"local\" exists\n", *drv)
+		return exitBad
+	}
+	var scs []*scenario.Scenario
+	bad := false
+	for _, f := range files {
+		s, err := scenario.Load(f)
+		if err != nil {
+			var list scenario.ErrorList
+			if errors.As(err, &list) {
+				for _, e := range list {
+					fmt.Fprintln(st.err, e.Error())
+				}
+			} else {
+				fmt.Fprintf(st.err, "%s: %v\n", f, err)
+			}
+			bad = true
+			continue
+		}
+		scs = append(scs, s)
+	}
+	if bad {
+		return exitBad
+	}
+	opt := runner.Options{Out: *out, RunID: *runID, Seed: *seed, SeedSet: seedSet, Driver: *drv, SendTimeout: *sendTimeout,
+		Progress: runner.NewProgress(st.err, isTerminal(st.err))}
+	if opt.RunID == "" {
+		opt.RunID = runner.NewRunID(time.Now())
+	}
+	if runner.NeedsRefBroker(scs) {
+		bin, err := runner.FindBroker(ctx, *brokerBin, filepath.Join(*out, opt.RunID))
+		if err != nil {
+			fmt.Fprintf(st.err, "lossbench run: %v\n", err)
+			return exitBad
+		}
+		opt.BrokerBin = bin
+	}
+	var outcomes []*runner.Outcome
+	code = exitOK
+	for _, s := range scs {
+		if ctx.Err() != nil {
+			break
+		}
+		o, err := runner.Run(ctx, s, opt)
+		if err != nil {
+			fmt.Fprintf(st.err, "lossbench run: %s (%s): %v\n", s.Name, s.File, err)
+			code = exitBad
+			outcomes = append(outcomes, &runner.Outcome{Scenario: s.Name})
+			continue
+		}
+		outcomes = append(outcomes, o)
+		if o.Skipped == "" && !o.Result.OK && code == exitOK {
+			code = exitFailed
+		}
+	}
+	printTable(st.out, outcomes)
+	fmt.Fprintf(st.out, "results: %s\n", filepath.Join(*out, opt.RunID))
+	if ctx.Err() != nil {
+		fmt.Fprintf(st.err, "lossbench run: interrupted; everything started was stopped\n")
+		return exitBad
+	}
+	return code
+}
+
+func printTable(w io.Writer, outs []*runner.Outcome) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "scenario\tverdict\tattempted\tacknowledged\treceived\tlost\tduplicated\tunknown\tmsg/s\tp99 ms\tunavail s\t\n")
+	for _, o := range outs {
+		if o.Result == nil {
+			fmt.Fprintf(tw, "%s\tERROR\t\t\t\t\t\t\t\t\t\t\n", o.Scenario)
+			continue
+		}
+		r := o.Result
+		verdict := "PASS"
+		switch {
+		case o.Skipped != "":
+			verdict = "SKIP"
+		case !r.OK:
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.1f\t%.1f\t\n", o.Scenario, verdict,
+			r.Attempted, r.Acknowledged, r.Received, r.Lost, r.Duplicated, r.UnknownOutcomes,
+			r.Throughput, r.Latency.P99, r.UnavailableS)
+	}
+	tw.Flush()
+	for _, o := range outs {
+		if o.Result == nil {
+			continue
+		}
+		if o.Skipped != "" {
+			fmt.Fprintf(w, "  %s skipped: %s\n", o.Scenario, o.Skipped)
+			continue
+		}
+		for _, e := range o.Result.Failed() {
+			fmt.Fprintf(w, "  %s: expectation failed: %s %s, got %g\n", o.Scenario, e.Metric, e.Condition, e.Value)
+		}
+	}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
