@@ -130,7 +130,7 @@ func resize(data []byte, size int64) []byte {
 		clear(data[old:])
 		return data
 	}
-	n := make([]byte, size, size+size/4)
+	n := make([]byte, size, max(size, 2*int64(cap(data))))
 	copy(n, data)
 	return n
 }
