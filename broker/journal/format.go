@@ -19,6 +19,9 @@ const (
 	recBatch         = 2
 
 	segmentHeaderLen = 4 + 8 + 8 // magic, segment id, next seq
+
+	// maxSeq bounds sequence numbers, so that seq+1 never wraps.
+	maxSeq = 1<<63 - 1
 	// segmentHeaderFrameSize is where the first batch of a segment starts.
 	segmentHeaderFrameSize = (frameHeaderSize + 1 + segmentHeaderLen + frameAlign - 1) &^ (frameAlign - 1)
 )
@@ -128,6 +131,9 @@ const (
 // parseFrame reads the frame at data[off:]. On frameOK it returns the type,
 // the payload (aliasing data) and the offset of the next frame.
 func parseFrame(data []byte, off int64) (st frameStatus, typ byte, payload []byte, next int64, reason string) {
+	if off >= int64(len(data)) {
+		return frameEnd, 0, nil, off, ""
+	}
 	rest := data[off:]
 	if len(rest) == 0 {
 		return frameEnd, 0, nil, off, ""
@@ -152,10 +158,9 @@ func parseFrame(data []byte, off int64) (st frameStatus, typ byte, payload []byt
 		return frameBad, 0, nil, 0, "checksum mismatch"
 	}
 	body := rest[frameHeaderSize : frameHeaderSize+int(length)]
+	// next may lie past the end of data when a file ends in the padding;
+	// the next frame still goes at the aligned offset.
 	next = off + align(int64(frameHeaderSize)+int64(length))
-	if next > int64(len(data)) {
-		next = int64(len(data)) // padding cut by the end of the file
-	}
 	return frameOK, body[0], body[1:], next, ""
 }
 

@@ -12,17 +12,7 @@ import (
 )
 
 // frameOffsets returns the offsets of the valid frames of a segment.
-func frameOffsets(data []byte) []int64 {
-	var offs []int64
-	for off := int64(0); ; {
-		st, _, _, next, _ := parseFrame(data, off)
-		if st != frameOK {
-			return offs
-		}
-		offs = append(offs, off)
-		off = next
-	}
-}
+func frameOffsets(data []byte) []int64 { return frameOffsetsOf(data) }
 
 func readFile(t *testing.T, fs vfs.FS, path string) []byte {
 	t.Helper()

@@ -3,6 +3,7 @@ package journal
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -130,6 +131,9 @@ func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, *Cor
 	if hdr.id != seg.id {
 		return 0, s.corrupt(seg, 0, "segment header names segment %d", hdr.id)
 	}
+	if hdr.nextSeq > maxSeq {
+		return 0, s.corrupt(seg, 0, "segment header's next sequence number %d out of range", hdr.nextSeq)
+	}
 	s.nextSeq = max(s.nextSeq, hdr.nextSeq)
 	off := next
 	for {
@@ -145,6 +149,9 @@ func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, *Cor
 		err := decodeBatch(p, nil, func(a *addRec) error {
 			if a.seq < want {
 				return fmt.Errorf("sequence number %d not above %d", a.seq, want-1)
+			}
+			if a.seq >= maxSeq {
+				return fmt.Errorf("sequence number %d out of range", a.seq)
 			}
 			want = a.seq + 1
 			return nil
@@ -168,7 +175,7 @@ func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, *Cor
 		})
 		off = next
 	}
-	if st == frameBad || !allZero(data[off:]) {
+	if st == frameBad || !allZero(tail(data, off)) {
 		if reason == "" {
 			reason = "data after the end of the log"
 		}
@@ -188,6 +195,8 @@ func (s *Store) tailError(seg *segment, data []byte, off int64, last bool, reaso
 	}
 	return nil
 }
+
+func tail(data []byte, off int64) []byte { return data[min(off, int64(len(data))):] }
 
 // findValidFrame returns the offset of the first valid frame at or after
 // from, or -1.
@@ -210,6 +219,17 @@ func findValidFrame(data []byte, from int64) int64 {
 // segment (a torn tail: replaySegment found no valid frame in it), so the
 // zero length word that ends the log is back where new frames will go.
 func (s *Store) truncateTorn(seg *segment, data []byte, end int64) (int64, error) {
+	if size := int64(len(data)); size < end {
+		// The file ends inside the last frame's padding (only a file the
+		// journal did not preallocate can): extend it to the frame boundary.
+		if err := seg.f.Truncate(end); err != nil {
+			return 0, fmt.Errorf("journal: extend %s: %w", seg.path, err)
+		}
+		if err := seg.f.Sync(); err != nil {
+			return 0, fmt.Errorf("journal: sync %s: %w", seg.path, err)
+		}
+		return end, nil
+	}
 	n := int64(lastNonZero(data[end:]))
 	if n == 0 {
 		return end, nil
@@ -243,7 +263,7 @@ func (s *Store) repair(i int, data []byte, cerr *CorruptionError) error {
 	off := cerr.Offset
 	// Sequence numbers in what is dropped were handed out: never reuse them.
 	s.nextSeq = max(s.nextSeq, maxSeqAfter(data, off)+1)
-	dropped := int64(lastNonZero(data[off:]))
+	dropped := int64(lastNonZero(tail(data, off)))
 	later := s.segs[i+1:]
 	var laterBytes int64
 	var buf []byte
@@ -282,12 +302,14 @@ func maxSeqAfter(data []byte, from int64) uint64 {
 		_, typ, p, _, _ := parseFrame(data, off)
 		switch typ {
 		case recSegmentHeader:
-			if h, err := decodeSegmentHeader(p); err == nil && h.nextSeq > 0 {
+			if h, err := decodeSegmentHeader(p); err == nil && h.nextSeq > 0 && h.nextSeq <= maxSeq {
 				hi = max(hi, h.nextSeq-1)
 			}
 		case recBatch:
 			_ = decodeBatch(p, nil, func(a *addRec) error {
-				hi = max(hi, a.seq)
+				if a.seq < maxSeq {
+					hi = max(hi, a.seq)
+				}
 				return nil
 			})
 		}
@@ -322,11 +344,16 @@ func (s *Store) Recover(ctx context.Context, fn func(*store.Message) error) erro
 			buf = make([]byte, end)
 		}
 		data := buf[:end]
-		if n, err := seg.f.ReadAt(data, 0); n != len(data) {
+		n, err := seg.f.ReadAt(data, 0)
+		if n != len(data) && err != io.EOF {
 			return fmt.Errorf("journal: recover: read %s: %w", seg.path, err)
 		}
+		data = data[:n]
 		for off := int64(segmentHeaderFrameSize); off < end; {
 			st, typ, p, next, reason := parseFrame(data, off)
+			if st == frameEnd {
+				break
+			}
 			if st != frameOK {
 				return fmt.Errorf("journal: recover: %s at %d: %s", seg.path, off, reason)
 			}
