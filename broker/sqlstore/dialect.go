@@ -20,6 +20,9 @@ type dialect struct {
 	name     string // "postgres", "mysql", "sqlite"
 	driver   string // database/sql driver name
 	maxConns int
+	// inFlight is how many group commits may be under way at once, each
+	// on its own connection.
+	inFlight int
 	// ph returns the i-th (1-based) placeholder.
 	ph func(i int) string
 	// migrations[i] takes the schema from version i to i+1; every statement
@@ -88,7 +91,7 @@ func question(int) string                 { return "?" }
 func sqlErr(step string, err error) error { return fmt.Errorf("%s: %w", step, err) }
 
 var postgresDialect = &dialect{
-	name: "postgres", driver: "pgx", maxConns: 8, ph: dollar,
+	name: "postgres", driver: "pgx", maxConns: 8, inFlight: 2, ph: dollar,
 	versionTable:  "CREATE TABLE IF NOT EXISTS lossbench_schema_version (version INTEGER PRIMARY KEY)",
 	recordVersion: "INSERT INTO lossbench_schema_version (version) VALUES ($1) ON CONFLICT DO NOTHING",
 	migrations: [][]string{{
@@ -126,7 +129,7 @@ func postgresCommit(ctx context.Context, conn *sql.Conn, rs *rows) error {
 }
 
 var mysqlDialect = &dialect{
-	name: "mysql", driver: "mysql", maxConns: 8, ph: question,
+	name: "mysql", driver: "mysql", maxConns: 8, inFlight: 2, ph: question,
 	versionTable:  "CREATE TABLE IF NOT EXISTS lossbench_schema_version (version INTEGER PRIMARY KEY) ENGINE=InnoDB",
 	recordVersion: "INSERT IGNORE INTO lossbench_schema_version (version) VALUES (?)",
 	migrations: [][]string{{
@@ -142,7 +145,7 @@ var mysqlDialect = &dialect{
 }
 
 var sqliteDialect = &dialect{
-	name: "sqlite", driver: "sqlite", maxConns: 4, ph: question,
+	name: "sqlite", driver: "sqlite", maxConns: 4, inFlight: 1, ph: question,
 	versionTable:  "CREATE TABLE IF NOT EXISTS lossbench_schema_version (version INTEGER PRIMARY KEY)",
 	recordVersion: "INSERT INTO lossbench_schema_version (version) VALUES (?) ON CONFLICT DO NOTHING",
 	migrations: [][]string{{

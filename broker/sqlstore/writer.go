@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -21,19 +22,25 @@ type rows struct {
 	bytes   int
 }
 
-// writer is the group-commit loop: it takes the first waiting request and
-// every other one waiting at that moment, commits them in one transaction
-// and replies to each. It exits when Close has closed reqs and everything
-// sent before has been committed.
+// writer is the group-commit loop: it waits for a request and a free
+// connection, takes every other request waiting at that moment, prepares
+// the group and commits it in a goroutine of its own, which replies to
+// each request. It exits when Close has closed reqs and every commit sent
+// before has returned.
 func (s *Store) writer() {
 	defer close(s.writerD)
-	group := make([]*request, 0, 64)
+	defer func() { // wait for the commits in flight
+		for range s.inFlight {
+			<-s.free
+		}
+	}()
 	for {
 		first, ok := <-s.reqs
 		if !ok {
 			return
 		}
-		group = append(group[:0], first)
+		conn := <-s.free
+		group := []*request{first}
 		n, size := batchRows(first.b), batchBytes(first.b)
 	drain:
 		for n < s.opts.BatchMax && size < maxGroupBytes {
@@ -49,7 +56,15 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
-		s.commit(group)
+		c := s.prepare(group)
+		if c == nil {
+			s.free <- conn
+			continue
+		}
+		go func() {
+			s.commit(conn, c)
+			s.free <- conn
+		}()
 	}
 }
 
@@ -63,19 +78,26 @@ func batchBytes(b *store.Batch) int {
 	return n
 }
 
-// commit validates the group's batches, assigns seqs, commits the
-// accepted ones in one transaction and replies to every request.
-func (s *Store) commit(group []*request) {
+// pending is a prepared group: its rows and the requests to answer.
+type pending struct {
+	rs       rows
+	accepted []*request
+	live     int // live messages once it commits
+}
+
+// prepare validates the group's batches, answers those it refuses, assigns
+// seqs and builds the rows of the accepted ones; nil when none remain.
+func (s *Store) prepare(group []*request) *pending {
 	if err := s.stats.failure(); err != nil {
 		for _, r := range group {
 			r.done <- err
 		}
-		return
+		return nil
 	}
 	var (
-		rs       rows
-		accepted = group[:0:0]
-		added    map[uint64]int // seq -> index in rs, for an ack of a same-group add
+		p     = &pending{}
+		rs    = &p.rs
+		added map[uint64]int // seq -> index in rs, for an ack of a same-group add
 	)
 	for _, r := range group {
 		if err := s.validate(r.b); err != nil {
@@ -83,7 +105,7 @@ func (s *Store) commit(group []*request) {
 			r.done <- err
 			continue
 		}
-		accepted = append(accepted, r)
+		p.accepted = append(p.accepted, r)
 		for _, seq := range r.b.Acks {
 			delete(s.live, seq)
 			if i, ok := added[seq]; ok {
@@ -112,26 +134,34 @@ func (s *Store) commit(group []*request) {
 			rs.bytes += len(body)
 		}
 	}
-	if len(accepted) == 0 {
-		return
+	if len(p.accepted) == 0 {
+		return nil
 	}
 	// Raise the high-water mark when rows are deleted, or when seqs were
 	// handed out that no row will carry.
 	if dropped := rs.compact(); len(rs.acks) > 0 || dropped > 0 {
 		rs.high = int64(s.next - 1)
 	}
+	p.live = len(s.live)
+	return p
+}
 
+// commit writes a prepared group in one transaction on conn and answers
+// its requests: nil once COMMIT has returned, or the error that failed
+// the store.
+func (s *Store) commit(conn *sql.Conn, p *pending) {
 	start := time.Now()
-	err := s.d.commit(context.Background(), s.wconn, &rs)
+	err := s.d.commit(context.Background(), conn, &p.rs)
 	took := time.Since(start)
 	if err != nil {
 		err = fmt.Errorf("%w: sqlstore: %s commit: %w", store.ErrFailed, s.d.name, err)
-		s.stats.fail(err)
-		s.logf("%v", err)
+		if s.stats.fail(err) {
+			s.logf("%v", err)
+		}
 	} else {
-		s.stats.committed(len(accepted), &rs, took, len(s.live))
+		s.stats.committed(len(p.accepted), &p.rs, took, p.live)
 	}
-	for _, r := range accepted {
+	for _, r := range p.accepted {
 		r.done <- err
 	}
 }
@@ -182,12 +212,15 @@ func (st *statsBox) reject() {
 	st.mu.Unlock()
 }
 
-func (st *statsBox) fail(err error) {
+// fail records the store's first failure and reports whether err was it.
+func (st *statsBox) fail(err error) bool {
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	if st.failed == nil {
 		st.failed = err
+		return true
 	}
-	st.mu.Unlock()
+	return false
 }
 
 func (st *statsBox) committed(batches int, rs *rows, took time.Duration, live int) {
