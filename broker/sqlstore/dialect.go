@@ -129,7 +129,7 @@ func postgresCommit(ctx context.Context, conn *sql.Conn, rs *rows) error {
 }
 
 var mysqlDialect = &dialect{
-	name: "mysql", driver: "mysql", maxConns: 8, inFlight: 2, ph: question,
+	name: "mysql", driver: "mysql", maxConns: 8, inFlight: 1, ph: question,
 	versionTable:  "CREATE TABLE IF NOT EXISTS lossbench_schema_version (version INTEGER PRIMARY KEY) ENGINE=InnoDB",
 	recordVersion: "INSERT IGNORE INTO lossbench_schema_version (version) VALUES (?)",
 	migrations: [][]string{{

@@ -47,23 +47,23 @@
 // One writer goroutine forms groups. When a store.Batch is waiting and a
 // writer connection is free, it takes that batch and every other batch
 // waiting at that moment (up to Options.BatchMax rows) and commits them in
-// ONE transaction on that connection: on PostgreSQL
-// a single statement (INSERT ... SELECT FROM unnest, DELETE ... = ANY, the
-// high-water UPDATE, in one WITH), so one round trip per commit; on MariaDB
+// ONE transaction on that connection: on PostgreSQL a single statement
+// (INSERT ... SELECT FROM unnest, DELETE ... = ANY, the high-water UPDATE,
+// in one WITH), so one round trip per commit; on MariaDB
 // and SQLite one multi-row INSERT, one DELETE ... IN and the UPDATE inside
 // BEGIN ... COMMIT. Each Write returns only after COMMIT has returned.
 //
 // PostgreSQL has two writer connections, so a second group forms and
 // commits while the first one's WAL flush is under way (the server merges
 // concurrent flushes); with one, 16 producers split into two alternating
-// groups of about 8 and each waits out the other's flush (on this 2-core
-// machine both measure about the same; Options.InFlight sets it). Seqs are handed
-// out in group order, and no ack can refer to a message of a commit still
+// groups of about 8 and each waits out the other's flush (on a loaded
+// 2-core machine both measured about the same; Options.InFlight sets it).
+// Seqs are handed out in group order, and no ack can refer to a message of a commit still
 // in flight (its Write has not returned), so commits finishing out of
-// order change nothing that recovery sees. MariaDB and SQLite keep one
-// (SQLite has one writer lock; InnoDB's gap locks between concurrent
-// multi-row transactions are not worth the risk of a deadlock failing the
-// store).
+// order change nothing that recovery sees. MariaDB and SQLite keep one:
+// SQLite has a single writer lock, and two concurrent group commits on
+// InnoDB were seen to deadlock (error 1213, gap locks of DELETE ... IN
+// against the other's multi-row INSERT), which would fail the store.
 //
 // # Failure
 //
@@ -111,8 +111,9 @@ type Options struct {
 	// messages come with Body nil and are read back through Load
 	// (0: DefaultBodyBudget; negative: no bodies at all).
 	BodyBudget int64
-	// InFlight is how many group commits may be under way at once, each on
-	// its own connection (0: 2 on PostgreSQL, 1 elsewhere; SQLite always 1).
+	// InFlight is how many group commits may be under way at once on
+	// PostgreSQL, each on its own connection (0: 2). MariaDB and SQLite
+	// always use 1 (see the package doc).
 	InFlight int
 	// Logf, when set, reports start-up and the failure that stopped the
 	// store.
@@ -160,7 +161,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		opts.BatchMax = DefaultBatchMax
 	}
 	inFlight := d.inFlight
-	if opts.InFlight > 0 && d.name != "sqlite" {
+	if opts.InFlight > 0 && d.name == "postgres" {
 		inFlight = opts.InFlight
 	}
 	if opts.BodyBudget == 0 {
