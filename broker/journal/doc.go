@@ -57,12 +57,17 @@
 //
 // # Writing
 //
-// A single writer goroutine owns the files. Under the default sync policy
-// (batch) it takes every Write waiting at that moment, frames them into one
-// buffer, writes it with one pwrite, makes it durable with one fdatasync
-// and then answers every waiter: group commit. The first write or sync
-// error is final (fail-stop): the journal never retries a sync, since
-// after a failed fsync the page cache may already have dropped the data.
+// A single writer goroutine writes the files. Under the default sync
+// policy (batch) it takes every Write waiting at that moment, frames them
+// into one buffer and writes it with one pwrite; a syncer goroutine then
+// makes everything written so far durable with one fdatasync and answers
+// every waiter: group commit. The writer writes the next group while the
+// syncer's fdatasync runs, so one sync covers every batch that arrived
+// during the previous one. Under "always" each Write gets its own write
+// and fdatasync; under "interval" and "never" Write returns once written.
+// The first write or sync error is final (fail-stop): the journal never
+// retries a sync, since after a failed fsync the page cache may already
+// have dropped the data.
 //
 // # Reclamation and memory
 //

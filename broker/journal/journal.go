@@ -19,6 +19,9 @@ import (
 const (
 	maxGroupBatches = 1024
 	maxGroupBytes   = 8 << 20
+	// maxGroupWait bounds how long the syncer waits for writers to come
+	// back before a sync (see syncLoop).
+	maxGroupWait = time.Millisecond
 )
 
 // Store is the journal: a store.Store that also implements store.Loader,
@@ -31,13 +34,15 @@ type Store struct {
 	lock    io.Closer
 	logf    func(format string, args ...any)
 
-	mu      sync.Mutex // guards the fields below and segment.live/end
-	index   map[uint64]entry
-	segs    []*segment // oldest first; the last is the active one
-	segByID map[uint64]*segment
-	nextSeq uint64
-	live    int64  // body bytes of live messages
-	lastID  uint64 // highest segment id seen by replay
+	mu        sync.Mutex // guards the fields below and segment.live/end
+	index     map[uint64]entry
+	segs      []*segment // oldest first; the last is the active one
+	segByID   map[uint64]*segment
+	nextSeq   uint64
+	live      int64  // body bytes of live messages
+	lastID    uint64 // highest segment id seen by replay
+	encoded   uint64 // batches applied to the index so far
+	noReclaim bool   // a removal failed: stop, or a later one could resurrect
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	active   *segment
@@ -53,6 +58,12 @@ type Store struct {
 	done    chan struct{}
 	failed  atomic.Pointer[error]
 
+	// Under SyncBatch the writer hands written groups to the syncer
+	// goroutine, and writes the next group while the syncer's fdatasync
+	// runs: every batch that arrives during a sync goes into the next one.
+	syncq    chan syncJob
+	syncDone chan struct{}
+
 	stats struct {
 		fsyncs, fsyncNanos, bytes, writes  atomic.Uint64
 		groups, groupBatches, groupMax     atomic.Uint64
@@ -65,6 +76,14 @@ type entry struct {
 	seg  uint64
 	off  int64
 	size int64
+}
+
+// syncJob asks the syncer to make seg durable and then answer reqs.
+type syncJob struct {
+	seg     *segment
+	reqs    []*request
+	upTo    uint64        // Store.encoded after these batches
+	barrier chan struct{} // closed once every earlier job is done
 }
 
 type request struct {
@@ -135,6 +154,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		lock.Close()
 		return nil, err
+	}
+	if opts.Sync.Mode == SyncBatch {
+		s.syncq = make(chan syncJob, 1024)
+		s.syncDone = make(chan struct{})
+		go s.syncLoop()
 	}
 	go s.run()
 	return s, nil
@@ -275,10 +299,10 @@ func (s *Store) run() {
 			}
 		case <-tick:
 			if s.unsynced && s.failed.Load() == nil {
-				if err := s.sync(); err != nil {
+				if err := s.syncSeg(s.active); err != nil {
 					s.fail(err)
 				} else {
-					s.reclaim()
+					s.reclaim(false, 0)
 				}
 			}
 		}
@@ -286,32 +310,48 @@ func (s *Store) run() {
 }
 
 func (s *Store) shutdown() {
-	if s.unsynced && s.failed.Load() == nil {
-		if err := s.sync(); err != nil {
+	if s.syncq != nil {
+		close(s.syncq)
+		<-s.syncDone
+	} else if s.unsynced && s.failed.Load() == nil {
+		if err := s.syncSeg(s.active); err != nil {
 			s.fail(err)
 		}
 	}
+	if s.failed.Load() == nil {
+		s.reclaim(false, 0)
+	}
 }
 
-// commit writes a group of batches with one write and, under SyncBatch
-// and SyncAlways, one sync, then answers each.
+// commit writes a group of batches with one write, then hands them on to
+// be synced and answered.
 func (s *Store) commit(group []*request) {
 	buf := s.buf[:0]
+	var written []*request // encoded into buf
 	wrote := 0
 	for _, r := range group {
 		if f := s.failed.Load(); f != nil {
 			r.err = *f
+			s.reply(r)
 			continue
 		}
 		end := s.off + int64(len(buf))
 		if end+r.size > s.segSize && end > segmentHeaderFrameSize {
 			err := s.flush(buf)
 			buf = buf[:0]
-			if err == nil {
-				err = s.roll()
-			}
 			if err != nil {
-				r.err = s.fail(err)
+				s.fail(err)
+			}
+			s.complete(s.active, written)
+			written = nil
+			if err == nil {
+				if err = s.roll(); err != nil {
+					s.fail(err)
+				}
+			}
+			if f := s.failed.Load(); f != nil {
+				r.err = *f
+				s.reply(r)
 				continue
 			}
 		}
@@ -319,18 +359,22 @@ func (s *Store) commit(group []*request) {
 		r.err = s.validateLocked(r.b)
 		if r.err == nil {
 			buf = s.encodeLocked(buf, r.b)
-			wrote++
 		}
 		s.mu.Unlock()
-	}
-	if s.failed.Load() == nil && wrote > 0 {
-		err := s.flush(buf)
-		if err == nil && s.opts.Sync.Durable() {
-			err = s.sync()
+		if r.err != nil {
+			s.reply(r) // rejected: nothing of it was written
+			continue
 		}
-		if err != nil {
+		written = append(written, r)
+		wrote++
+	}
+	if len(written) > 0 && s.failed.Load() == nil {
+		if err := s.flush(buf); err != nil {
 			s.fail(err)
 		}
+	}
+	s.complete(s.active, written)
+	if wrote > 0 {
 		s.stats.groups.Add(1)
 		s.stats.groupBatches.Add(uint64(wrote))
 		if uint64(wrote) > s.stats.groupMax.Load() {
@@ -341,20 +385,154 @@ func (s *Store) commit(group []*request) {
 		buf = nil
 	}
 	s.buf = buf
-	f := s.failed.Load()
-	for _, r := range group {
-		err := r.err
-		if err == nil && f != nil {
-			err = *f // written, but we cannot say it is durable
-		}
-		if err == nil {
-			s.stats.writes.Add(1)
-		}
-		r.done <- err
+}
+
+// complete finishes batches written to seg: under SyncBatch the syncer
+// syncs and answers them; under SyncAlways they are synced here; under
+// the other policies they are answered at once.
+func (s *Store) complete(seg *segment, reqs []*request) {
+	if len(reqs) == 0 {
+		return
 	}
-	if f == nil && wrote > 0 && s.opts.Sync.Durable() {
-		s.reclaim()
+	if f := s.failed.Load(); f != nil {
+		for _, r := range reqs {
+			r.err = *f // maybe written, but we cannot say it is durable
+			s.reply(r)
+		}
+		return
 	}
+	switch s.opts.Sync.Mode {
+	case SyncBatch:
+		s.syncq <- syncJob{seg: seg, reqs: reqs, upTo: s.encoded}
+		return
+	case SyncAlways:
+		if err := s.syncSeg(seg); err != nil {
+			err = s.fail(err)
+			for _, r := range reqs {
+				r.err = err
+			}
+		}
+	}
+	for _, r := range reqs {
+		s.reply(r)
+	}
+	if s.opts.Sync.Mode == SyncAlways && s.failed.Load() == nil {
+		s.reclaim(false, 0)
+	}
+}
+
+func (s *Store) reply(r *request) {
+	if r.err == nil {
+		s.stats.writes.Add(1)
+	}
+	r.done <- r.err
+}
+
+// syncLoop is the syncer goroutine under SyncBatch: it takes every job
+// waiting, syncs once, and answers them all.
+//
+// Writers answered by one sync come straight back with their next batch.
+// If the syncer started the next sync without them, they would wait a
+// whole sync and then make up a group of their own: concurrent writers
+// split into groups taking turns, each sync covering only part of them.
+// So, when fewer batches are waiting than were answered last time (plus
+// those that were already queued then), the syncer waits for the rest a
+// little: at most half the last sync's duration, never when a barrier
+// (a roll) is waiting.
+func (s *Store) syncLoop() {
+	defer close(s.syncDone)
+	var (
+		jobs     []syncJob
+		released int           // requests answered by the last sync
+		backlog  int           // jobs already queued when they were
+		lastSync time.Duration // how long the last sync took
+		timer    = time.NewTimer(time.Hour)
+	)
+	timer.Stop()
+	for job := range s.syncq {
+		jobs = append(jobs[:0], job)
+		n := len(job.reqs)
+		barrier := job.barrier != nil
+		more := func(j syncJob) {
+			jobs = append(jobs, j)
+			n += len(j.reqs)
+			barrier = barrier || j.barrier != nil
+		}
+		open := true
+	drain:
+		for {
+			select {
+			case j, ok := <-s.syncq:
+				if !ok {
+					open = false
+					break drain
+				}
+				more(j)
+			default:
+				break drain
+			}
+		}
+		if target := released + backlog; open && !barrier && n < target && lastSync > 0 {
+			timer.Reset(min(lastSync/2, maxGroupWait))
+		wait:
+			for n < target && !barrier {
+				select {
+				case j, ok := <-s.syncq:
+					if !ok {
+						break wait
+					}
+					more(j)
+				case <-timer.C:
+					break wait
+				}
+			}
+			timer.Stop()
+		}
+		if s.failed.Load() == nil {
+			start := time.Now()
+			var last *segment
+			for _, j := range jobs {
+				if j.seg == nil || j.seg == last {
+					continue
+				}
+				if err := s.syncSeg(j.seg); err != nil {
+					s.fail(err)
+					break
+				}
+				last = j.seg
+			}
+			if last != nil {
+				lastSync = time.Since(start)
+			}
+		}
+		f := s.failed.Load()
+		var covered uint64
+		for _, j := range jobs {
+			for _, r := range j.reqs {
+				if f != nil {
+					r.err = *f
+				}
+				s.reply(r)
+			}
+			if j.barrier != nil {
+				close(j.barrier)
+			}
+			covered = max(covered, j.upTo)
+		}
+		released, backlog = n, len(s.syncq)
+		clear(jobs)
+		if f == nil && covered > 0 {
+			s.reclaim(true, covered)
+		}
+	}
+}
+
+// barrier waits until the syncer has synced and answered every job
+// handed to it so far.
+func (s *Store) barrier() {
+	ch := make(chan struct{})
+	s.syncq <- syncJob{barrier: ch}
+	<-ch
 }
 
 // validateLocked checks that b acknowledges only live messages, once each.
@@ -397,6 +575,7 @@ func (s *Store) encodeLocked(buf []byte, b *store.Batch) []byte {
 		s.live += int64(m.Size)
 	}
 	s.active.live += len(b.Adds)
+	s.encoded++
 	s.nextSeq += uint64(len(b.Adds))
 	for _, seq := range b.Acks {
 		e := s.index[seq]
@@ -425,17 +604,19 @@ func (s *Store) flush(buf []byte) error {
 	return nil
 }
 
-// sync makes the active segment durable. It is never retried: after a
-// failed fsync the kernel may have dropped the dirty pages.
-func (s *Store) sync() error {
+// syncSeg makes seg durable. It is never retried: after a failed fsync
+// the kernel may have dropped the dirty pages.
+func (s *Store) syncSeg(seg *segment) error {
 	t := time.Now()
-	err := s.active.f.Sync()
+	err := seg.f.Sync()
 	s.stats.fsyncs.Add(1)
 	s.stats.fsyncNanos.Add(uint64(time.Since(t)))
 	if err != nil {
-		return fmt.Errorf("sync %s: %w", s.active.path, err)
+		return fmt.Errorf("sync %s: %w", seg.path, err)
 	}
-	s.unsynced = false
+	if s.syncq == nil && seg == s.active {
+		s.unsynced = false
+	}
 	return nil
 }
 
@@ -443,8 +624,13 @@ func (s *Store) sync() error {
 func (s *Store) roll() error {
 	// An older segment must be complete on disk before a newer one holds
 	// records: recovery calls damage in an older segment corruption.
-	if s.unsynced {
-		if err := s.sync(); err != nil {
+	if s.syncq != nil {
+		s.barrier()
+		if f := s.failed.Load(); f != nil {
+			return *f
+		}
+	} else if s.unsynced {
+		if err := s.syncSeg(s.active); err != nil {
 			return err
 		}
 	}
@@ -467,32 +653,35 @@ func (s *Store) roll() error {
 	s.mu.Unlock()
 	s.active, s.off, s.unsynced = seg, seg.end, true
 	s.startPrealloc(seg.id + 1)
-	s.reclaim()
+	s.reclaim(false, 0) // everything written before the roll is durable
 	return nil
 }
 
 // reclaim deletes the oldest segments while every message added in them
-// is acknowledged. It runs only when everything written is durable, and
-// deletes strictly from the oldest, so an ack is never deleted before the
-// message it acknowledges.
-func (s *Store) reclaim() {
+// is acknowledged, durably: it runs when everything applied to the index
+// is on disk, which the syncer checks by comparing the batches its sync
+// covered (covered) with those encoded (if check is set). It deletes
+// strictly from the oldest, so an ack is never deleted before the message
+// it acknowledges.
+func (s *Store) reclaim(check bool, covered uint64) {
 	for {
 		s.mu.Lock()
-		if len(s.segs) < 2 || s.segs[0].live > 0 {
+		if s.noReclaim || len(s.segs) < 2 || s.segs[0].live > 0 || check && covered != s.encoded {
 			s.mu.Unlock()
 			return
 		}
 		seg := s.segs[0]
-		s.mu.Unlock()
-		if err := s.fs.Remove(seg.path); err != nil {
-			s.logf("journal: reclaim %s: %v", seg.path, err)
-			return
-		}
-		s.mu.Lock()
 		s.segs = s.segs[1:]
 		delete(s.segByID, seg.id)
 		s.mu.Unlock()
 		seg.f.Close()
+		if err := s.fs.Remove(seg.path); err != nil {
+			s.mu.Lock()
+			s.noReclaim = true
+			s.mu.Unlock()
+			s.logf("journal: reclaim %s: %v; reclamation stopped until restart", seg.path, err)
+			return
+		}
 		s.stats.reclaimed.Add(1)
 		if err := s.fs.SyncDir(s.dir); err != nil {
 			s.logf("journal: reclaim %s: sync directory: %v", seg.path, err)
