@@ -200,10 +200,17 @@ func lockDir(fs vfs.FS, dir string, timeout time.Duration) (io.Closer, error) {
 		if err == nil {
 			return l, nil
 		}
-		if !errors.Is(err, vfs.ErrLocked) || !time.Now().Before(deadline) {
+		if !errors.Is(err, vfs.ErrLocked) {
+			return nil, fmt.Errorf("journal: lock %s: %w", dir, err)
+		}
+		if timeout >= 0 && !time.Now().Before(deadline) {
 			return nil, fmt.Errorf("journal: %s is in use by another broker: %w", dir, err)
 		}
-		time.Sleep(min(50*time.Millisecond, time.Until(deadline)))
+		wait := 50 * time.Millisecond
+		if timeout >= 0 {
+			wait = min(wait, time.Until(deadline))
+		}
+		time.Sleep(wait)
 	}
 }
 

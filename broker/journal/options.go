@@ -30,7 +30,8 @@ type Options struct {
 	// Logf receives what recovery did (torn tails, repairs); nil is silent.
 	Logf func(format string, args ...any)
 	// LockTimeout is how long Open waits for another process to release
-	// the directory lock; 0 fails at once.
+	// the directory lock (a standby broker on shared storage waits for the
+	// master to go); 0 fails at once, negative waits for ever.
 	LockTimeout time.Duration
 	// RecoverBodyBudget bounds the body bytes Recover hands out in memory;
 	// messages past it come with Body nil, for Load. 0 means

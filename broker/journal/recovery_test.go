@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lossbench/lossbench/broker/store"
 	"github.com/lossbench/lossbench/broker/vfs"
@@ -355,5 +356,51 @@ func TestParseSyncPolicy(t *testing.T) {
 		if (err == nil) != tc.ok || tc.ok && p.String() != tc.want {
 			t.Errorf("ParseSyncPolicy(%q) = %v, %v", tc.in, p, err)
 		}
+	}
+}
+
+func TestIntervalSyncsWithinInterval(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	s := mustOpen(t, mem, Options{SegmentSize: 4 << 10, Sync: SyncPolicy{Mode: SyncInterval, Interval: 5 * time.Millisecond}})
+	defer s.Close()
+	m := testMsg(1)
+	addMsgs(t, s, m)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats()["fsyncs_total"] == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	r := mustOpen(t, mem.Crash(), Options{SegmentSize: 4 << 10})
+	defer r.Close()
+	if _, ok := recovered(t, r)[m.Seq]; !ok {
+		t.Fatal("message written under interval=5ms lost in a crash well after the interval")
+	}
+}
+
+func TestNeverSyncsAtClose(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	s := mustOpen(t, mem, Options{SegmentSize: 4 << 10, Sync: SyncPolicy{Mode: SyncNever}})
+	m := testMsg(1)
+	addMsgs(t, s, m)
+	before := s.Stats()["fsyncs_total"]
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := mustOpen(t, mem.Crash(), Options{SegmentSize: 4 << 10})
+	defer r.Close()
+	if _, ok := recovered(t, r)[m.Seq]; !ok {
+		t.Fatalf("message lost after a clean Close under never (%v syncs before Close)", before)
+	}
+}
+
+func TestAlwaysSyncsEachWrite(t *testing.T) {
+	s := mustOpen(t, vfs.NewMem(), Options{SegmentSize: 64 << 10, Sync: SyncPolicy{Mode: SyncAlways}, syncPrealloc: true})
+	defer s.Close()
+	before := s.Stats()["fsyncs_total"]
+	for i := 0; i < 10; i++ {
+		addMsgs(t, s, testMsg(i))
+	}
+	if got := s.Stats()["fsyncs_total"] - before; got != 10 {
+		t.Fatalf("%v syncs for 10 writes under always", got)
 	}
 }
