@@ -76,7 +76,12 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 	}
 	f := Figures{Producers: l.Producers, Size: l.Size}
 
-	cons, err := stomp.Dial("tcp", l.Addr, stomp.ConnOpt.HeartBeat(0, 0))
+	// go-stomp runs reads and writes through one loop: a consumer whose
+	// ACKs fill the write channel while deliveries fill the subscription
+	// channel deadlocks, so the write channel must hold more than the
+	// prefetch window.
+	cons, err := stomp.Dial("tcp", l.Addr, stomp.ConnOpt.HeartBeat(0, 0),
+		stomp.ConnOpt.WriteChannelCapacity(1<<16))
 	if err != nil {
 		return f, fmt.Errorf("bench: consumer connect %s: %w", l.Addr, err)
 	}

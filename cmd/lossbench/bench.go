@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lossbench/lossbench/chaos/bench"
+)
+
+func init() {
+	register(command{
+		name:    "bench",
+		usage:   "[--out DIR] [--broker-bin PATH] [--targets a,b] [--producers 1,16] [--sizes 1024] [--duration D] [--repeat N]",
+		summary: "measure throughput and latency of refbroker's stores side by side",
+		help: `Measures refbroker end to end, the way shared/peers measured ActiveMQ:
+each producer sends persistent messages and waits for a RECEIPT per SEND,
+one consumer acknowledges every message (client-individual). A fresh
+broker is started for every cell. Throughput counts messages both
+acknowledged and consumed per second; the backlog left when producers
+stop is reported beside it. The disk's own fdatasync rate is measured in
+the same run and every cell is given as a fraction of it, and as a ratio
+to the reference target.
+
+Writes DIR/bench-<time>/bench.json and bench.md and prints the table.`,
+		run: runBench,
+	})
+}
+
+func runBench(ctx context.Context, cmd *command, st *stdio, args []string) int {
+	fs := cmd.flags(st)
+	out := fs.String("out", "results", "output folder")
+	bin := fs.String("broker-bin", "", "refbroker binary (default: refbroker beside this lossbench binary, then bin/refbroker)")
+	targets := fs.String("targets", "", "comma-separated targets (default all: "+targetNames(bench.DefaultTargets())+")")
+	producers := fs.String("producers", "1,16", "comma-separated producer counts")
+	sizes := fs.String("sizes", "1024", "comma-separated message sizes in bytes")
+	duration := fs.Duration("duration", 10*time.Second, "measured window per cell")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up per cell")
+	repeat := fs.Int("repeat", 1, "repeats per cell; the median is reported with every repeat beside it")
+	reference := fs.String("reference", "journal-batch", "target the others are compared with")
+	rest, code, ok := cmd.parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(st.err, "lossbench bench: unexpected arguments %q\n", rest)
+		return exitBad
+	}
+	tgs, err := pickTargets(*targets)
+	if err != nil {
+		fmt.Fprintf(st.err, "lossbench bench: --targets: %v\n", err)
+		return exitBad
+	}
+	prods, err := intList(*producers)
+	if err != nil {
+		fmt.Fprintf(st.err, "lossbench bench: --producers: %v\n", err)
+		return exitBad
+	}
+	szs, err := intList(*sizes)
+	if err != nil {
+		fmt.Fprintf(st.err, "lossbench bench: --sizes: %v\n", err)
+		return exitBad
+	}
+	if *duration <= 0 || *repeat < 1 {
+		fmt.Fprintf(st.err, "lossbench bench: --duration must be > 0 and --repeat >= 1\n")
+		return exitBad
+	}
+	brokerBin, err := findBroker(*bin)
+	if err != nil {
+		fmt.Fprintf(st.err, "lossbench bench: %v\n", err)
+		return exitBad
+	}
+	dir := filepath.Join(*out, "bench-"+time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintf(st.err, "lossbench bench: %v\n", err)
+		return exitBad
+	}
+	abs, _ := filepath.Abs(dir)
+	m := &bench.Matrix{
+		BrokerBin: brokerBin, Targets: tgs, Producers: prods, Sizes: szs,
+		Warmup: *warmup, Duration: *duration, Repeat: *repeat,
+		Reference: *reference, WorkDir: abs,
+		Logf: func(f string, a ...any) { fmt.Fprintf(st.err, f+"\n", a...) },
+	}
+	rep, err := m.Run(ctx)
+	if rep != nil {
+		if werr := writeBench(dir, rep, st.out); werr != nil {
+			fmt.Fprintf(st.err, "lossbench bench: %v\n", werr)
+			return exitBad
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(st.err, "lossbench bench: %v\n", err)
+		return exitBad
+	}
+	fmt.Fprintf(st.out, "\nresults: %s\n", dir)
+	return exitOK
+}
+
+func writeBench(dir string, rep *bench.Report, w io.Writer) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "Disk %s: %.0f fdatasync/s of 4 KiB; %.0f 4 KiB writes/s at 16 per fdatasync.\n\n",
+		rep.Disk.Dir, rep.Disk.SyncsPerSec, rep.Disk.Grouped16PerSec)
+	fmt.Fprintf(&sb, "| target | producers | size | msg/s (acked and consumed) | acked/s | MB/s | p50 ms | p99 ms | p99.9 ms | backlog | vs %s | of disk limit | repeats |\n", rep.Reference)
+	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range rep.Cells {
+		reps := make([]string, len(c.Repeats))
+		for i, r := range c.Repeats {
+			reps[i] = strconv.FormatFloat(r, 'f', 0, 64)
+		}
+		fmt.Fprintf(&sb, "| %s | %d | %d | %.0f | %.0f | %.1f | %.2f | %.2f | %.2f | %d | %.2f | %.2f | %s |\n",
+			c.Target, c.Producers, c.Size, c.MsgsPerSec, c.AckedPerSec, c.MBPerSec, c.P50, c.P99, c.P999,
+			c.Backlog, c.RatioToReference, c.DiskFraction, strings.Join(reps, " "))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(sb.String()), 0o644); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "target\tproducers\tsize\tmsg/s\tacked/s\tp50 ms\tp99 ms\tbacklog\tvs %s\tof disk\t\n", rep.Reference)
+	for _, c := range rep.Cells {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%.2f\t%.2f\t\n",
+			c.Target, c.Producers, c.Size, c.MsgsPerSec, c.AckedPerSec, c.P50, c.P99, c.Backlog, c.RatioToReference, c.DiskFraction)
+	}
+	fmt.Fprintf(tw, "disk: %.0f fdatasync/s (4 KiB), %.0f writes/s at 16 per fdatasync\t\n", rep.Disk.SyncsPerSec, rep.Disk.Grouped16PerSec)
+	return tw.Flush()
+}
+
+func targetNames(ts []bench.Target) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ",")
+}
+
+func pickTargets(list string) ([]bench.Target, error) {
+	all := bench.DefaultTargets()
+	if list == "" {
+		return all, nil
+	}
+	var out []bench.Target
+	for _, name := range strings.Split(list, ",") {
+		found := false
+		for _, t := range all {
+			if t.Name == strings.TrimSpace(name) {
+				out = append(out, t)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown target %q; known: %s", name, targetNames(all))
+		}
+	}
+	return out, nil
+}
+
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive whole number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// findBroker resolves the refbroker binary: the flag, else beside this
+// executable, else bin/refbroker.
+func findBroker(flagVal string) (string, error) {
+	cands := []string{flagVal}
+	if flagVal == "" {
+		cands = nil
+		if exe, err := os.Executable(); err == nil {
+			cands = append(cands, filepath.Join(filepath.Dir(exe), "refbroker"))
+		}
+		cands = append(cands, filepath.Join("bin", "refbroker"))
+	}
+	for _, c := range cands {
+		if st, err := os.Stat(c); err == nil && !st.IsDir() {
+			return filepath.Abs(c)
+		}
+	}
+	return "", fmt.Errorf("refbroker binary not found (tried %s); run make build or pass --broker-bin", strings.Join(cands, ", "))
+}
