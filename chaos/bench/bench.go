@@ -235,7 +235,6 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 	return f, nil
 }
 
-
 // quantileMS returns the q-quantile of sorted durations (nearest rank), in
 // milliseconds.
 func quantileMS(sorted []time.Duration, q float64) float64 {
