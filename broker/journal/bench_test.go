@@ -59,8 +59,8 @@ func benchmarkAppend(b *testing.B, writers, size int) {
 	st := s.Stats()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 	b.ReportMetric(st["fsyncs_total"]/b.Elapsed().Seconds(), "fsyncs/s")
-	if g := st["group_commits_total"]; g > 0 {
-		b.ReportMetric(st["group_commit_batches_total"]/g, "batches/commit")
+	if f := st["fsyncs_total"]; f > 0 {
+		b.ReportMetric(float64(b.N)/f, "appends/fsync")
 	}
 }
 

@@ -729,7 +729,10 @@ func (s *Store) isClosed() bool {
 	return s.closed
 }
 
-// Stats implements store.Statser.
+// Stats implements store.Statser. group_commits_total counts the writes
+// of the writer goroutine (each carrying group_commit_batches_total /
+// group_commits_total batches on average); writes_total / fsyncs_total is
+// how many batches one fdatasync covered on average.
 func (s *Store) Stats() map[string]float64 {
 	s.mu.Lock()
 	live, liveBytes, segs := len(s.index), s.live, len(s.segs)
