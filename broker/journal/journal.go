@@ -68,6 +68,7 @@ type Store struct {
 		fsyncs, fsyncNanos, bytes, writes  atomic.Uint64
 		groups, groupBatches, groupMax     atomic.Uint64
 		reclaimed, tornBytes, repairedByte atomic.Uint64
+		waitNanos, waitTimeouts            atomic.Uint64
 	}
 }
 
@@ -481,6 +482,7 @@ func (s *Store) syncLoop() {
 		}
 		if target := released + backlog; open && !barrier && n < target && lastSync > 0 {
 			timer.Reset(min(lastSync/2, maxGroupWait))
+			waitStart := time.Now()
 		wait:
 			for n < target && !barrier {
 				select {
@@ -490,10 +492,12 @@ func (s *Store) syncLoop() {
 					}
 					more(j)
 				case <-timer.C:
+					s.stats.waitTimeouts.Add(1)
 					break wait
 				}
 			}
 			timer.Stop()
+			s.stats.waitNanos.Add(uint64(time.Since(waitStart)))
 		}
 		if s.failed.Load() == nil {
 			start := time.Now()
@@ -756,6 +760,8 @@ func (s *Store) Stats() map[string]float64 {
 		"live_bytes":                    float64(liveBytes),
 		"recovery_torn_bytes_total":     float64(st.tornBytes.Load()),
 		"recovery_repaired_bytes_total": float64(st.repairedByte.Load()),
+		"group_wait_seconds_total":      float64(st.waitNanos.Load()) / 1e9,
+		"group_wait_timeouts_total":     float64(st.waitTimeouts.Load()),
 		"failed":                        failed,
 	}
 }
