@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -402,5 +403,50 @@ func TestAlwaysSyncsEachWrite(t *testing.T) {
 	}
 	if got := s.Stats()["fsyncs_total"] - before; got != 10 {
 		t.Fatalf("%v syncs for 10 writes under always", got)
+	}
+}
+
+// TestLoadDuringWritesAndReclaim reads bodies back while writers add and
+// acknowledge and segments are reclaimed under them.
+func TestLoadDuringWritesAndReclaim(t *testing.T) {
+	s := mustOpen(t, vfs.NewMem(), Options{SegmentSize: 2 << 10})
+	defer s.Close()
+	var wg sync.WaitGroup
+	live := make(chan *store.Message, 64)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				m := testMsg(w*1000 + i)
+				if err := s.Write(bg, &store.Batch{Adds: []*store.Message{m}}); err != nil {
+					t.Error(err)
+					return
+				}
+				live <- m
+			}
+		}(w)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range live {
+			body, err := s.Load(bg, m.Seq)
+			if err != nil || string(body) != string(m.Body) {
+				t.Errorf("Load(%d) = %q, %v", m.Seq, body, err)
+			}
+			if err := s.Write(bg, &store.Batch{Acks: []uint64{m.Seq}}); err != nil {
+				t.Error(err)
+			}
+			if _, err := s.Load(bg, m.Seq); err == nil {
+				t.Errorf("Load(%d) after its ack succeeded", m.Seq)
+			}
+		}
+	}()
+	wg.Wait()
+	close(live)
+	<-done
+	if st := s.Stats(); st["live_messages"] != 0 || st["segments_reclaimed_total"] == 0 {
+		t.Errorf("stats after acking everything: %v", st)
 	}
 }
