@@ -233,3 +233,22 @@ func TestRandomFaultsNeverLoseAcknowledged(t *testing.T) {
 		s2.Close()
 	}
 }
+
+// A preallocation that fails once (say the disk was full until segments
+// were reclaimed) is retried once at the roll; it writes no record.
+func TestPreallocRetriedOnce(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	fs, sw, _ := faultFS(mem, errorfs.OnNth(1, errorfs.ErrInjected, errorfs.OpOpen))
+	logs := &logBuf{}
+	s := mustOpen(t, fs, Options{SegmentSize: 2 << 10, syncPrealloc: true, Logf: logs.logf})
+	defer s.Close()
+	sw.On()
+	for i := 0; i < 200; i++ {
+		if err := s.Write(bg, &store.Batch{Adds: []*store.Message{testMsg(i)}}); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+	}
+	if !logs.contains("retrying") {
+		t.Fatalf("no preallocation failure seen: %q", logs)
+	}
+}

@@ -411,7 +411,15 @@ func (s *Store) roll() error {
 	r := <-s.next
 	s.next = nil
 	if r.err != nil {
-		return fmt.Errorf("preallocate segment: %w", r.err)
+		// Preallocation writes no record, so trying it again is safe: free
+		// what can be freed (everything written is durable here) and retry
+		// once, e.g. after a full disk.
+		s.logf("journal: preallocate next segment: %v; retrying", r.err)
+		s.reclaim(false, 0)
+		id := s.active.id + 1
+		if r.seg, r.err = preallocate(s.fs, s.dir, id, s.segSize); r.err != nil {
+			return fmt.Errorf("preallocate segment: %w", r.err)
+		}
 	}
 	seg := r.seg
 	hdr := appendSegmentHeader(nil, seg.id, s.nextSeq)
