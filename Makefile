@@ -9,7 +9,12 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export TESTCONTAINERS_RYUK_DISABLED := true
 export GOFLAGS := -mod=mod
 
-.PHONY: all build test unit lint fmt-check vet staticcheck chaos bench bench-go fuzz clean
+# deps: database servers for the SQL store's tests and the harness (as root,
+# from Debian's packages; does nothing when they are installed).
+deps:
+	bash chaos/dbserver/install.sh
+
+.PHONY: all deps build test unit lint fmt-check vet staticcheck chaos bench bench-go fuzz clean
 
 all: build
 
@@ -18,7 +23,7 @@ build:
 	$(GO) build -o $(BIN)/lossbench ./cmd/lossbench
 
 # test: formatting, vet, staticcheck, then every test with the race detector.
-test: lint unit
+test: deps lint unit
 
 lint: fmt-check vet staticcheck
 
