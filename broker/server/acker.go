@@ -2,14 +2,24 @@ package server
 
 import (
 	"sync"
+	"time"
 
 	"github.com/lossbench/lossbench/broker/store"
 )
 
-// acker writes acknowledgements to the store in groups: acks arriving while
-// one Write is in flight go together in the next. Every Seq reaches it
-// exactly once (a delivery is settled once, under Broker.mu) and only after
-// its add was durable (messages are dispatched only after their Write).
+// ackDelay is how long acks wait for a SEND batch to carry them before
+// the acker writes them on its own. An ack need not be durable before the
+// next delivery, and riding along with adds saves the store a sync.
+const ackDelay = 10 * time.Millisecond
+
+// ackFlushCount makes the acker write at once when this many are pending.
+const ackFlushCount = 4096
+
+// acker writes acknowledgements to the store in groups. Acks wait briefly
+// so the next SEND batch can carry them (steal); the rest it writes
+// itself. Every Seq reaches it exactly once (a delivery is settled once,
+// under Broker.mu) and only after its add was durable (messages are
+// dispatched only after their Write).
 type acker struct {
 	b       *Broker
 	mu      sync.Mutex
@@ -27,7 +37,7 @@ func newAcker(b *Broker) *acker {
 	return a
 }
 
-// add queues seqs for acking; fn, if not nil, runs after they are durable
+// add queues seqs for acking; fn, if not nil, runs once they are durable
 // (err nil) or failed.
 func (a *acker) add(seqs []uint64, fn func(error)) {
 	a.mu.Lock()
@@ -42,41 +52,66 @@ func (a *acker) add(seqs []uint64, fn func(error)) {
 	}
 }
 
+// steal takes the pending acks for a batch the caller is about to write;
+// the caller must run the waiters with that Write's outcome.
+func (a *acker) steal() ([]uint64, []func(error)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seqs, waiters := a.seqs, a.waiters
+	a.seqs, a.waiters = nil, nil // the store may keep the slice until Write returns
+	return seqs, waiters
+}
+
+func (a *acker) pending() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.seqs)
+}
+
 func (a *acker) run() {
 	defer close(a.done)
-	var seqs []uint64
-	var waiters []func(error)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		stop := false
 		select {
 		case <-a.kick:
+			if a.pending() < ackFlushCount {
+				timer.Reset(ackDelay)
+				select {
+				case <-timer.C:
+				case <-a.quit:
+					stop = true
+				}
+			}
 		case <-a.quit:
 			stop = true
 		}
-		a.mu.Lock()
-		seqs, a.seqs = a.seqs, nil // the store may keep the slice until Write returns
-		waiters, a.waiters = a.waiters, waiters[:0]
-		a.mu.Unlock()
+		seqs, waiters := a.steal()
 		var err error
 		if len(seqs) > 0 {
-			if err = a.b.Err(); err == nil {
-				err = a.b.st.Write(a.b.ctx, &store.Batch{Acks: seqs})
-				if err != nil {
-					a.b.fail(err)
-					err = a.b.Err()
-				} else {
-					a.b.m.storeAcks.Add(uint64(len(seqs)))
-				}
-			}
+			err = a.b.writeAcks(seqs)
 		}
-		for i, fn := range waiters {
+		for _, fn := range waiters {
 			fn(err)
-			waiters[i] = nil
 		}
 		if stop {
 			return
 		}
 	}
+}
+
+// writeAcks writes an ack-only batch, failing the broker on error.
+func (b *Broker) writeAcks(seqs []uint64) error {
+	if err := b.Err(); err != nil {
+		return err
+	}
+	if err := b.st.Write(b.ctx, &store.Batch{Acks: seqs}); err != nil {
+		b.fail(err)
+		return b.Err()
+	}
+	b.m.storeAcks.Add(uint64(len(seqs)))
+	return nil
 }
 
 // stop writes what is pending and ends the acker.

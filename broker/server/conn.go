@@ -540,13 +540,23 @@ func (b *Broker) commit(sends []pendingSend, settles []txSettle) error {
 		b.mu.Unlock()
 	}
 	if len(batch.Adds) > 0 || len(batch.Acks) > 0 {
-		if err := b.st.Write(b.ctx, &batch); err != nil {
+		// Pending acks ride along: one store sync instead of two.
+		acks, waiters := b.acker.steal()
+		batch.Acks = append(batch.Acks, acks...)
+		err := b.st.Write(b.ctx, &batch)
+		if err != nil {
+			b.fail(err)
+			err = b.Err()
+		}
+		for _, fn := range waiters {
+			fn(err)
+		}
+		if err != nil {
 			for i := range sends {
 				if e := sends[i].entry; e != nil && !sends[i].dup {
 					e.resolve(err)
 				}
 			}
-			b.fail(err)
 			return errStoreFailed
 		}
 		if len(batch.Acks) > 0 {

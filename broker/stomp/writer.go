@@ -77,7 +77,7 @@ func (w *Writer) WriteFrame(f *Frame) error {
 }
 
 func (w *Writer) writeEscaped(s string) {
-	if strings.IndexAny(s, "\\\r\n:") < 0 {
+	if !strings.ContainsAny(s, "\\\r\n:") {
 		w.bw.WriteString(s)
 		return
 	}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,7 +38,11 @@ func binary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "refbroker")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".")
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = "/usr/local/go/bin/go"
+		}
+		cmd := exec.Command(gobin, "build", "-o", binPath, ".")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -210,7 +213,9 @@ func drain(t *testing.T, addr string) map[string]int {
 	t.Helper()
 	c := dialBroker(t, addr)
 	defer c.MustDisconnect()
-	s, err := c.Subscribe("/queue/crash", gostomp.AckClientIndividual)
+	// Auto ack: a go-stomp consumer that acks from the goroutine reading
+	// the subscription deadlocks once the client's channels fill.
+	s, err := c.Subscribe("/queue/crash", gostomp.AckAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +233,6 @@ func drain(t *testing.T, addr string) map[string]int {
 			if m.Err != nil {
 				t.Fatal(m.Err)
 			}
-			c.Ack(m)
 			body := string(m.Body)
 			if body == "END" {
 				return seen
