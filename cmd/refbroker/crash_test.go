@@ -247,10 +247,14 @@ func drain(t *testing.T, addr string) map[string]int {
 // crashAndCount loads a broker, kills it with SIGKILL mid-load once
 // killAt messages were receipted, restarts it on the same data and
 // returns how many receipted messages did not come back.
-func crashAndCount(t *testing.T, killAt int, args ...string) (acked, lost, extra int) {
+func crashAndCount(t *testing.T, killAt int, consume bool, args ...string) (acked, lost, extra int) {
 	data := t.TempDir()
 	args = append([]string{"--data", data}, args...)
 	p := start(t, args...)
+	var consumed *consumer
+	if consume {
+		consumed = startConsumer(t, p.addr, killAt/2)
+	}
 	stop := make(chan struct{})
 	var once sync.Once
 	kill := func(n int) {
@@ -263,17 +267,27 @@ func crashAndCount(t *testing.T, killAt int, args ...string) (acked, lost, extra
 	if code := p.exitCode(); code != -int(syscall.SIGKILL) {
 		t.Fatalf("exit %d, want killed", code)
 	}
+	before := map[string]bool{}
+	if consumed != nil {
+		before = consumed.wait()
+	}
 	p2 := start(t, args...)
 	seen := drain(t, p2.addr)
 	var missing []string
 	for body := range got {
-		if seen[body] == 0 {
+		if seen[body] == 0 && !before[body] {
 			missing = append(missing, body)
 		}
 	}
 	for body := range seen {
 		if !got[body] {
 			extra++
+		}
+	}
+	if consumed != nil {
+		t.Logf("consumed and acked before the kill: %d", len(before))
+		if len(before) == 0 {
+			t.Fatal("consumer got nothing before the kill")
 		}
 	}
 	if len(missing) > 0 && len(missing) < 10 {
@@ -285,7 +299,7 @@ func crashAndCount(t *testing.T, killAt int, args ...string) (acked, lost, extra
 func TestCrashJournalLosesNothingAcknowledged(t *testing.T) {
 	for _, fsync := range []string{"always", "batch"} {
 		t.Run("fsync="+fsync, func(t *testing.T) {
-			acked, lost, extra := crashAndCount(t, 1500, "--store", "journal", "--fsync", fsync)
+			acked, lost, extra := crashAndCount(t, 1500, false, "--store", "journal", "--fsync", fsync)
 			t.Logf("fsync=%s: %d receipted before kill -9, %d lost, %d unreceipted sends recovered", fsync, acked, lost, extra)
 			if acked < 1500 {
 				t.Fatalf("only %d receipted", acked)
@@ -297,10 +311,79 @@ func TestCrashJournalLosesNothingAcknowledged(t *testing.T) {
 	}
 }
 
+// TestCrashJournalWithConsumer crashes a broker while a consumer drains
+// with client acks: every receipted message was either consumed (and only
+// then acked) before the kill or comes back after it.
+func TestCrashJournalWithConsumer(t *testing.T) {
+	acked, lost, extra := crashAndCount(t, 2000, true, "--store", "journal", "--fsync", "batch")
+	t.Logf("%d receipted, %d lost, %d unreceipted recovered", acked, lost, extra)
+	if acked < 2000 {
+		t.Fatalf("only %d receipted", acked)
+	}
+	if lost != 0 {
+		t.Fatalf("%d of %d receipted messages lost", lost, acked)
+	}
+}
+
+// consumer receives /queue/crash with client-individual acks, recording
+// each body before acking it, until it has limit messages (then it
+// disconnects, handing back what it holds) or its connection breaks.
+type consumer struct {
+	mu   sync.Mutex
+	got  map[string]bool
+	done chan struct{}
+}
+
+func startConsumer(t *testing.T, addr string, limit int) *consumer {
+	c := dialBroker(t, addr)
+	s, err := c.Subscribe("/queue/crash", gostomp.AckClientIndividual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &consumer{got: map[string]bool{}, done: make(chan struct{})}
+	acks := make(chan *gostomp.Message, 1<<16)
+	go func() {
+		defer close(cs.done)
+		for m := range acks {
+			if c.Ack(m) != nil {
+				break
+			}
+		}
+		c.MustDisconnect()
+		for range acks {
+		}
+	}()
+	go func() {
+		defer close(acks)
+		for m := range s.C {
+			if m.Err != nil {
+				return
+			}
+			cs.mu.Lock()
+			cs.got[strings.TrimRight(string(m.Body), ".")] = true
+			n := len(cs.got)
+			cs.mu.Unlock()
+			acks <- m
+			if n >= limit {
+				return
+			}
+		}
+	}()
+	return cs
+}
+
+// wait returns what was consumed once the connection broke.
+func (cs *consumer) wait() map[string]bool {
+	<-cs.done
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.got
+}
+
 // TestCrashMemoryLoses proves the crash test can fail: the memory store
 // loses receipted messages under kill -9.
 func TestCrashMemoryLoses(t *testing.T) {
-	acked, lost, _ := crashAndCount(t, 300, "--store", "memory")
+	acked, lost, _ := crashAndCount(t, 300, false, "--store", "memory")
 	t.Logf("memory: %d receipted, %d lost", acked, lost)
 	if lost == 0 {
 		t.Fatalf("memory store lost nothing of %d receipted messages; the crash test cannot tell", acked)
