@@ -25,6 +25,7 @@ type acker struct {
 	mu      sync.Mutex
 	seqs    []uint64
 	waiters []func(error)
+	stolen  uint64 // counts steals, so the acker sees a batch carried its acks
 	kick    chan struct{}
 	quit    chan struct{}
 	done    chan struct{}
@@ -59,13 +60,17 @@ func (a *acker) steal() ([]uint64, []func(error)) {
 	defer a.mu.Unlock()
 	seqs, waiters := a.seqs, a.waiters
 	a.seqs, a.waiters = nil, nil // the store may keep the slice until Write returns
+	if len(seqs) > 0 {
+		a.stolen++
+	}
 	return seqs, waiters
 }
 
-func (a *acker) pending() int {
+// state returns how many acks are pending and the steal count.
+func (a *acker) state() (int, uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.seqs)
+	return len(a.seqs), a.stolen
 }
 
 func (a *acker) run() {
@@ -76,12 +81,21 @@ func (a *acker) run() {
 		stop := false
 		select {
 		case <-a.kick:
-			if a.pending() < ackFlushCount {
+			// Wait while SEND batches keep carrying the acks; write them
+			// here only after ackDelay without a steal, or when many wait.
+			for !stop {
+				n, gen := a.state()
+				if n == 0 || n >= ackFlushCount {
+					break
+				}
 				timer.Reset(ackDelay)
 				select {
 				case <-timer.C:
 				case <-a.quit:
 					stop = true
+				}
+				if _, now := a.state(); now == gen {
+					break
 				}
 			}
 		case <-a.quit:
