@@ -190,3 +190,33 @@ func TestErrorKinds(t *testing.T) {
 		t.Fatal("kind not matched")
 	}
 }
+
+// TestConnectTimeoutNotExtendedByHeartbeats: EOLs before CONNECT do not
+// keep a connection open past the connect timeout.
+func TestConnectTimeoutNotExtendedByHeartbeats(t *testing.T) {
+	_, addr := startBroker(t, nil, Options{ConnectTimeout: 200 * time.Millisecond})
+	r := rawDial(t, addr)
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		for {
+			f := r.read()
+			if f == nil {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case <-closed:
+			return
+		case <-tick.C:
+			r.nc.Write([]byte("\n"))
+		case <-deadline:
+			t.Fatal("heart-beats kept an unconnected client open")
+		}
+	}
+}

@@ -243,7 +243,11 @@ func (b *Broker) fail(err error) {
 		}
 		b.mu.Unlock()
 		for _, c := range conns {
-			c.sendError("broker failed", b.failErr.Error(), "")
+			if c.writerOn.Load() {
+				c.sendError("broker failed", b.failErr.Error(), "")
+			} else {
+				c.nc.Close() // its reader owns writes until CONNECTED
+			}
 		}
 	})
 }

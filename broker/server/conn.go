@@ -72,8 +72,15 @@ type pendingSend struct {
 	dup     bool
 }
 
+// Bounds on one transaction, which is held in memory until COMMIT.
+const (
+	maxTxMsgs  = 100_000
+	maxTxBytes = 256 << 20
+)
+
 // tx is an open STOMP transaction.
 type tx struct {
+	bytes   int
 	sends   []pendingSend
 	settles []txSettle
 }
@@ -148,7 +155,8 @@ func (c *conn) stopReading() { c.dr.stop() }
 func (c *conn) serve() {
 	defer c.b.wg.Done()
 	defer c.teardown()
-	c.dr.setTimeout(c.b.opts.ConnectTimeout)
+	// A fixed deadline: heart-beats do not extend the wait for CONNECT.
+	c.nc.SetReadDeadline(time.Now().Add(c.b.opts.ConnectTimeout))
 	var f *stomp.Frame
 	var err error
 	for f == nil && err == nil {
@@ -478,6 +486,10 @@ func (c *conn) handleSend(f *stomp.Frame) error {
 		t := c.txs[txID]
 		if t == nil {
 			return errClient(f, "unknown transaction", "transaction %q not begun", txID)
+		}
+		t.bytes += m.size
+		if len(t.sends) >= maxTxMsgs || t.bytes > maxTxBytes {
+			return errClient(f, "transaction too large", "transaction %q exceeds %d messages or %d bytes", txID, maxTxMsgs, maxTxBytes)
 		}
 		t.sends = append(t.sends, p)
 		c.receipt(f)
