@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lossbench/lossbench/chaos/runner"
+	"github.com/lossbench/lossbench/reports/report"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -117,6 +118,13 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	}
 	printTable(st.out, outcomes)
 	fmt.Fprintf(st.out, "results: %s\n", filepath.Join(*out, opt.RunID))
+	if ctx.Err() == nil {
+		// The report is a view of the results: its failure is printed and
+		// never changes the exit code.
+		if err := writeReport(st.out, filepath.Join(*out, opt.RunID), report.DefaultWaitAfter, filepath.Join(*out, opt.RunID)); err != nil {
+			fmt.Fprintf(st.err, "lossbench run: report: %v\n", err)
+		}
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintf(st.err, "lossbench run: interrupted; everything started was stopped\n")
 		return exitBad
