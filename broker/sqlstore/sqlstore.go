@@ -118,6 +118,11 @@ type Options struct {
 	// Logf, when set, reports start-up and the failure that stopped the
 	// store.
 	Logf func(string, ...any)
+	// Fence, when set, is called inside every group commit's transaction
+	// before it writes (broker/lease's Lease.Fence checks that the lease's
+	// epoch is still ours). An error aborts that commit and fails the
+	// store, as any failed commit does.
+	Fence Fence
 }
 
 // Store is a store.Store over a SQL database. It also implements

@@ -151,7 +151,12 @@ func (s *Store) prepare(group []*request) *pending {
 // the store.
 func (s *Store) commit(conn *sql.Conn, p *pending) {
 	start := time.Now()
-	err := s.d.commit(context.Background(), conn, &p.rs)
+	var err error
+	if s.opts.Fence != nil {
+		err = s.fencedCommit(context.Background(), conn, &p.rs)
+	} else {
+		err = s.d.commit(context.Background(), conn, &p.rs)
+	}
 	took := time.Since(start)
 	if err != nil {
 		err = fmt.Errorf("%w: sqlstore: %s commit: %w", store.ErrFailed, s.d.name, err)
