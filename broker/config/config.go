@@ -39,8 +39,14 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Admin is the HTTP admin address; empty disables it.
 	Admin string `yaml:"admin"`
-	// Store names the message store: memory or journal.
+	// Store names the message store: memory, journal or jdbc.
 	Store string `yaml:"store"`
+	// DBDriver is the jdbc store's database: sqlite (default), postgres or
+	// mysql (MariaDB).
+	DBDriver string `yaml:"db-driver"`
+	// DSN is the jdbc store's data source name; empty with sqlite means a
+	// file under Data.
+	DSN string `yaml:"dsn"`
 	// Data is the directory persistent stores keep their files under.
 	Data string `yaml:"data"`
 	// Fsync is the journal's sync policy: always, batch, interval=<d>, never.

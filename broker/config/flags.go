@@ -53,8 +53,12 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	f.def("listen", "STOMP listen `address`", d.Listen, false, func(c *Config, v string) error { c.Listen = v; return nil })
 	f.def("admin", "HTTP admin `address` (/healthz /readyz /metrics /status); empty disables", d.Admin, false,
 		func(c *Config, v string) error { c.Admin = v; return nil })
-	f.def("store", "message `store`: memory (lost on crash) or journal (durable)", d.Store, false,
+	f.def("store", "message `store`: memory (lost on crash), journal (durable) or jdbc (a SQL database)", d.Store, false,
 		func(c *Config, v string) error { c.Store = v; return nil })
+	f.def("db-driver", "jdbc store `database`: sqlite (a file under --data), postgres or mysql (MariaDB)", "sqlite", false,
+		func(c *Config, v string) error { c.DBDriver = v; return nil })
+	f.def("dsn", "jdbc store data source `name`, e.g. postgres://user@127.0.0.1:5432/db or user@tcp(127.0.0.1:3306)/db; empty with sqlite", "", false,
+		func(c *Config, v string) error { c.DSN = v; return nil })
 	f.def("data", "`directory` for persistent stores (the journal lives in <data>/journal)", d.Data, false,
 		func(c *Config, v string) error { c.Data = v; return nil })
 	f.def("fsync", "journal sync `policy`: always, batch (group commit), interval=<duration>, never", d.Fsync, false,

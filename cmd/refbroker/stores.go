@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/lossbench/lossbench/broker/config"
 	"github.com/lossbench/lossbench/broker/journal"
+	"github.com/lossbench/lossbench/broker/sqlstore"
 	"github.com/lossbench/lossbench/broker/store"
 	"github.com/lossbench/lossbench/broker/store/memstore"
 )
 
-// openStore opens the store cfg names. Later stores (jdbc, replicated)
-// join this switch.
+// openStore opens the store cfg names. Later stores (journaled-jdbc,
+// replicated) join this switch.
 func openStore(cfg *config.Config, logf func(string, ...any)) (store.Store, error) {
 	switch cfg.Store {
 	case "memory":
@@ -31,6 +36,42 @@ func openStore(cfg *config.Config, logf func(string, ...any)) (store.Store, erro
 			return nil, fmt.Errorf("open journal %s: %w", dir, err)
 		}
 		return st, nil
+	case "jdbc":
+		opts := sqlstore.Options{Driver: cfg.DBDriver, DSN: cfg.DSN, Logf: logf}
+		if cfg.MaxMemory > 0 {
+			opts.BodyBudget = int64(cfg.MaxMemory)
+		}
+		where := cfg.DBDriver + " " + redactDSN(cfg.DSN)
+		if cfg.DSN == "" {
+			if cfg.DBDriver != "" && cfg.DBDriver != "sqlite" {
+				return nil, fmt.Errorf("--dsn: the %s jdbc store needs a data source name", cfg.DBDriver)
+			}
+			if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+				return nil, fmt.Errorf("--data: %w", err)
+			}
+			opts.Path = filepath.Join(cfg.Data, "refbroker.db")
+			where = "sqlite " + opts.Path
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := sqlstore.Open(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("open jdbc store (%s): %w", where, err)
+		}
+		return st, nil
 	}
-	return nil, fmt.Errorf("--store: unknown store %q (want memory or journal)", cfg.Store)
+	return nil, fmt.Errorf("--store: unknown store %q (want memory, journal or jdbc)", cfg.Store)
+}
+
+// redactDSN hides a password in a DSN for error messages.
+func redactDSN(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	if at < 0 {
+		return dsn
+	}
+	user := dsn[:at]
+	if i := strings.LastIndex(user, ":"); i >= 0 && !strings.HasSuffix(user[:i], "/") {
+		return user[:i] + ":***" + dsn[at:]
+	}
+	return dsn
 }
