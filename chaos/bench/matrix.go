@@ -22,6 +22,10 @@ type Target struct {
 	Name string `json:"name"`
 	// Args are refbroker's flags beyond --listen, --admin and --data.
 	Args []string `json:"args"`
+	// DB, when set, is a database server kind (postgres, mariadb) the
+	// bench starts itself; each cell gets a fresh database on it, passed
+	// to refbroker with --db-driver and --dsn.
+	DB string `json:"db,omitempty"`
 }
 
 // DefaultTargets are refbroker's stores of issue 2, each fsync policy.
@@ -32,6 +36,9 @@ func DefaultTargets() []Target {
 		{Name: "journal-batch", Args: []string{"--store", "journal", "--fsync", "batch"}},
 		{Name: "journal-interval-10ms", Args: []string{"--store", "journal", "--fsync", "interval=10ms"}},
 		{Name: "journal-never", Args: []string{"--store", "journal", "--fsync", "never"}},
+		{Name: "jdbc-sqlite", Args: []string{"--store", "jdbc", "--db-driver", "sqlite"}},
+		{Name: "jdbc-postgres", Args: []string{"--store", "jdbc"}, DB: "postgres"},
+		{Name: "jdbc-mariadb", Args: []string{"--store", "jdbc"}, DB: "mariadb"},
 	}
 }
 
@@ -49,6 +56,8 @@ type Matrix struct {
 	// WorkDir holds each broker's data directory and log.
 	WorkDir string
 	Logf    func(format string, args ...any)
+
+	dbs *databases
 }
 
 // Cell is one (target, producers, size) measurement, the median of its
@@ -71,6 +80,7 @@ type Report struct {
 	Started   time.Time   `json:"started"`
 	Reference string      `json:"reference"`
 	Disk      DiskFigures `json:"disk"`
+	Databases []DBFigures `json:"databases,omitempty"`
 	Cells     []Cell      `json:"cells"`
 }
 
@@ -87,6 +97,21 @@ func (m *Matrix) Run(ctx context.Context) (*Report, error) {
 	}
 	rep.Disk = disk
 	logf("disk %s: %.0f fdatasync/s (4 KiB), %.0f writes/s at 16 per fdatasync", m.WorkDir, disk.SyncsPerSec, disk.Grouped16PerSec)
+	m.dbs = &databases{dir: m.WorkDir, logf: logf}
+	defer m.dbs.close()
+	probed := map[string]bool{}
+	for _, tg := range m.Targets {
+		if tg.DB == "" || probed[tg.DB] {
+			continue
+		}
+		probed[tg.DB] = true
+		df, err := m.dbs.probe(ctx, tg.DB, 2*time.Second)
+		if err != nil {
+			return rep, err
+		}
+		rep.Databases = append(rep.Databases, df)
+		logf("%s: %.0f commits/s (1 KiB single-row inserts) with 1 client, %.0f with 16", tg.DB, df.Commits1, df.Commits16)
+	}
 	repeat := max(m.Repeat, 1)
 	for _, size := range m.Sizes {
 		for _, prod := range m.Producers {
@@ -137,7 +162,15 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 		return Figures{}, err
 	}
 	defer os.RemoveAll(filepath.Join(dir, "data"))
-	b, err := StartBroker(ctx, m.BrokerBin, dir, tg.Args)
+	args := tg.Args
+	if tg.DB != "" {
+		extra, err := m.dbs.fresh(ctx, tg.DB)
+		if err != nil {
+			return Figures{}, err
+		}
+		args = append(append([]string(nil), args...), extra...)
+	}
+	b, err := StartBroker(ctx, m.BrokerBin, dir, args)
 	if err != nil {
 		return Figures{}, err
 	}

@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql" // database/sql driver "mysql"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"github.com/lossbench/lossbench/chaos/dbserver"
+)
+
+// DBFigures are a database server's own commit rate, measured in the same
+// run as the broker cells that use it: single-row 1 KiB INSERTs, each its
+// own transaction, as pgbench's simple insert test.
+type DBFigures struct {
+	Kind string `json:"kind"`
+	// Commits1 is commits per second with 1 client; Commits16 with 16.
+	Commits1  float64 `json:"commits_per_sec_1_client"`
+	Commits16 float64 `json:"commits_per_sec_16_clients"`
+}
+
+// databases starts each database server a matrix needs once, and hands
+// every cell a fresh database on it.
+type databases struct {
+	dir     string
+	logf    func(string, ...any)
+	mu      sync.Mutex
+	servers map[string]*dbserver.Server
+	n       int
+}
+
+func (d *databases) server(ctx context.Context, kind string) (*dbserver.Server, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s := d.servers[kind]; s != nil {
+		return s, nil
+	}
+	k := dbserver.Kind(kind)
+	if err := dbserver.Available(k); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(d.dir, "db-"+kind)
+	var s *dbserver.Server
+	var err error
+	switch k {
+	case dbserver.Postgres:
+		s, err = dbserver.StartPostgres(ctx, dir)
+	case dbserver.MariaDB:
+		s, err = dbserver.StartMariaDB(ctx, dir)
+	default:
+		return nil, fmt.Errorf("bench: unknown database kind %q", kind)
+	}
+	if err != nil {
+		if s != nil {
+			s.Close()
+		}
+		return nil, fmt.Errorf("bench: start %s: %w", kind, err)
+	}
+	if d.servers == nil {
+		d.servers = map[string]*dbserver.Server{}
+	}
+	d.servers[kind] = s
+	d.logf("%s server on %s (data %s)", kind, s.Addr(), dir)
+	return s, nil
+}
+
+// fresh creates a new database on the kind's server and returns the
+// refbroker flags that select it.
+func (d *databases) fresh(ctx context.Context, kind string) ([]string, error) {
+	s, err := d.server(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.n++
+	name := fmt.Sprintf("bench_%d", d.n)
+	d.mu.Unlock()
+	if err := s.CreateDatabase(ctx, name); err != nil {
+		return nil, fmt.Errorf("bench: create database %s on %s: %w", name, kind, err)
+	}
+	driver := "postgres"
+	if s.Kind == dbserver.MariaDB {
+		driver = "mysql"
+	}
+	return []string{"--db-driver", driver, "--dsn", s.DSN(name)}, nil
+}
+
+// probe measures the kind's raw commit rate for dur with 1 and 16 clients.
+func (d *databases) probe(ctx context.Context, kind string, dur time.Duration) (DBFigures, error) {
+	f := DBFigures{Kind: kind}
+	s, err := d.server(ctx, kind)
+	if err != nil {
+		return f, err
+	}
+	const name = "bench_probe"
+	if err := s.CreateDatabase(ctx, name); err != nil {
+		return f, err
+	}
+	db, err := sql.Open(s.Driver(), s.DSN(name))
+	if err != nil {
+		return f, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(16)
+	blob := "BYTEA"
+	if s.Kind == dbserver.MariaDB {
+		blob = "LONGBLOB"
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS probe (id BIGINT PRIMARY KEY, body "+blob+")"); err != nil {
+		return f, fmt.Errorf("bench: %s probe table: %w", kind, err)
+	}
+	insert := "INSERT INTO probe (id, body) VALUES ($1, $2)"
+	if s.Kind == dbserver.MariaDB {
+		insert = "INSERT INTO probe (id, body) VALUES (?, ?)"
+	}
+	var id atomic.Int64
+	body := make([]byte, 1024)
+	rate := func(clients int) (float64, error) {
+		var n atomic.Int64
+		var firstErr error
+		var once sync.Once
+		end := time.Now().Add(dur)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for c := 0; c < clients; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(end) && ctx.Err() == nil {
+					if _, err := db.ExecContext(ctx, insert, id.Add(1), body); err != nil {
+						once.Do(func() { firstErr = err })
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return 0, fmt.Errorf("bench: %s probe insert: %w", kind, firstErr)
+		}
+		return float64(n.Load()) / time.Since(start).Seconds(), nil
+	}
+	if f.Commits1, err = rate(1); err != nil {
+		return f, err
+	}
+	if f.Commits16, err = rate(16); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func (d *databases) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.servers {
+		s.Close()
+	}
+	d.servers = nil
+}
