@@ -222,4 +222,3 @@ func (v *Verdict) groups() (names []string, by map[string][]Check) {
 	}
 	return names, by
 }
-
