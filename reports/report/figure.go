@@ -53,13 +53,14 @@ func render(dir, name string, w, h vg.Length, fn func(draw.Canvas)) (*Figure, er
 		return nil, fmt.Errorf("report: %w", err)
 	}
 
+	// A buffer of its own: f.png keeps the PNG's bytes for report.html.
 	svg := vgsvg.New(w, h)
 	fn(draw.New(svg))
-	buf.Reset()
-	if _, err := svg.WriteTo(&buf); err != nil {
+	var sbuf bytes.Buffer
+	if _, err := svg.WriteTo(&sbuf); err != nil {
 		return nil, fmt.Errorf("report: %s: %w", f.SVG, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, f.SVG), buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, f.SVG), sbuf.Bytes(), 0o644); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	return f, nil

@@ -46,7 +46,7 @@ func spread(c bench.Cell) (lo, hi float64) {
 // plotBenchThroughput draws msgs/s per target, a bar per producer count
 // with the min–max of the repeats, and the disk's fdatasync limits as
 // dashed lines.
-func plotBenchThroughput(dir string, bs []*Bench, host result.Environment) (*Figure, error) {
+func plotBenchThroughput(dir, name string, bs []*Bench, host result.Environment) (*Figure, error) {
 	targets, producers, cells := benchCells(bs)
 	p := newPlot("Throughput per store: messages acknowledged and consumed per second (median, whiskers min–max of repeats)", benchMeta(bs, host))
 	idx := map[string]int{}
@@ -94,13 +94,13 @@ func plotBenchThroughput(dir string, bs []*Bench, host result.Environment) (*Fig
 	p.Y.Label.Text = "messages / s"
 	p.X.Label.Text = "store (refbroker target)"
 	w := vg.Points(max(640, 150+110*float64(len(targets))))
-	fig, err := renderPlot(dir, "throughput-bench", w, vg.Points(400), p)
+	fig, err := renderPlot(dir, name, w, vg.Points(400), p)
 	return fig, err
 }
 
 // plotBenchLatency draws each (target, producers) cell's receipt latency
 // percentiles on a percentile axis scaled as -log10(1-p).
-func plotBenchLatency(dir string, bs []*Bench, host result.Environment) (*Figure, error) {
+func plotBenchLatency(dir, name string, bs []*Bench, host result.Environment) (*Figure, error) {
 	_, _, cells := benchCells(bs)
 	p := newPlot("Receipt latency percentiles per store", benchMeta(bs, host))
 	for i, c := range cells {
@@ -125,7 +125,7 @@ func plotBenchLatency(dir string, bs []*Bench, host result.Environment) (*Figure
 		p.Add(l, pts)
 		p.Legend.Add(fmt.Sprintf("%s, %d %s, %d B", c.Target, c.Producers, plural("producer", c.Producers), c.Size), l, pts)
 	}
-	return percentileAxes(dir, "latency-bench", p)
+	return percentileAxes(dir, name, p)
 }
 
 // percentileAxes finishes a percentile-curve plot: log latency, the

@@ -7,10 +7,10 @@
 // Figures, each stating its unit, run ids, seeds and machine:
 //
 //	loss-matrix            strategy × failure, coloured by outcome, lost count
-//	throughput-bench       msgs/s per store and producer count, min–max of
+//	throughput-<bench>     msgs/s per store and producer count, min–max of
 //	                       repeats, the disk's fdatasync limits as lines
 //	throughput-scenarios   msgs/s per strategy over its scenario runs
-//	latency-bench          receipt latency percentiles per store
+//	latency-<bench>        receipt latency percentiles per store
 //	latency-scenarios      receipt latency percentiles per scenario
 //	timeline-<scenario>    rates, latency and errors per second, faults shaded
 //	lost-<scenario>        lost messages by send time against fault windows
@@ -91,21 +91,24 @@ func Write(dir string, in *Input, opt Options) (*Report, error) {
 			return nil, err
 		}
 		if f != nil {
-			f.Title, f.Caption = "Loss matrix", "Outcome per strategy (rows) and failure (columns): no loss, wait (nothing lost, unavailable ≥ "+
+			f.Title, f.Caption = "Loss matrix (figure)", "Outcome per strategy (rows) and failure (columns): no loss, wait (nothing lost, unavailable ≥ "+
 				fmt.Sprintf("%.0f s", opt.WaitAfter)+" or a fault never recovered), loss with the count of acknowledged messages never received (worst run)."
 		}
 	}
-	if len(in.Benches) > 0 {
-		f, err := plotBenchThroughput(dir, in.Benches, host)
+	// One pair of figures per bench: benches on other disks or at other
+	// times are not comparable, and each has its own disk limits.
+	for _, b := range in.Benches {
+		one := []*Bench{b}
+		f, err := plotBenchThroughput(dir, "throughput-"+fileName(b.ID), one, host)
 		if err := add(f, err); err != nil {
 			return nil, err
 		}
-		f.Title, f.Caption = "Throughput per store (bench)", "Messages acknowledged and consumed per second, one bar per producer count; whiskers span the repeats; dashed lines are the disk's own fdatasync limits measured in the same bench run."
-		f, err = plotBenchLatency(dir, in.Benches, host)
+		f.Title, f.Caption = "Throughput per store ("+b.ID+")", "Messages acknowledged and consumed per second, one bar per producer count; whiskers span the repeats; dashed lines are the disk's own fdatasync limits measured in the same bench run."
+		f, err = plotBenchLatency(dir, "latency-"+fileName(b.ID), one, host)
 		if err := add(f, err); err != nil {
 			return nil, err
 		}
-		f.Title, f.Caption = "Latency percentiles per store (bench)", "Send-to-receipt latency in ms (log) at p50, p90, p99, p99.9; the percentile axis is -log10(1-p), so each tick is one more nine. Dashed: more than one producer."
+		f.Title, f.Caption = "Latency percentiles per store ("+b.ID+")", "Send-to-receipt latency in ms (log) at p50, p90, p99, p99.9; the percentile axis is -log10(1-p), so each tick is one more nine. Dashed: more than one producer."
 	}
 	if len(in.Scenarios) > 0 {
 		f, err := plotScenarioThroughput(dir, rep.Matrix, in.Scenarios)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"image/png"
@@ -133,7 +134,7 @@ func TestWriteReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"loss-matrix", "throughput-bench", "latency-bench", "throughput-scenarios", "latency-scenarios",
+	want := []string{"loss-matrix", "throughput-bench-1", "latency-bench-1", "throughput-scenarios", "latency-scenarios",
 		"timeline-journal-crash", "timeline-never-power-cut", "timeline-memory-crash", "lost-memory-crash"}
 	var got []string
 	for _, f := range rep.Figures {
@@ -165,6 +166,16 @@ func TestWriteReport(t *testing.T) {
 	h := string(html)
 	if n := strings.Count(h, `src="data:image/png;base64,`); n != len(want) {
 		t.Errorf("%d inlined images, want %d", n, len(want))
+	}
+	// Every inlined image is the figure's PNG, byte for byte.
+	for i, m := range regexp.MustCompile(`src="data:image/png;base64,([A-Za-z0-9+/=]+)"`).FindAllStringSubmatch(h, -1) {
+		b, err := base64.StdEncoding.DecodeString(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+			t.Errorf("inlined image %d is not a PNG: %v", i, err)
+		}
 	}
 	if regexp.MustCompile(`(src|href)="https?:`).MatchString(h) {
 		t.Error("report.html refers to the network")
