@@ -63,6 +63,10 @@ type Figures struct {
 	P99  float64 `json:"p99_ms"`
 	P999 float64 `json:"p999_ms"`
 	Max  float64 `json:"max_ms"`
+	// MsgsPerSync is messages stored per fsync (journal) or per database
+	// commit (jdbc), from the broker's /metrics: how well group commit
+	// shares the sync.
+	MsgsPerSync float64 `json:"msgs_per_sync,omitempty"`
 	// Errors counts failed sends (an ERROR frame or a broken connection);
 	// any error ends the producer that saw it.
 	Errors int64 `json:"errors"`

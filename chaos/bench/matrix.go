@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -178,6 +179,9 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 		Addr: b.STOMP, Dest: "/queue/bench", Producers: producers, Size: size,
 		Warmup: m.Warmup, Duration: m.Duration, Persistent: true,
 	})
+	if mets, err := b.Metrics(); err == nil {
+		f.MsgsPerSync = perSync(mets)
+	}
 	if err := b.Stop(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -287,4 +291,46 @@ func tail(path string) string {
 		b = b[len(b)-2000:]
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// Metrics scrapes the broker's /metrics and returns its unlabelled
+// samples by name.
+func (b *Broker) Metrics() (map[string]float64, error) {
+	resp, err := http.Get("http://" + b.Admin + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || line[0] == '#' || strings.ContainsRune(line, '{') {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, nil
+}
+
+// perSync is messages stored per fsync (journal) or per commit (jdbc)
+// over the broker's life, from its metrics; 0 when the store syncs
+// nothing (memory).
+func perSync(m map[string]float64) float64 {
+	syncs := m["refbroker_store_fsyncs_total"]
+	if syncs == 0 {
+		syncs = m["refbroker_store_commits_total"]
+	}
+	if syncs == 0 {
+		return 0
+	}
+	return m["refbroker_messages_in_total"] / syncs
 }
