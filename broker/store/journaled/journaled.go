@@ -21,7 +21,7 @@ import (
 const (
 	DefaultInterval    = time.Second
 	DefaultMaxBytes    = 32 << 20
-	DefaultSegmentSize = 4 << 20
+	DefaultSegmentSize = 1 << 20
 )
 
 // Options configure Open. Dir and SQL are required; the rest has defaults.

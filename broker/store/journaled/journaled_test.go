@@ -271,7 +271,7 @@ func TestCheckpointBySize(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		write(t, s, &store.Batch{Adds: []*store.Message{{Queue: "/queue/big", Body: body}}})
 	}
-	for i := 0; i < 200 && stat(s, "checkpoints_total") == 0; i++ {
+	for i := 0; i < 1000 && stat(s, "checkpoints_total") == 0; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if stat(s, "checkpoints_total") == 0 {

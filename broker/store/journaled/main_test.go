@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lossbench/lossbench/broker/journal"
 	"github.com/lossbench/lossbench/broker/sqlstore"
 	"github.com/lossbench/lossbench/chaos/dbserver"
 )
@@ -75,7 +76,8 @@ func freshSQL(tb testing.TB, kind string) sqlstore.Options {
 // freshOptions returns Options over a new journal directory and database;
 // the checkpointer runs only when a test calls Checkpoint.
 func freshOptions(tb testing.TB, kind string) Options {
-	return Options{Dir: filepath.Join(tb.TempDir(), "journal"), SQL: freshSQL(tb, kind), Interval: -1}
+	return Options{Dir: filepath.Join(tb.TempDir(), "journal"), SQL: freshSQL(tb, kind), Interval: -1,
+		Journal: journal.Options{SegmentSize: 64 << 10}, Logf: tb.Logf}
 }
 
 func mustOpen(tb testing.TB, opts Options) *Store {
