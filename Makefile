@@ -9,12 +9,18 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export TESTCONTAINERS_RYUK_DISABLED := true
 export GOFLAGS := -mod=mod
 
-# deps: database servers for the SQL store's tests and the harness (as root,
-# from Debian's packages; does nothing when they are installed).
+# deps: database servers for the SQL store's tests and the harness, and
+# Chromium for the report's browser test (as root, from Debian's packages;
+# does nothing when they are installed).
 deps:
 	bash chaos/dbserver/install.sh
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" -eq 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "deps: not root, cannot install chromium; the browser test will skip"; fi; \
+	fi
 
-.PHONY: all deps build test unit lint fmt-check vet staticcheck chaos bench bench-go fuzz clean
+.PHONY: all deps build test unit lint fmt-check vet staticcheck chaos gate bench bench-go fuzz clean
 
 all: build
 
@@ -43,10 +49,18 @@ unit:
 chaos: build
 	$(BIN)/lossbench run --out $(OUT) scenarios/suite/*.yaml
 
+# gate: the default suite, then the loss-regression gate against the
+# checked-in baseline (a failed expectation still goes on to the gate; an
+# environment error stops). Writes $(OUT)/gate/gate.xml (JUnit) and report.html.
+gate: build
+	rm -rf $(OUT)/gate
+	$(BIN)/lossbench run --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml || [ $$? -eq 1 ]
+	$(BIN)/lossbench gate --baseline scenarios/baseline.yaml $(OUT)/gate
+
 # bench: end-to-end throughput and latency of refbroker's stores beside the
 # disk's own fsync limit, measured side by side in one run.
-bench: build
-	$(BIN)/lossbench bench --out $(OUT) --broker-bin $(BIN)/refbroker
+bench: deps build
+	$(BIN)/lossbench bench --out $(OUT) --broker-bin $(BIN)/refbroker --duration 5s --warmup 1s
 
 # bench-go: the Go micro-benchmarks (journal append, frame parser).
 bench-go:
