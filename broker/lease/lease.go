@@ -194,6 +194,9 @@ func (l *Lease) Acquire(ctx context.Context) (int64, error) {
 	t := time.NewTicker(l.o.Poll)
 	defer t.Stop()
 	for {
+		if l.isLost() {
+			return 0, errors.New("lease: released while acquiring")
+		}
 		var v version
 		// Brokers starting together may race on CREATE TABLE IF NOT
 		// EXISTS (PostgreSQL then reports a duplicate type): retried.
@@ -258,6 +261,13 @@ func (l *Lease) takeOver(ctx context.Context, seen version) (int64, bool, error)
 		return 0, false, err // someone else changed the row first
 	}
 	l.mu.Lock()
+	if l.state == lost { // Release was called while we stood by
+		l.mu.Unlock()
+		_, err := l.db.ExecContext(ctx, fmt.Sprintf(
+			"UPDATE lossbench_lock SET owner = '', expires_ms = expires_ms + 1 WHERE id = 1 AND owner = %s AND epoch = %s",
+			l.ph(1), l.ph(2)), l.owner, seen.epoch+1)
+		return 0, false, errors.Join(errors.New("lease: released while acquiring"), err)
+	}
 	l.state, l.epoch, l.seen = master, seen.epoch+1, l.owner
 	l.lastRenew, l.validUntil = start, start.Add(l.o.TTL-l.o.Margin)
 	l.mu.Unlock()
@@ -341,6 +351,12 @@ func (l *Lease) lose(reason string) {
 	if wasMaster {
 		l.logf("lease: %s lost the lease (epoch %d): %s", l.owner, l.epoch, reason)
 	}
+}
+
+func (l *Lease) isLost() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state == lost
 }
 
 // Lost is closed when this broker stops being master: the lease expired

@@ -317,3 +317,30 @@ func term(t *testing.T, ct *contender, o sqlstore.Options, epoch int64, rng *ran
 		return "paused"
 	}
 }
+
+// TestReleaseStandby: releasing a lease that stands by ends its Acquire
+// without it ever becoming master.
+func TestReleaseStandby(t *testing.T) {
+	o := freshDB(t, "sqlite")
+	a, b := newContender(t, o, "a"), newContender(t, o, "b")
+	if _, err := a.l.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rb := acquireAsync(ctx, b.l)
+	time.Sleep(3 * testOpts.Poll)
+	if st := b.l.Status(); st.Role != "standby" || st.Holder != "a" {
+		t.Fatalf("standby status %+v", st)
+	}
+	b.l.Release()
+	select {
+	case r := <-rb:
+		if r.err == nil {
+			t.Fatalf("released standby acquired epoch %d", r.epoch)
+		}
+	case <-time.After(2 * testOpts.TTL):
+		t.Fatal("Acquire of a released standby did not return")
+	}
+	if !a.l.Held() || a.l.Status().Role != "master" {
+		t.Fatalf("master lost its lease to a released standby: %+v", a.l.Status())
+	}
+}

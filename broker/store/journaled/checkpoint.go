@@ -98,9 +98,9 @@ func (s *Store) rotate() error {
 		s.rot.Unlock()
 		return store.ErrClosed
 	}
+	s.mu.Lock() // Stats reads cur under mu
 	old, next := s.cur, s.spare
 	s.cur, s.spare = next, nil
-	s.mu.Lock()
 	s.frozen = append(s.frozen, old)
 	s.gens[next.n] = next
 	s.mu.Unlock()

@@ -60,7 +60,7 @@ type Store struct {
 	dialect string
 
 	// rot is held shared by Write while it writes to cur, exclusively by
-	// a rotation and by Close.
+	// a rotation and by Close. cur changes under rot and mu both.
 	rot    sync.RWMutex
 	cur    *gen
 	closed bool
