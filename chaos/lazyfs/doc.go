@@ -1,0 +1,48 @@
+// Package lazyfs is a FUSE filesystem that loses what was never synced,
+// the way a machine loses its page cache when the power goes: a loopback
+// of a backing directory whose file writes stay in memory, in a page
+// cache of its own, until the file is fsynced or fdatasynced. PowerCut
+// throws that memory away, so a program restarted afterwards sees only
+// what it had made durable. It plays the part LazyFS plays in etcd's
+// robustness tests, for the local driver's power-cut fault.
+//
+// # Durability model
+//
+//   - write(2) goes to the file's overlay: dirty 4 KiB pages in memory,
+//     plus the file size as the program sees it. read(2), stat(2) and
+//     the size reported on lookup merge the overlay over the backing file.
+//   - fsync(2) and fdatasync(2) on any descriptor of a file write all of
+//     that file's dirty pages and its size (truncations included) to the
+//     backing file and fsync it. Nothing else persists data: close(2)
+//     does not, like a real page cache, and neither does time.
+//   - truncate(2)/ftruncate(2) and O_TRUNC change only the overlay's size
+//     until the next fsync; fallocate(2) without flags or with
+//     FALLOC_FL_KEEP_SIZE goes straight to the backing file (an
+//     allocation of zeros); other fallocate modes return ENOTSUP.
+//   - PowerCut drops every dirty page and every size known only in
+//     memory, of every file, open or not. The backing files then hold
+//     exactly what was synced (plus whatever an fsync in flight at the
+//     cut had already handed to the backing filesystem: an fsync that
+//     overlaps the cut may or may not persist, as on real hardware).
+//
+// Simplifications, stated so nobody mistakes them for a full model:
+//
+//   - Metadata operations (create, mkdir, rename, link, unlink, rmdir,
+//     chmod, utimes) go straight to the backing directory and are treated
+//     as durable at once: a power cut never loses a directory entry, so
+//     a program that forgets to fsync a directory is not caught.
+//   - A cut drops whole pages: Stats.LastDropped counts dirty bytes at
+//     page granularity, not the exact bytes written.
+//   - Synced data lives in the backing filesystem's own page cache; it
+//     survives the cut because the real machine keeps running. That is
+//     what the model wants: synced means durable.
+//   - Files are told apart by their backing inode number, so the backing
+//     directory must be one filesystem (no mounts inside it).
+//   - mmap of a file is not supported for shared writable mappings
+//     (every file is opened with direct I/O so the kernel keeps no page
+//     cache of its own above the overlay).
+//
+// The kernel is told not to cache attributes or entries (timeouts of 0)
+// and every file is opened with FOPEN_DIRECT_IO, so every read, write and
+// stat reaches the overlay.
+package lazyfs
