@@ -16,8 +16,12 @@
 //	lossbench_seq             the high-water mark: one row (id = 1)
 //	  id INTEGER PRIMARY KEY, high BIGINT   highest seq ever deleted
 //	lossbench_lock            the lease for database master/slave (id = 1;
-//	  id, owner, epoch, expires_ms          used by a later step)
+//	  id, owner, epoch, expires_ms          kept by broker/lease)
 //	lossbench_schema_version  version INTEGER: the migration applied last
+//
+// The journaled-jdbc store (broker/store/journaled) adds its own table,
+// lossbench_checkpoint, and writes these tables in its checkpoints through
+// WriteTx (see shared.go).
 //
 // Acks delete the message's row; there is no acks table. A queue message is
 // consumed once, so an ack row would only be joined against and later
