@@ -7,10 +7,14 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver"
 )
 
-// PowerCut kills a node and drops whatever its disks had not synced. With
-// plain folders the page cache survives a kill, so only a driver with a
-// fault-injecting filesystem (FUSE, later) can do it; others return an
-// error wrapping driver.ErrUnsupported. Recover restarts the node.
+// PowerCut kills a node and drops whatever its disks had not synced. A
+// plain folder keeps its page cache across a kill, so this needs a driver
+// with a filesystem that drops unsynced writes: the local driver serves
+// the data folder of every node a power-cut fault targets through lazyfs
+// (FUSE, as root) and implements driver.PowerCutter. A driver without the
+// capability, or a local driver without FUSE, returns an error wrapping
+// driver.ErrUnsupported and the runner skips the scenario. Recover
+// restarts the node on what was durable.
 type PowerCut struct{ Node string }
 
 func (f *PowerCut) Name() string    { return "power-cut " + f.Node }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lossbench/lossbench/chaos/lazyfs"
 )
 
 // StateSubdir is the folder under Options.StateDir that holds one state
@@ -214,7 +216,8 @@ func unescapeMount(s string) string {
 
 // Reap finds the state files under stateDir whose harness is gone, kills
 // the broker processes they list that still run (their whole process
-// group), unmounts their tmpfs disks and removes the files. Files of a
+// group), unmounts their tmpfs disks and lazyfs data folders and removes
+// the files. Files of a
 // harness that still runs are left alone. It returns one line per thing
 // it cleaned.
 func Reap(stateDir string) ([]string, error) {
@@ -269,8 +272,10 @@ func Reap(stateDir string) ([]string, error) {
 			if !mounted(m) {
 				continue
 			}
-			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
-				errs = append(errs, fmt.Errorf("local: reap: unmount %s: %w", m, err))
+			// A lazyfs mount of a dead harness has no server left:
+			// ForceUnmount detaches it (umount2, or fusermount3 -u -z).
+			if err := lazyfs.ForceUnmount(m); err != nil {
+				errs = append(errs, fmt.Errorf("local: reap: %w", err))
 				ok = false
 				continue
 			}

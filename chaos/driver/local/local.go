@@ -53,6 +53,12 @@ type Options struct {
 	StopTimeout time.Duration
 	// Log, if set, gets one line per action (start, kill, cut...).
 	Log func(format string, args ...any)
+	// PowerCutNodes are the nodes whose data folder is served through
+	// lazyfs (needs FUSE as root), so that PowerCut drops what they never
+	// synced. nil means the nodes a power-cut fault targets in the plan
+	// in Dir (scenario.PlanFile, written by the runner before New); an
+	// empty list means none.
+	PowerCutNodes []string
 }
 
 // ClientsEnd is the name of the clients' end of links when the clients run
@@ -70,6 +76,8 @@ type Driver struct {
 	tp    *toxiproxy.ApiServer
 	state *stateFile
 	notes []string
+	// lazyErr says why no node could be put on lazyfs.
+	lazyErr error
 
 	mu      sync.Mutex // guards toxics, nextID, closed
 	toxics  map[string][]toxicRef
@@ -132,6 +140,9 @@ func New(topo scenario.Topology, opt Options) (*Driver, error) {
 		return d, err
 	}
 	if err := d.layoutLinks(); err != nil {
+		return d, err
+	}
+	if err := d.layoutLazyFS(); err != nil {
 		return d, err
 	}
 	return d, nil
@@ -256,7 +267,8 @@ func (d *Driver) Info() driver.Info {
 }
 
 // Close stops every node (SIGTERM, SIGKILL after 3s), stops the proxies,
-// unmounts the tmpfs disks and removes the state file.
+// unmounts the lazyfs data folders and the tmpfs disks and removes the
+// state file.
 func (d *Driver) Close() error {
 	d.closeMu.Lock()
 	defer d.closeMu.Unlock()
@@ -283,6 +295,9 @@ func (d *Driver) Close() error {
 	wg.Wait()
 	for _, l := range d.links {
 		l.proxy.Stop()
+	}
+	if err := d.unmountLazy(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, dk := range d.disks {
 		if err := dk.unmount(); err != nil {

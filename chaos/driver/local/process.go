@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lossbench/lossbench/chaos/lazyfs"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -27,6 +28,10 @@ type node struct {
 	dir     string // working folder
 	dataDir string // {data}
 	logPath string
+	// lazy serves the data folder through lazyfs from backing, for
+	// PowerCut; nil on a plain folder.
+	lazy    *lazyfs.FS
+	backing string
 
 	mu   sync.Mutex // guards proc
 	proc *proc
@@ -129,6 +134,13 @@ func (n *node) start() (*proc, error) {
 	defer n.mu.Unlock()
 	if n.proc != nil && !n.proc.exited() {
 		return nil, fmt.Errorf("local: start %s: already running (pid %d)", n.spec.Name, n.proc.pid)
+	}
+	if n.backing != "" {
+		// A wiped disk took the backing folder; the mount serves it by
+		// path and works again once it exists.
+		if err := os.MkdirAll(n.backing, 0o755); err != nil {
+			return nil, fmt.Errorf("local: start %s: %w", n.spec.Name, err)
+		}
 	}
 	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("local: start %s: %w", n.spec.Name, err)
