@@ -70,6 +70,9 @@ type Status struct {
 	Connections int64                `json:"connections"`
 	Consumers   int                  `json:"consumers"`
 	Queues      []server.QueueStatus `json:"queues"`
+	// StoreStats are the store's own statistics (store.Statser), e.g. the
+	// journaled-jdbc checkpoint lag: the window a lost journal loses.
+	StoreStats map[string]float64 `json:"store_stats,omitempty"`
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +85,7 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		Version:     h.opts.Version,
 		Connections: st.Connections,
 		Queues:      st.Queues,
+		StoreStats:  h.b.Metrics().Store,
 	}
 	for _, q := range st.Queues {
 		out.Consumers += q.Consumers

@@ -112,6 +112,9 @@ func TestAdmin(t *testing.T) {
 	if s.Role != "master" || s.Store != "fault(memory)" || !s.Ready || s.Version != "test" || len(s.Queues) != 1 || s.Queues[0].Depth != 1 {
 		t.Fatalf("status %+v", s)
 	}
+	if s.StoreStats["live_messages"] != 1 {
+		t.Fatalf("status store_stats %v, want live_messages 1 from the store", s.StoreStats)
+	}
 
 	// The second write fails: the broker fails stop and /readyz says why.
 	sendRaw(t, ln.Addr().String(), "/queue/q2")

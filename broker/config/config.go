@@ -39,7 +39,8 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Admin is the HTTP admin address; empty disables it.
 	Admin string `yaml:"admin"`
-	// Store names the message store: memory, journal or jdbc.
+	// Store names the message store: memory, journal, jdbc or
+	// journaled-jdbc.
 	Store string `yaml:"store"`
 	// DBDriver is the jdbc store's database: sqlite (default), postgres or
 	// mysql (MariaDB).
@@ -47,6 +48,10 @@ type Config struct {
 	// DSN is the jdbc store's data source name; empty with sqlite means a
 	// file under Data.
 	DSN string `yaml:"dsn"`
+	// CheckpointInterval is how often journaled-jdbc moves its journal
+	// into the database; CheckpointBytes starts one early.
+	CheckpointInterval time.Duration `yaml:"checkpoint-interval"`
+	CheckpointBytes    ByteSize      `yaml:"checkpoint-bytes"`
 	// Data is the directory persistent stores keep their files under.
 	Data string `yaml:"data"`
 	// Fsync is the journal's sync policy: always, batch, interval=<d>, never.

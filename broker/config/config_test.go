@@ -104,7 +104,7 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	var out bytes.Buffer
 	fs.SetOutput(&out)
 	fs.PrintDefaults()
-	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "data", "fsync", "repair", "login", "passcode",
+	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes", "data", "fsync", "repair", "login", "passcode",
 		"max-memory", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
 		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body"} {
 		if !strings.Contains(out.String(), "-"+name) {

@@ -53,12 +53,16 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	f.def("listen", "STOMP listen `address`", d.Listen, false, func(c *Config, v string) error { c.Listen = v; return nil })
 	f.def("admin", "HTTP admin `address` (/healthz /readyz /metrics /status); empty disables", d.Admin, false,
 		func(c *Config, v string) error { c.Admin = v; return nil })
-	f.def("store", "message `store`: memory (lost on crash), journal (durable) or jdbc (a SQL database)", d.Store, false,
+	f.def("store", "message `store`: memory (lost on crash), journal (durable), jdbc (a SQL database) or journaled-jdbc (journal checkpointed into the database)", d.Store, false,
 		func(c *Config, v string) error { c.Store = v; return nil })
 	f.def("db-driver", "jdbc store `database`: sqlite (a file under --data), postgres or mysql (MariaDB)", "sqlite", false,
 		func(c *Config, v string) error { c.DBDriver = v; return nil })
 	f.def("dsn", "jdbc store data source `name`, e.g. postgres://user@127.0.0.1:5432/db or user@tcp(127.0.0.1:3306)/db; empty with sqlite", "", false,
 		func(c *Config, v string) error { c.DSN = v; return nil })
+	f.def("checkpoint-interval", "journaled-jdbc: how often the journal is checkpointed into the database", "1s", false,
+		durSetter(func(c *Config) *time.Duration { return &c.CheckpointInterval }))
+	f.def("checkpoint-bytes", "journaled-jdbc: journal `bytes` written since the last checkpoint that start one early", "32MiB", false,
+		sizeSetter(func(c *Config) *ByteSize { return &c.CheckpointBytes }))
 	f.def("data", "`directory` for persistent stores (the journal lives in <data>/journal)", d.Data, false,
 		func(c *Config, v string) error { c.Data = v; return nil })
 	f.def("fsync", "journal sync `policy`: always, batch (group commit), interval=<duration>, never", d.Fsync, false,

@@ -40,6 +40,7 @@ func DefaultTargets() []Target {
 		{Name: "jdbc-sqlite", Args: []string{"--store", "jdbc", "--db-driver", "sqlite"}},
 		{Name: "jdbc-postgres", Args: []string{"--store", "jdbc"}, DB: "postgres"},
 		{Name: "jdbc-mariadb", Args: []string{"--store", "jdbc"}, DB: "mariadb"},
+		{Name: "journaled-jdbc-postgres", Args: []string{"--store", "journaled-jdbc", "--fsync", "batch"}, DB: "postgres"},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/lossbench/lossbench/broker/journal"
 	"github.com/lossbench/lossbench/broker/sqlstore"
 	"github.com/lossbench/lossbench/broker/store"
+	"github.com/lossbench/lossbench/broker/store/journaled"
 	"github.com/lossbench/lossbench/broker/store/memstore"
 )
 
@@ -37,20 +38,9 @@ func openStore(cfg *config.Config, logf func(string, ...any)) (store.Store, erro
 		}
 		return st, nil
 	case "jdbc":
-		opts := sqlstore.Options{Driver: cfg.DBDriver, DSN: cfg.DSN, Logf: logf}
-		if cfg.MaxMemory > 0 {
-			opts.BodyBudget = int64(cfg.MaxMemory)
-		}
-		where := cfg.DBDriver + " " + redactDSN(cfg.DSN)
-		if cfg.DSN == "" {
-			if cfg.DBDriver != "" && cfg.DBDriver != "sqlite" {
-				return nil, fmt.Errorf("--dsn: the %s jdbc store needs a data source name", cfg.DBDriver)
-			}
-			if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
-				return nil, fmt.Errorf("--data: %w", err)
-			}
-			opts.Path = filepath.Join(cfg.Data, "refbroker.db")
-			where = "sqlite " + opts.Path
+		opts, where, err := sqlOptions(cfg, logf)
+		if err != nil {
+			return nil, err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -59,8 +49,52 @@ func openStore(cfg *config.Config, logf func(string, ...any)) (store.Store, erro
 			return nil, fmt.Errorf("open jdbc store (%s): %w", where, err)
 		}
 		return st, nil
+	case "journaled-jdbc":
+		pol, err := journal.ParseSyncPolicy(cfg.Fsync)
+		if err != nil {
+			return nil, fmt.Errorf("--fsync: %w", err)
+		}
+		opts, where, err := sqlOptions(cfg, logf)
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(cfg.Data, "journal")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		st, err := journaled.Open(ctx, journaled.Options{
+			Dir:      dir,
+			Journal:  journal.Options{Sync: pol, Repair: cfg.Repair, Logf: logf},
+			SQL:      opts,
+			Interval: cfg.CheckpointInterval,
+			MaxBytes: int64(cfg.CheckpointBytes),
+			Logf:     logf,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open journaled-jdbc store (journal %s, database %s): %w", dir, where, err)
+		}
+		return st, nil
 	}
-	return nil, fmt.Errorf("--store: unknown store %q (want memory, journal or jdbc)", cfg.Store)
+	return nil, fmt.Errorf("--store: unknown store %q (want memory, journal, jdbc or journaled-jdbc)", cfg.Store)
+}
+
+// sqlOptions are the database settings of the jdbc and journaled-jdbc
+// stores; where names the database for error messages.
+func sqlOptions(cfg *config.Config, logf func(string, ...any)) (opts sqlstore.Options, where string, err error) {
+	opts = sqlstore.Options{Driver: cfg.DBDriver, DSN: cfg.DSN, Logf: logf}
+	if cfg.MaxMemory > 0 {
+		opts.BodyBudget = int64(cfg.MaxMemory)
+	}
+	if cfg.DSN != "" {
+		return opts, cfg.DBDriver + " " + redactDSN(cfg.DSN), nil
+	}
+	if cfg.DBDriver != "" && cfg.DBDriver != "sqlite" {
+		return opts, "", fmt.Errorf("--dsn: the %s database needs a data source name", cfg.DBDriver)
+	}
+	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+		return opts, "", fmt.Errorf("--data: %w", err)
+	}
+	opts.Path = filepath.Join(cfg.Data, "refbroker.db")
+	return opts, "sqlite " + opts.Path, nil
 }
 
 // redactDSN hides a password in a DSN for error messages.
