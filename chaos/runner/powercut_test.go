@@ -1,0 +1,65 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/lossbench/lossbench/chaos/lazyfs"
+)
+
+// powerCutYAML is a one-broker journal scenario cut at 1.5 s; the consumer
+// starts after the restart, so what the cut dropped is still unconsumed.
+const powerCutYAML = `
+name: power-%[1]s
+strategy: journal-%[1]s
+failure: power-cut
+topology:
+  sites: [a, clients]
+  links:
+    - [clients, a]
+  nodes:
+    - name: a1
+      site: a
+      broker: {kind: refbroker, store: journal, fsync: %[1]s}
+workload:
+  site: clients
+  destination: /queue/lossbench
+  producers: {count: 2, rate: 300, size: 256B}
+  consumers: {count: 1, ack: client-individual, prefetch: 10, start_delay: 2500ms}
+  duration: 3s
+  recovery: {repair: all, wait: 200ms, drain: 10s, quiet: 700ms}
+faults:
+  - kind: power-cut
+    at: 1500ms
+    node: a1
+    restart_after: 300ms
+expectations:
+  lost: "%[2]s"
+`
+
+// TestRefBrokerJournalPowerCut runs the real power cut (lazyfs): fsync
+// never loses acknowledged messages, fsync batch loses none.
+func TestRefBrokerJournalPowerCut(t *testing.T) {
+	if refErr != nil {
+		t.Skipf("refbroker does not build: %v", refErr)
+	}
+	if err := lazyfs.Available(); err != nil {
+		t.Skipf("skipping: power-cut needs FUSE as root: %v", err)
+	}
+	for _, tc := range []struct{ fsync, lost string }{{"never", ">0"}, {"batch", "0"}} {
+		t.Run(tc.fsync, func(t *testing.T) {
+			sc := parse(t, fmt.Sprintf(powerCutYAML, tc.fsync, tc.lost))
+			o, _ := runScenario(t, context.Background(), sc, refBin)
+			checkOutputs(t, o)
+			r := o.Result
+			t.Logf("fsync %s: attempted %d acknowledged %d received %d lost %d duplicated %d", tc.fsync, r.Attempted, r.Acknowledged, r.Received, r.Lost, r.Duplicated)
+			if o.Skipped != "" {
+				t.Fatalf("skipped: %s", o.Skipped)
+			}
+			if r.Acknowledged == 0 || !r.OK {
+				t.Fatalf("fsync %s: lost %d of %d acknowledged, expectation lost %s not met", tc.fsync, r.Lost, r.Acknowledged, tc.lost)
+			}
+		})
+	}
+}
