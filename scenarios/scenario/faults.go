@@ -30,6 +30,7 @@ var faultSpecs = map[FaultKind]faultSpec{
 	Bandwidth:   {targets: []string{"link"}, keys: []string{"kb_per_s", "duration"}, required: []string{"kb_per_s"}},
 	Reset:       {targets: []string{"link"}, keys: []string{"duration"}},
 	PowerCut:    {targets: []string{"node"}, keys: []string{"restart_after"}},
+	DBLost:      {targets: []string{"database"}, keys: []string{"restart_after"}},
 }
 
 func faultKindNames() string {
@@ -43,7 +44,7 @@ func faultKindNames() string {
 func (d *decoder) fault(n *yaml.Node) (Fault, bool) {
 	flt := Fault{Pos: pos(n), Chance: 1}
 	all := append([]string{}, faultKeys...)
-	all = append(all, "node", "disk", "site", "sites", "link", "duration", "restart_after", "delay", "jitter", "kb_per_s")
+	all = append(all, "node", "disk", "site", "database", "sites", "link", "duration", "restart_after", "delay", "jitter", "kb_per_s")
 	nerr := len(d.errs)
 	f := d.mapping(n, "fault", all...)
 	if f == nil {
@@ -129,7 +130,8 @@ func (d *decoder) fault(n *yaml.Node) (Fault, bool) {
 	return flt, len(d.errs) == nerr
 }
 
-// target reads a target written under key (node, disk, site, sites, link).
+// target reads a target written under key (node, disk, site, database,
+// sites, link).
 func (d *decoder) target(n *yaml.Node, what, key string) Target {
 	switch key {
 	case "node":
@@ -138,6 +140,8 @@ func (d *decoder) target(n *yaml.Node, what, key string) Target {
 		return Target{Disk: d.name(n, what), pos: pos(n)}
 	case "site":
 		return Target{Site: d.name(n, what), pos: pos(n)}
+	case "database":
+		return Target{Database: d.name(n, what), pos: pos(n)}
 	default: // sites, link
 		return Target{Sites: d.pair(n, what), pos: pos(n)}
 	}

@@ -107,7 +107,7 @@ var placeholderRE = regexp.MustCompile(`\{([^{}]*)\}`)
 
 func (d *decoder) broker(n *yaml.Node, what string) Broker {
 	b := Broker{Kind: RefBroker, Pos: pos(n)}
-	f := d.mapping(n, what, "kind", "store", "fsync", "args", "command", "env")
+	f := d.mapping(n, what, "kind", "store", "fsync", "args", "command", "env", "database")
 	if f == nil {
 		return b
 	}
@@ -119,6 +119,10 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 	}
 	if v := f.get("store"); v != nil {
 		b.Store = d.str(v, what+" store")
+		b.storePos = pos(v)
+	}
+	if v := f.get("database"); v != nil {
+		b.Database, b.dbPos = d.name(v, what+" database"), pos(v)
 	}
 	if v := f.get("fsync"); v != nil {
 		b.Fsync = d.str(v, what+" fsync")

@@ -102,7 +102,8 @@ var FsyncPolicies = []string{"always", "batch", "never"}
 //	{data}   the node's data directory (on its first disk)
 //	{node}   the node's name
 //	{site}   the node's site
-var Placeholders = []string{"listen", "admin", "data", "node", "site"}
+//	{dsn}    the data source name of the node's database (broker.database)
+var Placeholders = []string{"listen", "admin", "data", "node", "site", "dsn"}
 
 // Broker is what runs on a node.
 type Broker struct {
@@ -119,7 +120,13 @@ type Broker struct {
 	Command []string `json:"command,omitempty"`
 	// Env is added to the broker's environment, values with placeholders.
 	Env map[string]string `json:"env,omitempty"`
-	Pos Pos               `json:"pos"`
+	// Database names the topology database the broker stores into: a
+	// refbroker with store jdbc or journaled-jdbc gets --db-driver and
+	// --dsn for it; a command broker gets it as {dsn}.
+	Database string `json:"database,omitempty"`
+	Pos      Pos    `json:"pos"`
+
+	dbPos, storePos Pos
 }
 
 // Expand replaces {name} placeholders in s with vars[name]. Unknown
@@ -303,11 +310,12 @@ const (
 	Bandwidth   FaultKind = "bandwidth"    // link; kb_per_s, duration
 	Reset       FaultKind = "reset"        // link; connections reset, duration
 	PowerCut    FaultKind = "power-cut"    // node; kill and drop unsynced data; restart_after
+	DBLost      FaultKind = "db-lost"      // database; SIGKILL; restart_after
 )
 
 // FaultKinds lists every kind, in documentation order.
 var FaultKinds = []FaultKind{Kill, Pause, Stop, MachineLost, DiskLost, DiskFull,
-	SiteLost, Partition, Latency, Bandwidth, Reset, PowerCut}
+	SiteLost, Partition, Latency, Bandwidth, Reset, PowerCut, DBLost}
 
 // TargetType is what kind of thing a fault acts on.
 type TargetType string
@@ -319,6 +327,7 @@ const (
 	TargetSite  TargetType = "site"
 	TargetSites TargetType = "sites" // a pair of sites (partition)
 	TargetLink  TargetType = "link"  // a pair of sites with a link
+	TargetDB    TargetType = "database"
 )
 
 // Target is what one fault acts on: exactly one of its fields is set.
@@ -326,6 +335,8 @@ type Target struct {
 	Node string `json:"node,omitempty"`
 	Disk string `json:"disk,omitempty"`
 	Site string `json:"site,omitempty"`
+	// Database is a database of the topology (db-lost).
+	Database string `json:"database,omitempty"`
 	// Sites is the pair of sites a partition separates, or a link's ends.
 	Sites []string `json:"sites,omitempty"`
 
@@ -342,6 +353,8 @@ func (t Target) String() string {
 		return t.Disk
 	case t.Site != "":
 		return t.Site
+	case t.Database != "":
+		return t.Database
 	case len(t.Sites) == 2:
 		return t.Sites[0] + "<->" + t.Sites[1]
 	}

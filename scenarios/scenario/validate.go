@@ -94,6 +94,9 @@ func (d *decoder) validate(s *Scenario) {
 	for _, db := range t.Databases {
 		ref(db.sitePos, fmt.Sprintf("database %q site", db.Name), "site", db.Site)
 	}
+	for _, n := range t.Nodes {
+		d.validateNodeDatabase(t, n, ref, hasLink)
+	}
 
 	w := &s.Workload
 	if w.Site != "" {
@@ -175,6 +178,8 @@ func (d *decoder) validateFault(s *Scenario, f *Fault, ref func(Pos, string, str
 			ref(p, what+" disk", "disk", t.Disk)
 		case t.Site != "":
 			ref(p, what+" site", "site", t.Site)
+		case t.Database != "":
+			ref(p, what+" database", "database", t.Database)
 		case len(t.Sites) == 2:
 			a, b := t.Sites[0], t.Sites[1]
 			ok := ref(p, what, "site", a)
@@ -193,4 +198,53 @@ func (d *decoder) validateFault(s *Scenario, f *Fault, ref func(Pos, string, str
 	for _, t := range f.OneOf {
 		check(t)
 	}
+}
+
+// DatabaseStores are the refbroker stores that keep messages in a database
+// and so may name a broker database.
+var DatabaseStores = []string{"jdbc", "journaled-jdbc"}
+
+// validateNodeDatabase checks a node's broker database: it is declared, the
+// store uses one, the node's site reaches the database's site, and {dsn}
+// is used only with a database.
+func (d *decoder) validateNodeDatabase(t *Topology, n Node, ref func(Pos, string, string, string) bool,
+	hasLink func(a, b string) bool) {
+	b := n.Broker
+	what := fmt.Sprintf("node %q broker", n.Name)
+	if b.Database == "" {
+		if b.Kind == Command && usesDSN(b) {
+			d.errorf(b.Pos, "%s: placeholder {dsn} needs a database: add database: <name>", what)
+		}
+		return
+	}
+	if !ref(b.dbPos, what+" database", "database", b.Database) {
+		return
+	}
+	if b.Kind == RefBroker && !contains(DatabaseStores, b.Store) {
+		p := b.storePos
+		if p.Line == 0 {
+			p = b.dbPos
+		}
+		d.errorf(p, "%s: store %q keeps no database; database: %s needs store %s", what, b.Store, b.Database, strings.Join(DatabaseStores, " or "))
+	}
+	for _, db := range t.Databases {
+		if db.Name == b.Database && n.Site != "" && db.Site != "" && db.Site != n.Site && !hasLink(n.Site, db.Site) {
+			d.errorf(b.dbPos, "%s database: node in site %q cannot reach database %q in site %q: add the link [%s, %s]",
+				what, n.Site, db.Name, db.Site, n.Site, db.Site)
+		}
+	}
+}
+
+func usesDSN(b Broker) bool {
+	for _, s := range append(append([]string{}, b.Command...), b.Args...) {
+		if strings.Contains(s, "{dsn}") {
+			return true
+		}
+	}
+	for _, s := range b.Env {
+		if strings.Contains(s, "{dsn}") {
+			return true
+		}
+	}
+	return false
 }
