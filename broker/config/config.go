@@ -9,6 +9,8 @@
 //	store: journal             # memory | journal
 //	data: /var/lib/refbroker
 //	fsync: batch               # always | batch | interval=10ms | never
+//	lease: false               # jdbc master/slave: stand by until master
+//	lease-ttl: 5s              # also lease-owner, lease-renew, lease-margin
 //	max-memory: 256MiB
 //	dedup-window: 100000
 //	prefetch: 1000
@@ -52,6 +54,21 @@ type Config struct {
 	// into the database; CheckpointBytes starts one early.
 	CheckpointInterval time.Duration `yaml:"checkpoint-interval"`
 	CheckpointBytes    ByteSize      `yaml:"checkpoint-bytes"`
+	// Lease makes the broker one of several sharing the jdbc database in
+	// master/slave (broker/lease): it stands by, without a STOMP listener,
+	// until it holds the lease row, and stops for good when it loses it.
+	Lease bool `yaml:"lease"`
+	// LeaseOwner names this broker in the lease row; empty means
+	// "<hostname>/<listen address>". It must be unique among the brokers
+	// sharing the database.
+	LeaseOwner string `yaml:"lease-owner"`
+	// LeaseRenew, LeaseTTL and LeaseMargin are lease.Options' Renew, TTL
+	// and Margin: the master renews every LeaseRenew, a standby takes over
+	// after LeaseTTL without a renewal, and the master stops considering
+	// itself master LeaseMargin before that.
+	LeaseRenew  time.Duration `yaml:"lease-renew"`
+	LeaseTTL    time.Duration `yaml:"lease-ttl"`
+	LeaseMargin time.Duration `yaml:"lease-margin"`
 	// Data is the directory persistent stores keep their files under.
 	Data string `yaml:"data"`
 	// Fsync is the journal's sync policy: always, batch, interval=<d>, never.
@@ -99,11 +116,16 @@ type Limits struct {
 func Default() Config {
 	l := stomp.DefaultLimits()
 	return Config{
-		Listen:         "127.0.0.1:61613",
-		Admin:          "127.0.0.1:8161",
-		Store:          "journal",
-		Data:           "data",
-		Fsync:          "batch",
+		Listen: "127.0.0.1:61613",
+		Admin:  "127.0.0.1:8161",
+		Store:  "journal",
+		Data:   "data",
+		Fsync:  "batch",
+		// broker/lease's defaults, not imported: that would link the
+		// database drivers into every user of this package.
+		LeaseRenew:     time.Second,
+		LeaseTTL:       5 * time.Second,
+		LeaseMargin:    time.Second,
 		MaxMemory:      256 << 20,
 		DedupWindow:    server.DefaultDedupWindow,
 		Prefetch:       server.DefaultPrefetch,
@@ -259,6 +281,17 @@ func (c *Config) Validate() error {
 		return bad("limits.max-header-line", "must be at least 64 bytes")
 	case c.Limits.MaxBody < 0:
 		return bad("limits.max-body", "must not be negative")
+	case c.Lease && c.Store != "jdbc" && c.Store != "journaled-jdbc":
+		return bad("lease", "needs store jdbc or journaled-jdbc (the brokers share the database), not %q", c.Store)
+	case c.LeaseRenew <= 0:
+		return bad("lease-renew", "must be positive")
+	case c.LeaseTTL <= 0:
+		return bad("lease-ttl", "must be positive")
+	case c.LeaseMargin <= 0:
+		return bad("lease-margin", "must be positive")
+	case c.LeaseMargin >= c.LeaseTTL-c.LeaseRenew:
+		return bad("lease-margin", "%v must be below lease-ttl - lease-renew (%v - %v) for renewals to keep the lease",
+			c.LeaseMargin, c.LeaseTTL, c.LeaseRenew)
 	}
 	if err := CheckFsync(c.Fsync); err != nil {
 		return bad("fsync", "%v", err)

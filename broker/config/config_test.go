@@ -41,6 +41,8 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"bad interval", "fsync: interval=soon\n", "b.yaml:1: fsync: bad interval"},
 		{"bad grace", "heartbeat:\n  send: 1s\n  grace: 0.5\n", "b.yaml:3: heartbeat.grace: must be at least 1"},
 		{"syntax", "listen: [x\n", "b.yaml:"},
+		{"lease without jdbc", "store: journal\nlease: true\n", "b.yaml:2: lease: needs store jdbc or journaled-jdbc"},
+		{"lease margin", "store: jdbc\nlease: true\nlease-ttl: 2s\nlease-margin: 1s\n", "b.yaml:4: lease-margin: 1s must be below"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,8 +86,34 @@ func TestFlagsOverrideFile(t *testing.T) {
 	}
 }
 
+func TestLeaseConfig(t *testing.T) {
+	c, err := Parse("b.yaml", []byte("store: jdbc\nlease: true\nlease-owner: a\nlease-renew: 200ms\nlease-ttl: 2s\nlease-margin: 500ms\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Lease || c.LeaseOwner != "a" || c.LeaseRenew != 200*time.Millisecond || c.LeaseTTL != 2*time.Second || c.LeaseMargin != 500*time.Millisecond {
+		t.Fatalf("got %+v", c)
+	}
+	d := Default()
+	if d.Lease || d.LeaseRenew != time.Second || d.LeaseTTL != 5*time.Second || d.LeaseMargin != time.Second {
+		t.Fatalf("defaults %+v", d)
+	}
+	fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
+	f := RegisterFlags(fs)
+	if err := fs.Parse([]string{"--store", "journaled-jdbc", "--lease", "--lease-owner", "b", "--lease-ttl", "3s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Apply(&d); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Lease || d.LeaseOwner != "b" || d.LeaseTTL != 3*time.Second {
+		t.Fatalf("flags %+v", d)
+	}
+}
+
 func TestFlagErrors(t *testing.T) {
-	for _, args := range [][]string{{"--prefetch=x"}, {"--fsync=maybe"}, {"--max-frame=huge"}, {"--connect-timeout=5"}} {
+	for _, args := range [][]string{{"--prefetch=x"}, {"--fsync=maybe"}, {"--max-frame=huge"}, {"--connect-timeout=5"},
+		{"--lease"}, {"--store=memory", "--lease"}, {"--store=jdbc", "--lease", "--lease-ttl=1s"}, {"--lease-renew=0"}} {
 		fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
 		f := RegisterFlags(fs)
 		if err := fs.Parse(args); err != nil {
@@ -104,7 +132,8 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	var out bytes.Buffer
 	fs.SetOutput(&out)
 	fs.PrintDefaults()
-	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes", "data", "fsync", "repair", "login", "passcode",
+	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes",
+		"lease", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "data", "fsync", "repair", "login", "passcode",
 		"max-memory", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
 		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body"} {
 		if !strings.Contains(out.String(), "-"+name) {

@@ -63,6 +63,16 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		durSetter(func(c *Config) *time.Duration { return &c.CheckpointInterval }))
 	f.def("checkpoint-bytes", "journaled-jdbc: journal `bytes` written since the last checkpoint that start one early", "32MiB", false,
 		sizeSetter(func(c *Config) *ByteSize { return &c.CheckpointBytes }))
+	f.def("lease", "database master/slave (with --store jdbc or journaled-jdbc): stand by, /readyz 503 and no STOMP listener, until this broker holds the lease row in the shared database; exit 1 when the lease is lost", "", true,
+		func(c *Config, v string) (err error) { c.Lease, err = strconv.ParseBool(v); return err })
+	f.def("lease-owner", "`name` of this broker in the lease row, unique among the brokers sharing the database (default <hostname>/<listen address>, plus the pid when the port is 0)", "", false,
+		func(c *Config, v string) error { c.LeaseOwner = v; return nil })
+	f.def("lease-renew", "--lease: how often the master renews the lease", d.LeaseRenew.String(), false,
+		durSetter(func(c *Config) *time.Duration { return &c.LeaseRenew }))
+	f.def("lease-ttl", "--lease: how long a standby waits without seeing a renewal before it takes over", d.LeaseTTL.String(), false,
+		durSetter(func(c *Config) *time.Duration { return &c.LeaseTTL }))
+	f.def("lease-margin", "--lease: how long before lease-ttl runs out the master stops acknowledging (below lease-ttl - lease-renew)", d.LeaseMargin.String(), false,
+		durSetter(func(c *Config) *time.Duration { return &c.LeaseMargin }))
 	f.def("data", "`directory` for persistent stores (the journal lives in <data>/journal)", d.Data, false,
 		func(c *Config, v string) error { c.Data = v; return nil })
 	f.def("fsync", "journal sync `policy`: always, batch (group commit), interval=<duration>, never", d.Fsync, false,
