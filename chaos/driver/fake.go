@@ -21,6 +21,7 @@ type Fake struct {
 var _ Driver = (*Fake)(nil)
 var _ Disks = (*Fake)(nil)
 var _ Links = (*Fake)(nil)
+var _ Databases = (*Fake)(nil)
 
 // NewFake returns a fake whose given nodes are running.
 func NewFake(running ...string) *Fake {
@@ -96,3 +97,6 @@ func (f *Fake) AddToxic(_ context.Context, a, b string, t Toxic) (string, error)
 	return id, f.record("toxic %s %s %s %s", id, t.Kind, a, b)
 }
 func (f *Fake) RemoveToxic(_ context.Context, id string) error { return f.record("untoxic %s", id) }
+
+func (f *Fake) KillDB(_ context.Context, db string) error    { return f.record("kill-db %s", db) }
+func (f *Fake) RestartDB(_ context.Context, db string) error { return f.record("restart-db %s", db) }

@@ -24,11 +24,11 @@ type Fault interface {
 	Recover(ctx context.Context, d driver.Driver) error
 }
 
-// NodeDown is a fault that leaves nodes down until Recover: the recovery
-// phase repairs it only for the nodes the scenario repairs.
+// NodeDown is a fault that leaves nodes (or databases) down until Recover:
+// the recovery phase repairs it only for the ones the scenario repairs.
 type NodeDown interface {
 	Fault
-	// Nodes are the nodes the fault takes down.
+	// Nodes are the nodes (or databases) the fault takes down.
 	Nodes() []string
 }
 
@@ -66,6 +66,8 @@ func FromStep(st scenario.Step, topo scenario.Topology) (Fault, error) {
 			}
 		}
 		return &DiskLost{Disk: t.Disk, Node: node}, needs(name, t.Disk, node)
+	case scenario.DBLost:
+		return &DBLost{DB: t.Database}, needs(name, t.Database)
 	case scenario.DiskFull:
 		return &DiskFull{Disk: t.Disk}, needs(name, t.Disk)
 	case scenario.SiteLost:

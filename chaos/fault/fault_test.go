@@ -47,6 +47,8 @@ func TestFaultsDriveTheDriver(t *testing.T) {
 			"bandwidth a<->b", "toxic t1 bandwidth a b", "untoxic t1"},
 		{scenario.Step{Kind: scenario.Reset, Target: scenario.Target{Sites: []string{"a", "b"}}},
 			"reset a<->b", "toxic t1 reset a b", "untoxic t1"},
+		{scenario.Step{Kind: scenario.DBLost, Target: scenario.Target{Database: "pg"}}, "db-lost pg",
+			"kill-db pg", "restart-db pg"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f, err := FromStep(c.step, topo)
@@ -101,7 +103,7 @@ type bare struct{ driver.Driver }
 
 func TestMissingCapabilityIsUnsupported(t *testing.T) {
 	d := bare{driver.NewFake("a1")}
-	for _, f := range []Fault{&DiskFull{Disk: "d1"}, &Partition{A: "a", B: "b"}, &Latency{A: "a", B: "b"}, &MachineLost{Node: "a1"}} {
+	for _, f := range []Fault{&DiskFull{Disk: "d1"}, &Partition{A: "a", B: "b"}, &Latency{A: "a", B: "b"}, &MachineLost{Node: "a1"}, &DBLost{DB: "pg"}} {
 		if err := f.Inject(context.Background(), d); !errors.Is(err, driver.ErrUnsupported) {
 			t.Errorf("%s on a bare driver: %v", f.Name(), err)
 		}
@@ -109,7 +111,7 @@ func TestMissingCapabilityIsUnsupported(t *testing.T) {
 }
 
 func TestNodeDownFaults(t *testing.T) {
-	for _, f := range []Fault{&Kill{Node: "a1"}, &Stop{Node: "a1"}, &MachineLost{Node: "a1"}, &SiteLost{Members: []string{"a1"}}, &PowerCut{Node: "a1"}} {
+	for _, f := range []Fault{&Kill{Node: "a1"}, &Stop{Node: "a1"}, &MachineLost{Node: "a1"}, &SiteLost{Members: []string{"a1"}}, &PowerCut{Node: "a1"}, &DBLost{DB: "a1"}} {
 		if nd, ok := f.(NodeDown); !ok || len(nd.Nodes()) != 1 {
 			t.Errorf("%T is not a NodeDown of a1", f)
 		}
