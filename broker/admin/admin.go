@@ -2,7 +2,8 @@
 //
 //	/healthz  200 while the process runs
 //	/readyz   200 only while the broker serves clients (recovered, not
-//	          failed, not shutting down), 503 with the reason otherwise
+//	          failed, not shutting down, and master if it has a lease),
+//	          503 with the reason otherwise
 //	/metrics  Prometheus text exposition format 0.0.4, written by hand
 //	/status   JSON: role, store, readiness, failure, queues, version
 package admin
@@ -22,14 +23,32 @@ import (
 
 // Options configure the handler.
 type Options struct {
-	// Role is reported in /status; "master" when empty (later issues add
-	// standby roles).
+	// Role is reported in /status; "master" when empty. Lease, when set,
+	// overrides it.
 	Role string
+	// Lease, when set, reports the database master/slave lease live: its
+	// role is /status's, it is shown there, and /readyz is 503 while the
+	// role is not "master".
+	Lease func() LeaseState
 	// Version is reported in /status and as refbroker_build_info.
 	Version string
 }
 
-// Handler serves the admin endpoints for b.
+// LeaseState is a database master/slave lease (broker/lease's Status) as
+// /status shows it.
+type LeaseState struct {
+	Role   string `json:"role"` // standby, master or lost
+	Owner  string `json:"owner"`
+	Holder string `json:"holder"` // the row's owner as last seen: the master
+	Epoch  int64  `json:"epoch"`
+	// ValidForMs is how long the master stays master without renewing.
+	ValidForMs int64  `json:"valid_for_ms"`
+	Reason     string `json:"reason,omitempty"` // why the lease was lost
+}
+
+// Handler serves the admin endpoints for b. b may be nil while there is no
+// broker yet (a standby waiting for its lease): /readyz is then 503 and
+// /status and /metrics show no broker state.
 func Handler(b *server.Broker, opts Options) http.Handler {
 	if opts.Role == "" {
 		opts.Role = "master"
@@ -49,6 +68,20 @@ type handler struct {
 }
 
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Lease != nil {
+		if ls := h.opts.Lease(); ls.Role != "master" {
+			reason := ls.Role + ": the lease is held by " + strconv.Quote(ls.Holder)
+			if ls.Role == "lost" {
+				reason = "lease lost: " + ls.Reason
+			}
+			http.Error(w, reason, http.StatusServiceUnavailable)
+			return
+		}
+	}
+	if h.b == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
 	if h.b.Ready() {
 		io.WriteString(w, "ready\n")
 		return
@@ -73,21 +106,23 @@ type Status struct {
 	// StoreStats are the store's own statistics (store.Statser), e.g. the
 	// journaled-jdbc checkpoint lag: the window a lost journal loses.
 	StoreStats map[string]float64 `json:"store_stats,omitempty"`
+	// Lease is the database master/slave lease, if the broker has one.
+	Lease *LeaseState `json:"lease,omitempty"`
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	st := h.b.Status()
-	out := Status{
-		Role:        h.opts.Role,
-		Store:       st.Store,
-		Ready:       st.Ready,
-		Failed:      st.Failed,
-		Version:     h.opts.Version,
-		Connections: st.Connections,
-		Queues:      st.Queues,
-		StoreStats:  h.b.Metrics().Store,
+	out := Status{Role: h.opts.Role, Version: h.opts.Version}
+	if h.b != nil {
+		st := h.b.Status()
+		out.Store, out.Ready, out.Failed = st.Store, st.Ready, st.Failed
+		out.Connections, out.Queues, out.StoreStats = st.Connections, st.Queues, h.b.Metrics().Store
 	}
-	for _, q := range st.Queues {
+	if h.opts.Lease != nil {
+		ls := h.opts.Lease()
+		out.Role, out.Lease = ls.Role, &ls
+		out.Ready = out.Ready && ls.Role == "master"
+	}
+	for _, q := range out.Queues {
 		out.Consumers += q.Consumers
 	}
 	if out.Queues == nil {
@@ -101,7 +136,11 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	WriteMetrics(w, h.b.Metrics(), h.opts.Version)
+	var m server.Metrics
+	if h.b != nil {
+		m = h.b.Metrics()
+	}
+	WriteMetrics(w, m, h.opts.Version)
 }
 
 // WriteMetrics writes m in the Prometheus text format.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,5 +131,58 @@ func TestAdmin(t *testing.T) {
 	}
 	if _, body = get(t, srv.URL+"/metrics"); !strings.Contains(body, "refbroker_failed 1\n") {
 		t.Fatal("metrics do not show the failure")
+	}
+}
+
+// TestLeaseRole: a standby (no broker yet) answers /readyz 503 with the
+// holder and /status role standby; once master over a ready broker, 200
+// and role master with the epoch; a lost lease is 503 again at once.
+func TestLeaseRole(t *testing.T) {
+	var mu sync.Mutex
+	ls := LeaseState{Role: "standby", Owner: "b", Holder: "a", Epoch: 0}
+	opts := Options{Version: "test", Lease: func() LeaseState { mu.Lock(); defer mu.Unlock(); return ls }}
+	set := func(f func(*LeaseState)) { mu.Lock(); f(&ls); mu.Unlock() }
+	status := func(url string) Status {
+		t.Helper()
+		code, body := get(t, url+"/status")
+		var s Status
+		if err := json.Unmarshal([]byte(body), &s); err != nil || code != 200 {
+			t.Fatalf("status %d %v: %s", code, err, body)
+		}
+		return s
+	}
+
+	standby := httptest.NewServer(Handler(nil, opts))
+	defer standby.Close()
+	if code, body := get(t, standby.URL+"/readyz"); code != 503 || !strings.Contains(body, `standby: the lease is held by "a"`) {
+		t.Fatalf("standby readyz %d %q", code, body)
+	}
+	if s := status(standby.URL); s.Role != "standby" || s.Ready || s.Lease == nil || s.Lease.Holder != "a" || s.Queues == nil {
+		t.Fatalf("standby status %+v", s)
+	}
+	if code, body := get(t, standby.URL+"/metrics"); code != 200 || !strings.Contains(body, "refbroker_ready 0\n") {
+		t.Fatalf("standby metrics %d %q", code, body)
+	}
+
+	set(func(l *LeaseState) { l.Role, l.Holder, l.Epoch = "master", "b", 7 })
+	b := server.New(memstore.New(), server.Options{Version: "test"})
+	if err := b.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	master := httptest.NewServer(Handler(b, opts))
+	defer master.Close()
+	if code, body := get(t, master.URL+"/readyz"); code != 200 {
+		t.Fatalf("master readyz %d %q", code, body)
+	}
+	if s := status(master.URL); s.Role != "master" || !s.Ready || s.Lease.Epoch != 7 || s.Store != "memory" {
+		t.Fatalf("master status %+v", s)
+	}
+
+	set(func(l *LeaseState) { l.Role, l.Reason = "lost", "no renewal within the lease" })
+	if code, body := get(t, master.URL+"/readyz"); code != 503 || !strings.Contains(body, "lease lost: no renewal") {
+		t.Fatalf("lost readyz %d %q", code, body)
+	}
+	if s := status(master.URL); s.Role != "lost" || s.Ready {
+		t.Fatalf("lost status %+v", s)
 	}
 }
