@@ -3,97 +3,29 @@ package lease_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lossbench/lossbench/broker/lease"
 	"github.com/lossbench/lossbench/broker/sqlstore"
-	"github.com/lossbench/lossbench/chaos/dbserver"
+	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
 )
 
-// One PostgreSQL and one MariaDB server for the package, started on first
-// use and closed by TestMain.
-var servers = map[dbserver.Kind]*shared{
-	dbserver.Postgres: {kind: dbserver.Postgres},
-	dbserver.MariaDB:  {kind: dbserver.MariaDB},
-}
-
-type shared struct {
-	kind dbserver.Kind
-	once sync.Once
-	srv  *dbserver.Server
-	dir  string
-	err  error
-}
+// One PostgreSQL and one MariaDB server for the package (dbtest), started
+// on first use and closed by TestMain.
+var dbs = dbtest.NewPool("lease")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, sh := range servers {
-		if sh.srv != nil {
-			if err := sh.srv.Close(); err != nil {
-				fmt.Fprintln(os.Stderr, "close", sh.kind, err)
-			}
-		}
-		if sh.dir != "" {
-			os.RemoveAll(sh.dir)
-		}
-	}
+	dbs.Close()
 	os.Exit(code)
 }
 
-func server(tb testing.TB, kind dbserver.Kind) *dbserver.Server {
-	tb.Helper()
-	if err := dbserver.Available(kind); err != nil {
-		tb.Skipf("%s not installed, run `make deps`: %v", kind, err)
-	}
-	sh := servers[kind]
-	sh.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if sh.dir, sh.err = os.MkdirTemp("", "lease-"+string(kind)+"-"); sh.err != nil {
-			return
-		}
-		start := dbserver.StartPostgres
-		if kind == dbserver.MariaDB {
-			start = dbserver.StartMariaDB
-		}
-		sh.srv, sh.err = start(ctx, sh.dir)
-	})
-	if sh.err != nil {
-		tb.Fatalf("start %s: %v", kind, sh.err)
-	}
-	return sh.srv
-}
-
-var dbCounter atomic.Int64
-
 // freshDB returns sqlstore.Options naming a new, empty database shared by
 // a test's contenders.
-func freshDB(tb testing.TB, kind string) sqlstore.Options {
-	tb.Helper()
-	switch kind {
-	case "sqlite":
-		return sqlstore.Options{Driver: "sqlite", Path: filepath.Join(tb.TempDir(), "lease.db")}
-	case "postgres", "mariadb":
-		k, driver := dbserver.Postgres, "postgres"
-		if kind == "mariadb" {
-			k, driver = dbserver.MariaDB, "mysql"
-		}
-		srv := server(tb, k)
-		name := fmt.Sprintf("l%d_%d", os.Getpid(), dbCounter.Add(1))
-		if err := srv.CreateDatabase(context.Background(), name); err != nil {
-			tb.Fatal(err)
-		}
-		return sqlstore.Options{Driver: driver, DSN: srv.DSN(name)}
-	}
-	tb.Fatalf("unknown kind %q", kind)
-	return sqlstore.Options{}
-}
+func freshDB(tb testing.TB, kind string) sqlstore.Options { return dbs.Fresh(tb, kind) }
 
 var kinds = []string{"sqlite", "postgres", "mariadb"}
 

@@ -2,77 +2,28 @@ package sqlstore_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/lossbench/lossbench/broker/sqlstore"
 	"github.com/lossbench/lossbench/chaos/dbserver"
+	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
 )
 
-// One PostgreSQL and one MariaDB server for the whole package, started on
-// first use (a run of SQLite tests alone starts neither) and closed by
-// TestMain. Tests do not run in parallel; the kill test kills the shared
-// server and restarts it before it returns.
-var servers = map[dbserver.Kind]*shared{
-	dbserver.Postgres: {kind: dbserver.Postgres},
-	dbserver.MariaDB:  {kind: dbserver.MariaDB},
-}
-
-type shared struct {
-	kind dbserver.Kind
-	once sync.Once
-	srv  *dbserver.Server
-	dir  string
-	err  error
-}
+// One PostgreSQL and one MariaDB server for the whole package (dbtest),
+// started on first use and closed by TestMain. Tests do not run in
+// parallel; the kill test kills the shared server and restarts it before
+// it returns.
+var dbs = dbtest.NewPool("sqlstore")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, sh := range servers {
-		if sh.srv != nil {
-			if err := sh.srv.Close(); err != nil {
-				fmt.Fprintln(os.Stderr, "close", sh.kind, err)
-			}
-		}
-		if sh.dir != "" {
-			os.RemoveAll(sh.dir)
-		}
-	}
+	dbs.Close()
 	os.Exit(code)
 }
 
-// server returns the package's server of kind, starting it on first use,
-// or skips the test when its binaries are not installed.
-func server(tb testing.TB, kind dbserver.Kind) *dbserver.Server {
-	tb.Helper()
-	if err := dbserver.Available(kind); err != nil {
-		tb.Skipf("%s not installed, run `make deps` (chaos/dbserver/install.sh): %v", kind, err)
-	}
-	sh := servers[kind]
-	sh.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if sh.dir, sh.err = os.MkdirTemp("", "sqlstore-"+string(kind)+"-"); sh.err != nil {
-			return
-		}
-		start := dbserver.StartPostgres
-		if kind == dbserver.MariaDB {
-			start = dbserver.StartMariaDB
-		}
-		sh.srv, sh.err = start(ctx, sh.dir)
-	})
-	if sh.err != nil {
-		tb.Fatalf("start %s: %v", kind, sh.err)
-	}
-	return sh.srv
-}
-
-var dbCounter atomic.Int64
+// server returns the package's server of kind, or skips the test.
+func server(tb testing.TB, kind dbserver.Kind) *dbserver.Server { return dbs.Server(tb, kind) }
 
 // target is where a test's store lives: a fresh database on a shared
 // server, or a fresh SQLite file.
@@ -87,18 +38,9 @@ var targets = []target{{name: "sqlite"}, {name: "postgres", kind: dbserver.Postg
 func freshOptions(tb testing.TB, tg target) sqlstore.Options {
 	tb.Helper()
 	if tg.kind == "" {
-		return sqlstore.Options{Driver: "sqlite", Path: filepath.Join(tb.TempDir(), "store.db")}
+		return dbs.Fresh(tb, "sqlite")
 	}
-	srv := server(tb, tg.kind)
-	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbCounter.Add(1))
-	if err := srv.CreateDatabase(context.Background(), name); err != nil {
-		tb.Fatal(err)
-	}
-	driver := "postgres"
-	if tg.kind == dbserver.MariaDB {
-		driver = "mysql"
-	}
-	return sqlstore.Options{Driver: driver, DSN: srv.DSN(name)}
+	return dbs.Fresh(tb, string(tg.kind))
 }
 
 // forEach runs fn as a subtest on every target.

@@ -2,76 +2,32 @@ package journaled
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/lossbench/lossbench/broker/journal"
 	"github.com/lossbench/lossbench/broker/sqlstore"
 	"github.com/lossbench/lossbench/chaos/dbserver"
+	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
 )
 
-// One PostgreSQL server for the package, started on first use and closed
-// by TestMain (as in broker/sqlstore's tests).
-var pg struct {
-	once sync.Once
-	srv  *dbserver.Server
-	dir  string
-	err  error
-}
+// One PostgreSQL server for the package (dbtest), started on first use and
+// closed by TestMain.
+var dbs = dbtest.NewPool("journaled")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pg.srv != nil {
-		if err := pg.srv.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "close postgres:", err)
-		}
-	}
-	if pg.dir != "" {
-		os.RemoveAll(pg.dir)
-	}
+	dbs.Close()
 	os.Exit(code)
 }
 
-func postgres(tb testing.TB) *dbserver.Server {
-	tb.Helper()
-	if err := dbserver.Available(dbserver.Postgres); err != nil {
-		tb.Skipf("postgres not installed, run `make deps`: %v", err)
-	}
-	pg.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if pg.dir, pg.err = os.MkdirTemp("", "journaled-pg-"); pg.err != nil {
-			return
-		}
-		pg.srv, pg.err = dbserver.StartPostgres(ctx, pg.dir)
-	})
-	if pg.err != nil {
-		tb.Fatalf("start postgres: %v", pg.err)
-	}
-	return pg.srv
-}
-
-var dbCounter atomic.Int64
+// postgres returns the package's PostgreSQL server, or skips the test.
+func postgres(tb testing.TB) *dbserver.Server { return dbs.Server(tb, dbserver.Postgres) }
 
 // freshSQL returns sqlstore.Options for an empty database: a SQLite file,
 // or a new database on the shared PostgreSQL server.
-func freshSQL(tb testing.TB, kind string) sqlstore.Options {
-	tb.Helper()
-	if kind == "sqlite" {
-		return sqlstore.Options{Driver: "sqlite", Path: filepath.Join(tb.TempDir(), "store.db")}
-	}
-	srv := postgres(tb)
-	name := fmt.Sprintf("j%d_%d", os.Getpid(), dbCounter.Add(1))
-	if err := srv.CreateDatabase(context.Background(), name); err != nil {
-		tb.Fatal(err)
-	}
-	return sqlstore.Options{Driver: "postgres", DSN: srv.DSN(name)}
-}
+func freshSQL(tb testing.TB, kind string) sqlstore.Options { return dbs.Fresh(tb, kind) }
 
 // freshOptions returns Options over a new journal directory and database;
 // the checkpointer runs only when a test calls Checkpoint.
