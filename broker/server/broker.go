@@ -252,6 +252,10 @@ func (b *Broker) fail(err error) {
 	})
 }
 
+// Fail stops the broker as a store error does, for a failure found outside
+// the store (refbroker's lost lease): err is reported as the store's.
+func (b *Broker) Fail(err error) { b.fail(err) }
+
 func (b *Broker) isFailed() bool {
 	select {
 	case <-b.failed:

@@ -2,8 +2,9 @@
 // pluggable message store, with an HTTP admin endpoint.
 //
 // Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when the
-// store failed at run time (fail-stop), 2 for a bad flag or configuration,
-// or a store or address that cannot be opened at start.
+// store failed or the lease (--lease) was lost at run time (fail-stop), 2
+// for a bad flag or configuration, or a store or address that cannot be
+// opened at start.
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/lossbench/lossbench/broker/admin"
 	"github.com/lossbench/lossbench/broker/config"
 	"github.com/lossbench/lossbench/broker/server"
+	"github.com/lossbench/lossbench/broker/sqlstore"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -47,8 +49,15 @@ RECEIPT for a persistent SEND before the store made it durable. Send with
 header persistent:true to store a message and dedup-id:<id> to make a retry
 idempotent. Flags override the --config file.
 
-Exit status: 0 clean shutdown, 1 store failure at run time, 2 bad input or
-a store or address that cannot be opened.
+Exit status: 0 clean shutdown, 1 store failure or lost lease at run time,
+2 bad input or a store or address that cannot be opened.
+
+Database master/slave: start several brokers with --lease on one jdbc or
+journaled-jdbc database. The one holding the lease row serves; the others
+stand by with /readyz 503, /status role "standby" and no STOMP listener,
+and take over when the master stops renewing (--lease-ttl) or releases
+the lease on SIGTERM. A master that loses its lease fails stop (exit 1);
+its commits carry the lease epoch, so a paused ex-master cannot write.
 
 Flags:
 `)
@@ -85,34 +94,72 @@ Flags:
 	return serve(&cfg, logf)
 }
 
-// serve runs the broker until a signal or a store failure.
+// serve runs the broker until a signal, a store failure or, with --lease,
+// the loss of the lease.
 func serve(cfg *config.Config, logf func(string, ...any)) int {
 	startupErr := func(format string, args ...any) int {
 		logf("startup failed: "+format, args...)
 		return 2
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	var (
+		lr       *leaseRun
+		leaseErr error
+		err      error
+	)
+	if cfg.Lease {
+		if lr, err = openLease(cfg, logf); err != nil {
+			return startupErr("%v", err)
+		}
+		// Released after the store is closed: the deferred call runs
+		// after the shutdown below.
+		defer lr.close()
+	}
+	adminOpts := admin.Options{Version: version}
+	if lr != nil {
+		adminOpts.Lease = lr.state
+	}
+	adm := &handlerSwitch{}
+	adm.set(admin.Handler(nil, adminOpts))
+	if cfg.Admin != "" {
+		adminLn, err := net.Listen("tcp", cfg.Admin)
+		if err != nil {
+			return startupErr("--admin %s: %v", cfg.Admin, err)
+		}
+		srv := &http.Server{Handler: adm, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(adminLn)
+		defer srv.Close()
+		logf("admin on http://%s", adminLn.Addr())
+	}
+	var fence sqlstore.Fence
+	var lost <-chan struct{} // nil without a lease: never closed
+	if lr != nil {
+		stopped, err := lr.standBy(sigs)
+		if stopped {
+			return 0
+		}
+		if err != nil {
+			return startupErr("%v", err)
+		}
+		fence, lost = lr.fence(), lr.lost()
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return startupErr("--listen %s: %v", cfg.Listen, err)
 	}
 	defer ln.Close()
-	var adminLn net.Listener
-	if cfg.Admin != "" {
-		if adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
-			return startupErr("--admin %s: %v", cfg.Admin, err)
-		}
-	}
-	st, err := openStore(cfg, logf)
+	st, err := openStore(cfg, fence, logf)
 	if err != nil {
 		return startupErr("%v", err)
 	}
-	b := server.New(st, cfg.ServerOptions(version, logf))
-	if adminLn != nil {
-		srv := &http.Server{Handler: admin.Handler(b, admin.Options{Version: version}), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(adminLn)
-		defer srv.Close()
-		logf("admin on http://%s", adminLn.Addr())
+	if lr != nil {
+		st = lr.guard(st)
 	}
+	b := server.New(st, cfg.ServerOptions(version, logf))
+	adm.set(admin.Handler(b, adminOpts))
 	logf("store %s (fsync %s, data %s), version %s", cfg.Store, cfg.Fsync, cfg.Data, version)
 	if err := b.Recover(context.Background()); err != nil {
 		st.Close()
@@ -121,15 +168,19 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 	served := make(chan error, 1)
 	go func() { served <- b.Serve(ln) }()
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	code := 0
 	select {
 	case s := <-sigs:
 		logf("%v: shutting down", s)
 	case <-b.Failed():
 		logf("FATAL: %v; exiting without retrying", b.Err())
+		code = 1
+	case <-lost:
+		// Fail stop at once: no acknowledgement after this, an ERROR to
+		// every client; the Guard already refuses writes.
+		leaseErr = lr.lostErr()
+		b.Fail(leaseErr)
+		logf("FATAL: %v; exiting without retrying", leaseErr)
 		code = 1
 	case err := <-served:
 		logf("FATAL: %v", err)

@@ -16,9 +16,10 @@ import (
 	"github.com/lossbench/lossbench/broker/store/memstore"
 )
 
-// openStore opens the store cfg names. Later stores (journaled-jdbc,
-// replicated) join this switch.
-func openStore(cfg *config.Config, logf func(string, ...any)) (store.Store, error) {
+// openStore opens the store cfg names. fence, when not nil, checks every
+// database commit of the jdbc and journaled-jdbc stores (--lease). Later
+// stores (replicated) join this switch.
+func openStore(cfg *config.Config, fence sqlstore.Fence, logf func(string, ...any)) (store.Store, error) {
 	switch cfg.Store {
 	case "memory":
 		return memstore.New(), nil
@@ -42,6 +43,7 @@ func openStore(cfg *config.Config, logf func(string, ...any)) (store.Store, erro
 		if err != nil {
 			return nil, err
 		}
+		opts.Fence = fence
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		st, err := sqlstore.Open(ctx, opts)
@@ -58,6 +60,7 @@ func openStore(cfg *config.Config, logf func(string, ...any)) (store.Store, erro
 		if err != nil {
 			return nil, err
 		}
+		opts.Fence = fence
 		dir := filepath.Join(cfg.Data, "journal")
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
