@@ -281,6 +281,7 @@ func Reap(stateDir string) ([]string, error) {
 			}
 			did = append(did, "unmounted left-over disk "+m)
 		}
+		did = append(did, reapDatabases(r.Dir)...)
 		if ok {
 			if err := os.Remove(path); err != nil {
 				errs = append(errs, err)

@@ -78,6 +78,7 @@ type Driver struct {
 	notes []string
 	// lazyErr says why no node could be put on lazyfs.
 	lazyErr error
+	dbs     *dbState // database servers (databases.go)
 
 	mu      sync.Mutex // guards toxics, nextID, closed
 	toxics  map[string][]toxicRef
@@ -140,6 +141,9 @@ func New(topo scenario.Topology, opt Options) (*Driver, error) {
 		return d, err
 	}
 	if err := d.layoutLinks(); err != nil {
+		return d, err
+	}
+	if err := d.layoutDatabases(); err != nil {
 		return d, err
 	}
 	if err := d.layoutLazyFS(); err != nil {
@@ -295,6 +299,9 @@ func (d *Driver) Close() error {
 	wg.Wait()
 	for _, l := range d.links {
 		l.proxy.Stop()
+	}
+	if err := d.closeDatabases(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := d.unmountLazy(); err != nil {
 		errs = append(errs, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -58,7 +59,7 @@ func (p *proc) exited() bool {
 func (n *node) vars() map[string]string {
 	v := map[string]string{
 		"listen": n.listen, "admin": n.admin, "data": n.dataDir,
-		"node": n.spec.Name, "site": n.spec.Site,
+		"node": n.spec.Name, "site": n.spec.Site, "dsn": n.dsn(),
 	}
 	for name, dk := range n.d.disks {
 		v["disk."+name] = dk.path
@@ -90,6 +91,7 @@ func (n *node) argv() []string {
 	if b.Fsync != "" {
 		argv = append(argv, "--fsync", b.Fsync)
 	}
+	argv = append(argv, n.dbArgs()...)
 	return append(argv, b.Argv(vars)...)
 }
 
@@ -112,10 +114,16 @@ func (d *Driver) Running(name string) bool {
 }
 
 // Start starts node and waits until it is ready: refbroker's /readyz
-// answers 200, or another broker's STOMP port accepts a connection.
+// answers 200 (or 503 saying "standby": a lease standby is up and takes
+// over when the master goes), or another broker's STOMP port accepts a
+// connection. The topology's database servers start before the first node.
 func (d *Driver) Start(ctx context.Context, name string) error {
 	n, err := d.node(name)
 	if err != nil {
+		return err
+	}
+	// Databases start before the first node that could need them.
+	if err := d.startDatabases(ctx); err != nil {
 		return err
 	}
 	p, err := n.start()
@@ -216,7 +224,12 @@ func (n *node) ready(ctx context.Context, client *http.Client) bool {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			// A lease standby is up: it serves once it takes over.
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			return bytes.HasPrefix(body, []byte("standby"))
+		}
 		return resp.StatusCode == http.StatusOK
 	}
 	c, err := net.DialTimeout("tcp", n.listen, time.Second)

@@ -1,0 +1,341 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+
+	"github.com/lossbench/lossbench/chaos/dbserver"
+	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// DatabasesSubdir is the folder of the run folder that holds the database
+// servers (one folder each); Reap finds a killed run's database processes
+// by it.
+const DatabasesSubdir = "databases"
+
+// database is one database server of the topology (postgres or mariadb).
+// The server itself listens on 127.0.0.1 (dbserver binds nothing else);
+// each node that uses it reaches it through a proxy listening on the
+// database's site address, on the link from the node's site, so link
+// faults apply to the broker's database connection.
+type database struct {
+	spec scenario.Database
+	ip   string // the proxies' address in the database's site
+	dir  string // the server's folder, under Dir/databases
+	name string // the scenario's database on the server
+	// links are the proxies from nodes to the server, by node name; their
+	// upstream is set when the server starts.
+	links map[string]*link
+
+	mu  sync.Mutex // guards srv
+	srv *dbserver.Server
+}
+
+// dbState is the driver's databases.
+type dbState struct {
+	byName  map[string]*database
+	order   []string
+	startMu sync.Mutex // serialises startDatabases
+	started bool
+}
+
+var _ driver.Databases = (*Driver)(nil)
+
+// dbName is the database created on each server for this run: the run
+// folder's name (the scenario's), in the characters SQL names allow.
+func dbName(runDir string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(filepath.Base(runDir)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	s := b.String()
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		s = "lb_" + s
+	}
+	if len(s) > 60 {
+		s = s[:60]
+	}
+	return s
+}
+
+// layoutDatabases gives every server database an address in its site and a
+// proxy from every node that names it; nothing starts yet.
+func (d *Driver) layoutDatabases() error {
+	d.dbs = &dbState{byName: map[string]*database{}}
+	siteIdx := map[string]int{}
+	for i, s := range d.topo.Sites {
+		siteIdx[s.Name] = i
+	}
+	perSite := map[string]int{}
+	for _, spec := range d.topo.Databases {
+		if spec.Kind == scenario.SQLite {
+			continue
+		}
+		si, ok := siteIdx[spec.Site]
+		if !ok {
+			return fmt.Errorf("local: database %s: site %q: %w", spec.Name, spec.Site, driver.ErrUnknown)
+		}
+		// Nodes count up from .1; databases down from .250.
+		ip := SiteIP(si, 249-perSite[spec.Site])
+		perSite[spec.Site]++
+		db := &database{spec: spec, ip: ip, links: map[string]*link{},
+			dir: filepath.Join(d.opt.Dir, DatabasesSubdir, spec.Name), name: dbName(d.opt.Dir)}
+		d.dbs.byName[spec.Name] = db
+		d.dbs.order = append(d.dbs.order, spec.Name)
+		for _, name := range d.order {
+			n := d.nodes[name]
+			if n.spec.Broker.Database != spec.Name {
+				continue
+			}
+			if !d.linked(n.spec.Site, spec.Site) {
+				return fmt.Errorf("local: node %s cannot reach database %s: no link between sites %s and %s",
+					name, spec.Name, n.spec.Site, spec.Site)
+			}
+			listen, err := freeAddr(ip)
+			if err != nil {
+				return err
+			}
+			l := &link{name: name + "->" + spec.Name, fromSite: n.spec.Site, fromNode: name,
+				toSite: spec.Site, toNode: spec.Name, listen: listen}
+			// The upstream is set when the server has a port.
+			l.proxy = toxiproxy.NewProxy(d.tp, l.name, listen, "")
+			db.links[name] = l
+			d.links = append(d.links, l)
+		}
+	}
+	return nil
+}
+
+// startDatabases starts every server database, once, before the first
+// node: initdb or mariadb-install-db into its folder, the server, the
+// scenario's database, then the proxies to it.
+func (d *Driver) startDatabases(ctx context.Context) error {
+	st := d.dbs
+	if st == nil {
+		return nil
+	}
+	st.startMu.Lock()
+	defer st.startMu.Unlock()
+	if st.started {
+		return nil
+	}
+	for _, name := range st.order {
+		db := st.byName[name]
+		if err := d.startDatabase(ctx, db); err != nil {
+			return err
+		}
+	}
+	st.started = true
+	return nil
+}
+
+func (d *Driver) startDatabase(ctx context.Context, db *database) error {
+	opts := []dbserver.Option{dbserver.WithLogf(func(f string, a ...any) { d.opt.Log(f, a...) })}
+	var (
+		srv *dbserver.Server
+		err error
+	)
+	t0 := time.Now()
+	switch db.spec.Kind {
+	case scenario.Postgres:
+		srv, err = dbserver.StartPostgres(ctx, db.dir, opts...)
+	case scenario.MariaDB:
+		srv, err = dbserver.StartMariaDB(ctx, db.dir, opts...)
+	default:
+		return fmt.Errorf("local: database %s: kind %q: %w", db.spec.Name, db.spec.Kind, driver.ErrUnsupported)
+	}
+	if srv != nil {
+		db.mu.Lock()
+		db.srv = srv
+		db.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("local: database %s: %w", db.spec.Name, err)
+	}
+	if err := srv.CreateDatabase(ctx, db.name); err != nil {
+		return fmt.Errorf("local: database %s: create %s: %w", db.spec.Name, db.name, err)
+	}
+	for _, l := range db.links {
+		l.proxy.Lock()
+		l.proxy.Upstream = srv.Addr()
+		l.proxy.Unlock()
+		d.mu.Lock()
+		cut := l.cuts > 0
+		d.mu.Unlock()
+		if cut {
+			continue
+		}
+		if err := l.proxy.Start(); err != nil {
+			return fmt.Errorf("local: proxy %s on %s: %w", l.name, l.listen, err)
+		}
+	}
+	d.opt.Log("database %s (%s) ready on %s in %s, proxied on %s", db.spec.Name, db.spec.Kind, srv.Addr(),
+		time.Since(t0).Truncate(time.Millisecond), db.ip)
+	return nil
+}
+
+// dbOf returns the server database node n uses, or nil.
+func (d *Driver) dbOf(n *node) *database {
+	if d.dbs == nil {
+		return nil
+	}
+	return d.dbs.byName[n.spec.Broker.Database]
+}
+
+// dsn is node n's data source name for its server database, through its
+// proxy; "" when it has none or the server has not started.
+func (n *node) dsn() string {
+	db := n.d.dbOf(n)
+	if db == nil {
+		return ""
+	}
+	db.mu.Lock()
+	srv := db.srv
+	db.mu.Unlock()
+	l := db.links[n.spec.Name]
+	if srv == nil || l == nil {
+		return ""
+	}
+	return strings.Replace(srv.DSN(db.name), srv.Addr(), l.listen, 1)
+}
+
+// dbArgs are refbroker's database flags for node n: --db-driver and --dsn
+// for a server database, --db-driver sqlite (a file under --data) for a
+// sqlite one, none without a database.
+func (n *node) dbArgs() []string {
+	name := n.spec.Broker.Database
+	if name == "" || n.spec.Broker.Kind == scenario.Command {
+		return nil
+	}
+	for _, spec := range n.d.topo.Databases {
+		if spec.Name != name {
+			continue
+		}
+		switch spec.Kind {
+		case scenario.SQLite:
+			return []string{"--db-driver", "sqlite"}
+		case scenario.Postgres:
+			return []string{"--db-driver", "postgres", "--dsn", n.dsn()}
+		case scenario.MariaDB:
+			return []string{"--db-driver", "mysql", "--dsn", n.dsn()}
+		}
+	}
+	return nil
+}
+
+func (d *Driver) database(name string) (*database, *dbserver.Server, error) {
+	if d.dbs != nil {
+		if db, ok := d.dbs.byName[name]; ok {
+			db.mu.Lock()
+			defer db.mu.Unlock()
+			if db.srv == nil {
+				return db, nil, fmt.Errorf("local: database %q: not started", name)
+			}
+			return db, db.srv, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("local: database %q (postgres or mariadb): %w", name, driver.ErrUnknown)
+}
+
+// KillDB crashes database server name: SIGKILL to its whole process tree.
+// Broker connections through the proxies break with it.
+func (d *Driver) KillDB(ctx context.Context, name string) error {
+	_, srv, err := d.database(name)
+	if err != nil {
+		return err
+	}
+	if !srv.Running() {
+		return nil
+	}
+	d.opt.Log("kill -9 database %s", name)
+	return srv.Kill()
+}
+
+// RestartDB starts a killed database server again on its data and port
+// and waits until it accepts connections; a running one is left alone.
+func (d *Driver) RestartDB(ctx context.Context, name string) error {
+	_, srv, err := d.database(name)
+	if err != nil {
+		return err
+	}
+	if srv.Running() {
+		return nil
+	}
+	t0 := time.Now()
+	if err := srv.Restart(ctx); err != nil {
+		return fmt.Errorf("local: restart database %s: %w", name, err)
+	}
+	d.opt.Log("database %s restarted in %s", name, time.Since(t0).Truncate(time.Millisecond))
+	return nil
+}
+
+// DatabaseRunning reports whether database server name runs.
+func (d *Driver) DatabaseRunning(name string) bool {
+	_, srv, err := d.database(name)
+	return err == nil && srv.Running()
+}
+
+// closeDatabases stops every database server and removes its data (the
+// log stays in the run folder).
+func (d *Driver) closeDatabases() error {
+	if d.dbs == nil {
+		return nil
+	}
+	var errs []error
+	for _, name := range d.dbs.order {
+		db := d.dbs.byName[name]
+		db.mu.Lock()
+		srv := db.srv
+		db.mu.Unlock()
+		if srv == nil {
+			continue
+		}
+		if err := srv.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("local: database %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reapDatabases kills the database processes a killed run left: every
+// process whose working folder is under runDir/databases (PostgreSQL's
+// postmaster and backends work in their data folder, mariadbd in its
+// datadir). It returns one line per process killed.
+func reapDatabases(runDir string) []string {
+	if runDir == "" {
+		return nil
+	}
+	root := filepath.Join(runDir, DatabasesSubdir) + string(filepath.Separator)
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var did []string
+	for _, p := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(p))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join(p, "cwd"))
+		if err != nil || !strings.HasPrefix(cwd+string(filepath.Separator), root) {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			did = append(did, fmt.Sprintf("killed left-over database process %d in %s", pid, cwd))
+		}
+	}
+	return did
+}
