@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -67,16 +66,8 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	var scs []*scenario.Scenario
 	bad := false
 	for _, f := range files {
-		s, err := scenario.Load(f)
-		if err != nil {
-			var list scenario.ErrorList
-			if errors.As(err, &list) {
-				for _, e := range list {
-					fmt.Fprintln(st.err, e.Error())
-				}
-			} else {
-				fmt.Fprintf(st.err, "%s: %v\n", f, err)
-			}
+		s, ok := loadScenario(st, f)
+		if !ok {
 			bad = true
 			continue
 		}

@@ -39,16 +39,8 @@ func runValidate(ctx context.Context, cmd *command, st *stdio, args []string) in
 	}
 	code = exitOK
 	for _, f := range files {
-		s, err := scenario.Load(f)
-		if err != nil {
-			var list scenario.ErrorList
-			if errors.As(err, &list) {
-				for _, e := range list {
-					fmt.Fprintln(st.err, e.Error())
-				}
-			} else {
-				fmt.Fprintf(st.err, "%s: %v\n", f, err)
-			}
+		s, ok := loadScenario(st, f)
+		if !ok {
 			code = exitBad
 			continue
 		}
@@ -81,4 +73,22 @@ func healText(s scenario.Step) string {
 		return fmt.Sprintf(" until %s", at)
 	}
 	return " until recovery"
+}
+
+// loadScenario loads file, printing every error (file:line:col: message)
+// to st.err; ok is false when the file is unusable.
+func loadScenario(st *stdio, file string) (*scenario.Scenario, bool) {
+	s, err := scenario.Load(file)
+	if err == nil {
+		return s, true
+	}
+	var list scenario.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(st.err, e.Error())
+		}
+	} else {
+		fmt.Fprintf(st.err, "%s: %v\n", file, err)
+	}
+	return nil, false
 }
