@@ -376,13 +376,19 @@ func (r *run) clients(fo workload.Failover) ([]*workload.Producer, []*workload.C
 	return prods, cons, nil
 }
 
-// repairSet is the set of nodes the recovery phase brings back.
+// repairSet is the set of nodes and databases the recovery phase brings
+// back.
 func (r *run) repairSet() map[string]bool {
 	rec := r.sc.Workload.Recovery
 	set := map[string]bool{}
 	for _, n := range r.drv.Nodes() {
 		if rec.RepairAll {
 			set[n] = true
+		}
+	}
+	for _, db := range r.sc.Topology.Databases {
+		if rec.RepairAll {
+			set[db.Name] = true
 		}
 	}
 	for _, n := range rec.Repair {
