@@ -58,11 +58,12 @@ type Figures struct {
 	AckedPerSec float64 `json:"acked_per_sec"`
 	MBPerSec    float64 `json:"mb_per_sec"`
 	// Latency of SEND to RECEIPT, in milliseconds, over the window.
-	P50  float64 `json:"p50_ms"`
-	P90  float64 `json:"p90_ms"`
-	P99  float64 `json:"p99_ms"`
-	P999 float64 `json:"p999_ms"`
-	Max  float64 `json:"max_ms"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	P999  float64 `json:"p999_ms"`
+	P9999 float64 `json:"p9999_ms"`
+	Max   float64 `json:"max_ms"`
 	// MsgsPerSync is messages stored per fsync (journal) or per database
 	// commit (jdbc), from the broker's /metrics: how well group commit
 	// shares the sync.
@@ -227,6 +228,7 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 	f.P90 = quantileMS(lats, 0.90)
 	f.P99 = quantileMS(lats, 0.99)
 	f.P999 = quantileMS(lats, 0.999)
+	f.P9999 = quantileMS(lats, 0.9999)
 	if n := len(lats); n > 0 {
 		f.Max = ms(lats[n-1])
 	}

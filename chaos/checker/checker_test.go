@@ -309,6 +309,9 @@ func TestLatencyThroughputTimeline(t *testing.T) {
 	if l.N != 100 || l.Max != 100 || l.P50 != 50.5 || math.Abs(l.P99-99.01) > 1e-9 || math.Abs(l.Mean-50.5) > 1e-9 {
 		t.Errorf("latency %+v", l)
 	}
+	if !(l.P99 < l.P999 && l.P999 <= l.P9999 && l.P9999 <= l.Max) {
+		t.Errorf("percentiles out of order: p99 %v p99.9 %v p99.99 %v max %v", l.P99, l.P999, l.P9999, l.Max)
+	}
 	if r.EndToEnd.N != 100 || r.EndToEnd.P50 != 1000 || r.EndToEnd.Max != 1000 {
 		t.Errorf("e2e %+v", r.EndToEnd)
 	}

@@ -12,7 +12,10 @@ type Percentiles struct {
 	P90  float64 `json:"p90"`
 	P99  float64 `json:"p99"`
 	P999 float64 `json:"p99_9"`
-	Max  float64 `json:"max"`
+	// P9999 is meaningful only with 10,000 samples or more; below that it
+	// is (close to) the maximum.
+	P9999 float64 `json:"p99_99"`
+	Max   float64 `json:"max"`
 }
 
 // percentiles computes Percentiles of samples (ms); zero for none.
@@ -27,6 +30,7 @@ func percentiles(samples []float64) Percentiles {
 	p.P90, _ = stats.Percentile(data, 90)
 	p.P99, _ = stats.Percentile(data, 99)
 	p.P999, _ = stats.Percentile(data, 99.9)
+	p.P9999, _ = stats.Percentile(data, 99.99)
 	p.Max, _ = stats.Max(data)
 	return p
 }

@@ -67,7 +67,7 @@ func plotScenarioLatency(dir string, scs []*Scenario) (*Figure, error) {
 	for i, s := range scs {
 		l := s.Result.Latency
 		xys := plotter.XYs{}
-		for _, q := range []struct{ q, v float64 }{{0.5, l.P50}, {0.9, l.P90}, {0.99, l.P99}, {0.999, l.P999}} {
+		for _, q := range []struct{ q, v float64 }{{0.5, l.P50}, {0.9, l.P90}, {0.99, l.P99}, {0.999, l.P999}, {0.9999, l.P9999}} {
 			if q.v > 0 {
 				xys = append(xys, plotter.XY{X: nines(q.q), Y: q.v})
 			}

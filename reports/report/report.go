@@ -108,7 +108,7 @@ func Write(dir string, in *Input, opt Options) (*Report, error) {
 		if err := add(f, err); err != nil {
 			return nil, err
 		}
-		f.Title, f.Caption = "Latency percentiles per store ("+b.ID+")", "Send-to-receipt latency in ms (log) at p50, p90, p99, p99.9; the percentile axis is -log10(1-p), so each tick is one more nine. Dashed: more than one producer."
+		f.Title, f.Caption = "Latency percentiles per store ("+b.ID+")", "Send-to-receipt latency in ms (log) at p50, p90, p99, p99.9, p99.99; the percentile axis is -log10(1-p), so each tick is one more nine. Dashed: more than one producer."
 	}
 	if len(in.Scenarios) > 0 {
 		f, err := plotScenarioThroughput(dir, rep.Matrix, in.Scenarios)
@@ -123,7 +123,7 @@ func Write(dir string, in *Input, opt Options) (*Report, error) {
 			return nil, err
 		}
 		if f != nil {
-			f.Title, f.Caption = "Latency percentiles per scenario", "Send-to-receipt latency in ms (log) at p50, p90, p99, p99.9 over each whole scenario, faults included."
+			f.Title, f.Caption = "Latency percentiles per scenario", "Send-to-receipt latency in ms (log) at p50, p90, p99, p99.9, p99.99 over each whole scenario, faults included."
 		}
 	}
 	names := make([]string, len(in.Scenarios))

@@ -62,7 +62,7 @@ func (r *Result) Markdown() string {
 	p("## Performance\n\n")
 	p("Throughput %.1f msg/s (acknowledged and received, per second of the send phase, %.1fs). ", r.Throughput, r.SendEndS-r.SendStartS)
 	p("Unavailable %.2fs in %d windows.\n\n", r.UnavailableS, len(r.Unavailable))
-	p("| latency (ms) | n | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	p("| latency (ms) | n | p50 | p90 | p99 | p99.9 | p99.99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	p("| send (receipt) | %s |\n", latencyRow(r.Latency))
 	p("| end to end | %s |\n", latencyRow(r.EndToEnd))
 	p("\n")
@@ -127,7 +127,7 @@ func latencyRow(l checker.Percentiles) string {
 	if l.N == 0 {
 		return "0 | - | - | - | - | -"
 	}
-	return fmt.Sprintf("%d | %.2f | %.2f | %.2f | %.2f | %.2f", l.N, l.P50, l.P90, l.P99, l.P999, l.Max)
+	return fmt.Sprintf("%d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f", l.N, l.P50, l.P90, l.P99, l.P999, l.P9999, l.Max)
 }
 
 // num prints a metric value without noise: integers as integers.
