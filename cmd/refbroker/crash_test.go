@@ -509,10 +509,14 @@ func TestHelpAndVersion(t *testing.T) {
 			flags++
 		}
 	}
-	for _, f := range []string{"-listen", "-admin", "-store", "-data", "-fsync", "-config", "-repair", "-version", "-max-frame", "-max-body"} {
+	for _, f := range []string{"-listen", "-admin", "-store", "-data", "-fsync", "-config", "-repair", "-version", "-max-frame", "-max-body",
+		"-lease", "-lease-owner", "-lease-renew", "-lease-ttl", "-lease-margin"} {
 		if !strings.Contains(help, "  "+f) {
 			t.Errorf("--help lacks %s", f)
 		}
+	}
+	if !strings.Contains(help, "Database master/slave") {
+		t.Error("--help does not explain --lease")
 	}
 	if flags < 20 {
 		t.Errorf("--help documents %d flags", flags)

@@ -88,7 +88,11 @@ func sqlOptions(cfg *config.Config, logf func(string, ...any)) (opts sqlstore.Op
 		opts.BodyBudget = int64(cfg.MaxMemory)
 	}
 	if cfg.DSN != "" {
-		return opts, cfg.DBDriver + " " + redactDSN(cfg.DSN), nil
+		driver := cfg.DBDriver
+		if driver == "" {
+			driver = "sqlite"
+		}
+		return opts, driver + " " + redactDSN(cfg.DSN), nil
 	}
 	if cfg.DBDriver != "" && cfg.DBDriver != "sqlite" {
 		return opts, "", fmt.Errorf("--dsn: the %s database needs a data source name", cfg.DBDriver)
