@@ -154,6 +154,9 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 	t0 := time.Now()
 	switch db.spec.Kind {
 	case scenario.Postgres:
+		// A unix socket path is limited to 107 bytes, which a run folder
+		// easily exceeds; brokers and dbserver use TCP only.
+		opts = append(opts, dbserver.WithSetting("unix_socket_directories", ""))
 		srv, err = dbserver.StartPostgres(ctx, db.dir, opts...)
 	case scenario.MariaDB:
 		srv, err = dbserver.StartMariaDB(ctx, db.dir, opts...)
