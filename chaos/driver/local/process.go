@@ -226,9 +226,12 @@ func (n *node) ready(ctx context.Context, client *http.Client) bool {
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode == http.StatusServiceUnavailable {
-			// A lease standby is up: it serves once it takes over.
+			// A lease standby behind a live master is up: it serves once
+			// it takes over. One that sees no holder yet is about to
+			// take the lease: wait for it, so the first node started is
+			// the master.
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			return bytes.HasPrefix(body, []byte("standby"))
+			return bytes.HasPrefix(body, []byte("standby")) && !bytes.Contains(body, []byte(`held by ""`))
 		}
 		return resp.StatusCode == http.StatusOK
 	}
