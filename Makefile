@@ -49,12 +49,16 @@ unit:
 chaos: build
 	$(BIN)/lossbench run --out $(OUT) scenarios/suite/*.yaml
 
-# gate: the default suite, then the loss-regression gate against the
-# checked-in baseline (a failed expectation still goes on to the gate; an
-# environment error stops). Writes $(OUT)/gate/gate.xml (JUnit) and report.html.
+# gate: the default suite and a short bench of the gated strategies, then the
+# loss-regression gate against the checked-in baseline (loss budgets per
+# cell, throughput floors as ratios within the bench). A failed expectation
+# still goes on to the gate; an environment error stops. Writes
+# $(OUT)/gate/gate.xml (JUnit) and report.html.
 gate: build
 	rm -rf $(OUT)/gate
 	$(BIN)/lossbench run --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml || [ $$? -eq 1 ]
+	$(BIN)/lossbench bench --out $(OUT)/gate --broker-bin $(BIN)/refbroker \
+	  --targets memory,journal-always,journal-batch,journal-never --producers 1,16 --duration 3s --warmup 1s
 	$(BIN)/lossbench gate --baseline scenarios/baseline.yaml $(OUT)/gate
 
 # bench: end-to-end throughput and latency of refbroker's stores beside the
