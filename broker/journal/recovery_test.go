@@ -257,7 +257,14 @@ func TestReclaim(t *testing.T) {
 	if err := s.Write(bg, &store.Batch{Acks: []uint64{msgs[0].Seq}}); err != nil {
 		t.Fatal(err)
 	}
+	// The syncer answers writers first and reclaims after, so reclamation
+	// may still be under way when Write returns: wait for it.
 	st := s.Stats()
+	// segments_reclaimed_total counts a segment once its file is removed.
+	done := func() bool { return st["segments"] == 1 && st["segments_reclaimed_total"] >= before-1 }
+	for deadline := time.Now().Add(10 * time.Second); !done() && time.Now().Before(deadline); st = s.Stats() {
+		time.Sleep(time.Millisecond)
+	}
 	if st["segments"] != 1 || st["segments_reclaimed_total"] < before-1 || st["live_messages"] != 0 {
 		t.Fatalf("after acking everything: %v", st)
 	}
