@@ -310,12 +310,14 @@ func TestHeartBeats(t *testing.T) {
 func TestHeartBeatSilentClientDropped(t *testing.T) {
 	_, addr := startBroker(t, nil, Options{HeartbeatReceive: 50 * time.Millisecond, HeartbeatGrace: 2})
 	r := rawDial(t, addr)
+	// The broker's deadline runs from its read of CONNECT, which cannot
+	// come before this write: start the clock first.
+	start := time.Now()
 	r.write("CONNECT\naccept-version:1.2\nhost:x\nheart-beat:50,0\n\n\x00")
 	f := r.expect("CONNECTED")
 	if hb := f.Get("heart-beat"); hb != "10000,50" {
 		t.Fatalf("heart-beat %q", hb)
 	}
-	start := time.Now()
 	// The client promised a heart-beat every 50ms and sends nothing.
 	if f := r.read(); f != nil && f.Command != "ERROR" {
 		t.Fatalf("got %s", f.Command)
