@@ -122,7 +122,7 @@ func (f *Failover) dial(ctx context.Context, ep Endpoint, timeout time.Duration,
 	_ = nc.SetDeadline(time.Now().Add(timeout))
 	opts := []func(*stomp.Conn) error{
 		stomp.ConnOpt.Logger(quietLogger{}),
-		stomp.ConnOpt.RcvReceiptTimeout(0), // deadlines on nc bound a send instead
+		stomp.ConnOpt.RcvReceiptTimeout(0), // producers pass their send timeout (see Producer.reconnect)
 		stomp.ConnOpt.MsgSendTimeout(0),
 	}
 	if len(f.Versions) > 0 {

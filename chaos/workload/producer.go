@@ -175,7 +175,12 @@ func ignoreCtx(ctx context.Context, err error) error {
 }
 
 func (p *Producer) reconnect(ctx context.Context) error {
-	s, err := p.cfg.Failover.connect(ctx, stomp.ConnOpt.HeartBeat(0, 0))
+	// go-stomp's Send holds the connection's lock while it waits for the
+	// receipt, and its reader takes that lock on its way out when the
+	// connection breaks: a deadline on the socket alone deadlocks the two.
+	// Its own receipt timeout makes Send return (an unknown outcome).
+	s, err := p.cfg.Failover.connect(ctx, stomp.ConnOpt.HeartBeat(0, 0),
+		stomp.ConnOpt.RcvReceiptTimeout(p.cfg.SendTimeout))
 	if err != nil {
 		return fmt.Errorf("workload: producer %s: %w", p.cfg.ID, err)
 	}
