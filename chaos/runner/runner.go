@@ -291,14 +291,20 @@ func (r *run) do(ctx context.Context) (*Outcome, error) {
 	case <-ctx.Done():
 	}
 	pstop()
-	<-prodDone
+	if !waitBounded(prodDone, clientStopGrace) {
+		r.note("producers did not stop within %s after the drain (a client hang); their last sends have no outcome in the history", clientStopGrace)
+	}
 	if ctx.Err() == nil {
 		if !workload.WaitQuiet(ctx, wl.Recovery.Quiet.D(), time.Until(drainEnd), cons...) {
 			r.note("drain: consumers still busy or disconnected after %s", wl.Recovery.Drain)
 		}
 	}
 	cstop()
-	cwg.Wait()
+	consDone := make(chan struct{})
+	go func() { cwg.Wait(); close(consDone) }()
+	if !waitBounded(consDone, clientStopGrace) {
+		r.note("consumers did not stop within %s after the drain (a client hang)", clientStopGrace)
+	}
 	if err := closeHistory(); err != nil {
 		return nil, fmt.Errorf("runner: %w: %w", ErrEnvironment, err)
 	}
@@ -310,6 +316,22 @@ func (r *run) do(ctx context.Context) (*Outcome, error) {
 		return nil, fmt.Errorf("runner: %s: interrupted: %w", r.sc.Name, err)
 	}
 	return r.finish(ctx, info)
+}
+
+// clientStopGrace bounds the wait for producers and consumers to stop once
+// told to: a client stuck inside its STOMP library must not hang the run.
+const clientStopGrace = 30 * time.Second
+
+// waitBounded waits for done at most d and says whether it came.
+func waitBounded[T any](done <-chan T, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 type phaseText struct {
