@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // Target is one broker configuration of the matrix.
@@ -200,11 +201,11 @@ type Broker struct {
 // StartBroker runs bin with --listen, --admin and --data under dir plus
 // args, and waits until /readyz answers 200.
 func StartBroker(ctx context.Context, bin, dir string, args []string) (*Broker, error) {
-	stompAddr, err := freeAddr()
+	stompAddr, err := osutil.FreeAddr("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
-	adminAddr, err := freeAddr()
+	adminAddr, err := osutil.FreeAddr("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +228,7 @@ func StartBroker(ctx context.Context, bin, dir string, args []string) (*Broker, 
 		select {
 		case err := <-b.exited:
 			b.exited <- err
-			return nil, fmt.Errorf("%s %s exited before ready (%v): %s", bin, strings.Join(all, " "), err, tail(logPath))
+			return nil, fmt.Errorf("%s %s exited before ready (%v): %s", bin, strings.Join(all, " "), err, osutil.Tail(logPath, 30))
 		case <-ctx.Done():
 			b.Kill()
 			return nil, ctx.Err()
@@ -242,7 +243,7 @@ func StartBroker(ctx context.Context, bin, dir string, args []string) (*Broker, 
 		}
 		if time.Now().After(deadline) {
 			b.Kill()
-			return nil, fmt.Errorf("%s not ready after 30s: %s", bin, tail(logPath))
+			return nil, fmt.Errorf("%s not ready after 30s: %s", bin, osutil.Tail(logPath, 30))
 		}
 	}
 }
@@ -257,7 +258,7 @@ func (b *Broker) Stop() error {
 			return err
 		}
 		if err != nil {
-			return fmt.Errorf("broker exit: %v: %s", err, tail(b.log))
+			return fmt.Errorf("broker exit: %v: %s", err, osutil.Tail(b.log, 30))
 		}
 		return nil
 	case <-time.After(20 * time.Second):
@@ -270,28 +271,6 @@ func (b *Broker) Stop() error {
 func (b *Broker) Kill() {
 	_ = b.cmd.Process.Kill()
 	<-b.exited
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func tail(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // Metrics scrapes the broker's /metrics and returns its unlabelled

@@ -17,6 +17,8 @@ import (
 	"github.com/lossbench/lossbench/chaos/dbserver"
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/scenarios/scenario"
+
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // DatabasesSubdir is the folder of the run folder that holds the database
@@ -107,7 +109,7 @@ func (d *Driver) layoutDatabases() error {
 				return fmt.Errorf("local: node %s cannot reach database %s: no link between sites %s and %s",
 					name, spec.Name, n.spec.Site, spec.Site)
 			}
-			listen, err := freeAddr(ip)
+			listen, err := osutil.FreeAddr(ip)
 			if err != nil {
 				return err
 			}

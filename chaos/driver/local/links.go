@@ -10,6 +10,8 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 
 	"github.com/lossbench/lossbench/chaos/driver"
+
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // link is one proxied connection path: clients (fromNode "") or a node,
@@ -75,7 +77,7 @@ func (d *Driver) layoutLinks() error {
 }
 
 func (d *Driver) addLink(fromSite, fromNode string, to *node) error {
-	listen, err := freeAddr(to.ip)
+	listen, err := osutil.FreeAddr(to.ip)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,6 +28,8 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/scenarios/scenario"
+
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // Options configure a local driver.
@@ -178,10 +179,10 @@ func (d *Driver) layoutNodes() error {
 			dir:     filepath.Join(d.opt.Dir, "nodes", sn.Name),
 			logPath: filepath.Join(d.opt.Dir, "logs", sn.Name+".log")}
 		var err error
-		if n.listen, err = freeAddr(ip); err != nil {
+		if n.listen, err = osutil.FreeAddr(ip); err != nil {
 			return err
 		}
-		if n.admin, err = freeAddr(ip); err != nil {
+		if n.admin, err = osutil.FreeAddr(ip); err != nil {
 			return err
 		}
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
@@ -192,18 +193,6 @@ func (d *Driver) layoutNodes() error {
 		d.order = append(d.order, sn.Name)
 	}
 	return nil
-}
-
-// freeAddr picks a free TCP port on ip. Another process may take it before
-// it is used; on loopback addresses of our own that is unlikely.
-func freeAddr(ip string) (string, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return "", fmt.Errorf("local: bind %s: %w (all of 127.0.0.0/8 must be loopback)", ip, err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr, nil
 }
 
 func (d *Driver) node(name string) (*node, error) {

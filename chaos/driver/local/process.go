@@ -17,6 +17,8 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/lazyfs"
 	"github.com/lossbench/lossbench/scenarios/scenario"
+
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // node is one broker node and its current process, if any.
@@ -205,10 +207,10 @@ func (n *node) waitReady(ctx context.Context, p *proc) error {
 		select {
 		case <-p.done:
 			return fmt.Errorf("local: start %s: exited before ready (%v); log %s:\n%s",
-				n.spec.Name, p.err, n.logPath, tail(n.logPath, 15))
+				n.spec.Name, p.err, n.logPath, osutil.Tail(n.logPath, 15))
 		case <-ctx.Done():
 			return fmt.Errorf("local: start %s: not ready after %s; log %s:\n%s",
-				n.spec.Name, n.d.opt.ReadyTimeout, n.logPath, tail(n.logPath, 15))
+				n.spec.Name, n.d.opt.ReadyTimeout, n.logPath, osutil.Tail(n.logPath, 15))
 		case <-tick.C:
 		}
 	}
@@ -241,20 +243,6 @@ func (n *node) ready(ctx context.Context, client *http.Client) bool {
 	}
 	c.Close()
 	return true
-}
-
-// tail returns the last lines of a file, for error messages.
-func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	b = bytes.TrimRight(b, "\n")
-	parts := bytes.Split(b, []byte("\n"))
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return "  " + string(bytes.Join(parts, []byte("\n  ")))
 }
 
 // signal sends sig to the process group of node's running process.
