@@ -29,6 +29,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // ErrNotInstalled is returned when a server's binaries are not found.
@@ -93,8 +95,6 @@ type Server struct {
 	logPath string
 	argv    []string
 	cred    *syscall.Credential
-	// ready checks that the server answers and is set up.
-	ready func(ctx context.Context) error
 	// createDB creates a database if it does not exist.
 	createDB func(ctx context.Context, name string) error
 	dsn      func(db string) string
@@ -197,18 +197,20 @@ func (s *Server) start(ctx context.Context) error {
 	for {
 		select {
 		case <-done:
-			return fmt.Errorf("dbserver: %s exited during start (%v); log %s:\n%s", s.Kind, s.exitErr(), s.logPath, tail(s.logPath))
+			return fmt.Errorf("dbserver: %s exited during start (%v); log %s:\n%s", s.Kind, s.exitErr(), s.logPath, osutil.Tail(s.logPath, 30))
 		default:
 		}
 		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-		last = s.ready(pctx)
+		// Ready means answering and set up: creating the default
+		// database (a no-op once it exists) checks both.
+		last = s.createDB(pctx, DefaultDatabase)
 		pcancel()
 		if last == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("dbserver: %s not ready: %v (last: %v); log %s:\n%s", s.Kind, ctx.Err(), last, s.logPath, tail(s.logPath))
+			return fmt.Errorf("dbserver: %s not ready: %v (last: %v); log %s:\n%s", s.Kind, ctx.Err(), last, s.logPath, osutil.Tail(s.logPath, 30))
 		case <-done:
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -349,18 +351,6 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// freePort asks the kernel for a free TCP port on 127.0.0.1. Another
-// process may take it before the server binds it; Start then fails with
-// the server's own message in the log.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("dbserver: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // run runs a setup command (initdb, mariadb-install-db), returning its
 // output in the error when it fails.
 func run(ctx context.Context, cred *syscall.Credential, dir string, argv ...string) error {
@@ -374,18 +364,6 @@ func run(ctx context.Context, cred *syscall.Credential, dir string, argv ...stri
 		return fmt.Errorf("dbserver: %s: %w\n%s", filepath.Base(argv[0]), err, out.Bytes())
 	}
 	return nil
-}
-
-// tail returns the last few KiB of a log file for an error message.
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if len(b) > 4096 {
-		b = b[len(b)-4096:]
-	}
-	return string(b)
 }
 
 // makeTraversable lets user uid reach dir: when the process is root and an

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	_ "github.com/go-sql-driver/mysql" // database/sql driver "mysql"
+
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // MariaDB's account for clients: created by the init file on every start,
@@ -70,7 +72,7 @@ func StartMariaDB(ctx context.Context, dir string, opts ...Option) (*Server, err
 	s := &Server{Kind: MariaDB, Dir: dir, cfg: cfg,
 		dataDir: filepath.Join(dir, "mariadb"), logPath: filepath.Join(dir, "mariadb.log")}
 	if s.Port = cfg.port; s.Port == 0 {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = osutil.FreePort("127.0.0.1"); err != nil {
 			return nil, err
 		}
 	}
@@ -104,11 +106,7 @@ func StartMariaDB(ctx context.Context, dir string, opts ...Option) (*Server, err
 		return fmt.Sprintf("%s:%s@tcp(127.0.0.1:%d)/%s", mariaUser, mariaPassword, s.Port, db)
 	}
 	s.createDB = func(ctx context.Context, name string) error { return mariaCreateDB(ctx, s.dsn(""), name) }
-	s.ready = func(ctx context.Context) error { return mariaCreateDB(ctx, s.dsn(""), DefaultDatabase) }
-	if err := s.start(ctx); err != nil {
-		return s, err
-	}
-	return s, nil
+	return s, s.start(ctx)
 }
 
 func mariaCreateDB(ctx context.Context, dsn, name string) error {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // postgresBinDir finds the newest installed Debian PostgreSQL bin directory.
@@ -79,7 +81,7 @@ func StartPostgres(ctx context.Context, dir string, opts ...Option) (*Server, er
 		}
 	}
 	if s.Port = cfg.port; s.Port == 0 {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = osutil.FreePort("127.0.0.1"); err != nil {
 			return nil, err
 		}
 	}
@@ -101,11 +103,7 @@ func StartPostgres(ctx context.Context, dir string, opts ...Option) (*Server, er
 		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, db)
 	}
 	s.createDB = func(ctx context.Context, name string) error { return pgCreateDB(ctx, s.dsn("postgres"), name) }
-	s.ready = func(ctx context.Context) error { return pgCreateDB(ctx, s.dsn("postgres"), DefaultDatabase) }
-	if err := s.start(ctx); err != nil {
-		return s, err
-	}
-	return s, nil
+	return s, s.start(ctx)
 }
 
 // pgCreateDB creates database name unless it exists (doubling as the
