@@ -122,7 +122,10 @@ func (f *Failover) dial(ctx context.Context, ep Endpoint, timeout time.Duration,
 	_ = nc.SetDeadline(time.Now().Add(timeout))
 	opts := []func(*stomp.Conn) error{
 		stomp.ConnOpt.Logger(quietLogger{}),
-		stomp.ConnOpt.RcvReceiptTimeout(0), // producers pass their send timeout (see Producer.reconnect)
+		// No RcvReceiptTimeout(0) here: go-stomp's Send waits for a receipt
+		// holding the connection lock, so an unbounded wait can deadlock
+		// with its reader on a broken connection. Its default (30 s)
+		// bounds every connection; producers pass their send timeout.
 		stomp.ConnOpt.MsgSendTimeout(0),
 	}
 	if len(f.Versions) > 0 {
