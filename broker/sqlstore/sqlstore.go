@@ -77,8 +77,10 @@
 // was acknowledged to anyone; the commit may nevertheless have reached the
 // database (the connection died after COMMIT was sent), so its messages may
 // come back on the next start: a duplicate of an unacknowledged send, which
-// the contract allows, never a loss. Reconnecting with backoff instead of
-// failing stop is a later step.
+// the contract allows, never a loss. A failed Store stays failed; when
+// IsConnectionError says the connection was lost, refbroker opens a new
+// one once the database answers again, and Recover rebuilds the broker
+// from what is committed.
 package sqlstore
 
 import (
