@@ -2,8 +2,8 @@
 //
 //	/healthz  200 while the process runs
 //	/readyz   200 only while the broker serves clients (recovered, not
-//	          failed, not shutting down, and master if it has a lease),
-//	          503 with the reason otherwise
+//	          failed, not shutting down, not reconnecting to its database,
+//	          and master if it has a lease), 503 with the reason otherwise
 //	/metrics  Prometheus text exposition format 0.0.4, written by hand
 //	/status   JSON: role, store, readiness, failure, queues, version
 package admin
@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lossbench/lossbench/broker/server"
 )
@@ -30,9 +31,33 @@ type Options struct {
 	// role is /status's, it is shown there, and /readyz is 503 while the
 	// role is not "master".
 	Lease func() LeaseState
+	// Reconnect, when set, reports the database reconnection (refbroker
+	// --db-reconnect) live: while its State is "reconnecting", /readyz is
+	// 503 and /status's role is "reconnecting".
+	Reconnect func() ReconnectState
 	// Version is reported in /status and as refbroker_build_info.
 	Version string
 }
+
+// ReconnectState is the broker's connection to its database as /status
+// shows it, when the broker reconnects after losing it.
+type ReconnectState struct {
+	State string `json:"state"` // serving or reconnecting
+	// Attempts is how many reconnections failed in the current outage.
+	Attempts int `json:"attempts"`
+	// LastError is the error that began the outage or, once an attempt
+	// failed, the last attempt's.
+	LastError string `json:"last_error,omitempty"`
+	// DownForMs is how long the current outage has lasted.
+	DownForMs int64 `json:"down_for_ms,omitempty"`
+	// Outages counts the outages since start; LastOutageMs is the length
+	// of the last one that ended.
+	Outages      int   `json:"outages"`
+	LastOutageMs int64 `json:"last_outage_ms,omitempty"`
+}
+
+// Reconnecting is ReconnectState.State while the database is lost.
+const Reconnecting = "reconnecting"
 
 // LeaseState is a database master/slave lease (broker/lease's Status) as
 // /status shows it.
@@ -68,6 +93,14 @@ type handler struct {
 }
 
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Reconnect != nil {
+		if rs := h.opts.Reconnect(); rs.State == Reconnecting {
+			reason := fmt.Sprintf("reconnecting to the database (down %v, %d attempts failed): %s",
+				time.Duration(rs.DownForMs)*time.Millisecond, rs.Attempts, rs.LastError)
+			http.Error(w, reason, http.StatusServiceUnavailable)
+			return
+		}
+	}
 	if h.opts.Lease != nil {
 		if ls := h.opts.Lease(); ls.Role != "master" {
 			reason := ls.Role + ": the lease is held by " + strconv.Quote(ls.Holder)
@@ -108,6 +141,8 @@ type Status struct {
 	StoreStats map[string]float64 `json:"store_stats,omitempty"`
 	// Lease is the database master/slave lease, if the broker has one.
 	Lease *LeaseState `json:"lease,omitempty"`
+	// Reconnect is the database connection, if the broker reconnects.
+	Reconnect *ReconnectState `json:"reconnect,omitempty"`
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
@@ -121,6 +156,13 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		ls := h.opts.Lease()
 		out.Role, out.Lease = ls.Role, &ls
 		out.Ready = out.Ready && ls.Role == "master"
+	}
+	if h.opts.Reconnect != nil {
+		rs := h.opts.Reconnect()
+		out.Reconnect = &rs
+		if rs.State == Reconnecting {
+			out.Role, out.Ready = Reconnecting, false
+		}
 	}
 	for _, q := range out.Queues {
 		out.Consumers += q.Consumers
@@ -141,6 +183,13 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 		m = h.b.Metrics()
 	}
 	WriteMetrics(w, m, h.opts.Version)
+	if h.opts.Reconnect != nil {
+		rs := h.opts.Reconnect()
+		p := &promWriter{w: w}
+		p.gauge("refbroker_db_reconnecting", "1 while the broker has lost its database and reconnects.", b2f(rs.State == Reconnecting))
+		p.counter("refbroker_db_outages_total", "Database connections lost and reconnected to (or being).", float64(rs.Outages))
+		p.gauge("refbroker_db_last_outage_seconds", "Length of the last database outage that ended.", float64(rs.LastOutageMs)/1000)
+	}
 }
 
 // WriteMetrics writes m in the Prometheus text format.

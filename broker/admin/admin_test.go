@@ -186,3 +186,57 @@ func TestLeaseRole(t *testing.T) {
 		t.Fatalf("lost status %+v", s)
 	}
 }
+
+// TestReconnectRole: while the database is lost (no broker), /readyz is
+// 503 naming the outage, /status role "reconnecting" with attempts and
+// the last error, and the metrics show it; serving again, 200 and the
+// outage counted.
+func TestReconnectRole(t *testing.T) {
+	var mu sync.Mutex
+	rs := ReconnectState{State: Reconnecting, Attempts: 3, LastError: "connection refused", DownForMs: 1500, Outages: 1}
+	opts := Options{Version: "test", Reconnect: func() ReconnectState { mu.Lock(); defer mu.Unlock(); return rs }}
+
+	down := httptest.NewServer(Handler(nil, opts))
+	defer down.Close()
+	if code, body := get(t, down.URL+"/readyz"); code != 503 ||
+		!strings.Contains(body, "reconnecting to the database (down 1.5s, 3 attempts failed): connection refused") {
+		t.Fatalf("reconnecting readyz %d %q", code, body)
+	}
+	var s Status
+	_, body := get(t, down.URL+"/status")
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Role != Reconnecting || s.Ready || s.Reconnect == nil || s.Reconnect.Attempts != 3 || s.Reconnect.LastError != "connection refused" {
+		t.Fatalf("reconnecting status %s", body)
+	}
+	if _, body := get(t, down.URL+"/metrics"); !strings.Contains(body, "refbroker_db_reconnecting 1\n") ||
+		!strings.Contains(body, "refbroker_db_outages_total 1\n") {
+		t.Fatalf("reconnecting metrics:\n%s", body)
+	}
+
+	mu.Lock()
+	rs = ReconnectState{State: "serving", Outages: 1, LastOutageMs: 2500}
+	mu.Unlock()
+	b := server.New(memstore.New(), server.Options{Version: "test"})
+	if err := b.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	up := httptest.NewServer(Handler(b, opts))
+	defer up.Close()
+	if code, body := get(t, up.URL+"/readyz"); code != 200 {
+		t.Fatalf("serving readyz %d %q", code, body)
+	}
+	s = Status{}
+	_, body = get(t, up.URL+"/status")
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Role != "master" || !s.Ready || s.Reconnect == nil || s.Reconnect.Outages != 1 || s.Reconnect.LastOutageMs != 2500 {
+		t.Fatalf("serving status %s", body)
+	}
+	if _, body := get(t, up.URL+"/metrics"); !strings.Contains(body, "refbroker_db_reconnecting 0\n") ||
+		!strings.Contains(body, "refbroker_db_last_outage_seconds 2.5\n") {
+		t.Fatalf("serving metrics:\n%s", body)
+	}
+}

@@ -11,6 +11,8 @@
 //	fsync: batch               # always | batch | interval=10ms | never
 //	lease: false               # jdbc master/slave: stand by until master
 //	lease-ttl: 5s              # also lease-owner, lease-renew, lease-margin
+//	db-reconnect: true         # jdbc: reconnect after losing the database
+//	db-reconnect-max: 0s       # give up (exit 1) after this long; 0 never
 //	max-memory: 256MiB
 //	dedup-window: 100000
 //	prefetch: 1000
@@ -69,6 +71,16 @@ type Config struct {
 	LeaseRenew  time.Duration `yaml:"lease-renew"`
 	LeaseTTL    time.Duration `yaml:"lease-ttl"`
 	LeaseMargin time.Duration `yaml:"lease-margin"`
+	// DBReconnect makes the jdbc store (without Lease) ride out a lost
+	// database connection: the broker stops acknowledging and listening,
+	// reconnects with capped exponential backoff, recovers from the
+	// database and serves again, instead of exiting. Other stores ignore
+	// it: journaled-jdbc acknowledges from its journal while the database
+	// is away, and a lease master that loses its database exits.
+	DBReconnect bool `yaml:"db-reconnect"`
+	// DBReconnectMax is how long one outage may last before the broker
+	// gives up and exits 1; 0 waits for as long as it takes.
+	DBReconnectMax time.Duration `yaml:"db-reconnect-max"`
 	// Data is the directory persistent stores keep their files under.
 	Data string `yaml:"data"`
 	// Fsync is the journal's sync policy: always, batch, interval=<d>, never.
@@ -126,6 +138,7 @@ func Default() Config {
 		LeaseRenew:     time.Second,
 		LeaseTTL:       5 * time.Second,
 		LeaseMargin:    time.Second,
+		DBReconnect:    true,
 		MaxMemory:      256 << 20,
 		DedupWindow:    server.DefaultDedupWindow,
 		Prefetch:       server.DefaultPrefetch,
@@ -289,6 +302,8 @@ func (c *Config) Validate() error {
 		return bad("lease-ttl", "must be positive")
 	case c.LeaseMargin <= 0:
 		return bad("lease-margin", "must be positive")
+	case c.DBReconnectMax < 0:
+		return bad("db-reconnect-max", "must not be negative (0 reconnects for as long as it takes)")
 	case c.LeaseMargin >= c.LeaseTTL-c.LeaseRenew:
 		return bad("lease-margin", "%v must be below lease-ttl - lease-renew (%v - %v) for renewals to keep the lease",
 			c.LeaseMargin, c.LeaseTTL, c.LeaseRenew)

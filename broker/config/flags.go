@@ -73,6 +73,10 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		durSetter(func(c *Config) *time.Duration { return &c.LeaseTTL }))
 	f.def("lease-margin", "--lease: how long before lease-ttl runs out the master stops acknowledging (below lease-ttl - lease-renew)", d.LeaseMargin.String(), false,
 		durSetter(func(c *Config) *time.Duration { return &c.LeaseMargin }))
+	f.def("db-reconnect", "--store jdbc without --lease: when the database connection is lost, stop acknowledging and listening, reconnect with backoff (100ms doubling to 5s, jittered), recover from the database and serve again, instead of exiting 1; =false fails stop", strconv.FormatBool(d.DBReconnect), true,
+		func(c *Config, v string) (err error) { c.DBReconnect, err = strconv.ParseBool(v); return err })
+	f.def("db-reconnect-max", "--db-reconnect: give up and exit 1 when one outage lasts this `duration` (0: never give up)", d.DBReconnectMax.String(), false,
+		durSetter(func(c *Config) *time.Duration { return &c.DBReconnectMax }))
 	f.def("data", "`directory` for persistent stores (the journal lives in <data>/journal)", d.Data, false,
 		func(c *Config, v string) error { c.Data = v; return nil })
 	f.def("fsync", "journal sync `policy`: always, batch (group commit), interval=<duration>, never", d.Fsync, false,

@@ -55,6 +55,7 @@ type Broker struct {
 	failOnce  sync.Once
 	failed    chan struct{}
 	failErr   error
+	failMsg   string // the ERROR frames' message header once failed
 
 	m metrics
 }
@@ -234,6 +235,12 @@ func (b *Broker) Err() error {
 func (b *Broker) fail(err error) {
 	b.failOnce.Do(func() {
 		b.failErr = fmt.Errorf("store failed: %w", err)
+		b.failMsg = "broker failed"
+		if b.opts.FailMessage != nil {
+			if m := b.opts.FailMessage(err); m != "" {
+				b.failMsg = m
+			}
+		}
 		close(b.failed)
 		b.logf("FAIL-STOP: %v", b.failErr)
 		b.mu.Lock()
@@ -244,7 +251,7 @@ func (b *Broker) fail(err error) {
 		b.mu.Unlock()
 		for _, c := range conns {
 			if c.writerOn.Load() {
-				c.sendError("broker failed", b.failErr.Error(), "")
+				c.sendError(b.failMsg, b.failErr.Error(), "")
 			} else {
 				c.nc.Close() // its reader owns writes until CONNECTED
 			}

@@ -316,7 +316,7 @@ func (c *conn) handleConnect(f *stomp.Frame) error {
 		}
 	}
 	if err := c.b.Err(); err != nil {
-		return errClient(f, "broker failed", "%v", err)
+		return errClient(f, c.b.failMsg, "%v", err)
 	}
 	if c.b.closing.Load() {
 		return errClient(f, "shutting down", "broker is shutting down")

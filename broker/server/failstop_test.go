@@ -75,3 +75,36 @@ func TestFailStopOnAckWrite(t *testing.T) {
 		t.Fatalf("Err() = %v", b.Err())
 	}
 }
+
+// TestFailMessage: Options.FailMessage names the failure in the ERROR
+// frames' message header, for the failing client, the others, and a
+// CONNECT that arrives after.
+func TestFailMessage(t *testing.T) {
+	st := faultstore.New(memstore.New(), 1)
+	const msg = "database unavailable, reconnecting"
+	b, addr := startBroker(t, st, Options{FailMessage: func(err error) string {
+		if errors.Is(err, faultstore.ErrInjected) {
+			return msg
+		}
+		return ""
+	}})
+	other := rawDial(t, addr)
+	other.connect()
+	p := rawDial(t, addr)
+	p.connect()
+	p.write("SEND\ndestination:/queue/f\npersistent:true\nreceipt:1\n\nok\x00")
+	p.expect("RECEIPT")
+	p.write("SEND\ndestination:/queue/f\npersistent:true\nreceipt:2\n\nfails\x00")
+	if f := p.expect("ERROR"); f.Get("message") != msg || !strings.Contains(string(f.Body), faultstore.ErrInjected.Error()) {
+		t.Fatalf("failing client's ERROR %v %q", f.Headers, f.Body)
+	}
+	<-b.Failed()
+	if f := other.expect("ERROR"); f.Get("message") != msg {
+		t.Fatalf("other client's ERROR %v", f.Headers)
+	}
+	late := rawDial(t, addr)
+	late.write("CONNECT\naccept-version:1.2\n\n\x00")
+	if f := late.expect("ERROR"); f.Get("message") != msg {
+		t.Fatalf("late CONNECT's ERROR %v", f.Headers)
+	}
+}

@@ -56,6 +56,11 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Version is reported in CONNECTED's server header and in /status.
 	Version string
+	// FailMessage, when set and not empty for the error that failed the
+	// broker, is the message header of the ERROR frames that tell clients
+	// (default "broker failed"): refbroker says the database is
+	// unavailable and it is reconnecting.
+	FailMessage func(err error) string
 	// Logf receives one line per event; nil discards.
 	Logf func(format string, args ...any)
 }
