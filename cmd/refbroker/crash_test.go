@@ -510,13 +510,16 @@ func TestHelpAndVersion(t *testing.T) {
 		}
 	}
 	for _, f := range []string{"-listen", "-admin", "-store", "-data", "-fsync", "-config", "-repair", "-version", "-max-frame", "-max-body",
-		"-lease", "-lease-owner", "-lease-renew", "-lease-ttl", "-lease-margin"} {
+		"-lease", "-lease-owner", "-lease-renew", "-lease-ttl", "-lease-margin", "-db-reconnect", "-db-reconnect-max"} {
 		if !strings.Contains(help, "  "+f) {
 			t.Errorf("--help lacks %s", f)
 		}
 	}
 	if !strings.Contains(help, "Database master/slave") {
 		t.Error("--help does not explain --lease")
+	}
+	if !strings.Contains(help, "Losing the database") {
+		t.Error("--help does not explain --db-reconnect")
 	}
 	if flags < 20 {
 		t.Errorf("--help documents %d flags", flags)

@@ -48,7 +48,8 @@ func leaseDB(t *testing.T, kind string) []string {
 	return []string{"--store", "jdbc", "--db-driver", o.Driver, "--dsn", o.DSN, "--data", t.TempDir()}
 }
 
-// leased is a refbroker started with --lease.
+// leased is a refbroker started with its admin endpoint (startAdmin),
+// with --lease or without.
 type leased struct {
 	*proc
 	name  string
@@ -61,10 +62,18 @@ var adminOn = regexp.MustCompile(`admin on http://(127\.0\.0\.1:\d+)`)
 // its STOMP listener to be on a port chosen now, and waits for its admin.
 func startLeased(t *testing.T, name string, db []string, extra ...string) *leased {
 	t.Helper()
-	addr := freeAddr(t)
-	args := append([]string{"--listen", addr, "--admin", "127.0.0.1:0", "--lease", "--lease-owner", name,
+	args := append([]string{"--lease", "--lease-owner", name,
 		"--lease-renew", "200ms", "--lease-ttl", leaseTTL.String(), "--lease-margin", "500ms"}, db...)
-	p := launch(t, append(args, extra...)...)
+	return startAdmin(t, name, append(args, extra...)...)
+}
+
+// startAdmin runs a broker named name (in messages) with args, its STOMP
+// listener to be on a port chosen now, and waits for its admin endpoint
+// (not for STOMP: a standby has none).
+func startAdmin(t *testing.T, name string, args ...string) *leased {
+	t.Helper()
+	addr := freeAddr(t)
+	p := launch(t, append([]string{"--listen", addr, "--admin", "127.0.0.1:0"}, args...)...)
 	p.addr = addr
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -1,10 +1,13 @@
 // Command refbroker is the lossbench reference broker: STOMP 1.2 over a
 // pluggable message store, with an HTTP admin endpoint.
 //
-// Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 1 when the
-// store failed or the lease (--lease) was lost at run time (fail-stop), 2
-// for a bad flag or configuration, or a store or address that cannot be
-// opened at start.
+// Exit status: 0 after a clean shutdown (SIGTERM or SIGINT, also while
+// reconnecting to the database), 1 when the store failed or the lease
+// (--lease) was lost at run time (fail-stop), 2 for a bad flag or
+// configuration, or a store or address that cannot be opened at start.
+// With --store jdbc a lost database connection is not a failure: the
+// broker reconnects (--db-reconnect, reconnect.go) and exits 1 only past
+// --db-reconnect-max.
 package main
 
 import (
@@ -24,7 +27,6 @@ import (
 	"github.com/lossbench/lossbench/broker/admin"
 	"github.com/lossbench/lossbench/broker/config"
 	"github.com/lossbench/lossbench/broker/server"
-	"github.com/lossbench/lossbench/broker/sqlstore"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -49,8 +51,21 @@ RECEIPT for a persistent SEND before the store made it durable. Send with
 header persistent:true to store a message and dedup-id:<id> to make a retry
 idempotent. Flags override the --config file.
 
-Exit status: 0 clean shutdown, 1 store failure or lost lease at run time,
-2 bad input or a store or address that cannot be opened.
+Exit status: 0 clean shutdown, 1 store failure or lost lease at run time
+(with --store jdbc, a lost database connection only with --lease,
+--db-reconnect=false or past --db-reconnect-max), 2 bad input or a store
+or address that cannot be opened at start.
+
+Losing the database (--store jdbc, without --lease): the broker stops
+acknowledging at once (a SEND whose commit failed gets an ERROR, never a
+RECEIPT), sends every client an ERROR "database unavailable, the broker is
+reconnecting", closes its STOMP listener (clients are refused) and answers
+/readyz 503 with /status role "reconnecting". It reconnects with backoff
+(100ms doubling to 5s, jittered), rebuilds its queues and dedup window
+from the database and listens again on --listen; resend with the same
+dedup-id header. Any other store error still fails stop. journaled-jdbc
+needs none of this: it acknowledges from its journal while the database
+is away and checkpoints once it is back.
 
 Database master/slave: start several brokers with --lease on one jdbc or
 journaled-jdbc database. The one holding the lease row serves; the others
@@ -95,7 +110,8 @@ Flags:
 }
 
 // serve runs the broker until a signal, a store failure or, with --lease,
-// the loss of the lease.
+// the loss of the lease. With --store jdbc a lost database connection
+// does not end it: the reconnector (reconnect.go) rides it out.
 func serve(cfg *config.Config, logf func(string, ...any)) int {
 	startupErr := func(format string, args ...any) int {
 		logf("startup failed: "+format, args...)
@@ -106,9 +122,8 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 	defer signal.Stop(sigs)
 
 	var (
-		lr       *leaseRun
-		leaseErr error
-		err      error
+		lr  *leaseRun
+		err error
 	)
 	if cfg.Lease {
 		if lr, err = openLease(cfg, logf); err != nil {
@@ -118,9 +133,13 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 		// after the shutdown below.
 		defer lr.close()
 	}
+	rc := newReconnector(cfg, logf)
 	adminOpts := admin.Options{Version: version}
 	if lr != nil {
 		adminOpts.Lease = lr.state
+	}
+	if rc != nil {
+		adminOpts.Reconnect = rc.state
 	}
 	adm := &handlerSwitch{}
 	adm.set(admin.Handler(nil, adminOpts))
@@ -134,7 +153,11 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 		defer srv.Close()
 		logf("admin on http://%s", adminLn.Addr())
 	}
-	var fence sqlstore.Fence
+	ss := &sessions{cfg: cfg, lr: lr, opts: cfg.ServerOptions(version, logf), logf: logf,
+		show: func(b *server.Broker) { adm.set(admin.Handler(b, adminOpts)) }}
+	if rc != nil {
+		ss.opts.FailMessage = rc.failMessage
+	}
 	var lost <-chan struct{} // nil without a lease: never closed
 	if lr != nil {
 		stopped, err := lr.standBy(sigs)
@@ -144,59 +167,53 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 		if err != nil {
 			return startupErr("%v", err)
 		}
-		fence, lost = lr.fence(), lr.lost()
+		ss.fence, lost = lr.fence(), lr.lost()
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return startupErr("--listen %s: %v", cfg.Listen, err)
 	}
-	defer ln.Close()
-	st, err := openStore(cfg, fence, logf)
+	sess, err := ss.open(context.Background(), ln, 0)
 	if err != nil {
+		ln.Close()
 		return startupErr("%v", err)
 	}
-	if lr != nil {
-		st = lr.guard(st)
-	}
-	b := server.New(st, cfg.ServerOptions(version, logf))
-	adm.set(admin.Handler(b, adminOpts))
-	logf("store %s (fsync %s, data %s), version %s", cfg.Store, cfg.Fsync, cfg.Data, version)
-	if err := b.Recover(context.Background()); err != nil {
-		st.Close()
-		return startupErr("%v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(ln) }()
 
 	code := 0
-	select {
-	case s := <-sigs:
-		logf("%v: shutting down", s)
-	case <-b.Failed():
-		logf("FATAL: %v; exiting without retrying", b.Err())
-		code = 1
-	case <-lost:
-		// Fail stop at once: no acknowledgement after this, an ERROR to
-		// every client; the Guard already refuses writes.
-		leaseErr = lr.lostErr()
-		b.Fail(leaseErr)
-		logf("FATAL: %v; exiting without retrying", leaseErr)
-		code = 1
-	case err := <-served:
-		logf("FATAL: %v", err)
-		code = 1
+	for stopping := false; !stopping; {
+		select {
+		case s := <-sigs:
+			logf("%v: shutting down", s)
+			stopping = true
+		case <-sess.b.Failed():
+			if err := sess.b.Err(); rc.rides(err) {
+				next, c := rc.reconnect(err, sess, sigs, ss)
+				if next == nil {
+					return c
+				}
+				sess = next
+				continue
+			}
+			logf("FATAL: %v; exiting without retrying", sess.b.Err())
+			code, stopping = 1, true
+		case <-lost:
+			// Fail stop at once: no acknowledgement after this, an ERROR to
+			// every client; the Guard already refuses writes.
+			leaseErr := lr.lostErr()
+			sess.b.Fail(leaseErr)
+			logf("FATAL: %v; exiting without retrying", leaseErr)
+			code, stopping = 1, true
+		case err := <-sess.served:
+			logf("FATAL: %v", err)
+			code, stopping = 1, true
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := b.Shutdown(ctx); err != nil {
-		logf("shutdown: %v", err)
-	}
-	if err := st.Close(); err != nil && code == 0 {
+	if err := sess.stop(0, logf); err != nil && code == 0 {
 		logf("close store: %v", err)
 		code = 1
 	}
-	if code == 0 && b.Err() != nil {
-		logf("FATAL: %v", b.Err())
+	if code == 0 && sess.b.Err() != nil {
+		logf("FATAL: %v", sess.b.Err())
 		code = 1
 	}
 	if code == 0 {

@@ -16,10 +16,12 @@ import (
 	"github.com/lossbench/lossbench/broker/store/memstore"
 )
 
-// openStore opens the store cfg names. fence, when not nil, checks every
-// database commit of the jdbc and journaled-jdbc stores (--lease). Later
-// stores (replicated) join this switch.
-func openStore(cfg *config.Config, fence sqlstore.Fence, logf func(string, ...any)) (store.Store, error) {
+// openStore opens the store cfg names. ctx bounds opening the database
+// stores, which give themselves at most 30 s (jdbc) or 60 s
+// (journaled-jdbc, which also applies its journal) anyway. fence, when
+// not nil, checks every database commit of the jdbc and journaled-jdbc
+// stores (--lease). Later stores (replicated) join this switch.
+func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, logf func(string, ...any)) (store.Store, error) {
 	switch cfg.Store {
 	case "memory":
 		return memstore.New(), nil
@@ -44,7 +46,7 @@ func openStore(cfg *config.Config, fence sqlstore.Fence, logf func(string, ...an
 			return nil, err
 		}
 		opts.Fence = fence
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		st, err := sqlstore.Open(ctx, opts)
 		if err != nil {
@@ -62,7 +64,7 @@ func openStore(cfg *config.Config, fence sqlstore.Fence, logf func(string, ...an
 		}
 		opts.Fence = fence
 		dir := filepath.Join(cfg.Data, "journal")
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		st, err := journaled.Open(ctx, journaled.Options{
 			Dir:      dir,

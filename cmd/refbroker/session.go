@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/lossbench/lossbench/broker/config"
+	"github.com/lossbench/lossbench/broker/server"
+	"github.com/lossbench/lossbench/broker/sqlstore"
+	"github.com/lossbench/lossbench/broker/store"
+)
+
+// session is one broker over one opened store, serving on a listener:
+// what a reconnection replaces whole, since a broker that failed stays
+// failed.
+type session struct {
+	st     store.Store
+	b      *server.Broker
+	served chan error // Serve's result
+}
+
+// sessions opens sessions, all alike.
+type sessions struct {
+	cfg   *config.Config
+	fence sqlstore.Fence // --lease: every commit's check
+	lr    *leaseRun      // --lease: guards the store
+	opts  server.Options
+	// show hands the admin endpoint a broker as soon as it exists, so that
+	// /status shows the recovery.
+	show func(*server.Broker)
+	logf func(string, ...any)
+}
+
+// open opens the store, recovers a broker over it and serves on ln, or,
+// when ln is nil, on a new listener on cfg.Listen made only once the
+// broker can serve (while reconnecting, clients are refused rather than
+// left waiting). connect, when not 0, bounds opening the store.
+func (ss *sessions) open(ctx context.Context, ln net.Listener, connect time.Duration) (*session, error) {
+	octx := ctx
+	if connect > 0 {
+		var cancel context.CancelFunc
+		octx, cancel = context.WithTimeout(ctx, connect)
+		defer cancel()
+	}
+	st, err := openStore(octx, ss.cfg, ss.fence, ss.logf)
+	if err != nil {
+		return nil, err
+	}
+	if ss.lr != nil {
+		st = ss.lr.guard(st)
+	}
+	b := server.New(st, ss.opts)
+	ss.show(b)
+	ss.logf("store %s (fsync %s, data %s), version %s", ss.cfg.Store, ss.cfg.Fsync, ss.cfg.Data, version)
+	abandon := func(err error) (*session, error) {
+		ss.show(nil)
+		b.Shutdown(context.Background()) // stops its acker; it never served
+		st.Close()
+		return nil, err
+	}
+	if err := b.Recover(ctx); err != nil {
+		return abandon(err)
+	}
+	if ln == nil {
+		if ln, err = net.Listen("tcp", ss.cfg.Listen); err != nil {
+			return abandon(fmt.Errorf("--listen %s: %w", ss.cfg.Listen, err))
+		}
+	}
+	s := &session{st: st, b: b, served: make(chan error, 1)}
+	go func() { s.served <- b.Serve(ln) }()
+	return s, nil
+}
+
+// stop shuts the broker down (it stops accepting; each connection
+// finishes the frame it is performing and flushes) and closes the store.
+// With bound > 0 it gives the store that long to close and then leaves it
+// behind: a database that is gone may hold a commit in flight until the
+// connection times out. It returns the store's close error.
+func (s *session) stop(bound time.Duration, logf func(string, ...any)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := s.b.Shutdown(ctx); err != nil {
+		logf("shutdown: %v", err)
+	}
+	if bound <= 0 {
+		return s.st.Close()
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.st.Close() }()
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(bound):
+		return errors.New("store still closing after " + bound.String() + "; left behind")
+	}
+}
