@@ -64,9 +64,16 @@ gate: build
 	$(BIN)/lossbench gate --baseline scenarios/baseline.yaml $(OUT)/gate
 
 # bench: end-to-end throughput and latency of refbroker's stores beside the
-# disk's own fsync limit, measured side by side in one run.
+# disk's own fsync limit and ActiveMQ Classic (KahaDB, KahaDB without
+# concurrent store and dispatch, JDBC on PostgreSQL), measured side by side
+# in one run with the same client. The peers come from Debian's packages
+# (chaos/bench/install-peers.sh, as root, only when missing). Measure
+# RabbitMQ too with BENCH_TARGETS=refbroker,peers (installs rabbitmq-server).
+BENCH_TARGETS ?= refbroker,activemq
+comma := ,
 bench: deps build
-	$(BIN)/lossbench bench --out $(OUT) --broker-bin $(BIN)/refbroker --duration 5s --warmup 1s
+	bash chaos/bench/install-peers.sh $(if $(filter rabbitmq peers,$(subst $(comma), ,$(BENCH_TARGETS))),--rabbitmq)
+	$(BIN)/lossbench bench --out $(OUT) --broker-bin $(BIN)/refbroker --targets $(BENCH_TARGETS) --duration 5s --warmup 1s
 
 # bench-go: the Go micro-benchmarks (journal append, frame parser).
 bench-go:

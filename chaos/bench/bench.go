@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-stomp/stomp/v3"
+	"github.com/go-stomp/stomp/v3/frame"
 )
 
 // Load is one measurement's workload.
@@ -38,6 +39,15 @@ type Load struct {
 	Duration time.Duration
 	// Persistent marks messages persistent:true.
 	Persistent bool
+	// Host is the CONNECT frame's host header, the virtual host; empty
+	// means go-stomp's default, Addr's host (RabbitMQ takes the header as
+	// its vhost and needs "/").
+	Host string
+	// QueueHeaders go on every SEND and the SUBSCRIBE: the queue
+	// properties a broker's STOMP dialect needs beyond the standard
+	// (RabbitMQ declares the queue from them, and refuses a SEND and a
+	// SUBSCRIBE that disagree).
+	QueueHeaders map[string]string
 }
 
 // Figures are one cell's measured outcome.
@@ -85,15 +95,26 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 	// ACKs fill the write channel while deliveries fill the subscription
 	// channel deadlocks, so the write channel must hold more than the
 	// prefetch window.
-	cons, err := stomp.Dial("tcp", l.Addr, stomp.ConnOpt.HeartBeat(0, 0),
-		stomp.ConnOpt.WriteChannelCapacity(1<<16))
+	connOpts := []func(*stomp.Conn) error{stomp.ConnOpt.HeartBeat(0, 0)}
+	if l.Host != "" {
+		connOpts = append(connOpts, stomp.ConnOpt.Host(l.Host))
+	}
+	cons, err := stomp.Dial("tcp", l.Addr, append(connOpts, stomp.ConnOpt.WriteChannelCapacity(1<<16))...)
 	if err != nil {
 		return f, fmt.Errorf("bench: consumer connect %s: %w", l.Addr, err)
 	}
 	defer cons.MustDisconnect()
-	sub, err := cons.Subscribe(l.Dest, stomp.AckClientIndividual,
+	subOpts := []func(*frame.Frame) error{
 		stomp.SubscribeOpt.Header("activemq.prefetchSize", "1000"),
-		stomp.SubscribeOpt.Header("prefetch-count", "1000"))
+		stomp.SubscribeOpt.Header("prefetch-count", "1000"),
+	}
+	sendOpts := []func(*frame.Frame) error{stomp.SendOpt.Receipt,
+		stomp.SendOpt.Header("persistent", strconv.FormatBool(l.Persistent))}
+	for _, k := range sortedKeys(l.QueueHeaders) {
+		subOpts = append(subOpts, stomp.SubscribeOpt.Header(k, l.QueueHeaders[k]))
+		sendOpts = append(sendOpts, stomp.SendOpt.Header(k, l.QueueHeaders[k]))
+	}
+	sub, err := cons.Subscribe(l.Dest, stomp.AckClientIndividual, subOpts...)
 	if err != nil {
 		return f, fmt.Errorf("bench: subscribe %s: %w", l.Dest, err)
 	}
@@ -153,7 +174,7 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 				lats = append(lats, local...)
 				mu.Unlock()
 			}()
-			conn, err := stomp.Dial("tcp", l.Addr, stomp.ConnOpt.HeartBeat(0, 0))
+			conn, err := stomp.Dial("tcp", l.Addr, connOpts...)
 			if err != nil {
 				errs.Add(1)
 				mu.Lock()
@@ -164,15 +185,12 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 				return
 			}
 			defer conn.MustDisconnect()
-			persistent := strconv.FormatBool(l.Persistent)
 			for seq := 0; ; seq++ {
 				now := time.Now()
 				if now.After(end) || ctx.Err() != nil {
 					return
 				}
-				err := conn.Send(l.Dest, "application/octet-stream", body,
-					stomp.SendOpt.Receipt,
-					stomp.SendOpt.Header("persistent", persistent))
+				err := conn.Send(l.Dest, "application/octet-stream", body, sendOpts...)
 				done := time.Now()
 				if err != nil {
 					errs.Add(1)
@@ -239,6 +257,15 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 		return f, consErr
 	}
 	return f, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // quantileMS returns the q-quantile of sorted durations (nearest rank), in

@@ -73,22 +73,32 @@ func (d *databases) server(ctx context.Context, kind string) (*dbserver.Server, 
 // fresh creates a new database on the kind's server and returns the
 // refbroker flags that select it.
 func (d *databases) fresh(ctx context.Context, kind string) ([]string, error) {
-	s, err := d.server(ctx, kind)
+	s, name, err := d.freshDatabase(ctx, kind)
 	if err != nil {
 		return nil, err
-	}
-	d.mu.Lock()
-	d.n++
-	name := fmt.Sprintf("bench_%d", d.n)
-	d.mu.Unlock()
-	if err := s.CreateDatabase(ctx, name); err != nil {
-		return nil, fmt.Errorf("bench: create database %s on %s: %w", name, kind, err)
 	}
 	driver := "postgres"
 	if s.Kind == dbserver.MariaDB {
 		driver = "mysql"
 	}
 	return []string{"--db-driver", driver, "--dsn", s.DSN(name)}, nil
+}
+
+// freshDatabase creates a new database on the kind's server and returns
+// the server and the database's name.
+func (d *databases) freshDatabase(ctx context.Context, kind string) (*dbserver.Server, string, error) {
+	s, err := d.server(ctx, kind)
+	if err != nil {
+		return nil, "", err
+	}
+	d.mu.Lock()
+	d.n++
+	name := fmt.Sprintf("bench_%d", d.n)
+	d.mu.Unlock()
+	if err := s.CreateDatabase(ctx, name); err != nil {
+		return nil, "", fmt.Errorf("bench: create database %s on %s: %w", name, kind, err)
+	}
+	return s, name, nil
 }
 
 // probe measures the kind's raw commit rate for dur with 1 and 16 clients.

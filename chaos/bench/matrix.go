@@ -26,8 +26,14 @@ type Target struct {
 	Args []string `json:"args"`
 	// DB, when set, is a database server kind (postgres, mariadb) the
 	// bench starts itself; each cell gets a fresh database on it, passed
-	// to refbroker with --db-driver and --dsn.
+	// to refbroker with --db-driver and --dsn (to a peer, in its own
+	// configuration).
 	DB string `json:"db,omitempty"`
+	// Peer, when set, names a peer broker (PeerActiveMQ, PeerRabbitMQ)
+	// the bench starts instead of refbroker; Args are then unused and
+	// PeerConfig picks its configuration (ActiveMQConfig.Store).
+	Peer       string `json:"peer,omitempty"`
+	PeerConfig string `json:"peer_config,omitempty"`
 }
 
 // DefaultTargets are refbroker's stores of issue 2, each fsync policy.
@@ -84,7 +90,16 @@ type Report struct {
 	Reference string      `json:"reference"`
 	Disk      DiskFigures `json:"disk"`
 	Databases []DBFigures `json:"databases,omitempty"`
-	Cells     []Cell      `json:"cells"`
+	// Peers are the peer brokers measured, with their package versions.
+	Peers []PeerInfo `json:"peers,omitempty"`
+	Cells []Cell     `json:"cells"`
+}
+
+// PeerInfo names a peer broker measured in a run and its Debian package
+// version.
+type PeerInfo struct {
+	Kind    string `json:"kind"`
+	Version string `json:"version"`
 }
 
 // Run measures every cell of m, starting a fresh broker per measurement.
@@ -94,6 +109,18 @@ func (m *Matrix) Run(ctx context.Context) (*Report, error) {
 		logf = func(string, ...any) {}
 	}
 	rep := &Report{Started: time.Now().UTC(), Reference: m.Reference}
+	// A peer asked for and not installed is an error before anything is
+	// measured, never a silently missing row.
+	seen := map[string]bool{}
+	for _, tg := range m.Targets {
+		if err := tg.Available(); err != nil {
+			return nil, fmt.Errorf("target %s: %w", tg.Name, err)
+		}
+		if tg.Peer != "" && !seen[tg.Peer] {
+			seen[tg.Peer] = true
+			rep.Peers = append(rep.Peers, PeerInfo{Kind: tg.Peer, Version: PeerVersion(tg.Peer)})
+		}
+	}
 	disk, err := ProbeDisk(m.WorkDir, 2*time.Second)
 	if err != nil {
 		return nil, err
@@ -163,6 +190,9 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 	dir := filepath.Join(m.WorkDir, fmt.Sprintf("%s-p%d-s%d-r%d", tg.Name, producers, size, rep))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Figures{}, err
+	}
+	if tg.Peer != "" {
+		return m.peerCell(ctx, tg, dir, producers, size)
 	}
 	defer os.RemoveAll(filepath.Join(dir, "data"))
 	args := tg.Args

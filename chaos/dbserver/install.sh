@@ -20,25 +20,7 @@ if [ ${#pkgs[@]} -eq 0 ]; then
 	echo "dbserver/install.sh: postgresql and mariadb-server already installed"
 	exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-	echo "dbserver/install.sh: need root to apt-get install ${pkgs[*]}" >&2
-	exit 2
-fi
-
-# Keep the packages' init scripts from starting services during install.
-policy=/usr/sbin/policy-rc.d
-made_policy=
-if [ ! -e "$policy" ]; then
-	printf '#!/bin/sh\nexit 101\n' >"$policy"
-	chmod 755 "$policy"
-	made_policy=1
-fi
-cleanup() { if [ -n "$made_policy" ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+bash "$(dirname "$0")/../apt-install.sh" dbserver/install.sh "${pkgs[@]}"
 
 # If a service started anyway (no policy-rc.d honoured), stop it.
 for svc in postgresql mariadb mysql; do
@@ -46,4 +28,3 @@ for svc in postgresql mariadb mysql; do
 		service "$svc" stop >/dev/null 2>&1 || true
 	fi
 done
-echo "dbserver/install.sh: installed ${pkgs[*]}"

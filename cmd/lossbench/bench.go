@@ -19,7 +19,7 @@ func init() {
 	register(command{
 		name:    "bench",
 		usage:   "[--out DIR] [--broker-bin PATH] [--targets a,b] [--producers 1,16] [--sizes 1024] [--duration D] [--repeat N]",
-		summary: "measure throughput and latency of refbroker's stores side by side",
+		summary: "measure throughput and latency of refbroker's stores (and peer brokers) side by side",
 		help: `Measures refbroker end to end, the way shared/peers measured ActiveMQ:
 each producer sends persistent messages and waits for a RECEIPT per SEND,
 one consumer acknowledges every message (client-individual). A fresh
@@ -28,6 +28,17 @@ acknowledged and consumed per second; the backlog left when producers
 stop is reported beside it. The disk's own fdatasync rate is measured in
 the same run and every cell is given as a fraction of it, and as a ratio
 to the reference target.
+
+Peer brokers are measured by the same client in the same run when named
+in --targets (never by default):
+` + peerHelp() + `
+They come from Debian's packages (chaos/bench/install-peers.sh, run by
+make bench, installs ActiveMQ; --rabbitmq adds RabbitMQ); naming one that
+is not installed is an error that says what to install. Each runs on free
+127.0.0.1 ports with its configuration and data in the cell's folder.
+
+--targets also takes groups: refbroker (every refbroker target, the
+default), activemq (every ActiveMQ target), peers (every peer target).
 
 Writes DIR/bench-<time>/bench.json and bench.md and prints the table.`,
 		run: runBench,
@@ -38,7 +49,7 @@ func runBench(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	fs := cmd.flags(st)
 	out := fs.String("out", "results", "output folder")
 	bin := fs.String("broker-bin", "", "refbroker binary (default: refbroker beside this lossbench binary, then bin/refbroker)")
-	targets := fs.String("targets", "", "comma-separated targets (default all: "+targetNames(bench.DefaultTargets())+")")
+	targets := fs.String("targets", "", "comma-separated targets or groups (default refbroker: "+targetNames(bench.DefaultTargets())+"; peers: "+targetNames(bench.PeerTargets())+")")
 	producers := fs.String("producers", "1,16", "comma-separated producer counts")
 	sizes := fs.String("sizes", "1024", "comma-separated message sizes in bytes")
 	duration := fs.Duration("duration", 10*time.Second, "measured window per cell")
@@ -57,6 +68,12 @@ func runBench(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	if err != nil {
 		fmt.Fprintf(st.err, "lossbench bench: --targets: %v\n", err)
 		return exitBad
+	}
+	for _, t := range tgs {
+		if err := t.Available(); err != nil {
+			fmt.Fprintf(st.err, "lossbench bench: target %s: %v\n", t.Name, err)
+			return exitBad
+		}
 	}
 	prods, err := intList(*producers)
 	if err != nil {
@@ -123,6 +140,9 @@ func writeBench(dir string, rep *bench.Report, w io.Writer) error {
 	for _, d := range rep.Databases {
 		fmt.Fprintf(&sb, "%s: %.0f commits/s (single-row 1 KiB inserts) with 1 client, %.0f with 16.\n\n", d.Kind, d.Commits1, d.Commits16)
 	}
+	for _, p := range rep.Peers {
+		fmt.Fprintf(&sb, "Peer %s: Debian package %s.\n\n", p.Kind, p.Version)
+	}
 	fmt.Fprintf(&sb, "| target | producers | size | msg/s (acked and consumed) | acked/s | MB/s | p50 ms | p99 ms | p99.9 ms | backlog | msgs per sync | vs %s | of disk limit | repeats |\n", rep.Reference)
 	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range rep.Cells {
@@ -150,6 +170,9 @@ func writeBench(dir string, rep *bench.Report, w io.Writer) error {
 	for _, d := range rep.Databases {
 		fmt.Fprintf(w, "%s: %.0f commits/s with 1 client, %.0f with 16\n", d.Kind, d.Commits1, d.Commits16)
 	}
+	for _, p := range rep.Peers {
+		fmt.Fprintf(w, "peer %s: Debian package %s\n", p.Kind, p.Version)
+	}
 	return nil
 }
 
@@ -161,25 +184,72 @@ func targetNames(ts []bench.Target) string {
 	return strings.Join(names, ",")
 }
 
-func pickTargets(list string) ([]bench.Target, error) {
-	all := bench.DefaultTargets()
-	if list == "" {
-		return all, nil
+// targetGroups are the names --targets takes for several targets at once.
+func targetGroups() map[string][]bench.Target {
+	var amq []bench.Target
+	for _, t := range bench.PeerTargets() {
+		if t.Peer == bench.PeerActiveMQ {
+			amq = append(amq, t)
+		}
 	}
+	return map[string][]bench.Target{
+		"refbroker": bench.DefaultTargets(),
+		"activemq":  amq,
+		"peers":     bench.PeerTargets(),
+	}
+}
+
+// pickTargets resolves --targets: target names and groups, in the order
+// given, each target once.
+func pickTargets(list string) ([]bench.Target, error) {
+	all := append(bench.DefaultTargets(), bench.PeerTargets()...)
+	if list == "" {
+		return bench.DefaultTargets(), nil
+	}
+	groups := targetGroups()
 	var out []bench.Target
+	seen := map[string]bool{}
+	add := func(t bench.Target) {
+		if !seen[t.Name] {
+			seen[t.Name] = true
+			out = append(out, t)
+		}
+	}
 	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if g, ok := groups[name]; ok {
+			for _, t := range g {
+				add(t)
+			}
+			continue
+		}
 		found := false
 		for _, t := range all {
-			if t.Name == strings.TrimSpace(name) {
-				out = append(out, t)
+			if t.Name == name {
+				add(t)
 				found = true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown target %q; known: %s", name, targetNames(all))
+			return nil, fmt.Errorf("unknown target %q; known: %s; groups: refbroker, activemq, peers", name, targetNames(all))
 		}
 	}
 	return out, nil
+}
+
+// peerHelp lists the peer targets for --help, one a line.
+func peerHelp() string {
+	desc := map[string]string{
+		"activemq-kahadb":        "ActiveMQ Classic, KahaDB at its defaults (fsync per write batch)",
+		"activemq-kahadb-nocsd":  "the same with concurrentStoreAndDispatchQueues=false",
+		"activemq-jdbc-postgres": "ActiveMQ's JDBC store on the bench's PostgreSQL, a fresh database per cell",
+		"rabbitmq":               "RabbitMQ, durable queue over the STOMP plugin (durable:true, auto-delete:false)",
+	}
+	var sb strings.Builder
+	for _, t := range bench.PeerTargets() {
+		fmt.Fprintf(&sb, "  %-24s %s\n", t.Name, desc[t.Name])
+	}
+	return strings.TrimRight(sb.String(), "\n")
 }
 
 func intList(s string) ([]int, error) {

@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/template"
+
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
+)
+
+// Debian's ActiveMQ Classic, the PostgreSQL JDBC driver, and the
+// connection pool the JDBC configuration uses (linked from
+// /usr/share/activemq/lib/optional; the package only recommends it).
+const (
+	activemqHome    = "/usr/share/activemq"
+	activemqJar     = activemqHome + "/bin/activemq.jar"
+	postgresJDBCJar = "/usr/share/java/postgresql.jar"
+	commonsDBCPJar  = "/usr/share/java/commons-dbcp.jar"
+	commonsPoolJar  = "/usr/share/java/commons-pool.jar"
+)
+
+// activemqJVMOptions are Debian's ACTIVEMQ_OPTS (/usr/share/activemq/activemq-options)
+// and the module flags /usr/bin/activemq passes on Java 17, as
+// shared/peers/activemq/broker.sh starts it for the peers' figures.
+var activemqJVMOptions = []string{
+	"-Xms512M", "-Xmx512M", "-Dorg.apache.activemq.UseDedicatedTaskRunner=true",
+	"--add-reads=java.xml=java.logging",
+	"--add-opens", "java.base/java.security=ALL-UNNAMED", "--add-opens", "java.base/java.net=ALL-UNNAMED",
+	"--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens", "java.base/java.util=ALL-UNNAMED",
+	"--add-opens", "java.naming/javax.naming.spi=ALL-UNNAMED", "--add-opens", "java.rmi/sun.rmi.transport.tcp=ALL-UNNAMED",
+	"--add-opens", "java.base/java.util.concurrent=ALL-UNNAMED", "--add-opens", "java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+	"--add-exports=java.base/sun.net.www.protocol.http=ALL-UNNAMED", "--add-exports=java.base/sun.net.www.protocol.https=ALL-UNNAMED",
+	"--add-exports=java.base/sun.net.www.protocol.jar=ALL-UNNAMED", "--add-exports=jdk.xml.dom/org.w3c.dom.html=ALL-UNNAMED",
+	"--add-exports=jdk.naming.rmi/com.sun.jndi.url.rmi=ALL-UNNAMED",
+}
+
+//go:embed peers/activemq-*.xml peers/activemq-log4j.properties
+var activemqConf embed.FS
+
+// ActiveMQConfig selects an ActiveMQ configuration.
+type ActiveMQConfig struct {
+	// Store names the embedded activemq.xml (peers/activemq-<Store>.xml):
+	// "kahadb", "kahadb-nocsd" or "jdbc".
+	Store string
+	// JDBCURL and JDBCUser, for the jdbc store, name the PostgreSQL
+	// database (jdbc:postgresql://host:port/db); no password.
+	JDBCURL, JDBCUser string
+}
+
+// StartActiveMQ starts Debian's ActiveMQ Classic with ACTIVEMQ_BASE dir:
+// it writes dir/conf/activemq.xml from the embedded template for c.Store
+// with a STOMP connector on a free 127.0.0.1 port (and no other
+// transport), runs the JVM with Debian's flags, and waits until the STOMP
+// port answers a CONNECT (90 s at most). The console output is in
+// dir/data/console.log and the broker's log in dir/data/activemq.log.
+//
+// On error the partial Peer is returned with the error so the caller can
+// Stop it.
+func StartActiveMQ(ctx context.Context, dir string, c ActiveMQConfig) (*Peer, error) {
+	if err := PeerAvailable(PeerActiveMQ); err != nil {
+		return nil, err
+	}
+	base, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	stompAddr, err := osutil.FreeAddr("127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	conf, data, tmp, lib := filepath.Join(base, "conf"), filepath.Join(base, "data"), filepath.Join(base, "tmp"), filepath.Join(base, "lib")
+	for _, d := range []string{conf, data, tmp, lib} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("bench: activemq base: %w", err)
+		}
+	}
+	xmlText, err := activemqXML(c, stompAddr)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(conf, "activemq.xml"), xmlText, 0o644); err != nil {
+		return nil, err
+	}
+	log4j, _ := activemqConf.ReadFile("peers/activemq-log4j.properties")
+	if err := os.WriteFile(filepath.Join(conf, "log4j.properties"), log4j, 0o644); err != nil {
+		return nil, err
+	}
+	if c.Store == "jdbc" {
+		// ActiveMQ adds ACTIVEMQ_BASE/lib to its class path.
+		link := filepath.Join(lib, "postgresql.jar")
+		os.Remove(link)
+		if err := os.Symlink(postgresJDBCJar, link); err != nil {
+			return nil, fmt.Errorf("bench: link JDBC driver: %w", err)
+		}
+	}
+	console := filepath.Join(data, "console.log")
+	p := &Peer{
+		Kind: PeerActiveMQ, STOMP: stompAddr, Dir: base,
+		logs: []string{console, filepath.Join(data, "activemq.log")},
+		data: []string{filepath.Join(data, "kahadb"), filepath.Join(data, "localhost"), tmp},
+	}
+	argv := append([]string{"java"}, activemqJVMOptions...)
+	argv = append(argv,
+		"-Djava.io.tmpdir="+tmp,
+		"-Dactivemq.classpath="+conf+":",
+		"-Dactivemq.home="+activemqHome, "-Dactivemq.base="+base,
+		"-Dactivemq.conf="+conf, "-Dactivemq.data="+data,
+		"-jar", activemqJar, "start", "xbean:file:"+filepath.Join(conf, "activemq.xml"))
+	if p.main, err = startChild("activemq", base, console, os.Environ(), argv...); err != nil {
+		return nil, err
+	}
+	if err := p.waitReady(ctx, peerStartTimeout); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// activemqXML renders the embedded activemq.xml for c.Store with its
+// STOMP connector on stompAddr.
+func activemqXML(c ActiveMQConfig, stompAddr string) ([]byte, error) {
+	text, err := activemqConf.ReadFile("peers/activemq-" + c.Store + ".xml")
+	if err != nil {
+		return nil, fmt.Errorf("bench: no ActiveMQ configuration %q", c.Store)
+	}
+	if c.Store == "jdbc" && c.JDBCURL == "" {
+		return nil, fmt.Errorf("bench: ActiveMQ jdbc store needs a JDBC URL")
+	}
+	tpl, err := template.New(c.Store).Option("missingkey=error").Parse(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("bench: activemq-%s.xml: %w", c.Store, err)
+	}
+	var out bytes.Buffer
+	if err := tpl.Execute(&out, map[string]string{
+		"STOMP": xmlEscape(stompAddr), "JDBCURL": xmlEscape(c.JDBCURL), "JDBCUser": xmlEscape(c.JDBCUser),
+	}); err != nil {
+		return nil, fmt.Errorf("bench: activemq-%s.xml: %w", c.Store, err)
+	}
+	return out.Bytes(), nil
+}
+
+// xmlEscape escapes s for an XML attribute value.
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}

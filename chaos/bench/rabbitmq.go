@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/template"
+
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
+)
+
+// Debian's RabbitMQ (the server script run directly, not the wrapper in
+// /usr/sbin that switches to the rabbitmq user and its system paths) and
+// Erlang's port mapper.
+const (
+	rabbitmqServer = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+	epmdBin        = "epmd"
+)
+
+//go:embed peers/rabbitmq.conf
+var rabbitmqConf embed.FS
+
+// rabbitmqQueueHeaders declare /queue/bench durable on SEND and SUBSCRIBE
+// alike (RabbitMQ refuses a redeclaration with other properties).
+var rabbitmqQueueHeaders = map[string]string{"durable": "true", "auto-delete": "false"}
+
+// StartRabbitMQ starts Debian's RabbitMQ as node bench@localhost with
+// everything under dir: its configuration (peers/rabbitmq.conf: the STOMP
+// plugin on a free 127.0.0.1 port, AMQP off), Mnesia and message stores,
+// logs, and the Erlang cookie (HOME). Erlang distribution needs a port
+// mapper: an epmd of its own runs on a free 127.0.0.1 port, so neither the
+// system's port 4369 nor a daemon outliving the bench is involved, and
+// the node's distribution port is a free one on 127.0.0.1 too. It waits
+// until the STOMP port answers a CONNECT (90 s at most).
+//
+// On error the partial Peer is returned with the error so the caller can
+// Stop it.
+func StartRabbitMQ(ctx context.Context, dir string) (*Peer, error) {
+	if err := PeerAvailable(PeerRabbitMQ); err != nil {
+		return nil, err
+	}
+	base, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	conf, mnesia, logs, home := filepath.Join(base, "conf"), filepath.Join(base, "mnesia"), filepath.Join(base, "log"), filepath.Join(base, "home")
+	for _, d := range []string{conf, mnesia, logs, home} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("bench: rabbitmq base: %w", err)
+		}
+	}
+	var ports [3]int // STOMP, epmd, distribution
+	for i := range ports {
+		if ports[i], err = osutil.FreePort("127.0.0.1"); err != nil {
+			return nil, err
+		}
+	}
+	stompAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
+	confText, err := rabbitmqConfig(stompAddr)
+	if err != nil {
+		return nil, err
+	}
+	confFile, plugins := filepath.Join(conf, "rabbitmq.conf"), filepath.Join(conf, "enabled_plugins")
+	if err := os.WriteFile(confFile, confText, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(plugins, []byte("[rabbitmq_stomp].\n"), 0o644); err != nil {
+		return nil, err
+	}
+	console := filepath.Join(base, "console.log")
+	p := &Peer{
+		Kind: PeerRabbitMQ, STOMP: stompAddr, Dir: base, Host: "/", QueueHeaders: rabbitmqQueueHeaders,
+		logs: []string{console, filepath.Join(logs, "rabbit.log")},
+		data: []string{mnesia},
+	}
+	epmdPort := strconv.Itoa(ports[1])
+	epmd, err := startChild("epmd", base, filepath.Join(base, "epmd.log"), os.Environ(),
+		epmdBin, "-address", "127.0.0.1", "-port", epmdPort)
+	if err != nil {
+		return nil, err
+	}
+	p.helpers = append(p.helpers, epmd)
+	env := append(os.Environ(),
+		"HOME="+home,
+		"RABBITMQ_CONF_ENV_FILE=/dev/null", // not /etc/rabbitmq/rabbitmq-env.conf
+		"RABBITMQ_NODENAME=bench@localhost",
+		"RABBITMQ_CONFIG_FILE="+confFile,
+		"RABBITMQ_ADVANCED_CONFIG_FILE="+filepath.Join(conf, "advanced.config"),
+		"RABBITMQ_ENABLED_PLUGINS_FILE="+plugins,
+		"RABBITMQ_MNESIA_BASE="+mnesia,
+		"RABBITMQ_LOG_BASE="+logs,
+		"RABBITMQ_DIST_PORT="+strconv.Itoa(ports[2]),
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+		"ERL_EPMD_PORT="+epmdPort,
+	)
+	if p.main, err = startChild("rabbitmq", base, console, env, rabbitmqServer); err != nil {
+		return p, err
+	}
+	if err := p.waitReady(ctx, peerStartTimeout); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// rabbitmqConfig renders the embedded rabbitmq.conf with the STOMP
+// listener on stompAddr.
+func rabbitmqConfig(stompAddr string) ([]byte, error) {
+	text, err := rabbitmqConf.ReadFile("peers/rabbitmq.conf")
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := template.New("rabbitmq.conf").Option("missingkey=error").Parse(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("bench: rabbitmq.conf: %w", err)
+	}
+	var out bytes.Buffer
+	if err := tpl.Execute(&out, map[string]string{"STOMP": stompAddr}); err != nil {
+		return nil, fmt.Errorf("bench: rabbitmq.conf: %w", err)
+	}
+	return out.Bytes(), nil
+}
