@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -64,6 +65,15 @@ func pickDialect(opts Options) (*dialect, string, error) {
 		// Placeholders filled in by the client: a statement is one round
 		// trip instead of prepare, execute and close.
 		cfg.InterpolateParams = true
+		// Its COMMIT ignores the context: socket timeouts bound it.
+		if t := commitTimeout(opts); t > 0 {
+			if cfg.ReadTimeout == 0 {
+				cfg.ReadTimeout = t
+			}
+			if cfg.WriteTimeout == 0 {
+				cfg.WriteTimeout = t
+			}
+		}
 		return mysqlDialect, cfg.FormatDSN(), nil
 	case "", "sqlite", "sqlite3":
 		if opts.DSN != "" {
@@ -84,6 +94,18 @@ func pickDialect(opts Options) (*dialect, string, error) {
 			"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate", nil
 	}
 	return nil, "", fmt.Errorf("sqlstore: unknown driver %q (postgres, mysql, sqlite)", opts.Driver)
+}
+
+// commitTimeout is opts.CommitTimeout with its default applied; 0 means
+// none.
+func commitTimeout(opts Options) time.Duration {
+	switch {
+	case opts.CommitTimeout == 0:
+		return DefaultCommitTimeout
+	case opts.CommitTimeout < 0:
+		return 0
+	}
+	return opts.CommitTimeout
 }
 
 func dollar(i int) string                 { return "$" + strconv.Itoa(i) }

@@ -98,6 +98,10 @@ import (
 const (
 	DefaultBatchMax   = 1000
 	DefaultBodyBudget = 64 << 20
+	// DefaultCommitTimeout bounds a group commit: a database that stops
+	// answering without closing the connection (a black hole) fails the
+	// store after this long instead of hanging every producer forever.
+	DefaultCommitTimeout = 30 * time.Second
 )
 
 // Options configures Open.
@@ -124,6 +128,13 @@ type Options struct {
 	// Logf, when set, reports start-up and the failure that stopped the
 	// store.
 	Logf func(string, ...any)
+	// CommitTimeout is how long a group commit may take; past it the
+	// commit's outcome is unknown (nothing of it is acknowledged) and the
+	// store fails, as on any failed commit (0: DefaultCommitTimeout;
+	// negative: no limit). On MariaDB it is also the connection's read and
+	// write timeout unless the DSN sets them, since its driver's COMMIT
+	// does not watch the context.
+	CommitTimeout time.Duration
 	// Fence, when set, is called inside every group commit's transaction
 	// before it writes (broker/lease's Lease.Fence checks that the lease's
 	// epoch is still ours). An error aborts that commit and fails the
@@ -148,8 +159,10 @@ type Store struct {
 	closed bool
 
 	// Owned by the writer goroutine (and Open, before it starts).
-	next uint64              // next seq to hand out
-	live map[uint64]struct{} // seqs of unacknowledged messages
+	next uint64 // next seq to hand out
+	// prepared counts prepared groups (writer goroutine only).
+	prepared uint64
+	live     map[uint64]struct{} // seqs of unacknowledged messages
 
 	stats statsBox
 }
@@ -177,6 +190,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if opts.BodyBudget == 0 {
 		opts.BodyBudget = DefaultBodyBudget
+	}
+	if opts.CommitTimeout == 0 {
+		opts.CommitTimeout = DefaultCommitTimeout
 	}
 	db, err := sql.Open(d.driver, dsn)
 	if err != nil {
@@ -340,6 +356,7 @@ type statsBox struct {
 	batchesMax  int
 	rejected    uint64
 	live        int
+	liveOrder   uint64 // prepare order of the commit live is from
 	failed      error
 }
 

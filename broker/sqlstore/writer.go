@@ -82,7 +82,8 @@ func batchBytes(b *store.Batch) int {
 type pending struct {
 	rs       rows
 	accepted []*request
-	live     int // live messages once it commits
+	live     int    // live messages once it commits
+	order    uint64 // prepare order: commits in flight may finish out of it
 }
 
 // prepare validates the group's batches, answers those it refuses, assigns
@@ -143,6 +144,8 @@ func (s *Store) prepare(group []*request) *pending {
 		rs.high = int64(s.next - 1)
 	}
 	p.live = len(s.live)
+	s.prepared++
+	p.order = s.prepared
 	return p
 }
 
@@ -151,11 +154,17 @@ func (s *Store) prepare(group []*request) *pending {
 // the store.
 func (s *Store) commit(conn *sql.Conn, p *pending) {
 	start := time.Now()
+	ctx := context.Background()
+	if s.opts.CommitTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.CommitTimeout)
+		defer cancel()
+	}
 	var err error
 	if s.opts.Fence != nil {
-		err = s.fencedCommit(context.Background(), conn, &p.rs)
+		err = s.fencedCommit(ctx, conn, &p.rs)
 	} else {
-		err = s.d.commit(context.Background(), conn, &p.rs)
+		err = s.d.commit(ctx, conn, &p.rs)
 	}
 	took := time.Since(start)
 	if err != nil {
@@ -164,7 +173,7 @@ func (s *Store) commit(conn *sql.Conn, p *pending) {
 			s.logf("%v", err)
 		}
 	} else {
-		s.stats.committed(len(p.accepted), &p.rs, took, p.live)
+		s.stats.committed(len(p.accepted), &p.rs, took, p.live, p.order)
 	}
 	for _, r := range p.accepted {
 		r.done <- err
@@ -228,7 +237,10 @@ func (st *statsBox) fail(err error) bool {
 	return false
 }
 
-func (st *statsBox) committed(batches int, rs *rows, took time.Duration, live int) {
+// committed records a commit. live is the count of live messages as of
+// the commit's prepare order: with two commits in flight the later one may
+// finish first, and the earlier one's count must not overwrite it.
+func (st *statsBox) committed(batches int, rs *rows, took time.Duration, live int, order uint64) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.commits++
@@ -241,5 +253,7 @@ func (st *statsBox) committed(batches int, rs *rows, took time.Duration, live in
 	st.commitMax = max(st.commitMax, took)
 	st.batchesLast = batches
 	st.batchesMax = max(st.batchesMax, batches)
-	st.live = live
+	if order > st.liveOrder {
+		st.live, st.liveOrder = live, order
+	}
 }

@@ -1,0 +1,90 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/lossbench/lossbench/broker/sqlstore"
+	"github.com/lossbench/lossbench/broker/store"
+	"github.com/lossbench/lossbench/chaos/dbserver"
+)
+
+// TestCommitTimeoutBlackhole: a database that stops answering without
+// closing the connection (every byte held by a toxiproxy "timeout"
+// toxic) fails the store once CommitTimeout has passed, with a
+// connection error (so refbroker reconnects) and without acknowledging
+// the batch; without the deadline the Write would wait forever.
+func TestCommitTimeoutBlackhole(t *testing.T) {
+	for _, kind := range []dbserver.Kind{dbserver.Postgres, dbserver.MariaDB} {
+		t.Run(string(kind), func(t *testing.T) {
+			srv := server(t, kind)
+			opts := freshOptions(t, target{name: string(kind), kind: kind})
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			listen := ln.Addr().String()
+			ln.Close()
+			tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+			p := toxiproxy.NewProxy(tp, "store->db", listen, srv.Addr())
+			if err := p.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer p.Stop()
+			opts.DSN = strings.Replace(opts.DSN, srv.Addr(), listen, 1)
+			const timeout = 700 * time.Millisecond
+			opts.CommitTimeout = timeout
+			s := mustOpen(t, opts)
+			defer func() {
+				closed := make(chan error, 1)
+				go func() { closed <- s.Close() }()
+				select {
+				case <-closed:
+				case <-time.After(2 * timeout):
+					t.Error("Close hung after the commit deadline")
+				}
+			}()
+			ctx := context.Background()
+			if err := s.Write(ctx, &store.Batch{Adds: []*store.Message{{Queue: "q", Body: []byte("before")}}}); err != nil {
+				t.Fatalf("write before the black hole: %v", err)
+			}
+			for _, stream := range []string{"upstream", "downstream"} {
+				js := `{"name":"bh-` + stream + `","type":"timeout","stream":"` + stream + `","attributes":{"timeout":0}}`
+				if _, err := p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := time.Now()
+			done := make(chan error, 1)
+			go func() {
+				done <- s.Write(ctx, &store.Batch{Adds: []*store.Message{{Queue: "q", Body: []byte("into the hole")}}})
+			}()
+			select {
+			case err = <-done:
+			case <-time.After(timeout + 20*time.Second):
+				t.Fatalf("Write still waiting %v after the commit deadline of %v", time.Since(start), timeout)
+			}
+			took := time.Since(start)
+			t.Logf("%s: write into the black hole failed after %v (deadline %v): %v", kind, took.Round(time.Millisecond), timeout, err)
+			if err == nil {
+				t.Fatal("a write into a black-holed database was acknowledged")
+			}
+			if !errors.Is(err, store.ErrFailed) {
+				t.Errorf("error does not wrap store.ErrFailed: %v", err)
+			}
+			if !sqlstore.IsConnectionError(err) {
+				t.Errorf("a commit past its deadline is not a connection error: %v", err)
+			}
+			if took < timeout {
+				t.Errorf("failed after %v, before its deadline %v", took, timeout)
+			}
+		})
+	}
+}
