@@ -88,3 +88,49 @@ func TestCommitTimeoutBlackhole(t *testing.T) {
 		})
 	}
 }
+
+// TestTxIdleTimeoutReachesTheServer: the store's sessions carry
+// TxIdleTimeout as the server's idle-in-transaction limit (what ends a
+// cut-off master's transaction and frees the lease row), unless the DSN
+// sets it.
+func TestTxIdleTimeoutReachesTheServer(t *testing.T) {
+	cases := []struct {
+		kind  dbserver.Kind
+		query string
+		want  string // 1.5 s
+		dsn   string // a DSN setting of its own, and what it reads then
+		dsnIs string
+	}{
+		{dbserver.Postgres, "SHOW idle_in_transaction_session_timeout", "1500ms", "&idle_in_transaction_session_timeout=7000", "7s"},
+		{dbserver.MariaDB, "SELECT @@session.idle_transaction_timeout", "2", "&idle_transaction_timeout=7", "7"},
+	}
+	for _, c := range cases {
+		t.Run(string(c.kind), func(t *testing.T) {
+			server(t, c.kind)
+			read := func(opts sqlstore.Options) string {
+				s := mustOpen(t, opts)
+				defer s.Close()
+				var v string
+				if err := s.DB().QueryRow(c.query).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			opts := freshOptions(t, target{name: string(c.kind), kind: c.kind})
+			opts.TxIdleTimeout = 1500 * time.Millisecond
+			if got := read(opts); got != c.want {
+				t.Errorf("TxIdleTimeout 1.5s: server says %q, want %q", got, c.want)
+			}
+			sep := "?"
+			if strings.Contains(opts.DSN, "?") {
+				sep = ""
+			} else {
+				c.dsn = strings.Replace(c.dsn, "&", "", 1)
+			}
+			opts.DSN += sep + c.dsn
+			if got := read(opts); got != c.dsnIs {
+				t.Errorf("DSN setting %s: server says %q, want %q", c.dsn, got, c.dsnIs)
+			}
+		})
+	}
+}

@@ -53,7 +53,11 @@ func pickDialect(opts Options) (*dialect, string, error) {
 		if opts.DSN == "" {
 			return nil, "", fmt.Errorf("sqlstore: postgres needs a DSN")
 		}
-		return postgresDialect, opts.DSN, nil
+		dsn := opts.DSN
+		if t := txIdleTimeout(opts); t > 0 {
+			dsn = withPostgresParam(dsn, "idle_in_transaction_session_timeout", strconv.FormatInt(t.Milliseconds(), 10))
+		}
+		return postgresDialect, dsn, nil
 	case "mysql", "mariadb":
 		if opts.DSN == "" {
 			return nil, "", fmt.Errorf("sqlstore: mysql needs a DSN")
@@ -72,6 +76,14 @@ func pickDialect(opts Options) (*dialect, string, error) {
 			}
 			if cfg.WriteTimeout == 0 {
 				cfg.WriteTimeout = t
+			}
+		}
+		if t := txIdleTimeout(opts); t > 0 {
+			if _, set := cfg.Params["idle_transaction_timeout"]; !set {
+				if cfg.Params == nil {
+					cfg.Params = map[string]string{}
+				}
+				cfg.Params["idle_transaction_timeout"] = strconv.FormatInt(int64((t+time.Second-1)/time.Second), 10)
 			}
 		}
 		return mysqlDialect, cfg.FormatDSN(), nil
@@ -106,6 +118,35 @@ func commitTimeout(opts Options) time.Duration {
 		return 0
 	}
 	return opts.CommitTimeout
+}
+
+// txIdleTimeout is opts.TxIdleTimeout with its default applied; 0 means
+// the server's own.
+func txIdleTimeout(opts Options) time.Duration {
+	switch {
+	case opts.TxIdleTimeout == 0:
+		return commitTimeout(opts)
+	case opts.TxIdleTimeout < 0:
+		return 0
+	}
+	return opts.TxIdleTimeout
+}
+
+// withPostgresParam adds a run-time parameter (pgx sends keys it does not
+// know to the server) to a PostgreSQL DSN, URL or key=value, unless the
+// DSN names it already.
+func withPostgresParam(dsn, key, value string) string {
+	if strings.Contains(dsn, key) {
+		return dsn
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		return dsn + sep + key + "=" + value
+	}
+	return dsn + " " + key + "=" + value
 }
 
 func dollar(i int) string                 { return "$" + strconv.Itoa(i) }

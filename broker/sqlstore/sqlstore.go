@@ -135,6 +135,17 @@ type Options struct {
 	// write timeout unless the DSN sets them, since its driver's COMMIT
 	// does not watch the context.
 	CommitTimeout time.Duration
+	// TxIdleTimeout is how long the database server lets a session sit
+	// idle inside a transaction before it ends the session and so rolls
+	// back and releases its locks (PostgreSQL
+	// idle_in_transaction_session_timeout, MariaDB
+	// idle_transaction_timeout, rounded up to whole seconds), unless the
+	// DSN sets it. A broker cut off mid-commit leaves a half-open
+	// connection the server cannot tell from a slow one; with a lease
+	// (Fence) its transaction holds the lease row's lock and would block
+	// a standby's takeover until TCP gave up, hours later. 0: the commit
+	// deadline; negative: the server's own setting.
+	TxIdleTimeout time.Duration
 	// Fence, when set, is called inside every group commit's transaction
 	// before it writes (broker/lease's Lease.Fence checks that the lease's
 	// epoch is still ours). An error aborts that commit and fails the

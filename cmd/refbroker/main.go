@@ -34,6 +34,11 @@ var version = "dev"
 
 const shutdownTimeout = 10 * time.Second
 
+// failStopBound bounds each step of the shutdown after a failure (the
+// connections, then the store), so that a fail-stop ends the process
+// even when the database holds a commit in flight.
+const failStopBound = 3 * time.Second
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
@@ -208,9 +213,17 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 			code, stopping = 1, true
 		}
 	}
-	if err := sess.stop(0, logf); err != nil && code == 0 {
+	// A failed broker acknowledges nothing more: waiting on a store whose
+	// database stopped answering would only delay the exit of a fail-stop.
+	var bound time.Duration
+	if code != 0 {
+		bound = failStopBound
+	}
+	if err := sess.stop(bound, logf); err != nil {
 		logf("close store: %v", err)
-		code = 1
+		if code == 0 {
+			code = 1
+		}
 	}
 	if code == 0 && sess.b.Err() != nil {
 		logf("FATAL: %v", sess.b.Err())

@@ -14,7 +14,6 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	gostomp "github.com/go-stomp/stomp/v3"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to read the store's table
-	"github.com/rs/zerolog"
 
 	"github.com/lossbench/lossbench/broker/admin"
 	"github.com/lossbench/lossbench/chaos/dbserver"
@@ -36,16 +35,7 @@ func proxiedPostgres(t *testing.T) *cutDB {
 	t.Helper()
 	srv := dbs.Server(t, dbserver.Postgres)
 	opts := dbs.Fresh(t, "postgres")
-	tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
-	p := toxiproxy.NewProxy(tp, "refbroker->db", freeAddr(t), srv.Addr())
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Stop)
-	dsn := strings.Replace(opts.DSN, srv.Addr(), p.Listen, 1)
-	if dsn == opts.DSN {
-		t.Fatalf("DSN %q does not name the server's address %s", opts.DSN, srv.Addr())
-	}
+	p, dsn := proxyTo(t, srv, opts.DSN, "refbroker->db")
 	return &cutDB{proxy: p, direct: opts.DSN,
 		flags: []string{"--store", "jdbc", "--db-driver", "postgres", "--dsn", dsn, "--data", t.TempDir()}}
 }

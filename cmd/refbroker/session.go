@@ -76,14 +76,33 @@ func (ss *sessions) open(ctx context.Context, ln net.Listener, connect time.Dura
 
 // stop shuts the broker down (it stops accepting; each connection
 // finishes the frame it is performing and flushes) and closes the store.
-// With bound > 0 it gives the store that long to close and then leaves it
-// behind: a database that is gone may hold a commit in flight until the
-// connection times out. It returns the store's close error.
+// With bound > 0 it gives the connections and then the store at most that
+// long each and then leaves them behind: a database that is gone may hold
+// a commit in flight until the commit deadline. It returns the store's
+// close error.
 func (s *session) stop(bound time.Duration, logf func(string, ...any)) error {
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	wait := shutdownTimeout
+	if bound > 0 {
+		wait = min(wait, bound)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := s.b.Shutdown(ctx); err != nil {
-		logf("shutdown: %v", err)
+	shut := make(chan error, 1)
+	go func() { shut <- s.b.Shutdown(ctx) }()
+	var leftBehind <-chan time.Time // nil: wait for Shutdown
+	if bound > 0 {
+		// Past ctx, Shutdown closes the connections and still waits for
+		// those blocked inside a store write, which only the store's own
+		// deadline ends: a second for the forced close to take effect.
+		leftBehind = time.After(wait + time.Second)
+	}
+	select {
+	case err := <-shut:
+		if err != nil {
+			logf("shutdown: %v", err)
+		}
+	case <-leftBehind:
+		logf("shutdown: connections still waiting on the store after %v; left behind", wait+time.Second)
 	}
 	if bound <= 0 {
 		return s.st.Close()

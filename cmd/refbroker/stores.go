@@ -86,6 +86,11 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, lo
 // stores; where names the database for error messages.
 func sqlOptions(cfg *config.Config, logf func(string, ...any)) (opts sqlstore.Options, where string, err error) {
 	opts = sqlstore.Options{Driver: cfg.DBDriver, DSN: cfg.DSN, Logf: logf}
+	if cfg.Lease {
+		// A master cut off mid-commit must not hold the lease row's lock
+		// (its fence) past the lease: the server ends its transaction.
+		opts.TxIdleTimeout = cfg.LeaseTTL
+	}
 	if cfg.MaxMemory > 0 {
 		opts.BodyBudget = int64(cfg.MaxMemory)
 	}
