@@ -13,6 +13,7 @@
 //	lease-ttl: 5s              # also lease-owner, lease-renew, lease-margin
 //	db-reconnect: true         # jdbc: reconnect after losing the database
 //	db-reconnect-max: 0s       # give up (exit 1) after this long; 0 never
+//	db-commit-timeout: 30s     # a database commit taking longer fails (unknown outcome)
 //	max-memory: 256MiB
 //	dedup-window: 100000
 //	prefetch: 1000
@@ -81,6 +82,12 @@ type Config struct {
 	// DBReconnectMax is how long one outage may last before the broker
 	// gives up and exits 1; 0 waits for as long as it takes.
 	DBReconnectMax time.Duration `yaml:"db-reconnect-max"`
+	// DBCommitTimeout bounds one database commit (jdbc, journaled-jdbc):
+	// past it the outcome is unknown, nothing of it is acknowledged, and
+	// the store fails as on a lost connection. It also bounds how long the
+	// server keeps a session idle inside a transaction (without --lease;
+	// with it, the lease TTL does).
+	DBCommitTimeout time.Duration `yaml:"db-commit-timeout"`
 	// Data is the directory persistent stores keep their files under.
 	Data string `yaml:"data"`
 	// Fsync is the journal's sync policy: always, batch, interval=<d>, never.
@@ -135,15 +142,16 @@ func Default() Config {
 		Fsync:  "batch",
 		// broker/lease's defaults, not imported: that would link the
 		// database drivers into every user of this package.
-		LeaseRenew:     time.Second,
-		LeaseTTL:       5 * time.Second,
-		LeaseMargin:    time.Second,
-		DBReconnect:    true,
-		MaxMemory:      256 << 20,
-		DedupWindow:    server.DefaultDedupWindow,
-		Prefetch:       server.DefaultPrefetch,
-		Heartbeat:      Heartbeat{Send: server.DefaultHeartbeat, Receive: server.DefaultHeartbeat, Grace: server.DefaultHeartbeatGrace},
-		ConnectTimeout: server.DefaultConnectTimeout,
+		LeaseRenew:      time.Second,
+		LeaseTTL:        5 * time.Second,
+		LeaseMargin:     time.Second,
+		DBReconnect:     true,
+		DBCommitTimeout: 30 * time.Second,
+		MaxMemory:       256 << 20,
+		DedupWindow:     server.DefaultDedupWindow,
+		Prefetch:        server.DefaultPrefetch,
+		Heartbeat:       Heartbeat{Send: server.DefaultHeartbeat, Receive: server.DefaultHeartbeat, Grace: server.DefaultHeartbeatGrace},
+		ConnectTimeout:  server.DefaultConnectTimeout,
 		Limits: Limits{
 			MaxFrame:      ByteSize(l.MaxFrame),
 			MaxHeaders:    l.MaxHeaders,
@@ -302,6 +310,8 @@ func (c *Config) Validate() error {
 		return bad("lease-ttl", "must be positive")
 	case c.LeaseMargin <= 0:
 		return bad("lease-margin", "must be positive")
+	case c.DBCommitTimeout <= 0:
+		return bad("db-commit-timeout", "must be positive")
 	case c.DBReconnectMax < 0:
 		return bad("db-reconnect-max", "must not be negative (0 reconnects for as long as it takes)")
 	case c.LeaseMargin >= c.LeaseTTL-c.LeaseRenew:

@@ -44,6 +44,7 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"lease without jdbc", "store: journal\nlease: true\n", "b.yaml:2: lease: needs store jdbc or journaled-jdbc"},
 		{"lease margin", "store: jdbc\nlease: true\nlease-ttl: 2s\nlease-margin: 1s\n", "b.yaml:4: lease-margin: 1s must be below"},
 		{"negative reconnect max", "store: jdbc\ndb-reconnect-max: -1s\n", "b.yaml:2: db-reconnect-max: must not be negative"},
+		{"zero commit timeout", "store: jdbc\ndb-commit-timeout: 0s\n", "b.yaml:2: db-commit-timeout: must be positive"},
 		{"reconnect not a bool", "store: jdbc\ndb-reconnect: often\n", "b.yaml:2: cannot unmarshal"},
 	}
 	for _, tt := range tests {
@@ -117,16 +118,17 @@ func TestLeaseConfig(t *testing.T) {
 // the YAML keys and the flags set it, the flags over the file.
 func TestDBReconnectConfig(t *testing.T) {
 	d := Default()
-	if !d.DBReconnect || d.DBReconnectMax != 0 {
-		t.Fatalf("defaults: db-reconnect %v, db-reconnect-max %v; want true, 0", d.DBReconnect, d.DBReconnectMax)
+	if !d.DBReconnect || d.DBReconnectMax != 0 || d.DBCommitTimeout != 30*time.Second {
+		t.Fatalf("defaults: db-reconnect %v, db-reconnect-max %v, db-commit-timeout %v; want true, 0, 30s",
+			d.DBReconnect, d.DBReconnectMax, d.DBCommitTimeout)
 	}
 	file := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(file, []byte("store: jdbc\ndb-reconnect: false\ndb-reconnect-max: 30s\n"), 0o644)
+	os.WriteFile(file, []byte("store: jdbc\ndb-reconnect: false\ndb-reconnect-max: 30s\ndb-commit-timeout: 4s\n"), 0o644)
 	c, err := Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DBReconnect || c.DBReconnectMax != 30*time.Second {
+	if c.DBReconnect || c.DBReconnectMax != 30*time.Second || c.DBCommitTimeout != 4*time.Second {
 		t.Fatalf("file: %+v", c)
 	}
 	fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
@@ -154,7 +156,7 @@ func TestDBReconnectConfig(t *testing.T) {
 func TestFlagErrors(t *testing.T) {
 	for _, args := range [][]string{{"--prefetch=x"}, {"--fsync=maybe"}, {"--max-frame=huge"}, {"--connect-timeout=5"},
 		{"--lease"}, {"--store=memory", "--lease"}, {"--store=jdbc", "--lease", "--lease-ttl=1s"}, {"--lease-renew=0"},
-		{"--db-reconnect=maybe"}, {"--db-reconnect-max=-1s"}, {"--db-reconnect-max=5"}} {
+		{"--db-reconnect=maybe"}, {"--db-reconnect-max=-1s"}, {"--db-reconnect-max=5"}, {"--db-commit-timeout=0s"}, {"--db-commit-timeout=-2s"}} {
 		fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
 		f := RegisterFlags(fs)
 		if err := fs.Parse(args); err != nil {
@@ -174,7 +176,7 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	fs.SetOutput(&out)
 	fs.PrintDefaults()
 	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes",
-		"lease", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "data", "fsync", "repair", "login", "passcode",
+		"lease", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "repair", "login", "passcode",
 		"max-memory", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
 		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body"} {
 		if !strings.Contains(out.String(), "-"+name) {

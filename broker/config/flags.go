@@ -77,6 +77,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		func(c *Config, v string) (err error) { c.DBReconnect, err = strconv.ParseBool(v); return err })
 	f.def("db-reconnect-max", "--db-reconnect: give up and exit 1 when one outage lasts this `duration` (0: never give up)", d.DBReconnectMax.String(), false,
 		durSetter(func(c *Config) *time.Duration { return &c.DBReconnectMax }))
+	f.def("db-commit-timeout", "jdbc, journaled-jdbc: a database commit that takes longer than this `duration` fails with an unknown outcome, unacknowledged (a lost connection for --db-reconnect); also the server's limit on a session idle in a transaction", d.DBCommitTimeout.String(), false,
+		durSetter(func(c *Config) *time.Duration { return &c.DBCommitTimeout }))
 	f.def("data", "`directory` for persistent stores (the journal lives in <data>/journal)", d.Data, false,
 		func(c *Config, v string) error { c.Data = v; return nil })
 	f.def("fsync", "journal sync `policy`: always, batch (group commit), interval=<duration>, never", d.Fsync, false,

@@ -153,6 +153,18 @@ type Options struct {
 	Fence Fence
 }
 
+// seqGap is how many seqs each Open skips past the highest it finds. An
+// earlier session's commit whose outcome was unknown (the connection was
+// cut, the broker killed or reconnected) can still land after this
+// session recovered, when a partition heals and its held segments reach
+// the server; the seqs it carries were handed out above the stored ones
+// but by at most the commits in flight (a few groups of BatchMax rows, or
+// one larger transaction). Such a zombie row is a duplicate of an
+// unacknowledged send, which the contract allows; with the gap it cannot
+// take a seq this session hands out, which would fail a later commit on
+// the primary key. 2^32 per Open leaves 2^31 opens in a BIGINT.
+const seqGap = 1 << 32
+
 // Store is a store.Store over a SQL database. It also implements
 // store.Loader, store.Statser and store.Namer.
 type Store struct {
@@ -237,7 +249,10 @@ func (s *Store) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.next = high + 1
+	// Skip seqGap seqs: a commit of an earlier session (this process's
+	// before a reconnect, or a killed one's) may still be on its way
+	// through a partition that heals, and must not collide with ours.
+	s.next = high + 1 + seqGap
 	s.free = make(chan *sql.Conn, s.inFlight)
 	for i := 0; i < s.inFlight; i++ {
 		c, err := s.db.Conn(ctx)

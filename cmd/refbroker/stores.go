@@ -85,7 +85,7 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, lo
 // sqlOptions are the database settings of the jdbc and journaled-jdbc
 // stores; where names the database for error messages.
 func sqlOptions(cfg *config.Config, logf func(string, ...any)) (opts sqlstore.Options, where string, err error) {
-	opts = sqlstore.Options{Driver: cfg.DBDriver, DSN: cfg.DSN, Logf: logf}
+	opts = sqlstore.Options{Driver: cfg.DBDriver, DSN: cfg.DSN, Logf: logf, CommitTimeout: cfg.DBCommitTimeout}
 	if cfg.Lease {
 		// A master cut off mid-commit must not hold the lease row's lock
 		// (its fence) past the lease: the server ends its transaction.
