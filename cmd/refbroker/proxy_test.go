@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -41,6 +42,26 @@ func cutDatabase(t *testing.T, p *toxiproxy.Proxy, how string) {
 			js := `{"name":"blackhole-` + stream + `","type":"timeout","stream":"` + stream + `","attributes":{"timeout":0}}`
 			if _, err := p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
 				t.Errorf("blackhole %s: %v", stream, err)
+			}
+		}
+	default:
+		t.Fatalf("unknown cut %q", how)
+	}
+}
+
+// restoreDatabase undoes cutDatabase: the proxy starts again on its
+// address, or the held bytes flow on.
+func restoreDatabase(t *testing.T, p *toxiproxy.Proxy, how string) {
+	t.Helper()
+	switch how {
+	case "reset":
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+	case "blackhole":
+		for _, stream := range []string{"upstream", "downstream"} {
+			if err := p.Toxics.RemoveToxic(context.Background(), "blackhole-"+stream); err != nil {
+				t.Errorf("remove blackhole %s: %v", stream, err)
 			}
 		}
 	default:

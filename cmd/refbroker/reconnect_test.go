@@ -206,10 +206,25 @@ func pollUntil(within time.Duration, cond func() bool) bool {
 // 503, /status role "reconnecting"), reconnects once the database answers
 // and serves again on the same address. Every receipted message is in the
 // database, and none is lost.
+//
+// Two cuts: "reset" (the proxy stops: connections close, new ones are
+// refused) and "blackhole" (every byte held, nothing errors: the commit
+// deadline, --db-commit-timeout 1s here, is what notices, and connection
+// attempts hang until the database answers again).
 func TestReconnectAfterDatabaseCut(t *testing.T) {
+	for _, how := range []string{"reset", "blackhole"} {
+		t.Run(how, func(t *testing.T) { testReconnectAfterCut(t, how) })
+	}
+}
+
+func testReconnectAfterCut(t *testing.T, how string) {
 	const outage = 2 * time.Second
 	db := proxiedPostgres(t)
-	b := startAdmin(t, "refbroker", db.flags...)
+	flags := db.flags
+	if how == "blackhole" {
+		flags = append(flags, "--db-commit-timeout", "1s")
+	}
+	b := startAdmin(t, "refbroker", flags...)
 	b.waitReady(t, 20*time.Second)
 	if s := b.status(t); s.Reconnect == nil || s.Reconnect.State != "serving" || s.Role != "master" {
 		t.Fatalf("status before the cut: role %q, reconnect %+v", s.Role, s.Reconnect)
@@ -227,7 +242,7 @@ func TestReconnectAfterDatabaseCut(t *testing.T) {
 	l.waitFor(t, 300, 20*time.Second)
 
 	cut := time.Now()
-	db.proxy.Stop()
+	cutDatabase(t, db.proxy, how)
 	// The next commit fails on its dead connection.
 	var st admin.Status
 	if !pollUntil(10*time.Second, func() bool {
@@ -258,9 +273,7 @@ func TestReconnectAfterDatabaseCut(t *testing.T) {
 	}
 
 	restored := time.Now()
-	if err := db.proxy.Start(); err != nil {
-		t.Fatal(err)
-	}
+	restoreDatabase(t, db.proxy, how)
 	readyAt := b.waitReady(t, 20*time.Second)
 	st = b.status(t)
 	if st.Role != "master" || st.Reconnect == nil || st.Reconnect.State != "serving" || st.Reconnect.Outages != 1 ||
