@@ -352,7 +352,7 @@ func Check(events []history.Event, opt Options) *Result {
 		}
 	}
 	r.Unavailable, r.UnavailableS = unavailability(sec, sendStart, sendEnd, okTimes, opt.UnavailableAfter)
-	timeToRecover(r, okTimes, okInvokes)
+	timeToRecover(r, okTimes, okInvokes, sendStart, sendEnd, opt.UnavailableAfter)
 	return r
 }
 
@@ -436,11 +436,24 @@ func unavailability(sec func(time.Time) float64, from, to time.Time, oks []time.
 	return out, total
 }
 
-// timeToRecover sets each fault's RecoverS: the first ok of a send
-// invoked at or after the fault's start.
-func timeToRecover(r *Result, oks, invokes []time.Time) {
+// timeToRecover sets each fault's RecoverS. When the fault caused an
+// outage, a gap of more than min without an ok that overlaps the fault's
+// window, it is the time from the fault's start to the ok that ended the
+// gap (nil when none did). A fault without such a gap is one the service
+// rode through: its time to recover is that of the first ok of a send
+// invoked at or after its start. Counting only from that first send, as
+// before, reported a few milliseconds for a database killed under a broker
+// whose connections kept committing for a moment before the outage began.
+func timeToRecover(r *Result, oks, invokes []time.Time, phaseStart, phaseEnd time.Time, min time.Duration) {
 	for i := range r.Faults {
 		f := &r.Faults[i]
+		if end, ok, found := outageEnd(oks, phaseStart, phaseEnd, f.StartTime, f.EndTime, min); found {
+			if ok {
+				d := end.Sub(f.StartTime).Seconds()
+				f.RecoverS = &d
+			}
+			continue
+		}
 		j := sort.Search(len(oks), func(k int) bool { return !oks[k].Before(f.StartTime) })
 		for ; j < len(oks); j++ {
 			if !invokes[j].Before(f.StartTime) {
@@ -450,6 +463,30 @@ func timeToRecover(r *Result, oks, invokes []time.Time) {
 			}
 		}
 	}
+}
+
+// outageEnd finds the first gap of more than min between oks (sorted;
+// the phase's start and end bound the first and last gap) that overlaps
+// [from, to]; end is the ok that ended it, ok false when the phase ended
+// first.
+func outageEnd(oks []time.Time, phaseStart, phaseEnd, from, to time.Time, min time.Duration) (end time.Time, ok, found bool) {
+	if phaseStart.IsZero() {
+		return time.Time{}, false, false
+	}
+	prev := phaseStart
+	gapOver := func(t time.Time) bool { return t.Sub(prev) > min && t.After(from) && !prev.After(to) }
+	for _, t := range oks {
+		if gapOver(t) {
+			return t, true, true
+		}
+		if t.After(prev) {
+			prev = t
+		}
+	}
+	if gapOver(phaseEnd) {
+		return phaseEnd, false, true
+	}
+	return time.Time{}, false, false
 }
 
 // String is a one-line summary for logs.

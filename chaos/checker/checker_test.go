@@ -380,3 +380,38 @@ func TestMetricCoversScenarioMetrics(t *testing.T) {
 		t.Errorf("unrecovered recover_s = %v, want 2", got)
 	}
 }
+
+// TestRecoveryCountsTheOutageAFaultCaused: a database killed under the
+// broker does not stop it at once (open connections commit for a moment),
+// so a send invoked just after the fault's start still succeeds; the
+// outage comes after. Time to recover runs to the ok that ended that
+// outage, not to the first ok after the start. A fault the service rode
+// through without a gap keeps the time to its first ok.
+func TestRecoveryCountsTheOutageAFaultCaused(t *testing.T) {
+	var ev []history.Event
+	seq := uint64(0)
+	for ms := 0; ms <= 6000; ms += 100 {
+		if ms > 1300 && ms < 4000 { // the outage: last ok at 1.305s, next at 4.005s
+			continue
+		}
+		seq++
+		ev = append(ev, send(ms, "p0", seq)...)
+	}
+	ev = append(ev, fault(history.FaultStart, 1250, "db-lost db1"), fault(history.FaultEnd, 3000, "db-lost db1"))
+	ev = append(ev, fault(history.FaultStart, 5000, "latency a1"), fault(history.FaultEnd, 5500, "latency a1"))
+	r := checker.Check(ev, checker.Options{UnavailableAfter: time.Second})
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if f := r.Faults[0]; f.RecoverS == nil || !near(*f.RecoverS, 4.005-1.25) {
+		t.Errorf("db-lost recover %v, want %v (to the end of the outage, not the ok at 1.305s)", deref(f.RecoverS), 4.005-1.25)
+	}
+	if f := r.Faults[1]; f.RecoverS == nil || !near(*f.RecoverS, 5.005-5.0) {
+		t.Errorf("latency recover %v, want %v (no outage: the first ok of a send after it)", deref(f.RecoverS), 5.005-5.0)
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

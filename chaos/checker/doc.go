@@ -60,9 +60,14 @@
 // intervals from the phase's start to the first ok and from the last ok to
 // the phase's end. unavailable_s is their summed length.
 //
-// Time to recover, per fault window: from the fault's start to the first
-// ok of a send invoked at or after that start (an ok in flight when the
-// fault hit does not count). A fault with no such ok has no time to
-// recover (null in JSON), and the recover_s metric uses the time from its
-// start to the end of the history instead.
+// Time to recover, per fault window: when the fault caused an outage (a
+// gap of more than Options.UnavailableAfter without an ok that overlaps
+// the fault's window), from the fault's start to the ok that ended the
+// gap; a service may ride a fault for a moment before the outage begins
+// (a killed database's open connections commit on briefly). Without such
+// a gap, from the fault's start to the first ok of a send invoked at or
+// after it (an ok in flight when the fault hit does not count). A fault
+// with no such ok has no time to recover (null in JSON), and the
+// recover_s metric uses the time from its start to the end of the history
+// instead.
 package checker
