@@ -210,9 +210,14 @@ func Check(events []history.Event, opt Options) *Result {
 	}
 	order := newOrderChecker()
 	var faults faultMatcher
+	var markStart, markEnd time.Time // the runner's send-phase marks
 
 	for _, e := range ev {
 		switch e.Type {
+		case history.SendStart:
+			markStart = e.Time
+		case history.SendEnd:
+			markEnd = e.Time
 		case history.Invoke:
 			m := get(e.ID)
 			if !m.invoked {
@@ -277,6 +282,15 @@ func Check(events []history.Event, opt Options) *Result {
 		case history.FaultEnd:
 			faults.end(e)
 		}
+	}
+	// The runner's marks widen the phase to what was planned: producers
+	// that could not connect invoked nothing, and their silence is
+	// unavailability, not the end of the phase.
+	if !markStart.IsZero() && (sendStart.IsZero() || markStart.Before(sendStart)) {
+		sendStart = markStart
+	}
+	if !markEnd.IsZero() && markEnd.After(sendEnd) && !sendStart.IsZero() {
+		sendEnd = markEnd
 	}
 	if !sendStart.IsZero() {
 		r.SendStartS, r.SendEndS = sec(sendStart), sec(sendEnd)

@@ -415,3 +415,30 @@ func deref(p *float64) any {
 	}
 	return *p
 }
+
+// TestSendPhaseMarks: the broker dies at 1s and the producers, unable to
+// connect, invoke nothing more; the runner's send-start and send-end
+// marks (0s and 5s) keep the phase to what was planned, so the silence is
+// 4s of unavailability. Without the marks the phase would end at the
+// last send and the outage would not show.
+func TestSendPhaseMarks(t *testing.T) {
+	var ev []history.Event
+	seq := uint64(0)
+	for ms := 0; ms <= 1000; ms += 100 {
+		seq++
+		ev = append(ev, send(ms, "p0", seq)...)
+	}
+	r := checker.Check(ev, checker.Options{UnavailableAfter: time.Second})
+	if r.UnavailableS != 0 || r.SendEndS > 1.01 {
+		t.Fatalf("without marks: unavailable %v, phase end %v", r.UnavailableS, r.SendEndS)
+	}
+	marked := append([]history.Event{{Time: at(0), Type: history.SendStart}}, ev...)
+	marked = append(marked, history.Event{Time: at(5000), Type: history.SendEnd})
+	r = checker.Check(marked, checker.Options{UnavailableAfter: time.Second})
+	if math.Abs(r.UnavailableS-(5-1.005)) > 1e-9 || r.SendEndS != 5 {
+		t.Fatalf("with marks: unavailable %v (want %v), phase %v..%v", r.UnavailableS, 5-1.005, r.SendStartS, r.SendEndS)
+	}
+	if len(r.Unavailable) != 1 {
+		t.Fatalf("windows %+v", r.Unavailable)
+	}
+}

@@ -9,6 +9,10 @@
 // connection broke before an answer: maybe stored). A retried send reuses
 // the message id and gets a new invoke with Attempt+1. A consumer's delivery
 // is one "recv" event. Faults are "fault-start" and "fault-end" events.
+// The runner marks the send phase with "send-start" and "send-end": the
+// checker measures unavailability and throughput over that phase even when
+// the producers stopped sending (their broker gone, no connection to
+// invoke on) long before it ended.
 package history
 
 import (
@@ -30,6 +34,8 @@ const (
 	Recv       = "recv"
 	FaultStart = "fault-start"
 	FaultEnd   = "fault-end"
+	SendStart  = "send-start"
+	SendEnd    = "send-end"
 )
 
 // Event is one line of history.jsonl.

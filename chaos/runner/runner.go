@@ -210,6 +210,7 @@ func (r *run) do(ctx context.Context) (*Outcome, error) {
 		}(c)
 	}
 	t0 := time.Now()
+	h.Add(history.Event{Time: t0, Type: history.SendStart, Process: Process})
 	for _, pr := range prods {
 		pwg.Add(1)
 		go func(pr *workload.Producer) {
@@ -270,6 +271,7 @@ func (r *run) do(ctx context.Context) (*Outcome, error) {
 	case <-time.After(time.Until(t0.Add(dur))):
 	case <-ctx.Done():
 	}
+	h.Add(history.Event{Type: history.SendEnd, Process: Process})
 	// Recovery: heal what heals, repair what the scenario repairs, wait,
 	// let the producers finish their last messages, drain.
 	phase.set("recovery")
