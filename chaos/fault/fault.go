@@ -86,7 +86,7 @@ func FromStep(st scenario.Step, topo scenario.Topology) (Fault, error) {
 			return nil, fmt.Errorf("fault: %s: needs two sites or a node", name)
 		}
 		return &Partition{A: t.Sites[0], B: t.Sites[1]}, nil
-	case scenario.Latency, scenario.Bandwidth, scenario.Reset:
+	case scenario.Latency, scenario.Bandwidth, scenario.Reset, scenario.Blackhole:
 		a, b, err := ends(name, t)
 		if err != nil {
 			return nil, err
@@ -96,6 +96,8 @@ func FromStep(st scenario.Step, topo scenario.Topology) (Fault, error) {
 			return &Latency{A: a, B: b, Delay: st.Delay.D(), Jitter: st.Jitter.D()}, nil
 		case scenario.Bandwidth:
 			return &Bandwidth{A: a, B: b, KBPerSec: st.KBPerSec}, nil
+		case scenario.Blackhole:
+			return &Blackhole{A: a, B: b}, nil
 		default:
 			return &Reset{A: a, B: b}, nil
 		}

@@ -47,6 +47,8 @@ func TestFaultsDriveTheDriver(t *testing.T) {
 			"bandwidth a<->b", "toxic t1 bandwidth a b", "untoxic t1"},
 		{scenario.Step{Kind: scenario.Reset, Target: scenario.Target{Sites: []string{"a", "b"}}},
 			"reset a<->b", "toxic t1 reset a b", "untoxic t1"},
+		{scenario.Step{Kind: scenario.Blackhole, Target: scenario.Target{Sites: []string{"a", "b"}}},
+			"blackhole a<->b", "toxic t1 blackhole a b", "untoxic t1"},
 		{scenario.Step{Kind: scenario.DBLost, Target: scenario.Target{Database: "pg"}}, "db-lost pg",
 			"kill-db pg", "restart-db pg"},
 	} {

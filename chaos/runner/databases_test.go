@@ -12,7 +12,8 @@ import (
 // (a real server started by the local driver) and checks the outcomes
 // the DR matrix promises: the JDBC store loses nothing when its database
 // is killed, journaled JDBC loses the unflushed journal with its disk, and
-// a lease standby takes over from a killed master with nothing lost.
+// a lease standby takes over from a killed master, or from one cut off
+// from its database, with nothing lost.
 func TestDatabaseScenarios(t *testing.T) {
 	if refErr != nil {
 		t.Skipf("refbroker does not build: %v", refErr)
@@ -28,6 +29,10 @@ func TestDatabaseScenarios(t *testing.T) {
 		{"jdbc-postgres-db-lost", func(l int) bool { return l == 0 }, true},
 		{"journaled-jdbc-journal-lost", func(l int) bool { return l > 0 }, false},
 		{"jdbc-lease-master-killed", func(l int) bool { return l == 0 }, true}, // the takeover waits out the lease
+		// The master's database link black-holed: it fails stop before its
+		// lease can expire; the standby takes over once the server ends the
+		// master's half-open transaction.
+		{"jdbc-lease-master-cut-from-db", func(l int) bool { return l == 0 }, true},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			sc, err := scenario.Load("../../scenarios/suite/" + tc.file + ".yaml")

@@ -29,6 +29,7 @@ var faultSpecs = map[FaultKind]faultSpec{
 	Latency:     {targets: []string{"link"}, keys: []string{"delay", "jitter", "duration"}, required: []string{"delay"}},
 	Bandwidth:   {targets: []string{"link"}, keys: []string{"kb_per_s", "duration"}, required: []string{"kb_per_s"}},
 	Reset:       {targets: []string{"link"}, keys: []string{"duration"}},
+	Blackhole:   {targets: []string{"link"}, keys: []string{"duration"}},
 	PowerCut:    {targets: []string{"node"}, keys: []string{"restart_after"}},
 	DBLost:      {targets: []string{"database"}, keys: []string{"restart_after"}},
 }

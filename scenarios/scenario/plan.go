@@ -61,7 +61,7 @@ func (s Step) Name() string { return string(s.Kind) + " " + s.Target.String() }
 // when the fault lasts until the recovery phase.
 func (s Step) Heal() (at time.Duration, ok bool) {
 	switch s.Kind {
-	case Pause, DiskFull, Partition, Latency, Bandwidth, Reset:
+	case Pause, DiskFull, Partition, Latency, Bandwidth, Reset, Blackhole:
 		if s.Duration > 0 {
 			return time.Duration(s.At + s.Duration), true
 		}

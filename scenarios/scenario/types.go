@@ -309,13 +309,14 @@ const (
 	Latency     FaultKind = "latency"      // link; delay, jitter, duration
 	Bandwidth   FaultKind = "bandwidth"    // link; kb_per_s, duration
 	Reset       FaultKind = "reset"        // link; connections reset, duration
+	Blackhole   FaultKind = "blackhole"    // link; bytes held, connections stay open, duration
 	PowerCut    FaultKind = "power-cut"    // node; kill and drop unsynced data; restart_after
 	DBLost      FaultKind = "db-lost"      // database; SIGKILL; restart_after
 )
 
 // FaultKinds lists every kind, in documentation order.
 var FaultKinds = []FaultKind{Kill, Pause, Stop, MachineLost, DiskLost, DiskFull,
-	SiteLost, Partition, Latency, Bandwidth, Reset, PowerCut, DBLost}
+	SiteLost, Partition, Latency, Bandwidth, Reset, Blackhole, PowerCut, DBLost}
 
 // TargetType is what kind of thing a fault acts on.
 type TargetType string
