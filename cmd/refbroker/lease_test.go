@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 // Short lease timings: a standby takes over 2s after the last renewal.
 const leaseTTL = 2 * time.Second
 
-var leaseKinds = []string{"sqlite", "postgres"}
+var leaseKinds = []string{"sqlite", "postgres", "mariadb"}
 
 // leaseDB returns the store flags of a fresh database shared by a test's
 // brokers.
