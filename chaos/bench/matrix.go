@@ -2,17 +2,14 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
@@ -223,9 +220,8 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 // Broker is a refbroker child process.
 type Broker struct {
 	STOMP, Admin string
-	cmd          *exec.Cmd
+	proc         *child
 	log          string
-	exited       chan error
 }
 
 // StartBroker runs bin with --listen, --admin and --data under dir plus
@@ -240,25 +236,17 @@ func StartBroker(ctx context.Context, bin, dir string, args []string) (*Broker, 
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "broker.log")
-	logf, err := os.Create(logPath)
+	all := append([]string{bin, "--listen", stompAddr, "--admin", adminAddr, "--data", filepath.Join(dir, "data")}, args...)
+	proc, err := startChild("refbroker", "", logPath, nil, all...)
 	if err != nil {
 		return nil, err
 	}
-	all := append([]string{"--listen", stompAddr, "--admin", adminAddr, "--data", filepath.Join(dir, "data")}, args...)
-	cmd := exec.Command(bin, all...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	b := &Broker{STOMP: stompAddr, Admin: adminAddr, cmd: cmd, log: logPath, exited: make(chan error, 1)}
-	go func() { b.exited <- cmd.Wait(); logf.Close() }()
+	b := &Broker{STOMP: stompAddr, Admin: adminAddr, proc: proc, log: logPath}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
-		case err := <-b.exited:
-			b.exited <- err
-			return nil, fmt.Errorf("%s %s exited before ready (%v): %s", bin, strings.Join(all, " "), err, osutil.Tail(logPath, 30))
+		case <-proc.done:
+			return nil, fmt.Errorf("%s exited before ready (%v): %s", strings.Join(all, " "), proc.err, osutil.Tail(logPath, 30))
 		case <-ctx.Done():
 			b.Kill()
 			return nil, ctx.Err()
@@ -280,28 +268,14 @@ func StartBroker(ctx context.Context, bin, dir string, args []string) (*Broker, 
 
 // Stop sends SIGTERM and waits up to 20 s, then kills.
 func (b *Broker) Stop() error {
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-b.exited:
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			return err
-		}
-		if err != nil {
-			return fmt.Errorf("broker exit: %v: %s", err, osutil.Tail(b.log, 30))
-		}
-		return nil
-	case <-time.After(20 * time.Second):
-		b.Kill()
-		return fmt.Errorf("broker did not stop on SIGTERM within 20s")
+	if err := b.proc.stop(20 * time.Second); err != nil {
+		return fmt.Errorf("%w: %s", err, osutil.Tail(b.log, 30))
 	}
+	return nil
 }
 
 // Kill sends SIGKILL and waits.
-func (b *Broker) Kill() {
-	_ = b.cmd.Process.Kill()
-	<-b.exited
-}
+func (b *Broker) Kill() { b.proc.kill() }
 
 // Metrics scrapes the broker's /metrics and returns its unlabelled
 // samples by name.

@@ -148,7 +148,8 @@ type Peer struct {
 	data    []string // removed after the cell; logs and configuration stay
 }
 
-// child is one process of a peer.
+// child is one process the bench started: refbroker, a peer broker or
+// one of its helpers.
 type child struct {
 	name string
 	cmd  *exec.Cmd
@@ -156,9 +157,10 @@ type child struct {
 	err  error
 }
 
-// startChild starts argv with env in dir, its output appended to logPath,
-// in a process group of its own (so Stop can end its children too) and
-// killed if this process dies first.
+// startChild starts argv with env (nil: this process's) in dir ("": the
+// current one), its output appended to logPath, in a process group of its
+// own (so stop can end its children too) and killed if this process dies
+// first.
 func startChild(name, dir, logPath string, env []string, argv ...string) (*child, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
