@@ -111,25 +111,22 @@ func pickDialect(opts Options) (*dialect, string, error) {
 // commitTimeout is opts.CommitTimeout with its default applied; 0 means
 // none.
 func commitTimeout(opts Options) time.Duration {
-	switch {
-	case opts.CommitTimeout == 0:
-		return DefaultCommitTimeout
-	case opts.CommitTimeout < 0:
-		return 0
-	}
-	return opts.CommitTimeout
+	return limit(opts.CommitTimeout, DefaultCommitTimeout)
 }
 
-// txIdleTimeout is opts.TxIdleTimeout with its default applied; 0 means
-// the server's own.
-func txIdleTimeout(opts Options) time.Duration {
+// txIdleTimeout is opts.TxIdleTimeout with its default (the commit
+// deadline) applied; 0 means the server's own.
+func txIdleTimeout(opts Options) time.Duration { return limit(opts.TxIdleTimeout, commitTimeout(opts)) }
+
+// limit reads a duration option: 0 is def, negative is none (0).
+func limit(set, def time.Duration) time.Duration {
 	switch {
-	case opts.TxIdleTimeout == 0:
-		return commitTimeout(opts)
-	case opts.TxIdleTimeout < 0:
+	case set == 0:
+		return def
+	case set < 0:
 		return 0
 	}
-	return opts.TxIdleTimeout
+	return set
 }
 
 // withPostgresParam adds a run-time parameter (pgx sends keys it does not

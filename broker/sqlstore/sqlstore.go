@@ -214,9 +214,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.BodyBudget == 0 {
 		opts.BodyBudget = DefaultBodyBudget
 	}
-	if opts.CommitTimeout == 0 {
-		opts.CommitTimeout = DefaultCommitTimeout
-	}
 	db, err := sql.Open(d.driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)

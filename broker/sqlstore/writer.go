@@ -155,9 +155,9 @@ func (s *Store) prepare(group []*request) *pending {
 func (s *Store) commit(conn *sql.Conn, p *pending) {
 	start := time.Now()
 	ctx := context.Background()
-	if s.opts.CommitTimeout > 0 {
+	if t := commitTimeout(s.opts); t > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.opts.CommitTimeout)
+		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
 	var err error
