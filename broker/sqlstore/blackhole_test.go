@@ -3,17 +3,14 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/rs/zerolog"
-
 	"github.com/lossbench/lossbench/broker/sqlstore"
 	"github.com/lossbench/lossbench/broker/store"
 	"github.com/lossbench/lossbench/chaos/dbserver"
+	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
 )
 
 // TestCommitTimeoutBlackhole: a database that stops answering without
@@ -26,19 +23,8 @@ func TestCommitTimeoutBlackhole(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			srv := server(t, kind)
 			opts := freshOptions(t, target{name: string(kind), kind: kind})
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			listen := ln.Addr().String()
-			ln.Close()
-			tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
-			p := toxiproxy.NewProxy(tp, "store->db", listen, srv.Addr())
-			if err := p.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer p.Stop()
-			opts.DSN = strings.Replace(opts.DSN, srv.Addr(), listen, 1)
+			p, dsn := dbtest.Proxy(t, srv, opts.DSN, "store->db")
+			opts.DSN = dsn
 			const timeout = 700 * time.Millisecond
 			opts.CommitTimeout = timeout
 			s := mustOpen(t, opts)
@@ -55,13 +41,9 @@ func TestCommitTimeoutBlackhole(t *testing.T) {
 			if err := s.Write(ctx, &store.Batch{Adds: []*store.Message{{Queue: "q", Body: []byte("before")}}}); err != nil {
 				t.Fatalf("write before the black hole: %v", err)
 			}
-			for _, stream := range []string{"upstream", "downstream"} {
-				js := `{"name":"bh-` + stream + `","type":"timeout","stream":"` + stream + `","attributes":{"timeout":0}}`
-				if _, err := p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dbtest.Cut(t, p, "blackhole")
 			start := time.Now()
+			var err error
 			done := make(chan error, 1)
 			go func() {
 				done <- s.Write(ctx, &store.Batch{Adds: []*store.Message{{Queue: "q", Body: []byte("into the hole")}}})

@@ -9,6 +9,7 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 
 	"github.com/lossbench/lossbench/chaos/dbserver"
+	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
 )
 
 // TestLeaseMasterCutFromDatabase: each broker reaches the database through
@@ -34,7 +35,7 @@ func TestLeaseMasterCutFromDatabase(t *testing.T) {
 			srv := dbs.Server(t, k)
 			opts := dbs.Fresh(t, kind)
 			via := func(name string) (*toxiproxy.Proxy, []string) {
-				p, dsn := proxyTo(t, srv, opts.DSN, name)
+				p, dsn := dbtest.Proxy(t, srv, opts.DSN, name)
 				return p, []string{"--store", "jdbc", "--db-driver", opts.Driver, "--dsn", dsn, "--data", t.TempDir()}
 			}
 			pa, dbA := via("broker-a->db")
@@ -63,7 +64,7 @@ func TestLeaseMasterCutFromDatabase(t *testing.T) {
 					afterCut++
 				}
 				if n >= cutAt && cut.IsZero() {
-					cutDatabase(t, pa, c.cut)
+					dbtest.Cut(t, pa, c.cut)
 					cut = time.Now()
 				}
 			})

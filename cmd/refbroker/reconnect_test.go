@@ -17,6 +17,7 @@ import (
 
 	"github.com/lossbench/lossbench/broker/admin"
 	"github.com/lossbench/lossbench/chaos/dbserver"
+	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
 )
 
 // These tests run refbroker --store jdbc on PostgreSQL reached through a
@@ -35,7 +36,7 @@ func proxiedPostgres(t *testing.T) *cutDB {
 	t.Helper()
 	srv := dbs.Server(t, dbserver.Postgres)
 	opts := dbs.Fresh(t, "postgres")
-	p, dsn := proxyTo(t, srv, opts.DSN, "refbroker->db")
+	p, dsn := dbtest.Proxy(t, srv, opts.DSN, "refbroker->db")
 	return &cutDB{proxy: p, direct: opts.DSN,
 		flags: []string{"--store", "jdbc", "--db-driver", "postgres", "--dsn", dsn, "--data", t.TempDir()}}
 }
@@ -242,7 +243,7 @@ func testReconnectAfterCut(t *testing.T, how string) {
 	l.waitFor(t, 300, 20*time.Second)
 
 	cut := time.Now()
-	cutDatabase(t, db.proxy, how)
+	dbtest.Cut(t, db.proxy, how)
 	// The next commit fails on its dead connection.
 	var st admin.Status
 	if !pollUntil(10*time.Second, func() bool {
@@ -273,7 +274,7 @@ func testReconnectAfterCut(t *testing.T, how string) {
 	}
 
 	restored := time.Now()
-	restoreDatabase(t, db.proxy, how)
+	dbtest.Restore(t, db.proxy, how)
 	readyAt := b.waitReady(t, 20*time.Second)
 	st = b.status(t)
 	if st.Role != "master" || st.Reconnect == nil || st.Reconnect.State != "serving" || st.Reconnect.Outages != 1 ||
