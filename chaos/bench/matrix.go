@@ -31,6 +31,8 @@ type Target struct {
 	// PeerConfig picks its configuration (ActiveMQConfig.Store).
 	Peer       string `json:"peer,omitempty"`
 	PeerConfig string `json:"peer_config,omitempty"`
+	// About says in a line what a peer target runs (for --help).
+	About string `json:"-"`
 }
 
 // DefaultTargets are refbroker's stores of issue 2, each fsync policy.

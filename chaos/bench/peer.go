@@ -43,10 +43,14 @@ const (
 // not have (PeerAvailable), and asking for one that is missing is an error.
 func PeerTargets() []Target {
 	return []Target{
-		{Name: "activemq-kahadb", Peer: PeerActiveMQ, PeerConfig: "kahadb"},
-		{Name: "activemq-kahadb-nocsd", Peer: PeerActiveMQ, PeerConfig: "kahadb-nocsd"},
-		{Name: "activemq-jdbc-postgres", Peer: PeerActiveMQ, PeerConfig: "jdbc", DB: "postgres"},
-		{Name: "rabbitmq", Peer: PeerRabbitMQ},
+		{Name: "activemq-kahadb", Peer: PeerActiveMQ, PeerConfig: "kahadb",
+			About: "ActiveMQ Classic, KahaDB at its defaults (fsync per write batch)"},
+		{Name: "activemq-kahadb-nocsd", Peer: PeerActiveMQ, PeerConfig: "kahadb-nocsd",
+			About: "the same with concurrentStoreAndDispatchQueues=false"},
+		{Name: "activemq-jdbc-postgres", Peer: PeerActiveMQ, PeerConfig: "jdbc", DB: "postgres",
+			About: "ActiveMQ's JDBC store on the bench's PostgreSQL, a fresh database per cell"},
+		{Name: "rabbitmq", Peer: PeerRabbitMQ,
+			About: "RabbitMQ, durable queue over the STOMP plugin (durable:true, auto-delete:false)"},
 	}
 }
 

@@ -239,15 +239,9 @@ func pickTargets(list string) ([]bench.Target, error) {
 
 // peerHelp lists the peer targets for --help, one a line.
 func peerHelp() string {
-	desc := map[string]string{
-		"activemq-kahadb":        "ActiveMQ Classic, KahaDB at its defaults (fsync per write batch)",
-		"activemq-kahadb-nocsd":  "the same with concurrentStoreAndDispatchQueues=false",
-		"activemq-jdbc-postgres": "ActiveMQ's JDBC store on the bench's PostgreSQL, a fresh database per cell",
-		"rabbitmq":               "RabbitMQ, durable queue over the STOMP plugin (durable:true, auto-delete:false)",
-	}
 	var sb strings.Builder
 	for _, t := range bench.PeerTargets() {
-		fmt.Fprintf(&sb, "  %-24s %s\n", t.Name, desc[t.Name])
+		fmt.Fprintf(&sb, "  %-24s %s\n", t.Name, t.About)
 	}
 	return strings.TrimRight(sb.String(), "\n")
 }
