@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"text/template"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
@@ -74,10 +73,8 @@ func StartActiveMQ(ctx context.Context, dir string, c ActiveMQConfig) (*Peer, er
 		return nil, err
 	}
 	conf, data, tmp, lib := filepath.Join(base, "conf"), filepath.Join(base, "data"), filepath.Join(base, "tmp"), filepath.Join(base, "lib")
-	for _, d := range []string{conf, data, tmp, lib} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("bench: activemq base: %w", err)
-		}
+	if err := mkdirs(conf, data, tmp, lib); err != nil {
+		return nil, err
 	}
 	xmlText, err := activemqXML(c, stompAddr)
 	if err != nil {
@@ -123,24 +120,15 @@ func StartActiveMQ(ctx context.Context, dir string, c ActiveMQConfig) (*Peer, er
 // activemqXML renders the embedded activemq.xml for c.Store with its
 // STOMP connector on stompAddr.
 func activemqXML(c ActiveMQConfig, stompAddr string) ([]byte, error) {
-	text, err := activemqConf.ReadFile("peers/activemq-" + c.Store + ".xml")
-	if err != nil {
+	if _, err := activemqConf.ReadFile("peers/activemq-" + c.Store + ".xml"); err != nil {
 		return nil, fmt.Errorf("bench: no ActiveMQ configuration %q", c.Store)
 	}
 	if c.Store == "jdbc" && c.JDBCURL == "" {
 		return nil, fmt.Errorf("bench: ActiveMQ jdbc store needs a JDBC URL")
 	}
-	tpl, err := template.New(c.Store).Option("missingkey=error").Parse(string(text))
-	if err != nil {
-		return nil, fmt.Errorf("bench: activemq-%s.xml: %w", c.Store, err)
-	}
-	var out bytes.Buffer
-	if err := tpl.Execute(&out, map[string]string{
+	return renderConf(activemqConf, "peers/activemq-"+c.Store+".xml", map[string]string{
 		"STOMP": xmlEscape(stompAddr), "JDBCURL": xmlEscape(c.JDBCURL), "JDBCUser": xmlEscape(c.JDBCUser),
-	}); err != nil {
-		return nil, fmt.Errorf("bench: activemq-%s.xml: %w", c.Store, err)
-	}
-	return out.Bytes(), nil
+	})
 }
 
 // xmlEscape escapes s for an XML attribute value.

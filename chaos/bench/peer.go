@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"text/template"
 	"time"
 
 	"github.com/go-stomp/stomp/v3"
@@ -276,6 +279,34 @@ func stompPing(addr, host string) error {
 		return err
 	}
 	return sc.Disconnect()
+}
+
+// renderConf renders the embedded template path of fsys with vars (a
+// missing key is an error).
+func renderConf(fsys embed.FS, path string, vars map[string]string) ([]byte, error) {
+	text, err := fsys.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := template.New(path).Option("missingkey=error").Parse(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s: %w", path, err)
+	}
+	var out bytes.Buffer
+	if err := tpl.Execute(&out, vars); err != nil {
+		return nil, fmt.Errorf("bench: %s: %w", path, err)
+	}
+	return out.Bytes(), nil
+}
+
+// mkdirs creates each directory, for a peer's base folder.
+func mkdirs(dirs ...string) error {
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	return nil
 }
 
 // removeData deletes the broker's stored messages once it has stopped.

@@ -1,14 +1,11 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"embed"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"text/template"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
@@ -48,10 +45,8 @@ func StartRabbitMQ(ctx context.Context, dir string) (*Peer, error) {
 		return nil, err
 	}
 	conf, mnesia, logs, home := filepath.Join(base, "conf"), filepath.Join(base, "mnesia"), filepath.Join(base, "log"), filepath.Join(base, "home")
-	for _, d := range []string{conf, mnesia, logs, home} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("bench: rabbitmq base: %w", err)
-		}
+	if err := mkdirs(conf, mnesia, logs, home); err != nil {
+		return nil, err
 	}
 	var ports [3]int // STOMP, epmd, distribution
 	for i := range ports {
@@ -110,17 +105,5 @@ func StartRabbitMQ(ctx context.Context, dir string) (*Peer, error) {
 // rabbitmqConfig renders the embedded rabbitmq.conf with the STOMP
 // listener on stompAddr.
 func rabbitmqConfig(stompAddr string) ([]byte, error) {
-	text, err := rabbitmqConf.ReadFile("peers/rabbitmq.conf")
-	if err != nil {
-		return nil, err
-	}
-	tpl, err := template.New("rabbitmq.conf").Option("missingkey=error").Parse(string(text))
-	if err != nil {
-		return nil, fmt.Errorf("bench: rabbitmq.conf: %w", err)
-	}
-	var out bytes.Buffer
-	if err := tpl.Execute(&out, map[string]string{"STOMP": stompAddr}); err != nil {
-		return nil, fmt.Errorf("bench: rabbitmq.conf: %w", err)
-	}
-	return out.Bytes(), nil
+	return renderConf(rabbitmqConf, "peers/rabbitmq.conf", map[string]string{"STOMP": stompAddr})
 }
