@@ -4,7 +4,8 @@
 //	/readyz   200 only while the broker serves clients (recovered, not
 //	          failed, not shutting down, not reconnecting to its database,
 //	          and master if it has a lease), 503 with the reason otherwise
-//	/metrics  Prometheus text exposition format 0.0.4, written by hand
+//	/metrics  Prometheus exposition (client_golang, metrics.go), with the
+//	          Go runtime and process collectors
 //	/status   JSON: role, store, readiness, failure, queues, version
 package admin
 
@@ -12,11 +13,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/lossbench/lossbench/broker/server"
@@ -82,7 +80,7 @@ func Handler(b *server.Broker, opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", h.readyz)
-	mux.HandleFunc("GET /metrics", h.metrics)
+	mux.Handle("GET /metrics", metricsHandler(h))
 	mux.HandleFunc("GET /status", h.status)
 	return mux
 }
@@ -174,137 +172,4 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(out)
-}
-
-func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	var m server.Metrics
-	if h.b != nil {
-		m = h.b.Metrics()
-	}
-	WriteMetrics(w, m, h.opts.Version)
-	if h.opts.Reconnect != nil {
-		rs := h.opts.Reconnect()
-		p := &promWriter{w: w}
-		p.gauge("refbroker_db_reconnecting", "1 while the broker has lost its database and reconnects.", b2f(rs.State == Reconnecting))
-		p.counter("refbroker_db_outages_total", "Database connections lost and reconnected to (or being).", float64(rs.Outages))
-		p.gauge("refbroker_db_last_outage_seconds", "Length of the last database outage that ended.", float64(rs.LastOutageMs)/1000)
-	}
-}
-
-// WriteMetrics writes m in the Prometheus text format.
-func WriteMetrics(w io.Writer, m server.Metrics, version string) {
-	p := &promWriter{w: w}
-	p.family("refbroker_build_info", "gauge", "Build information.")
-	p.sample("refbroker_build_info", `version="`+escapeLabel(version)+`"`, 1)
-	p.gauge("refbroker_ready", "1 while the broker serves clients.", b2f(m.Ready))
-	p.gauge("refbroker_failed", "1 once the store failed and the broker stopped (fail-stop).", b2f(m.Failed))
-	p.gauge("refbroker_connections", "Open client connections (after CONNECT).", float64(m.Connections))
-	p.counter("refbroker_connections_total", "Accepted TCP connections.", float64(m.ConnectionsTotal))
-	p.counter("refbroker_messages_in_total", "Messages enqueued (persistent and not).", float64(m.MessagesIn))
-	p.counter("refbroker_messages_out_total", "MESSAGE frames written to consumers.", float64(m.MessagesOut))
-	p.counter("refbroker_messages_acked_total", "Deliveries acknowledged (auto or by client).", float64(m.MessagesAcked))
-	p.counter("refbroker_messages_redelivered_total", "Deliveries of messages handed back by NACK or a departed consumer.", float64(m.MessagesRedelivered))
-	p.counter("refbroker_acks_written_total", "Acknowledgements written to the store.", float64(m.StoreAcks))
-	p.counter("refbroker_receipts_total", "RECEIPT frames sent.", float64(m.Receipts))
-	p.counter("refbroker_errors_total", "ERROR frames sent.", float64(m.Errors))
-	p.counter("refbroker_duplicates_total", "SENDs not stored again because their dedup-id was known.", float64(m.Duplicates))
-	p.gauge("refbroker_dedup_ids", "dedup-ids remembered in the window.", float64(m.DedupWindow))
-	p.gauge("refbroker_memory_body_bytes", "Message body bytes held in memory.", float64(m.MemoryBytes))
-
-	for _, f := range []struct {
-		name, help string
-		get        func(server.QueueStatus) int
-	}{
-		{"refbroker_queue_depth", "Messages ready for delivery.", func(q server.QueueStatus) int { return q.Depth }},
-		{"refbroker_queue_inflight", "Messages delivered and not yet acknowledged.", func(q server.QueueStatus) int { return q.Inflight }},
-		{"refbroker_queue_consumers", "Subscriptions on the queue.", func(q server.QueueStatus) int { return q.Consumers }},
-	} {
-		p.family(f.name, "gauge", f.help)
-		for _, q := range m.Queues {
-			p.sample(f.name, `queue="`+escapeLabel(q.Name)+`"`, float64(f.get(q)))
-		}
-	}
-
-	const hist = "refbroker_send_receipt_seconds"
-	p.family(hist, "histogram", "Time from a SEND frame read to its RECEIPT queued, including the store write.")
-	h := m.ReceiptLatency
-	for i, le := range h.Bounds {
-		p.sample(hist+"_bucket", `le="`+strconv.FormatFloat(le, 'g', -1, 64)+`"`, float64(h.Cumulative[i]))
-	}
-	p.sample(hist+"_bucket", `le="+Inf"`, float64(h.Count))
-	p.sample(hist+"_sum", "", h.Sum)
-	p.sample(hist+"_count", "", float64(h.Count))
-
-	keys := make([]string, 0, len(m.Store))
-	for k := range m.Store {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		name := "refbroker_store_" + sanitize(k)
-		typ := "gauge"
-		if strings.HasSuffix(k, "_total") {
-			typ = "counter"
-		}
-		p.family(name, typ, "Store statistic "+k+".")
-		p.sample(name, "", m.Store[k])
-	}
-}
-
-type promWriter struct{ w io.Writer }
-
-func (p *promWriter) family(name, typ, help string) {
-	fmt.Fprintf(p.w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-}
-
-func (p *promWriter) sample(name, labels string, v float64) {
-	if labels != "" {
-		name += "{" + labels + "}"
-	}
-	fmt.Fprintf(p.w, "%s %s\n", name, formatFloat(v))
-}
-
-func (p *promWriter) gauge(name, help string, v float64) {
-	p.family(name, "gauge", help)
-	p.sample(name, "", v)
-}
-
-func (p *promWriter) counter(name, help string, v float64) {
-	p.family(name, "counter", help)
-	p.sample(name, "", v)
-}
-
-func formatFloat(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
-
-// sanitize makes a store statistic key a valid metric name suffix.
-func sanitize(k string) string {
-	b := []byte(k)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }

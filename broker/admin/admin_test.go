@@ -92,6 +92,8 @@ func TestAdmin(t *testing.T) {
 		"# TYPE refbroker_send_receipt_seconds histogram\n",
 		"refbroker_store_live_messages 1\n",
 		"# TYPE refbroker_store_writes_total counter\n",
+		"# TYPE process_open_fds gauge\n",
+		"# TYPE go_goroutines gauge\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
