@@ -3,9 +3,12 @@ package runner
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lossbench/lossbench/chaos/lazyfs"
+	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 // powerCutYAML is a one-broker journal scenario cut at 1.5 s; the consumer
@@ -61,5 +64,28 @@ func TestRefBrokerJournalPowerCut(t *testing.T) {
 				t.Fatalf("fsync %s: lost %d of %d acknowledged, expectation lost %s not met", tc.fsync, r.Lost, r.Acknowledged, tc.lost)
 			}
 		})
+	}
+}
+
+// TestPowerCutNodes: the driver is told which nodes a power cut may hit,
+// from the plan, each once, and none when no step is a power cut.
+func TestPowerCutNodes(t *testing.T) {
+	sc := parse(t, strings.Replace(fmt.Sprintf(powerCutYAML, "batch", "0"), "expectations:", `  - kind: power-cut
+    at: 2s
+    node: a1
+  - kind: kill
+    at: 2500ms
+    node: a1
+expectations:`, 1))
+	plan, err := sc.Resolve(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := PowerCutNodes(plan); !slices.Equal(got, []string{"a1"}) {
+		t.Fatalf("PowerCutNodes = %q, want [a1]", got)
+	}
+	plan.Steps = slices.DeleteFunc(plan.Steps, func(st scenario.Step) bool { return st.Kind == scenario.PowerCut })
+	if got := PowerCutNodes(plan); len(got) != 0 {
+		t.Fatalf("PowerCutNodes without a power cut = %q, want none", got)
 	}
 }

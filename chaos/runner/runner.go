@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -119,7 +120,8 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	}
 	drv, err := local.New(sc.Topology, local.Options{
 		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, ClientSite: sc.Workload.Site,
-		Log: func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
+		PowerCutNodes: PowerCutNodes(plan),
+		Log:           func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
 	})
 	if drv != nil {
 		defer drv.Close()
@@ -129,6 +131,19 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	}
 	r := &run{sc: sc, plan: plan, opt: opt, drv: drv, dir: dir, out: &Outcome{Scenario: sc.Name, Dir: dir}}
 	return r.do(ctx)
+}
+
+// PowerCutNodes are the nodes a power-cut step of plan targets, in plan
+// order: the nodes a driver must be able to cut the power of (the local
+// driver serves their data through lazyfs).
+func PowerCutNodes(plan *scenario.Plan) []string {
+	var nodes []string
+	for _, st := range plan.Steps {
+		if st.Kind == scenario.PowerCut && !slices.Contains(nodes, st.Target.Node) {
+			nodes = append(nodes, st.Target.Node)
+		}
+	}
+	return nodes
 }
 
 // run is the state of one scenario's run.

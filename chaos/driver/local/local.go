@@ -56,9 +56,8 @@ type Options struct {
 	Log func(format string, args ...any)
 	// PowerCutNodes are the nodes whose data folder is served through
 	// lazyfs (needs FUSE as root), so that PowerCut drops what they never
-	// synced. nil means the nodes a power-cut fault targets in the plan
-	// in Dir (scenario.PlanFile, written by the runner before New); an
-	// empty list means none.
+	// synced: the runner names the targets of the plan's power-cut
+	// faults. The driver never reads the plan back.
 	PowerCutNodes []string
 }
 

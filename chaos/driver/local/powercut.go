@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
-	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 var _ driver.PowerCutter = (*Driver)(nil)
@@ -19,32 +17,12 @@ var _ driver.PowerCutter = (*Driver)(nil)
 // served through lazyfs.
 const lazyDir = "lazyfs"
 
-// powerCutNodes are the nodes to put on lazyfs: Options.PowerCutNodes, or,
-// when that is nil, the targets of the power-cut faults in the plan the
-// runner wrote to Dir before making the driver.
-func (d *Driver) powerCutNodes() []string {
-	if d.opt.PowerCutNodes != nil {
-		return d.opt.PowerCutNodes
-	}
-	p, err := scenario.ReadPlan(filepath.Join(d.opt.Dir, scenario.PlanFile))
-	if err != nil {
-		return nil
-	}
-	var nodes []string
-	for _, st := range p.Steps {
-		if st.Kind == scenario.PowerCut && !slices.Contains(nodes, st.Target.Node) {
-			nodes = append(nodes, st.Target.Node)
-		}
-	}
-	return nodes
-}
-
 // layoutLazyFS serves the data folder of every node a power cut may hit
 // through lazyfs: the folder laid out before becomes the backing folder,
 // and the broker's {data} the mount point. Without FUSE as root the
 // nodes stay on plain folders and PowerCut says why it cannot.
 func (d *Driver) layoutLazyFS() error {
-	nodes := d.powerCutNodes()
+	nodes := d.opt.PowerCutNodes
 	if len(nodes) == 0 {
 		return nil
 	}
