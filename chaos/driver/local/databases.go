@@ -220,30 +220,6 @@ func (n *node) dsn() string {
 	return strings.Replace(srv.DSN(db.name), srv.Addr(), l.listen, 1)
 }
 
-// dbArgs are refbroker's database flags for node n: --db-driver and --dsn
-// for a server database, --db-driver sqlite (a file under --data) for a
-// sqlite one, none without a database.
-func (n *node) dbArgs() []string {
-	name := n.spec.Broker.Database
-	if name == "" || n.spec.Broker.Kind == scenario.Command {
-		return nil
-	}
-	for _, spec := range n.d.topo.Databases {
-		if spec.Name != name {
-			continue
-		}
-		switch spec.Kind {
-		case scenario.SQLite:
-			return []string{"--db-driver", "sqlite"}
-		case scenario.Postgres:
-			return []string{"--db-driver", "postgres", "--dsn", n.dsn()}
-		case scenario.MariaDB:
-			return []string{"--db-driver", "mysql", "--dsn", n.dsn()}
-		}
-	}
-	return nil
-}
-
 func (d *Driver) database(name string) (*database, *dbserver.Server, error) {
 	if d.dbs != nil {
 		if db, ok := d.dbs.byName[name]; ok {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 
@@ -57,45 +58,23 @@ func (p *proc) exited() bool {
 	}
 }
 
-// vars are the placeholder values of node n.
-func (n *node) vars() map[string]string {
-	v := map[string]string{
-		"listen": n.listen, "admin": n.admin, "data": n.dataDir,
-		"node": n.spec.Name, "site": n.spec.Site, "dsn": n.dsn(),
-	}
+// env is where node n's broker finds what it needs on this machine.
+func (n *node) env() driver.NodeEnv {
+	e := driver.NodeEnv{Bin: n.d.opt.BrokerBin, Listen: n.listen, Admin: n.admin, Data: n.dataDir,
+		DSN: n.dsn(), Disks: map[string]string{}, Peers: map[string]string{}}
 	for name, dk := range n.d.disks {
-		v["disk."+name] = dk.path
+		e.Disks[name] = dk.path
 	}
 	for _, l := range n.d.links {
 		if l.fromNode == n.spec.Name {
-			v["peer."+l.toNode] = l.listen
+			e.Peers[l.toNode] = l.listen
 		}
 	}
-	return v
+	return e
 }
 
 // argv is the node's broker command line.
-func (n *node) argv() []string {
-	b := n.spec.Broker
-	vars := n.vars()
-	if b.Kind == scenario.Command {
-		return b.Argv(vars)
-	}
-	bin := n.d.opt.BrokerBin
-	if bin == "" {
-		bin = "refbroker"
-	}
-	argv := []string{bin, "--listen", n.listen, "--admin", n.admin}
-	if b.Store != "" {
-		argv = append(argv, "--store", b.Store)
-	}
-	argv = append(argv, "--data", n.dataDir)
-	if b.Fsync != "" {
-		argv = append(argv, "--fsync", b.Fsync)
-	}
-	argv = append(argv, n.dbArgs()...)
-	return append(argv, b.Argv(vars)...)
-}
+func (n *node) argv() []string { return driver.BrokerArgv(n.spec, n.d.topo, n.env()) }
 
 func (n *node) current() *proc {
 	n.mu.Lock()
@@ -169,7 +148,7 @@ func (n *node) start() (*proc, error) {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Env = os.Environ()
-	vars := n.vars()
+	vars := driver.Vars(n.spec, n.env())
 	for k, v := range n.spec.Broker.Env {
 		cmd.Env = append(cmd.Env, k+"="+scenario.Expand(v, vars))
 	}

@@ -1,0 +1,91 @@
+package driver
+
+import "github.com/lossbench/lossbench/scenarios/scenario"
+
+// NodeEnv is where one node's broker finds what it needs, as the driver
+// running it sees it: its addresses and data folder inside the node (a
+// process's host addresses, or a container's), its database's DSN, and
+// the addresses of its disks and peers. It fills a broker's command line
+// (BrokerArgv) and its placeholders (Vars).
+type NodeEnv struct {
+	// Bin is the refbroker executable; "" means "refbroker".
+	Bin string
+	// Listen and Admin are the broker's STOMP and admin HTTP addresses.
+	Listen, Admin string
+	// Data is the data folder ({data}, --data).
+	Data string
+	// DSN is the node's database's data source name ({dsn}, --dsn), as
+	// the broker reaches it; "" without a server database.
+	DSN string
+	// Disks are the mount points of the topology's disks by name
+	// ({disk.NAME}); Peers the addresses of the other nodes this node
+	// reaches by name ({peer.NAME}).
+	Disks, Peers map[string]string
+}
+
+// Vars are the placeholder values of node n in env: {listen}, {admin},
+// {data}, {node}, {site}, {dsn}, {disk.NAME}, {peer.NAME}.
+func Vars(n scenario.Node, env NodeEnv) map[string]string {
+	v := map[string]string{
+		"listen": env.Listen, "admin": env.Admin, "data": env.Data,
+		"node": n.Name, "site": n.Site, "dsn": env.DSN,
+	}
+	for name, p := range env.Disks {
+		v["disk."+name] = p
+	}
+	for name, a := range env.Peers {
+		v["peer."+name] = a
+	}
+	return v
+}
+
+// BrokerArgv is node n's broker command line in env: a command broker's
+// own argv with its placeholders filled, or refbroker's flags (--listen,
+// --admin, --store, --data, --fsync, the database's --db-driver and
+// --dsn) followed by the scenario's extra arguments. Every driver builds
+// its command lines here, so a scenario means the same on each.
+func BrokerArgv(n scenario.Node, topo scenario.Topology, env NodeEnv) []string {
+	b := n.Broker
+	vars := Vars(n, env)
+	if b.Kind == scenario.Command {
+		return b.Argv(vars)
+	}
+	bin := env.Bin
+	if bin == "" {
+		bin = "refbroker"
+	}
+	argv := []string{bin, "--listen", env.Listen, "--admin", env.Admin}
+	if b.Store != "" {
+		argv = append(argv, "--store", b.Store)
+	}
+	argv = append(argv, "--data", env.Data)
+	if b.Fsync != "" {
+		argv = append(argv, "--fsync", b.Fsync)
+	}
+	argv = append(argv, dbArgs(n, topo, env.DSN)...)
+	return append(argv, b.Argv(vars)...)
+}
+
+// dbArgs are refbroker's database flags for node n: --db-driver and --dsn
+// for a server database, --db-driver sqlite (a file under --data) for a
+// sqlite one, none without a database.
+func dbArgs(n scenario.Node, topo scenario.Topology, dsn string) []string {
+	name := n.Broker.Database
+	if name == "" {
+		return nil
+	}
+	for _, spec := range topo.Databases {
+		if spec.Name != name {
+			continue
+		}
+		switch spec.Kind {
+		case scenario.SQLite:
+			return []string{"--db-driver", "sqlite"}
+		case scenario.Postgres:
+			return []string{"--db-driver", "postgres", "--dsn", dsn}
+		case scenario.MariaDB:
+			return []string{"--db-driver", "mysql", "--dsn", dsn}
+		}
+	}
+	return nil
+}
