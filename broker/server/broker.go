@@ -103,7 +103,7 @@ func (b *Broker) Recover(ctx context.Context) error {
 		for _, h := range sm.Headers {
 			if h.Key == HeaderDedup {
 				m.dedupID = h.Value
-				b.dedup.remember(h.Value)
+				b.dedup.remember(sm.Queue, h.Value, sm.Seq, sm.Body, sm.Size)
 				break
 			}
 		}
@@ -374,4 +374,12 @@ func (b *Broker) settleLocked(d *delivery, ack bool) uint64 {
 	b.forget(m)
 	b.m.messagesAcked.Add(1)
 	return m.seq
+}
+
+// loadBody reads back the body of a message kept without it.
+func (b *Broker) loadBody(seq uint64) ([]byte, error) {
+	if b.loader == nil {
+		return nil, fmt.Errorf("server: message %d has no body and the store cannot load it", seq)
+	}
+	return b.loader.Load(b.ctx, seq)
 }

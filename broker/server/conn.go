@@ -30,6 +30,15 @@ func errClient(f *stomp.Frame, message, format string, args ...any) error {
 	return &clientError{message: message, detail: fmt.Sprintf(format, args...), receipt: f.Get("receipt")}
 }
 
+// dedupConflict is a SEND whose dedup-id names another message in its
+// destination: sends[index] of the batch; nothing of the batch is stored.
+type dedupConflict struct {
+	index int
+	*clientError
+}
+
+func (e *dedupConflict) Unwrap() error { return e.clientError }
+
 var (
 	errDisconnect  = errors.New("server: client disconnected")
 	errStoreFailed = errors.New("server: store failed")
@@ -70,6 +79,7 @@ type pendingSend struct {
 	start   time.Time
 	entry   *dedupEntry // dedup entry this send owns, or waits for when dup
 	dup     bool
+	sum     uint32 // CRC-32C of the body when it has a dedup-id
 }
 
 // Bounds on one transaction, which is held in memory until COMMIT.
@@ -479,6 +489,9 @@ func (c *conn) handleSend(f *stomp.Frame) error {
 		}
 	}
 	p := pendingSend{msg: m, receipt: f.Get("receipt")}
+	if m.dedupID != "" {
+		p.sum = bodySum(m.body)
+	}
 	if p.receipt != "" {
 		p.start = time.Now()
 	}
@@ -506,7 +519,18 @@ func (c *conn) flushSends() error {
 	sends := c.pending
 	c.pending, c.pendingBytes = c.pending[:0], 0
 	err := c.b.commit(sends, nil)
-	if err == nil && !c.b.isFailed() {
+	var dc *dedupConflict
+	if errors.As(err, &dc) {
+		// The SENDs before the conflicting one are stored and receipted;
+		// it and those after it are not stored, and get no receipt.
+		if ok := sends[:dc.index]; len(ok) > 0 {
+			if cerr := c.b.commit(ok, nil); cerr != nil {
+				err = cerr
+			}
+		}
+		sends = sends[:dc.index]
+	}
+	if (err == nil || dc != nil) && !c.b.isFailed() {
 		for i := range sends {
 			if r := sends[i].receipt; r != "" {
 				c.out.push(outItem{f: receiptFrame(r)})
@@ -527,15 +551,26 @@ func (b *Broker) commit(sends []pendingSend, settles []txSettle) error {
 	if b.isFailed() {
 		return errStoreFailed
 	}
+	conflict, err := b.dedup.claim(sends, b.loadBody)
+	if err != nil {
+		b.fail(err)
+		return errStoreFailed
+	}
+	if conflict >= 0 {
+		m := sends[conflict].msg
+		return &dedupConflict{index: conflict, clientError: &clientError{
+			message: "dedup-id conflict",
+			detail: fmt.Sprintf("dedup-id %q in %s already names a stored message with another body (or a non-persistent one); this SEND was not stored",
+				m.dedupID, m.dest),
+			receipt: sends[conflict].receipt,
+		}}
+	}
 	var batch store.Batch
 	var adds []*message
 	for i := range sends {
 		p := &sends[i]
-		if p.msg.dedupID != "" {
-			p.entry, p.dup = b.dedup.claim(p.msg.dedupID)
-			if p.dup {
-				continue
-			}
+		if p.dup {
+			continue
 		}
 		adds = append(adds, p.msg)
 		if p.msg.persistent {
@@ -806,6 +841,10 @@ func (c *conn) handleCommit(f *stomp.Frame) error {
 	}
 	delete(c.txs, id)
 	if err := c.b.commit(t.sends, t.settles); err != nil {
+		var dc *dedupConflict
+		if errors.As(err, &dc) {
+			return errClient(f, dc.message, "transaction %q not committed, nothing of it stored: %s", id, dc.detail)
+		}
 		return err
 	}
 	if !c.b.isFailed() {

@@ -391,7 +391,7 @@ func TestDedup(t *testing.T) {
 	b, addr := startBroker(t, st, Options{})
 	p := dial(t, addr)
 	sendP(t, p, "/queue/d", "a", HeaderDedup, "p1-1")
-	sendP(t, p, "/queue/d", "a-retry", HeaderDedup, "p1-1") // receipted, not stored
+	sendP(t, p, "/queue/d", "a", HeaderDedup, "p1-1") // a retry: receipted, not stored
 	sendP(t, p, "/queue/d", "b", HeaderDedup, "p1-2")
 	if d, _ := queueDepth(b, "/queue/d"); d != 2 {
 		t.Fatalf("depth %d, want 2", d)
@@ -412,7 +412,7 @@ func TestDedup(t *testing.T) {
 	go b2.Serve(ln)
 	t.Cleanup(func() { b2.Shutdown(context.Background()) })
 	p2 := dial(t, ln.Addr().String())
-	sendP(t, p2, "/queue/d", "b-retry", HeaderDedup, "p1-2")
+	sendP(t, p2, "/queue/d", "b", HeaderDedup, "p1-2")
 	if n := st.Stats()["live_messages"]; n != 2 {
 		t.Fatalf("store holds %v messages after retry across restart, want 2", n)
 	}
@@ -420,18 +420,25 @@ func TestDedup(t *testing.T) {
 
 func TestDedupWindowBounded(t *testing.T) {
 	w := newDedupWindow(3)
+	claim := func(id string) bool {
+		sends := []pendingSend{{msg: &message{dest: "/queue/w", dedupID: id}}}
+		if i, err := w.claim(sends, nil); i >= 0 || err != nil {
+			t.Fatalf("claim %s: conflict %d, %v", id, i, err)
+		}
+		return sends[0].dup
+	}
 	for _, id := range []string{"a", "b", "c", "d"} {
-		if _, dup := w.claim(id); dup {
+		if claim(id) {
 			t.Fatalf("%s seen as dup", id)
 		}
 	}
 	if w.size() != 3 {
 		t.Fatalf("window holds %d", w.size())
 	}
-	if _, dup := w.claim("a"); dup {
+	if claim("a") {
 		t.Fatal("evicted id still known")
 	}
-	if _, dup := w.claim("d"); !dup {
+	if !claim("d") {
 		t.Fatal("recent id forgotten")
 	}
 }

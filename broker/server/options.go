@@ -19,8 +19,8 @@ const (
 // Header names the broker gives meaning to besides STOMP's own.
 const (
 	// HeaderDedup is the producer-supplied id that makes a retried SEND
-	// idempotent within the dedup window. It is kept on the stored message
-	// so the window survives a restart.
+	// to the same destination idempotent within the dedup window. It is
+	// kept on the stored message so the window survives a restart.
 	HeaderDedup = "dedup-id"
 	// HeaderPrefetch and HeaderPrefetchAMQ set a subscription's prefetch:
 	// at most this many unacknowledged messages in flight to it.

@@ -54,7 +54,8 @@ func run(args []string, stderr io.Writer) int {
 refbroker is a STOMP 1.2 message broker (queues only) that never sends a
 RECEIPT for a persistent SEND before the store made it durable. Send with
 header persistent:true to store a message and dedup-id:<id> to make a retry
-idempotent. Flags override the --config file.
+to the same queue idempotent (a different body under a known id is refused
+with an ERROR). Flags override the --config file.
 
 Exit status: 0 clean shutdown, 1 store failure or lost lease at run time
 (with --store jdbc, a lost database connection only with --lease,
