@@ -95,7 +95,8 @@ type Config struct {
 	// Repair lets the journal cut its log at mid-log corruption instead of
 	// refusing to start.
 	Repair bool `yaml:"repair"`
-	// Login and Passcode, when Login is set, are required on CONNECT.
+	// Login and Passcode are required on CONNECT when Login is set; a
+	// Passcode without a Login is refused.
 	Login    string `yaml:"login"`
 	Passcode string `yaml:"passcode"`
 	// MaxMemory bounds message bodies held in memory; 0 is no bound.
@@ -302,6 +303,8 @@ func (c *Config) Validate() error {
 		return bad("limits.max-header-line", "must be at least 64 bytes")
 	case c.Limits.MaxBody < 0:
 		return bad("limits.max-body", "must not be negative")
+	case c.Passcode != "" && c.Login == "":
+		return bad("passcode", "is set without login: CONNECT would be accepted without credentials; set login too")
 	case c.Lease && c.Store != "jdbc" && c.Store != "journaled-jdbc":
 		return bad("lease", "needs store jdbc or journaled-jdbc (the brokers share the database), not %q", c.Store)
 	case c.LeaseRenew <= 0:

@@ -86,7 +86,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	f.def("repair", "let the journal cut its log at mid-log corruption instead of refusing to start (loses what follows)", "", true,
 		func(c *Config, v string) (err error) { c.Repair, err = strconv.ParseBool(v); return err })
 	f.def("login", "require this `login` on CONNECT (with --passcode)", "", false, func(c *Config, v string) error { c.Login = v; return nil })
-	f.def("passcode", "required `passcode` on CONNECT", "", false, func(c *Config, v string) error { c.Passcode = v; return nil })
+	f.def("passcode", "required `passcode` on CONNECT (needs --login: refbroker refuses to start with a passcode alone)", "", false, func(c *Config, v string) error { c.Passcode = v; return nil })
 	f.def("max-memory", "message body `bytes` kept in memory; beyond, bodies are read back from the store at dispatch (0: no bound)",
 		d.MaxMemory.String(), false, sizeSetter(func(c *Config) *ByteSize { return &c.MaxMemory }))
 	f.def("dedup-window", "how many recent dedup-id headers are remembered to drop retried duplicates (0 disables)",

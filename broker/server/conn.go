@@ -318,7 +318,7 @@ func (c *conn) handleConnect(f *stomp.Frame) error {
 		c.sendErrorVersion()
 		return errDisconnect
 	}
-	if o.Login != "" {
+	if o.Login != "" || o.Passcode != "" {
 		login, pass := f.Get("login"), f.Get("passcode")
 		if subtle.ConstantTimeCompare([]byte(login), []byte(o.Login)) != 1 ||
 			subtle.ConstantTimeCompare([]byte(pass), []byte(o.Passcode)) != 1 {

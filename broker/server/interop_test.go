@@ -349,6 +349,17 @@ func TestLogin(t *testing.T) {
 	sendP(t, c, "/queue/l", "ok")
 }
 
+// TestPasscodeWithoutLogin: a passcode alone still has to be given.
+func TestPasscodeWithoutLogin(t *testing.T) {
+	_, addr := startBroker(t, nil, Options{Passcode: "p"})
+	r := rawDial(t, addr)
+	r.write("CONNECT\naccept-version:1.2\nhost:test\n\n\x00")
+	if f := r.expect("ERROR"); f.Get("message") != "access refused" {
+		t.Fatalf("ERROR %v", f.Headers)
+	}
+	dial(t, addr, gostomp.ConnOpt.Login("", "p"))
+}
+
 // TestPersistentRecovery restarts a broker on the same store: persistent
 // messages come back with the same message-id, non-persistent ones do not.
 func TestPersistentRecovery(t *testing.T) {

@@ -32,7 +32,7 @@ const (
 type Options struct {
 	// Limits bound what a client may send in one frame.
 	Limits stomp.Limits
-	// Login and Passcode, when Login is set, must match CONNECT's headers.
+	// Login and Passcode, when either is set, must match CONNECT's headers.
 	Login, Passcode string
 	// MaxMemory bounds the bytes of message bodies held in memory; beyond
 	// it, persistent messages keep only metadata and are loaded from the

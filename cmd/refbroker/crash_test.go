@@ -429,6 +429,7 @@ func TestStartupErrors(t *testing.T) {
 		{"bad store", []string{"--store", "tape", "--listen", "127.0.0.1:0", "--admin="}, `unknown store "tape"`},
 		{"config line", []string{"--config", cfg}, "bad.yaml:2: fsync"},
 		{"data dir unusable", []string{"--store", "journal", "--data", filepath.Join(file, "sub"), "--listen", "127.0.0.1:0", "--admin="}, file},
+		{"passcode without login", []string{"--store", "memory", "--passcode", "secret", "--listen", "127.0.0.1:0", "--admin="}, "passcode: is set without login"},
 		{"port in use", []string{"--store", "memory", "--listen", busy.addr, "--admin="}, "--listen " + busy.addr},
 	}
 	for _, tt := range tests {
