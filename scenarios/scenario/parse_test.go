@@ -200,3 +200,30 @@ func TestPlanRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandBrokerDestination: a broker of kind command keeps its own
+// destination rules (a topic may be what it serves); only refbroker's are
+// known to the parser.
+func TestCommandBrokerDestination(t *testing.T) {
+	const y = `
+name: topic-on-command
+strategy: other
+failure: none
+topology:
+  sites: [a]
+  nodes:
+    - {name: x1, site: a, broker: {kind: command, command: [somebroker, "{listen}"]}}
+workload:
+  destination: /topic/x
+  producers: {count: 1}
+  consumers: {count: 1}
+  duration: 1s
+`
+	s, err := scenario.Parse("t.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Workload.Destinations; len(got) != 1 || got[0] != "/topic/x" {
+		t.Fatalf("destinations %q", got)
+	}
+}

@@ -244,10 +244,15 @@ func (d *decoder) workload(n *yaml.Node) Workload {
 	}
 	switch d.oneOf(f, false, "destination", "destinations") {
 	case "destination":
-		w.Destinations = []string{d.str(f.get("destination"), "workload destination")}
+		v := f.get("destination")
+		w.Destinations = []string{d.str(v, "workload destination")}
+		w.destPos = []Pos{pos(v)}
 	case "destinations":
 		v := f.get("destinations")
-		w.Destinations = d.strings(v, "workload destinations")
+		for _, it := range d.list(v, "workload destinations", "strings") {
+			w.Destinations = append(w.Destinations, d.str(it, "workload destinations"))
+			w.destPos = append(w.destPos, pos(it))
+		}
 		if v.Kind == yaml.SequenceNode && len(w.Destinations) == 0 {
 			d.errorf(pos(v), "workload destinations: expected at least one destination")
 		}

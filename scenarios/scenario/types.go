@@ -225,6 +225,7 @@ type Workload struct {
 	Pos      Pos      `json:"pos"`
 
 	connectPos []Pos // where each Connect name was written
+	destPos    []Pos // where each destination was written
 	sitePos    Pos
 }
 

@@ -124,6 +124,7 @@ func (d *decoder) validate(s *Scenario) {
 			d.errorf(p, "workload: clients in site %q cannot reach node %q in site %q: add the link [%s, %s]", w.Site, c, ns, w.Site, ns)
 		}
 	}
+	d.validateDestinations(s)
 	for i, r := range w.Recovery.Repair {
 		if r == "" {
 			continue
@@ -247,4 +248,44 @@ func usesDSN(b Broker) bool {
 		}
 	}
 	return false
+}
+
+// RefBrokerDestinations says what refbroker accepts as a destination
+// (broker/server refuses anything else with an ERROR): queues only.
+const RefBrokerDestinations = "/queue/<name>"
+
+// validateDestinations checks each workload destination against the
+// brokers the clients connect to, where their kind is known: refbroker
+// serves queues only, so a topic or a bare name would be refused on every
+// SEND and the run would acknowledge nothing. A command broker's rules are
+// its own; only an empty destination is refused for every broker.
+func (d *decoder) validateDestinations(s *Scenario) {
+	w := &s.Workload
+	var refNodes []string
+	for _, c := range w.Connect {
+		for _, n := range s.Topology.Nodes {
+			if n.Name == c && n.Broker.Kind == RefBroker {
+				refNodes = append(refNodes, c)
+			}
+		}
+	}
+	for i, dest := range w.Destinations {
+		p := w.Pos
+		if i < len(w.destPos) {
+			p = w.destPos[i]
+		}
+		switch {
+		case strings.TrimSpace(dest) == "":
+			d.errorf(p, "workload destination: empty; expected a destination like /queue/lossbench")
+		case len(refNodes) > 0 && !refBrokerAccepts(dest):
+			d.errorf(p, "workload destination %q: refbroker (node %s) serves queues only, %s; it would refuse every send and the run would acknowledge nothing",
+				dest, strings.Join(refNodes, ", "), RefBrokerDestinations)
+		}
+	}
+}
+
+// refBrokerAccepts is refbroker's destination rule (broker/server's
+// queueName): "/queue/" and a name.
+func refBrokerAccepts(dest string) bool {
+	return strings.HasPrefix(dest, "/queue/") && len(dest) > len("/queue/")
 }

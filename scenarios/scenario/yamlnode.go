@@ -218,14 +218,6 @@ func (d *decoder) list(n *yaml.Node, what, expected string) []*yaml.Node {
 	return n.Content
 }
 
-func (d *decoder) strings(n *yaml.Node, what string) []string {
-	var out []string
-	for _, it := range d.list(n, what, "strings") {
-		out = append(out, d.str(it, what))
-	}
-	return out
-}
-
 // pair reads a two-element list of names, like a link [a, b].
 func (d *decoder) pair(n *yaml.Node, what string) []string {
 	if n.Kind != yaml.SequenceNode || len(n.Content) != 2 {
