@@ -49,14 +49,13 @@ func runCheck(ctx context.Context, cmd *command, st *stdio, args []string) int {
 			code = exitBad
 			continue
 		}
-		verdict := "PASS"
-		if !r.OK {
-			verdict = "FAIL"
-			if code == exitOK {
-				code = exitFailed
-			}
+		if !r.OK && code == exitOK {
+			code = exitFailed
 		}
-		fmt.Fprintf(st.out, "%s: %s %s: %s\n", dir, verdict, r.Scenario, r.Result.String())
+		fmt.Fprintf(st.out, "%s: %s %s: %s\n", dir, r.Verdict, r.Scenario, r.Result.String())
+		if r.Verdict == result.Empty {
+			fmt.Fprintf(st.out, "  %s\n", result.EmptyText)
+		}
 		for _, e := range r.Failed() {
 			fmt.Fprintf(st.out, "  expectation failed: %s %s, got %g\n", e.Metric, e.Condition, e.Value)
 		}

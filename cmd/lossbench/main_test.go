@@ -5,11 +5,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lossbench/lossbench/chaos/history"
+	"github.com/lossbench/lossbench/chaos/runner"
 	"github.com/lossbench/lossbench/reports/result"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
@@ -187,5 +189,78 @@ func TestCheck(t *testing.T) {
 	code, _, errs := runMain("check", t.TempDir())
 	if code != exitBad || !strings.Contains(errs, "not a scenario output folder") {
 		t.Errorf("empty folder: exit %d: %s", code, errs)
+	}
+}
+
+// TestRunTopicIsBadInput: a destination refbroker refuses is an error of
+// the scenario file (file:line:col, exit 2) before anything starts, not a
+// run that acknowledges nothing and passes.
+func TestRunTopicIsBadInput(t *testing.T) {
+	file := "../../scenarios/scenario/testdata/broken/destination-topic.yaml"
+	for _, cmd := range []string{"validate", "run"} {
+		code, out, errs := runMain(cmd, "--out", t.TempDir(), file)
+		if cmd == "validate" {
+			code, out, errs = runMain(cmd, file)
+		}
+		if code != exitBad || !strings.Contains(errs, file+`:9:16: workload destination "/topic/x": refbroker (node a1) serves queues only`) {
+			t.Errorf("%s: exit %d, want 2 and the destination's place:\n%s%s", cmd, code, out, errs)
+		}
+	}
+}
+
+// emptyScenario is a run whose every send refbroker refuses (the body is
+// larger than --max-body): nothing is acknowledged, so nothing can be lost,
+// and lost: 0 holds trivially.
+const emptyScenario = `
+name: nothing-acked
+strategy: journal-batch
+failure: none
+topology:
+  sites: [a]
+  nodes: [{name: a1, site: a, broker: {store: memory, args: [--max-body, "16"]}}]
+workload:
+  destination: /queue/q
+  producers: {count: 1, rate: 20, size: 1KiB}
+  consumers: {count: 1}
+  duration: 1s
+  recovery: {wait: 0, drain: 3s, quiet: 300ms}
+expectations:
+  lost: 0
+`
+
+// TestRunNothingAcknowledgedFails runs a scenario in which nothing is
+// acknowledged through the run command: verdict EMPTY, exit 1, and
+// result.json, summary.md and the report say so.
+func TestRunNothingAcknowledgedFails(t *testing.T) {
+	bin, err := runner.FindBroker(context.Background(), "", t.TempDir())
+	if err != nil {
+		t.Skipf("refbroker does not build: %v", err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "nothing-acked.yaml")
+	if err := os.WriteFile(file, []byte(emptyScenario), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "results")
+	code, stdout, errs := runMain("run", "--out", out, "--run-id", "r", "--broker-bin", bin, file)
+	t.Logf("exit %d\n%s%s", code, stdout, errs)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1: a run that acknowledged nothing must not pass", code)
+	}
+	if !regexp.MustCompile(`nothing-acked\s+EMPTY`).MatchString(stdout) {
+		t.Errorf("the table does not say EMPTY:\n%s", stdout)
+	}
+	r, err := result.ReadFile(filepath.Join(out, "r", "nothing-acked", result.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Acknowledged != 0 || r.Attempted == 0 || r.OK || r.Verdict != result.Empty {
+		t.Fatalf("result.json: attempted %d acknowledged %d ok %v verdict %q", r.Attempted, r.Acknowledged, r.OK, r.Verdict)
+	}
+	for _, f := range []string{filepath.Join("nothing-acked", result.SummaryFile), "report.md"} {
+		b, err := os.ReadFile(filepath.Join(out, "r", f))
+		if err != nil || !strings.Contains(string(b), result.Empty) {
+			t.Errorf("%s does not say %s: %v\n%s", f, result.Empty, err, b)
+		}
 	}
 }

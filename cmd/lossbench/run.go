@@ -12,6 +12,7 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/runner"
 	"github.com/lossbench/lossbench/reports/report"
+	"github.com/lossbench/lossbench/reports/result"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -34,7 +35,8 @@ Left-overs of a run that was killed (brokers, tmpfs mounts) are found
 through DIR/.lossbench-local and removed before the run starts.
 
 Exit 0 when every expectation holds (skipped scenarios do not count),
-1 when one fails, 2 on bad input or environment (a scenario that does
+1 when one fails or a scenario acknowledged nothing (verdict EMPTY: it
+measured nothing), 2 on bad input or environment (a scenario that does
 not parse, a broker that cannot be built or started).`,
 		run: runRun,
 	})
@@ -132,12 +134,9 @@ func printTable(w io.Writer, outs []*runner.Outcome) {
 			continue
 		}
 		r := o.Result
-		verdict := "PASS"
-		switch {
-		case o.Skipped != "":
+		verdict := r.Verdict
+		if o.Skipped != "" {
 			verdict = "SKIP"
-		case !r.OK:
-			verdict = "FAIL"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.1f\t%.1f\t\n", o.Scenario, verdict,
 			r.Attempted, r.Acknowledged, r.Received, r.Lost, r.Duplicated, r.UnknownOutcomes,
@@ -151,6 +150,9 @@ func printTable(w io.Writer, outs []*runner.Outcome) {
 		if o.Skipped != "" {
 			fmt.Fprintf(w, "  %s skipped: %s\n", o.Scenario, o.Skipped)
 			continue
+		}
+		if o.Result.Verdict == result.Empty {
+			fmt.Fprintf(w, "  %s: %s: %s\n", o.Scenario, result.Empty, result.EmptyText)
 		}
 		for _, e := range o.Result.Failed() {
 			fmt.Fprintf(w, "  %s: expectation failed: %s %s, got %g\n", o.Scenario, e.Metric, e.Condition, e.Value)

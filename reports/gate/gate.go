@@ -95,6 +95,11 @@ func Evaluate(b *Baseline, in *report.Input) *Verdict {
 			v.Checks = append(v.Checks, Check{Group: group, Name: name, Budget: "-", Got: "-", Status: Skip, Message: "not measured: " + s.Skipped})
 			continue
 		}
+		if r.Acknowledged == 0 {
+			v.Checks = append(v.Checks, Check{Group: group, Name: name + ": acknowledged", Budget: "> 0", Got: "0", Status: Fail,
+				Message: fmt.Sprintf("%s acknowledged nothing: the run measured nothing, so its loss budget cannot be shown to hold", r.Scenario)})
+			continue
+		}
 		for _, m := range []struct {
 			metric string
 			budget Budget

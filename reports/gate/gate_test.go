@@ -65,6 +65,7 @@ func TestParseBaselineErrors(t *testing.T) {
 func scenario(name, strategy, failure string, lost, dup int, unavail float64) *report.Scenario {
 	r := &result.Result{Scenario: name, Run: "r1", Strategy: strategy, Failure: failure}
 	r.Lost, r.Duplicated, r.UnavailableS = lost, dup, unavail
+	r.Acknowledged = 1000
 	return &report.Scenario{Result: r}
 }
 
@@ -105,6 +106,8 @@ func TestEvaluate(t *testing.T) {
 		t.Errorf("a baseline cell no scenario ran is not listed as skipped: %v", statuses(v))
 	}
 
+	empty := scenario("jb", "journal-batch", "broker-crash", 0, 0, 0)
+	empty.Result.Acknowledged = 0
 	for _, tc := range []struct {
 		name  string
 		in    *report.Input
@@ -119,6 +122,8 @@ func TestEvaluate(t *testing.T) {
 			"journal-batch × broker-crash/jb (run r1): unavailable_s", "unavailable_s 5.5 exceeds the budget <= 5"},
 		{"unbaselined scenario", &report.Input{Scenarios: []*report.Scenario{scenario("new", "raid1", "disk-lost", 0, 0, 0)}},
 			"raid1 × disk-lost/new (run r1)", `no baseline cell for strategy "raid1", failure "disk-lost": add one to b.yaml`},
+		{"nothing acknowledged", &report.Input{Scenarios: []*report.Scenario{empty}},
+			"journal-batch × broker-crash/jb (run r1): acknowledged", "jb acknowledged nothing: the run measured nothing"},
 		{"throughput below floor", &report.Input{Benches: []*report.Bench{benchOf(0.4)}},
 			"throughput/journal-always (bench-1, 16 producers, 1024 B)", "throughput ratio 0.400 below the floor 0.5 (b.yaml:11)"},
 	} {

@@ -74,10 +74,12 @@ func verdict(s *Scenario) string {
 	switch {
 	case s.Skipped != "":
 		return "SKIP"
+	case s.Result.Verdict != "":
+		return s.Result.Verdict
 	case s.Result.OK:
-		return "PASS"
+		return result.Pass
 	}
-	return "FAIL"
+	return result.Fail
 }
 
 func cssColour(c color.Color) template.CSS {

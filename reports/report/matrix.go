@@ -39,11 +39,12 @@ const DefaultWaitAfter = 10.0
 // Classify gives one measured scenario's outcome: loss when anything
 // acknowledged was lost; wait when nothing was, but a fault never recovered
 // or sends were unavailable for waitAfter seconds or more; no loss
-// otherwise. A skipped scenario is NotMeasured.
+// otherwise. A skipped scenario, and one in which nothing was
+// acknowledged (it measured nothing: "lost 0 of 0"), is NotMeasured.
 func Classify(s *Scenario, waitAfter float64) Outcome {
 	r := s.Result
 	switch {
-	case s.Skipped != "":
+	case s.Skipped != "", r.Acknowledged == 0:
 		return NotMeasured
 	case r.Lost > 0:
 		return Loss

@@ -80,6 +80,8 @@ func writeBench(t *testing.T, root string) {
 func TestClassify(t *testing.T) {
 	never := fakeResult("x", "s", "f", 0, 0)
 	never.Faults[0].RecoverS = nil
+	empty := fakeResult("e", "s", "f", 0, 0)
+	empty.Acknowledged, empty.Received = 0, 0
 	for _, tc := range []struct {
 		s    *Scenario
 		want Outcome
@@ -89,6 +91,7 @@ func TestClassify(t *testing.T) {
 		{&Scenario{Result: fakeResult("c", "s", "f", 0, 30)}, Wait},
 		{&Scenario{Result: never}, Wait},
 		{&Scenario{Result: fakeResult("d", "s", "f", 3, 0), Skipped: "power-cut unsupported"}, NotMeasured},
+		{&Scenario{Result: empty}, NotMeasured},
 	} {
 		if got := Classify(tc.s, DefaultWaitAfter); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.s.Result.Scenario, got, tc.want)

@@ -45,8 +45,11 @@ type Result struct {
 	Seed     int64  `json:"seed"`
 	Strategy string `json:"strategy"`
 	Failure  string `json:"failure"`
-	// OK is true when every expectation holds.
+	// OK is true when every expectation holds and something was
+	// acknowledged.
 	OK bool `json:"ok"`
+	// Verdict is Pass, Fail or Empty.
+	Verdict string `json:"verdict"`
 
 	checker.Result
 
@@ -58,6 +61,34 @@ type Result struct {
 	// Notes are things a reader must know, e.g. a fault the driver does
 	// not support and skipped.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// Verdicts, result.json's "verdict".
+const (
+	// Pass: every expectation holds.
+	Pass = "PASS"
+	// Fail: an expectation does not hold.
+	Fail = "FAIL"
+	// Empty: nothing was acknowledged, so the run measured nothing
+	// (lost 0 of 0 holds trivially); it fails whatever its expectations
+	// say. A destination the broker refuses, a broker that never came up
+	// or producers that never connected end this way.
+	Empty = "EMPTY"
+)
+
+// EmptyText explains the Empty verdict to a reader.
+const EmptyText = "nothing was acknowledged: the run measured nothing, whatever its expectations say (look at the notes, the history's send errors and the broker logs)"
+
+// verdictOf is the verdict of a run whose expectations all hold (ok) or
+// not, and that acknowledged acked messages.
+func verdictOf(ok bool, acked int) string {
+	switch {
+	case acked == 0:
+		return Empty
+	case ok:
+		return Pass
+	}
+	return Fail
 }
 
 // Expectation is one evaluated expectation.
@@ -100,10 +131,12 @@ func New(plan *scenario.Plan, c *checker.Result, env Environment) *Result {
 		r.Planned = []scenario.Step{}
 	}
 	r.Expectations = Evaluate(s.Expectations, c)
-	r.OK = true
+	ok := true
 	for _, e := range r.Expectations {
-		r.OK = r.OK && e.OK
+		ok = ok && e.OK
 	}
+	r.Verdict = verdictOf(ok, c.Acknowledged)
+	r.OK = r.Verdict == Pass
 	return r
 }
 
@@ -142,6 +175,10 @@ func ReadFile(path string) (*Result, error) {
 	}
 	if r.Format > Format {
 		return nil, fmt.Errorf("result: %s: format %d is newer than this lossbench reads (%d)", path, r.Format, Format)
+	}
+	if r.Verdict == "" { // written before verdicts
+		r.Verdict = verdictOf(r.OK, r.Acknowledged)
+		r.OK = r.Verdict == Pass
 	}
 	return &r, nil
 }

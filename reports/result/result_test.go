@@ -91,9 +91,55 @@ func TestEvaluate(t *testing.T) {
 	if r.Seed != 5 || r.Strategy != "journal-batch" || r.Failure != "broker-crash" || len(r.Planned) != 1 {
 		t.Errorf("header %+v", r)
 	}
-	// No expectations: OK.
-	if ok := result.New(&scenario.Plan{Scenario: &scenario.Scenario{Name: "x"}}, checker.Check(nil, checker.Options{}), result.Environment{}); !ok.OK || len(ok.Expectations) != 0 {
+	if r.Verdict != result.Fail {
+		t.Errorf("verdict %q, want %s", r.Verdict, result.Fail)
+	}
+	// No expectations, something acknowledged: OK.
+	if ok := result.New(&scenario.Plan{Scenario: &scenario.Scenario{Name: "x"}}, checker.Check(events(), checker.Options{}), result.Environment{}); !ok.OK || ok.Verdict != result.Pass || len(ok.Expectations) != 0 {
 		t.Errorf("no expectations: %+v", ok)
+	}
+}
+
+// TestEmptyVerdict: a run in which every send was refused (a destination
+// the broker does not serve) holds lost: 0 trivially; it must not pass.
+func TestEmptyVerdict(t *testing.T) {
+	s, err := scenario.Parse("r.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Expectations = s.Expectations[:1] // lost: 0 only
+	plan, err := s.Resolve(s.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ev []history.Event
+	for i := 1; i <= 3; i++ {
+		at := t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		ev = append(ev,
+			history.Event{Time: at, Type: history.Invoke, Producer: "p0", Seq: uint64(i), ID: "m" + string(rune('0'+i)), Attempt: 1},
+			history.Event{Time: at.Add(time.Millisecond), Type: history.Fail, Producer: "p0", Seq: uint64(i), ID: "m" + string(rune('0'+i)), Attempt: 1,
+				Error: "unsupported destination"})
+	}
+	for _, c := range []*checker.Result{checker.Check(ev, checker.Options{}), checker.Check(nil, checker.Options{})} {
+		r := result.New(plan, c, result.Environment{})
+		if r.OK || r.Verdict != result.Empty {
+			t.Fatalf("nothing acknowledged: ok %v verdict %q, want not ok and %s", r.OK, r.Verdict, result.Empty)
+		}
+		if len(r.Failed()) != 0 {
+			t.Fatalf("the expectation lost == 0 holds, yet failed: %+v", r.Failed())
+		}
+		if md := r.Markdown(); !strings.Contains(md, "# r: EMPTY") || !strings.Contains(md, "nothing was acknowledged") {
+			t.Errorf("summary does not say EMPTY:\n%s", md)
+		}
+		path := filepath.Join(t.TempDir(), result.FileName)
+		if err := r.WriteFile(path); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(path)
+		if !strings.Contains(string(b), `"verdict": "EMPTY"`) {
+			t.Errorf("result.json lacks the verdict:\n%s", b)
+		}
 	}
 }
 

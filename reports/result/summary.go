@@ -18,11 +18,14 @@ const maxLostShown = 10
 func (r *Result) Markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	verdict := "PASS"
-	if !r.OK {
-		verdict = "FAIL"
+	verdict := r.Verdict
+	if verdict == "" {
+		verdict = verdictOf(r.OK, r.Acknowledged)
 	}
 	p("# %s: %s\n\n", r.Scenario, verdict)
+	if verdict == Empty {
+		p("**%s: %s.**\n\n", Empty, EmptyText)
+	}
 	if r.Description != "" {
 		p("%s\n\n", r.Description)
 	}
