@@ -18,6 +18,7 @@
 //	dedup-window: 100000
 //	prefetch: 1000
 //	heartbeat: {send: 10s, receive: 10s, grace: 2}
+//	frame-timeout: 60s         # a frame must arrive whole this long after its first byte
 //	limits: {max-frame: 17MiB, max-headers: 128, max-header-line: 8KiB, max-body: 16MiB}
 package config
 
@@ -110,6 +111,8 @@ type Config struct {
 	Heartbeat Heartbeat `yaml:"heartbeat"`
 	// ConnectTimeout bounds the wait for a new connection's CONNECT.
 	ConnectTimeout time.Duration `yaml:"connect-timeout"`
+	// FrameTimeout bounds a frame from its first byte to its last.
+	FrameTimeout time.Duration `yaml:"frame-timeout"`
 	// Limits bound what a client may send.
 	Limits Limits `yaml:"limits"`
 }
@@ -153,6 +156,7 @@ func Default() Config {
 		Prefetch:        server.DefaultPrefetch,
 		Heartbeat:       Heartbeat{Send: server.DefaultHeartbeat, Receive: server.DefaultHeartbeat, Grace: server.DefaultHeartbeatGrace},
 		ConnectTimeout:  server.DefaultConnectTimeout,
+		FrameTimeout:    server.DefaultFrameTimeout,
 		Limits: Limits{
 			MaxFrame:      ByteSize(l.MaxFrame),
 			MaxHeaders:    l.MaxHeaders,
@@ -295,6 +299,8 @@ func (c *Config) Validate() error {
 		return bad("heartbeat.grace", "must be at least 1, not %g", c.Heartbeat.Grace)
 	case c.ConnectTimeout <= 0:
 		return bad("connect-timeout", "must be positive")
+	case c.FrameTimeout <= 0:
+		return bad("frame-timeout", "must be positive")
 	case c.Limits.MaxFrame < 64:
 		return bad("limits.max-frame", "must be at least 64 bytes")
 	case c.Limits.MaxHeaders < 1:
@@ -372,6 +378,7 @@ func (c *Config) ServerOptions(version string, logf func(string, ...any)) server
 		HeartbeatReceive: disable(c.Heartbeat.Receive),
 		HeartbeatGrace:   c.Heartbeat.Grace,
 		ConnectTimeout:   c.ConnectTimeout,
+		FrameTimeout:     c.FrameTimeout,
 		Version:          version,
 		Logf:             logf,
 	}

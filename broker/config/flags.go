@@ -102,6 +102,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		func(c *Config, v string) (err error) { c.Heartbeat.Grace, err = strconv.ParseFloat(v, 64); return err })
 	f.def("connect-timeout", "close a connection that sends no CONNECT within this `duration`", d.ConnectTimeout.String(), false,
 		durSetter(func(c *Config) *time.Duration { return &c.ConnectTimeout }))
+	f.def("frame-timeout", "drop a client whose frame has not arrived whole this `duration` after its first byte, whatever its heart-beats", d.FrameTimeout.String(), false,
+		durSetter(func(c *Config) *time.Duration { return &c.FrameTimeout }))
 	f.def("max-frame", "largest accepted frame in `bytes`", d.Limits.MaxFrame.String(), false,
 		sizeSetter(func(c *Config) *ByteSize { return &c.Limits.MaxFrame }))
 	f.def("max-headers", "most headers accepted in one frame", strconv.Itoa(d.Limits.MaxHeaders), false,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -222,4 +223,71 @@ func TestConnectTimeoutNotExtendedByHeartbeats(t *testing.T) {
 			t.Fatal("heart-beats kept an unconnected client open")
 		}
 	}
+}
+
+// TestFrameTimeoutWhateverHeartbeats: a client that trickles one frame a
+// byte at a time (each byte refreshing the heart-beat deadline) is dropped
+// with ERROR "frame timeout" once FrameTimeout passed since the frame's
+// first byte, while a client sending whole frames and heart-beats for
+// longer than that stays.
+func TestFrameTimeoutWhateverHeartbeats(t *testing.T) {
+	b, addr := startBroker(t, nil, Options{FrameTimeout: 200 * time.Millisecond})
+	frames := func(r *raw) <-chan *stomp.Frame {
+		ch := make(chan *stomp.Frame, 100)
+		r.nc.SetReadDeadline(time.Time{})
+		go func() { // not r.read: it may not call t.Fatal
+			defer close(ch)
+			for {
+				f, err := r.r.ReadFrame()
+				if err != nil {
+					return
+				}
+				if f != nil {
+					ch <- f
+				}
+			}
+		}()
+		return ch
+	}
+	slow, good := rawDial(t, addr), rawDial(t, addr)
+	slow.connect()
+	good.connect()
+	slowIn, goodIn := frames(slow), frames(good)
+	slow.write("SEND\ndestination:/queue/slow\n\n")
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitFor)
+	var errFrame *stomp.Frame
+	for sent := 0; errFrame == nil; {
+		select {
+		case f, ok := <-slowIn:
+			if !ok {
+				t.Fatal("slow client closed without an ERROR")
+			}
+			if f.Command == stomp.ERROR {
+				errFrame = f
+			}
+		case <-tick.C:
+			slow.nc.Write([]byte("x"))
+			good.write("\n")
+			sent++
+			good.write("SEND\ndestination:/queue/good\nreceipt:" + strconv.Itoa(sent) + "\n\nwhole\x00")
+		case <-deadline:
+			t.Fatal("a frame trickling in a byte at a time is never dropped")
+		}
+	}
+	if errFrame.Get("message") != "frame timeout" {
+		t.Fatalf("ERROR %v %q", errFrame.Headers, errFrame.Body)
+	}
+	poll(t, "the slow client gone", func() bool { return b.Metrics().Connections == 1 })
+	good.write("SEND\ndestination:/queue/good\nreceipt:last\n\nwhole\x00")
+	for f := range goodIn {
+		if f.Command != stomp.RECEIPT {
+			t.Fatalf("good client got %s %v %q", f.Command, f.Headers, f.Body)
+		}
+		if f.Get("receipt-id") == "last" {
+			return
+		}
+	}
+	t.Fatal("the client sending whole frames was dropped")
 }

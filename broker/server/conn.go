@@ -4,11 +4,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -116,48 +114,6 @@ func newConn(b *Broker, nc net.Conn) *conn {
 	return c
 }
 
-// deadlineReader refreshes the read deadline as data arrives, so a client
-// is dropped only after timeout of silence, and lets Shutdown stop reads.
-type deadlineReader struct {
-	nc      net.Conn
-	mu      sync.Mutex
-	timeout time.Duration
-	set     time.Time
-	stopped bool
-}
-
-func (d *deadlineReader) Read(p []byte) (int, error) {
-	d.mu.Lock()
-	if d.stopped {
-		d.mu.Unlock()
-		return 0, io.EOF
-	}
-	if d.timeout > 0 {
-		if now := time.Now(); now.Sub(d.set) > d.timeout/4 {
-			d.nc.SetReadDeadline(now.Add(d.timeout))
-			d.set = now
-		}
-	}
-	d.mu.Unlock()
-	return d.nc.Read(p)
-}
-
-func (d *deadlineReader) setTimeout(t time.Duration) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.timeout, d.set = t, time.Time{}
-	if t <= 0 {
-		d.nc.SetReadDeadline(time.Time{})
-	}
-}
-
-func (d *deadlineReader) stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.stopped = true
-	d.nc.SetReadDeadline(time.Unix(1, 0))
-}
-
 // stopReading ends the reader after the frame it is performing, leaving
 // the writer to flush receipts; used by Shutdown.
 func (c *conn) stopReading() { c.dr.stop() }
@@ -180,12 +136,16 @@ func (c *conn) serve() {
 		c.finish(err)
 		return
 	}
+	c.dr.frameTimeout = c.b.opts.FrameTimeout
 	for {
 		if len(c.pending) > 0 && (c.r.Buffered() == 0 || len(c.pending) >= maxBatchMsgs || c.pendingBytes >= maxBatchBytes) {
 			if err := c.flushSends(); err != nil {
 				c.finish(err)
 				return
 			}
+		}
+		if c.r.Buffered() > 0 {
+			c.dr.frameStarted() // the next frame is already under way
 		}
 		f, err := c.r.ReadFrame()
 		if err != nil {
@@ -200,6 +160,7 @@ func (c *conn) serve() {
 			c.readFailed(err)
 			return
 		}
+		c.dr.frameDone()
 		if f == nil {
 			continue // heart-beat
 		}
@@ -226,16 +187,16 @@ func (c *conn) readFailed(err error) {
 		return
 	}
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() && !c.dr.isStopped() {
+	if !errors.As(err, &ne) || !ne.Timeout() || c.dr.isStopped() {
+		return
+	}
+	if c.dr.frameExpired() {
+		c.b.logf("conn %s: frame not completed within %v, closing", c.remote, c.b.opts.FrameTimeout)
+		c.sendError("frame timeout", fmt.Sprintf("a frame must arrive whole within %v of its first byte", c.b.opts.FrameTimeout), "")
+	} else {
 		c.b.logf("conn %s: read timeout (no frame or heart-beat), closing", c.remote)
 		c.sendError("timeout", "no data within the negotiated heart-beat or connect timeout", "")
 	}
-}
-
-func (d *deadlineReader) isStopped() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.stopped
 }
 
 func kindMessage(kind error) string {

@@ -14,6 +14,7 @@ const (
 	DefaultHeartbeatGrace = 2.0
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
+	DefaultFrameTimeout   = 60 * time.Second
 )
 
 // Header names the broker gives meaning to besides STOMP's own.
@@ -52,6 +53,9 @@ type Options struct {
 	HeartbeatGrace float64
 	// ConnectTimeout bounds the wait for the CONNECT frame.
 	ConnectTimeout time.Duration
+	// FrameTimeout bounds the time from a frame's first byte to its last,
+	// whatever the heart-beats: a client trickling a frame is dropped.
+	FrameTimeout time.Duration
 	// WriteTimeout bounds one flush to a client that stopped reading.
 	WriteTimeout time.Duration
 	// Version is reported in CONNECTED's server header and in /status.
@@ -89,6 +93,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.FrameTimeout <= 0 {
+		o.FrameTimeout = DefaultFrameTimeout
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout

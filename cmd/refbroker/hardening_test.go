@@ -1,0 +1,101 @@
+package main
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/lossbench/lossbench/broker/stomp"
+)
+
+// rawConn is a hand-driven STOMP connection to the binary.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+	r  *stomp.Reader
+}
+
+func rawConnect(t *testing.T, addr, connect string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &rawConn{t: t, nc: nc, r: stomp.NewReader(nc, stomp.Limits{})}
+	if connect == "" {
+		connect = "CONNECT\naccept-version:1.2\nhost:x\n\n\x00"
+	}
+	c.write(connect)
+	return c
+}
+
+func (c *rawConn) write(s string) error {
+	_, err := io.WriteString(c.nc, s)
+	return err
+}
+
+// next returns the next frame (heart-beats skipped), or nil once the
+// connection is closed.
+func (c *rawConn) next(wait time.Duration) *stomp.Frame {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(wait))
+	for {
+		f, err := c.r.ReadFrame()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				c.t.Fatalf("no frame within %v", wait)
+			}
+			return nil
+		}
+		if f != nil {
+			return f
+		}
+	}
+}
+
+func (c *rawConn) expect(command string) *stomp.Frame {
+	c.t.Helper()
+	f := c.next(20 * time.Second)
+	if f == nil || f.Command != command {
+		c.t.Fatalf("got %v, want %s", f, command)
+	}
+	return f
+}
+
+// TestFrameTimeoutBinary: refbroker drops a client trickling a frame one
+// byte at a time after --frame-timeout, although each byte keeps the
+// heart-beat deadline fresh.
+func TestFrameTimeoutBinary(t *testing.T) {
+	p := start(t, "--store", "memory", "--frame-timeout", "300ms")
+	c := rawConnect(t, p.addr, "")
+	c.expect(stomp.CONNECTED)
+	c.write("SEND\ndestination:/queue/slow\n\n")
+	got := make(chan *stomp.Frame, 1)
+	c.nc.SetReadDeadline(time.Time{})
+	go func() { // reads without a deadline; the writer below is the clock
+		for {
+			f, err := c.r.ReadFrame()
+			if err != nil || f != nil {
+				got <- f
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for stop := time.After(20 * time.Second); ; {
+		select {
+		case f := <-got:
+			if f == nil || f.Command != stomp.ERROR || f.Get("message") != "frame timeout" {
+				t.Fatalf("got %v, want ERROR frame timeout", f)
+			}
+			return
+		case <-tick.C:
+			c.write("x")
+		case <-stop:
+			t.Fatal("a client trickling one frame a byte at a time is still connected after 20s")
+		}
+	}
+}
