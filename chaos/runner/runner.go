@@ -10,6 +10,10 @@
 //	                        summary.md     the same for people
 //	                        logs/<node>.log
 //	                        disks/, nodes/ the nodes' data (local driver)
+//
+// Where the topology runs is the driver's business: the runner knows only
+// driver.Driver and its optional capabilities, and gets a driver by name
+// from package drivers.
 package runner
 
 import (
@@ -25,7 +29,7 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/checker"
 	"github.com/lossbench/lossbench/chaos/driver"
-	"github.com/lossbench/lossbench/chaos/driver/local"
+	"github.com/lossbench/lossbench/chaos/driver/drivers"
 	"github.com/lossbench/lossbench/chaos/fault"
 	"github.com/lossbench/lossbench/chaos/history"
 	"github.com/lossbench/lossbench/chaos/workload"
@@ -43,8 +47,12 @@ type Options struct {
 	// Seed replaces the scenario's seed when SeedSet.
 	Seed    int64
 	SeedSet bool
-	// Driver is the driver's name; only "local" exists yet.
+	// Driver is the driver's name (drivers.Names): "local", or "auto"
+	// for the first that works here; default "local".
 	Driver string
+	// NewDriver, if set, makes the driver instead of the named one (tests
+	// run the runner's logic on a driver.Fake this way).
+	NewDriver driver.Factory
 	// BrokerBin is the refbroker executable (see FindBroker).
 	BrokerBin string
 	// SendTimeout bounds a send's wait for its receipt. Default 5s.
@@ -86,9 +94,6 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	if opt.Driver == "" {
 		opt.Driver = "local"
 	}
-	if opt.Driver != "local" {
-		return nil, fmt.Errorf("runner: driver %q: only \"local\" exists: %w", opt.Driver, ErrEnvironment)
-	}
 	opt.SendTimeout = max(opt.SendTimeout, 0)
 	if opt.SendTimeout == 0 {
 		opt.SendTimeout = 5 * time.Second
@@ -111,14 +116,21 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	if err := plan.WriteFile(filepath.Join(dir, scenario.PlanFile)); err != nil {
 		return nil, err
 	}
-	did, err := local.Reap(opt.Out)
-	for _, line := range did {
-		opt.Progress.Logf("%s", line)
+	open := opt.NewDriver
+	if open == nil {
+		name, why, err := drivers.Choose(ctx, opt.Driver)
+		if err != nil {
+			return nil, fmt.Errorf("runner: %s: %w: %w", sc.Name, ErrEnvironment, err)
+		}
+		if opt.Driver != name {
+			opt.Progress.Logf("%s: driver %s (%s)", sc.Name, name, why)
+		}
+		open = func(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
+			return drivers.Open(ctx, name, cfg)
+		}
 	}
-	if err != nil {
-		opt.Progress.Logf("warning: left-overs of an earlier run: %v", err)
-	}
-	drv, err := local.New(sc.Topology, local.Options{
+	drv, err := open(ctx, driver.Config{
+		Topology: sc.Topology, RunID: opt.RunID, Scenario: sc.Name,
 		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, ClientSite: sc.Workload.Site,
 		PowerCutNodes: PowerCutNodes(plan),
 		Log:           func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
@@ -151,7 +163,7 @@ type run struct {
 	sc   *scenario.Scenario
 	plan *scenario.Plan
 	opt  Options
-	drv  *local.Driver
+	drv  driver.Driver
 	dir  string
 	h    *history.Writer
 	out  *Outcome
@@ -182,8 +194,10 @@ func (r *run) do(ctx context.Context) (*Outcome, error) {
 	wl := r.sc.Workload
 	p := r.opt.Progress
 	p.Logf("%s: starting %d node(s) in %s", r.sc.Name, len(r.sc.Topology.Nodes), r.dir)
-	if err := r.drv.StartAll(ctx); err != nil {
-		return nil, fmt.Errorf("runner: %s: %w: %w", r.sc.Name, ErrEnvironment, err)
+	for _, n := range r.nodes() {
+		if err := r.drv.Start(ctx, n); err != nil {
+			return nil, fmt.Errorf("runner: %s: %w: %w", r.sc.Name, ErrEnvironment, err)
+		}
 	}
 	h, err := history.Create(filepath.Join(r.dir, result.HistoryFile))
 	if err != nil {
@@ -359,12 +373,21 @@ type phaseText struct {
 func (p *phaseText) set(s string) { p.mu.Lock(); p.s = s; p.mu.Unlock() }
 func (p *phaseText) get() string  { p.mu.Lock(); defer p.mu.Unlock(); return p.s }
 
+// nodes are the topology's node names in its order.
+func (r *run) nodes() []string {
+	var names []string
+	for _, n := range r.sc.Topology.Nodes {
+		names = append(names, n.Name)
+	}
+	return names
+}
+
 // failover is the clients' broker list: the workload's connect list, or
 // every node, each through its proxy.
 func (r *run) failover() (workload.Failover, error) {
 	names := r.sc.Workload.Connect
 	if len(names) == 0 {
-		names = r.drv.Nodes()
+		names = r.nodes()
 	}
 	var fo workload.Failover
 	for _, n := range names {
@@ -420,7 +443,7 @@ func (r *run) clients(fo workload.Failover) ([]*workload.Producer, []*workload.C
 func (r *run) repairSet() map[string]bool {
 	rec := r.sc.Workload.Recovery
 	set := map[string]bool{}
-	for _, n := range r.drv.Nodes() {
+	for _, n := range r.nodes() {
 		if rec.RepairAll {
 			set[n] = true
 		}
@@ -439,7 +462,7 @@ func (r *run) repairSet() map[string]bool {
 // repair starts every node of the repair set that is down.
 func (r *run) repair(ctx context.Context) {
 	set := r.repairSet()
-	for _, n := range r.drv.Nodes() {
+	for _, n := range r.nodes() {
 		if !set[n] || r.drv.Running(n) {
 			continue
 		}

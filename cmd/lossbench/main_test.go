@@ -39,6 +39,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"validate", "--no-such-flag"}, exitBad, []string{"flag provided but not defined"}},
 		{[]string{"validate"}, exitBad, []string{"no files given"}},
 		{[]string{"check"}, exitBad, []string{"no folder given"}},
+		{[]string{"run", "--help"}, exitOK, []string{"-driver", "auto (", "local ("}},
+		{[]string{"run", "--driver", "vm", "../../scenarios/suite/journal-batch-kill9.yaml"}, exitBad, []string{`--driver vm: driver "vm": not one of auto, local`}},
 	}
 	for _, c := range cases {
 		code, out, errs := runMain(c.args...)

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lossbench/lossbench/chaos/driver/drivers"
 	"github.com/lossbench/lossbench/chaos/runner"
 	"github.com/lossbench/lossbench/reports/report"
 	"github.com/lossbench/lossbench/reports/result"
@@ -19,12 +20,14 @@ import (
 func init() {
 	register(command{
 		name:    "run",
-		usage:   "[--driver local] [--out DIR] [--seed N] [--broker-bin PATH] FILE…",
+		usage:   "[--driver auto|local] [--out DIR] [--seed N] [--broker-bin PATH] FILE…",
 		summary: "run scenarios and write their results",
-		help: `Runs each scenario file: starts its topology (brokers as child processes on
-127.0.<site>.<node>, every link through an in-process toxiproxy), drives
+		help: `Runs each scenario file: starts its topology through a driver, drives
 producers and consumers, plays the fault timeline, recovers, drains, and
-checks which acknowledged messages were lost.
+checks which acknowledged messages were lost. The local driver runs brokers
+as child processes on 127.0.<site>.<node>, every link through an in-process
+toxiproxy. --driver auto (the default) uses the first driver that works
+here and prints which and why.
 
 Each scenario writes DIR/<run-id>/<scenario>/: plan.json (the resolved
 scenario), history.jsonl, result.json, summary.md and logs/<node>.log.
@@ -44,7 +47,7 @@ not parse, a broker that cannot be built or started).`,
 
 func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	fs := cmd.flags(st)
-	drv := fs.String("driver", "local", "where the topology runs: local (child processes on this machine)")
+	drv := fs.String("driver", drivers.Auto, "where the topology runs: "+drivers.Help())
 	out := fs.String("out", "results", "results folder; each run writes `DIR`/<run-id>/<scenario>/")
 	seed := fs.Int64("seed", 0, "replay with this seed instead of each scenario's own")
 	brokerBin := fs.String("broker-bin", "", "refbroker executable (default: refbroker next to lossbench, else go build)")
@@ -61,10 +64,15 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 		fs.Usage()
 		return exitBad
 	}
-	if *drv != "local" {
-		fmt.Fprintf(st.err, "lossbench run: --driver %q: only \"local\" exists\n", *drv)
+	name, why, err := drivers.Choose(ctx, *drv)
+	if err == nil {
+		err = drivers.Check(ctx, name)
+	}
+	if err != nil {
+		fmt.Fprintf(st.err, "lossbench run: --driver %s: %v\n", *drv, err)
 		return exitBad
 	}
+	fmt.Fprintf(st.err, "lossbench run: driver %s (%s)\n", name, why)
 	var scs []*scenario.Scenario
 	bad := false
 	for _, f := range files {
@@ -78,7 +86,7 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	if bad {
 		return exitBad
 	}
-	opt := runner.Options{Out: *out, RunID: *runID, Seed: *seed, SeedSet: seedSet, Driver: *drv, SendTimeout: *sendTimeout,
+	opt := runner.Options{Out: *out, RunID: *runID, Seed: *seed, SeedSet: seedSet, Driver: name, SendTimeout: *sendTimeout,
 		Progress: runner.NewProgress(st.err, isTerminal(st.err))}
 	if opt.RunID == "" {
 		opt.RunID = runner.NewRunID(time.Now())

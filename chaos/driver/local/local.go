@@ -306,3 +306,28 @@ func (d *Driver) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Open is the local driver's driver.Factory: it first removes what runs
+// killed earlier left under cfg.StateDir (Reap), logging each thing it
+// removed, then lays out cfg.Topology (New).
+func Open(_ context.Context, cfg driver.Config) (driver.Driver, error) {
+	logf := cfg.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if cfg.StateDir != "" {
+		did, err := Reap(cfg.StateDir)
+		for _, line := range did {
+			logf("%s", line)
+		}
+		if err != nil {
+			logf("warning: left-overs of an earlier run: %v", err)
+		}
+	}
+	d, err := New(cfg.Topology, Options{Dir: cfg.Dir, StateDir: cfg.StateDir, BrokerBin: cfg.BrokerBin,
+		ClientSite: cfg.ClientSite, PowerCutNodes: cfg.PowerCutNodes, Log: cfg.Log})
+	if d == nil {
+		return nil, err
+	}
+	return d, err
+}

@@ -1,0 +1,36 @@
+package driver
+
+import (
+	"context"
+
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// Config is everything a driver is told about one scenario's run. A
+// driver learns nothing else: it never reads the runner's files back.
+type Config struct {
+	// Topology is what to run.
+	Topology scenario.Topology
+	// RunID and Scenario name the run and the scenario (labels, logs).
+	RunID, Scenario string
+	// Dir is the scenario's run folder: node logs go to Dir/logs.
+	Dir string
+	// StateDir is shared by every run (the --out folder): a driver keeps
+	// there what the next run needs to remove the left-overs of one that
+	// was killed.
+	StateDir string
+	// BrokerBin is the refbroker executable for nodes of kind refbroker.
+	BrokerBin string
+	// ClientSite is the site the clients run in; "" means outside every
+	// site: they reach every node.
+	ClientSite string
+	// PowerCutNodes are the nodes a power-cut fault may hit: a driver
+	// prepares their disks so that PowerCut drops what was never synced.
+	PowerCutNodes []string
+	// Log, if set, gets one line per action (start, kill, cut...).
+	Log func(format string, args ...any)
+}
+
+// Factory makes the driver of one scenario's run. On error it may return
+// a partial driver, which the caller must Close.
+type Factory func(ctx context.Context, cfg Config) (Driver, error)

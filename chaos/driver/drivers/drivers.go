@@ -1,0 +1,107 @@
+// Package drivers chooses a driver by name: the one place that knows
+// every driver package. The runner asks it for a driver.Driver and knows
+// nothing else about where a topology runs.
+package drivers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/driver/local"
+)
+
+// Auto picks a driver for the machine (Choose).
+const Auto = "auto"
+
+// entry is one driver: its factory and a probe saying whether it can run
+// here (nil: always).
+type entry struct {
+	name  string
+	about string
+	open  driver.Factory
+	probe func(ctx context.Context) error
+}
+
+// registry lists the drivers in the order Auto prefers them.
+var registry = []entry{
+	{name: "local", about: "child processes on this machine", open: local.Open},
+}
+
+// Names are the values --driver takes: Auto, then each driver.
+func Names() []string {
+	names := []string{Auto}
+	for _, e := range registry {
+		names = append(names, e.name)
+	}
+	return names
+}
+
+// Help is one line per name for --help: "auto (...), local (...)".
+func Help() string {
+	parts := []string{Auto + " (the first of " + strings.Join(Names()[1:], ", ") + " that works here)"}
+	for _, e := range registry {
+		parts = append(parts, e.name+" ("+e.about+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func find(name string) (entry, error) {
+	for _, e := range registry {
+		if e.name == name {
+			return e, nil
+		}
+	}
+	return entry{}, fmt.Errorf("driver %q: not one of %s", name, strings.Join(Names(), ", "))
+}
+
+// Choose resolves name: a known driver is itself (Check says whether it
+// can run); Auto is the first driver whose probe answers, and why says
+// why that one and not the ones before it.
+func Choose(ctx context.Context, name string) (chosen, why string, err error) {
+	if name != Auto {
+		if _, err := find(name); err != nil {
+			return "", "", err
+		}
+		return name, "asked for with --driver " + name, nil
+	}
+	var skipped []string
+	for _, e := range registry {
+		if e.probe == nil {
+			if len(skipped) == 0 {
+				return e.name, "the first driver", nil
+			}
+			return e.name, strings.Join(skipped, "; "), nil
+		}
+		if err := e.probe(ctx); err != nil {
+			skipped = append(skipped, fmt.Sprintf("not %s: %v", e.name, err))
+			continue
+		}
+		return e.name, e.name + " answers", nil
+	}
+	return "", "", fmt.Errorf("no driver works here: %s", strings.Join(skipped, "; "))
+}
+
+// Check says whether driver name can run here: nil, or its probe's error.
+func Check(ctx context.Context, name string) error {
+	e, err := find(name)
+	if err != nil {
+		return err
+	}
+	if e.probe == nil {
+		return nil
+	}
+	return e.probe(ctx)
+}
+
+// Open makes driver name (not Auto: Choose first) for one scenario's
+// run. On error it may return a partial driver, which the caller must
+// Close.
+func Open(ctx context.Context, name string, cfg driver.Config) (driver.Driver, error) {
+	e, err := find(name)
+	if err != nil {
+		return nil, err
+	}
+	return e.open(ctx, cfg)
+}
