@@ -49,100 +49,54 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lossbench/lossbench/broker/role"
 	"github.com/lossbench/lossbench/broker/sqlstore"
 )
 
 // ErrFenced is wrapped by every error of a write refused because this
-// broker no longer holds the lease.
-var ErrFenced = errors.New("lease: fenced: not the lease holder")
+// broker no longer holds the lease (role.ErrFenced).
+var ErrFenced = role.ErrFenced
 
 // Defaults for Options.
 const (
-	DefaultRenew  = time.Second
-	DefaultTTL    = 5 * time.Second
-	DefaultMargin = time.Second
+	DefaultRenew  = role.DefaultRenew
+	DefaultTTL    = role.DefaultTTL
+	DefaultMargin = role.DefaultMargin
 )
 
-// Clock reads the time; its readings must carry a monotonic clock (as
-// time.Now's do) or come from a fake that only moves forward.
-type Clock interface {
-	Now() time.Time
-}
+// Clock reads the time (role.Clock).
+type Clock = role.Clock
 
-type realClock struct{}
+// Options configure a Lease (role.TermOptions: Renew, TTL, Margin, Poll,
+// Clock, Logf); the zero value is the default.
+type Options = role.TermOptions
 
-func (realClock) Now() time.Time { return time.Now() }
+// Status is what /readyz and /status show (role.Status).
+type Status = role.Status
 
-// Options configure a Lease; the zero value is the default.
-type Options struct {
-	// Renew is how often the holder renews (0: DefaultRenew).
-	Renew time.Duration
-	// TTL is how long a standby waits, after it last saw the row change,
-	// before it takes over (0: DefaultTTL).
-	TTL time.Duration
-	// Margin is how long before TTL runs out, counted from its last
-	// renewal, the holder stops considering itself master (0:
-	// DefaultMargin). It must be below TTL - Renew for renewals to keep
-	// the lease.
-	Margin time.Duration
-	// Poll is how often the lease looks at its clock and, as standby, at
-	// the row (0: Renew/10).
-	Poll time.Duration
-	// Clock is the lease's clock (nil: time.Now).
-	Clock Clock
-	// Logf receives takeovers, losses and renewal errors; nil is silent.
-	Logf func(format string, args ...any)
-}
-
-// Lease is one broker's claim on the lock row. It is acquired at most
-// once; after it is lost or released, make a new one to stand by again.
+// Lease is one broker's claim on the lock row, a role.Lock. It is
+// acquired at most once; after it is lost or released, make a new one to
+// stand by again.
 type Lease struct {
 	db      *sql.DB
 	dialect string
 	owner   string
 	o       Options
+	term    *role.Term
 
-	mu         sync.Mutex
-	state      int // standby, master, lost
-	epoch      int64
-	validUntil time.Time // on o.Clock
-	lastRenew  time.Time
-	seen       string // owner of the row as last read, for Status
-	lostReason string
-
-	lost     chan struct{}
-	stopOnce sync.Once
-	stop     chan struct{}
-	done     chan struct{}
+	mu    sync.Mutex
+	epoch int64
+	seen  string // owner of the row as last read, for Status
 }
 
-const (
-	standby = iota
-	master
-	lost
-)
+var _ role.Lock = (*Lease)(nil)
 
 // New returns a standby lease on db (opened with sqlstore.OpenDB, of that
 // dialect) for owner, a name unique among the brokers sharing the
 // database (e.g. host:port).
 func New(db *sql.DB, dialect, owner string, opts Options) *Lease {
-	if opts.Renew <= 0 {
-		opts.Renew = DefaultRenew
-	}
-	if opts.TTL <= 0 {
-		opts.TTL = DefaultTTL
-	}
-	if opts.Margin <= 0 {
-		opts.Margin = DefaultMargin
-	}
-	if opts.Poll <= 0 {
-		opts.Poll = max(opts.Renew/10, 5*time.Millisecond)
-	}
-	if opts.Clock == nil {
-		opts.Clock = realClock{}
-	}
-	return &Lease{db: db, dialect: dialect, owner: owner, o: opts,
-		lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	term := role.NewTerm(opts)
+	return &Lease{db: db, dialect: dialect, owner: owner, o: term.Options(), term: term}
 }
 
 func (l *Lease) logf(format string, args ...any) {
@@ -178,12 +132,9 @@ func (l *Lease) read(ctx context.Context) (version, error) {
 // ctx's error if ctx ends first, and fails on database errors only while
 // they persist past TTL (a standby rides out a database restart).
 func (l *Lease) Acquire(ctx context.Context) (int64, error) {
-	l.mu.Lock()
-	if l.state != standby {
-		l.mu.Unlock()
+	if l.term.Ended() || l.Epoch() != 0 {
 		return 0, errors.New("lease: Acquire on a lease already acquired or lost")
 	}
-	l.mu.Unlock()
 	var (
 		seen     version
 		seenAt   time.Time
@@ -194,7 +145,7 @@ func (l *Lease) Acquire(ctx context.Context) (int64, error) {
 	t := time.NewTicker(l.o.Poll)
 	defer t.Stop()
 	for {
-		if l.isLost() {
+		if l.term.Ended() {
 			return 0, errors.New("lease: released while acquiring")
 		}
 		var v version
@@ -261,65 +212,29 @@ func (l *Lease) takeOver(ctx context.Context, seen version) (int64, bool, error)
 		return 0, false, err // someone else changed the row first
 	}
 	l.mu.Lock()
-	if l.state == lost { // Release was called while we stood by
+	l.epoch, l.seen = seen.epoch+1, l.owner
+	l.mu.Unlock()
+	if !l.term.Begin(start, l.renew) { // Release was called while we stood by
+		l.mu.Lock()
+		l.epoch = 0
 		l.mu.Unlock()
 		_, err := l.db.ExecContext(ctx, fmt.Sprintf(
 			"UPDATE lossbench_lock SET owner = '', expires_ms = expires_ms + 1 WHERE id = 1 AND owner = %s AND epoch = %s",
 			l.ph(1), l.ph(2)), l.owner, seen.epoch+1)
 		return 0, false, errors.Join(errors.New("lease: released while acquiring"), err)
 	}
-	l.state, l.epoch, l.seen = master, seen.epoch+1, l.owner
-	l.lastRenew, l.validUntil = start, start.Add(l.o.TTL-l.o.Margin)
-	l.mu.Unlock()
 	l.logf("lease: %s is master with epoch %d (took over from %q, epoch %d)", l.owner, seen.epoch+1, seen.owner, seen.epoch)
-	go l.renewLoop()
 	return seen.epoch + 1, true, nil
 }
 
-// renewLoop keeps the lease while it is held.
-func (l *Lease) renewLoop() {
-	defer close(l.done)
-	t := time.NewTicker(l.o.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-		}
-		now := l.o.Clock.Now()
-		l.mu.Lock()
-		until, last, epoch := l.validUntil, l.lastRenew, l.epoch
-		l.mu.Unlock()
-		if !now.Before(until) {
-			l.lose("no renewal within the lease")
-			return
-		}
-		if now.Sub(last) < l.o.Renew {
-			continue
-		}
-		taken, err := l.renew(now, until, epoch)
-		if taken {
-			l.lose("the lease row was taken over")
-			return
-		}
-		if err != nil {
-			l.logf("lease: renew: %v", err)
-		}
-	}
-}
-
-// renew extends the lease from start; taken reports that the row is no
-// longer ours.
-func (l *Lease) renew(start, until time.Time, epoch int64) (taken bool, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), until.Sub(start))
-	defer cancel()
+// renew is the term's role.RenewFunc: it extends the lease from start.
+func (l *Lease) renew(ctx context.Context, start time.Time) (taken bool, err error) {
 	exp := start.Add(l.o.TTL).UnixMilli()
 	// expires_ms must change for standbys (and MariaDB's affected-rows
 	// count) to see the renewal, even if the clock did not move.
 	res, err := l.db.ExecContext(ctx, fmt.Sprintf(
 		"UPDATE lossbench_lock SET expires_ms = CASE WHEN expires_ms >= %s THEN expires_ms + 1 ELSE %s END WHERE id = 1 AND owner = %s AND epoch = %s",
-		l.ph(1), l.ph(2), l.ph(3), l.ph(4)), exp, exp, l.owner, epoch)
+		l.ph(1), l.ph(2), l.ph(3), l.ph(4)), exp, exp, l.owner, l.Epoch())
 	if err != nil {
 		return false, err
 	}
@@ -327,50 +242,16 @@ func (l *Lease) renew(start, until time.Time, epoch int64) (taken bool, err erro
 	if err != nil {
 		return false, err
 	}
-	if n != 1 {
-		return true, nil
-	}
-	l.mu.Lock()
-	if l.state == master {
-		l.lastRenew, l.validUntil = start, start.Add(l.o.TTL-l.o.Margin)
-	}
-	l.mu.Unlock()
-	return false, nil
-}
-
-// lose ends mastership once.
-func (l *Lease) lose(reason string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.state == lost {
-		return
-	}
-	wasMaster := l.state == master
-	l.state, l.lostReason = lost, reason
-	close(l.lost)
-	if wasMaster {
-		l.logf("lease: %s lost the lease (epoch %d): %s", l.owner, l.epoch, reason)
-	}
-}
-
-func (l *Lease) isLost() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.state == lost
+	return n != 1, nil
 }
 
 // Lost is closed when this broker stops being master: the lease expired
 // without renewal, was taken over, or was released.
-func (l *Lease) Lost() <-chan struct{} { return l.lost }
+func (l *Lease) Lost() <-chan struct{} { return l.term.Lost() }
 
 // Held reports whether this broker is master now: acquired, not lost, and
 // its own clock still before the end of the lease minus the margin.
-func (l *Lease) Held() bool {
-	now := l.o.Clock.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.state == master && now.Before(l.validUntil)
-}
+func (l *Lease) Held() bool { return l.term.Held() }
 
 // Epoch returns the epoch acquired (0 before Acquire).
 func (l *Lease) Epoch() int64 {
@@ -381,37 +262,14 @@ func (l *Lease) Epoch() int64 {
 
 // ValidUntil returns the time, on the lease's clock, until which this
 // broker is master unless it renews (zero before Acquire).
-func (l *Lease) ValidUntil() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.validUntil
-}
-
-// Status is what /readyz and /status show.
-type Status struct {
-	Role   string // "standby", "master" or "lost"
-	Owner  string // this broker
-	Holder string // the row's owner as last seen (for a standby: the master)
-	Epoch  int64
-	// ValidFor is how long the master stays master without renewing.
-	ValidFor time.Duration
-	// Reason says why the lease was lost.
-	Reason string
-}
+func (l *Lease) ValidUntil() time.Time { return l.term.ValidUntil() }
 
 // Status returns the lease's state.
 func (l *Lease) Status() Status {
-	now := l.o.Clock.Now()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	st := Status{Role: [...]string{"standby", "master", "lost"}[l.state], Owner: l.owner, Holder: l.seen, Epoch: l.epoch, Reason: l.lostReason}
-	if l.state == master {
-		st.ValidFor = max(0, l.validUntil.Sub(now))
-		if st.ValidFor == 0 {
-			st.Role = "lost"
-		}
-	}
-	return st
+	st := Status{Owner: l.owner, Holder: l.seen, Epoch: l.epoch}
+	l.mu.Unlock()
+	return l.term.Status(st)
 }
 
 // Fence is a sqlstore.Fence: inside tx, it checks that the lock row still
@@ -442,15 +300,11 @@ func (l *Lease) Fence(ctx context.Context, tx *sql.Tx) error {
 // Release gives the lease up: this broker stops being master at once, and
 // a standby can take over without waiting for the lease to expire.
 func (l *Lease) Release() error {
-	l.mu.Lock()
-	epoch := l.epoch
-	l.mu.Unlock()
-	l.lose("released")
+	l.term.Stop()
+	epoch := l.Epoch()
 	if epoch == 0 {
 		return nil // never acquired
 	}
-	l.stopOnce.Do(func() { close(l.stop) })
-	<-l.done
 	ctx, cancel := context.WithTimeout(context.Background(), l.o.TTL)
 	defer cancel()
 	_, err := l.db.ExecContext(ctx, fmt.Sprintf(

@@ -24,20 +24,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lossbench/lossbench/broker/admin"
 	"github.com/lossbench/lossbench/broker/config"
-	"github.com/lossbench/lossbench/broker/server"
+	"github.com/lossbench/lossbench/broker/role"
+	"github.com/lossbench/lossbench/broker/sqlstore"
+	"github.com/lossbench/lossbench/broker/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
-
-const shutdownTimeout = 10 * time.Second
-
-// failStopBound bounds each step of the shutdown after a failure (the
-// connections, then the store), so that a fail-stop ends the process
-// even when the database holds a commit in flight.
-const failStopBound = 3 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
@@ -111,127 +105,60 @@ Flags:
 		return 2
 	}
 	logger := log.New(stderr, "refbroker: ", log.LstdFlags|log.Lmicroseconds)
-	logf := logger.Printf
-	return serve(&cfg, logf)
+	return serve(&cfg, logger.Printf)
 }
 
-// serve runs the broker until a signal, a store failure or, with --lease,
-// the loss of the lease. With --store jdbc a lost database connection
-// does not end it: the reconnector (reconnect.go) rides it out.
+// failMessageDB is the ERROR frames' message header when the broker stops
+// for a lost database connection and reconnects.
+const failMessageDB = "database unavailable, the broker is reconnecting"
+
+// serve runs the broker cfg describes on broker/role's machine: with
+// --lease it stands by for the database lease first; with --store jdbc
+// (without --lease) a lost database connection does not end it.
 func serve(cfg *config.Config, logf func(string, ...any)) int {
-	startupErr := func(format string, args ...any) int {
-		logf("startup failed: "+format, args...)
-		return 2
-	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	var (
-		lr  *leaseRun
-		err error
-	)
+	o := role.Options{
+		Listen:   cfg.Listen,
+		Version:  version,
+		Server:   cfg.ServerOptions(version, logf),
+		Describe: fmt.Sprintf("store %s (fsync %s, data %s)", cfg.Store, cfg.Fsync, cfg.Data),
+		Logf:     logf,
+	}
+	var fence sqlstore.Fence
 	if cfg.Lease {
-		if lr, err = openLease(cfg, logf); err != nil {
-			return startupErr("%v", err)
+		l, err := openLease(cfg, logf)
+		if err != nil {
+			logf("startup failed: %v", err)
+			return 2
 		}
-		// Released after the store is closed: the deferred call runs
-		// after the shutdown below.
-		defer lr.close()
+		o.Lock, fence = l, l.Fence
 	}
-	rc := newReconnector(cfg, logf)
-	adminOpts := admin.Options{Version: version}
-	if lr != nil {
-		adminOpts.Lease = lr.state
+	o.Open = func(ctx context.Context) (store.Store, error) { return openStore(ctx, cfg, fence, logf) }
+	if cfg.Store == "jdbc" && !cfg.Lease && cfg.DBReconnect {
+		// Every store but jdbc fails stop on a lost database:
+		// journaled-jdbc acknowledges from its journal while the database
+		// is away, and a journal error must never be retried; a --lease
+		// master that loses its database loses its lease, and a standby
+		// takes over.
+		o.Reconnect = &role.ReconnectOptions{Max: cfg.DBReconnectMax, Rides: sqlstore.IsConnectionError, FailMessage: failMessageDB}
 	}
-	if rc != nil {
-		adminOpts.Reconnect = rc.state
-	}
-	adm := &handlerSwitch{}
-	adm.set(admin.Handler(nil, adminOpts))
+	m := role.New(o)
 	if cfg.Admin != "" {
 		adminLn, err := net.Listen("tcp", cfg.Admin)
 		if err != nil {
-			return startupErr("--admin %s: %v", cfg.Admin, err)
+			if o.Lock != nil {
+				o.Lock.Release()
+			}
+			logf("startup failed: --admin %s: %v", cfg.Admin, err)
+			return 2
 		}
-		srv := &http.Server{Handler: adm, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: m.Admin(), ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(adminLn)
 		defer srv.Close()
 		logf("admin on http://%s", adminLn.Addr())
 	}
-	ss := &sessions{cfg: cfg, lr: lr, opts: cfg.ServerOptions(version, logf), logf: logf,
-		show: func(b *server.Broker) { adm.set(admin.Handler(b, adminOpts)) }}
-	if rc != nil {
-		ss.opts.FailMessage = rc.failMessage
-	}
-	var lost <-chan struct{} // nil without a lease: never closed
-	if lr != nil {
-		stopped, err := lr.standBy(sigs)
-		if stopped {
-			return 0
-		}
-		if err != nil {
-			return startupErr("%v", err)
-		}
-		ss.fence, lost = lr.fence(), lr.lost()
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return startupErr("--listen %s: %v", cfg.Listen, err)
-	}
-	sess, err := ss.open(context.Background(), ln, 0)
-	if err != nil {
-		ln.Close()
-		return startupErr("%v", err)
-	}
-
-	code := 0
-	for stopping := false; !stopping; {
-		select {
-		case s := <-sigs:
-			logf("%v: shutting down", s)
-			stopping = true
-		case <-sess.b.Failed():
-			if err := sess.b.Err(); rc.rides(err) {
-				next, c := rc.reconnect(err, sess, sigs, ss)
-				if next == nil {
-					return c
-				}
-				sess = next
-				continue
-			}
-			logf("FATAL: %v; exiting without retrying", sess.b.Err())
-			code, stopping = 1, true
-		case <-lost:
-			// Fail stop at once: no acknowledgement after this, an ERROR to
-			// every client; the Guard already refuses writes.
-			leaseErr := lr.lostErr()
-			sess.b.Fail(leaseErr)
-			logf("FATAL: %v; exiting without retrying", leaseErr)
-			code, stopping = 1, true
-		case err := <-sess.served:
-			logf("FATAL: %v", err)
-			code, stopping = 1, true
-		}
-	}
-	// A failed broker acknowledges nothing more: waiting on a store whose
-	// database stopped answering would only delay the exit of a fail-stop.
-	var bound time.Duration
-	if code != 0 {
-		bound = failStopBound
-	}
-	if err := sess.stop(bound, logf); err != nil {
-		logf("close store: %v", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	if code == 0 && sess.b.Err() != nil {
-		logf("FATAL: %v", sess.b.Err())
-		code = 1
-	}
-	if code == 0 {
-		logf("stopped")
-	}
-	return code
+	return m.Run(sigs)
 }

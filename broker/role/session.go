@@ -1,15 +1,14 @@
-package main
+package role
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
-	"github.com/lossbench/lossbench/broker/config"
 	"github.com/lossbench/lossbench/broker/server"
-	"github.com/lossbench/lossbench/broker/sqlstore"
 	"github.com/lossbench/lossbench/broker/store"
 )
 
@@ -24,37 +23,35 @@ type session struct {
 
 // sessions opens sessions, all alike.
 type sessions struct {
-	cfg   *config.Config
-	fence sqlstore.Fence // --lease: every commit's check
-	lr    *leaseRun      // --lease: guards the store
-	opts  server.Options
+	m    *Machine
+	opts server.Options
 	// show hands the admin endpoint a broker as soon as it exists, so that
 	// /status shows the recovery.
 	show func(*server.Broker)
-	logf func(string, ...any)
 }
 
 // open opens the store, recovers a broker over it and serves on ln, or,
-// when ln is nil, on a new listener on cfg.Listen made only once the
+// when ln is nil, on a new listener on Options.Listen made only once the
 // broker can serve (while reconnecting, clients are refused rather than
 // left waiting). connect, when not 0, bounds opening the store.
 func (ss *sessions) open(ctx context.Context, ln net.Listener, connect time.Duration) (*session, error) {
+	o := &ss.m.o
 	octx := ctx
 	if connect > 0 {
 		var cancel context.CancelFunc
 		octx, cancel = context.WithTimeout(ctx, connect)
 		defer cancel()
 	}
-	st, err := openStore(octx, ss.cfg, ss.fence, ss.logf)
+	st, err := o.Open(octx)
 	if err != nil {
 		return nil, err
 	}
-	if ss.lr != nil {
-		st = ss.lr.guard(st)
+	if o.Lock != nil {
+		st = Guard(st, o.Lock)
 	}
 	b := server.New(st, ss.opts)
 	ss.show(b)
-	ss.logf("store %s (fsync %s, data %s), version %s", ss.cfg.Store, ss.cfg.Fsync, ss.cfg.Data, version)
+	o.Logf("%s, version %s", o.Describe, o.Version)
 	abandon := func(err error) (*session, error) {
 		ss.show(nil)
 		b.Shutdown(context.Background()) // stops its acker; it never served
@@ -65,13 +62,46 @@ func (ss *sessions) open(ctx context.Context, ln net.Listener, connect time.Dura
 		return abandon(err)
 	}
 	if ln == nil {
-		if ln, err = net.Listen("tcp", ss.cfg.Listen); err != nil {
-			return abandon(fmt.Errorf("--listen %s: %w", ss.cfg.Listen, err))
+		if ln, err = net.Listen("tcp", o.Listen); err != nil {
+			return abandon(fmt.Errorf("--listen %s: %w", o.Listen, err))
 		}
 	}
 	s := &session{st: st, b: b, served: make(chan error, 1)}
 	go func() { s.served <- b.Serve(ln) }()
 	return s, nil
+}
+
+// openOrSignal opens a session as open does; a signal meanwhile cancels
+// it and reports stopped (a store that does not heed ctx, such as a
+// journal waiting for its directory lock, is left behind: the process is
+// exiting).
+func (ss *sessions) openOrSignal(sigs <-chan os.Signal, ln net.Listener, connect time.Duration) (s *session, stopped bool, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		s   *session
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := ss.open(ctx, ln, connect)
+		done <- result{s, err}
+	}()
+	select {
+	case sig := <-sigs:
+		ss.m.o.Logf("%v while opening the store: exiting", sig)
+		cancel()
+		select {
+		case res := <-done:
+			if res.s != nil {
+				res.s.stop(0, ss.m.o.Logf)
+			}
+		case <-time.After(failStopBound):
+		}
+		return nil, true, nil
+	case res := <-done:
+		return res.s, false, res.err
+	}
 }
 
 // stop shuts the broker down (it stops accepting; each connection

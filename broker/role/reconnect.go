@@ -1,15 +1,12 @@
-package main
+package role
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/lossbench/lossbench/broker/admin"
-	"github.com/lossbench/lossbench/broker/config"
-	"github.com/lossbench/lossbench/broker/sqlstore"
 )
 
 // Reconnection timings (--db-reconnect).
@@ -24,9 +21,17 @@ const (
 	reconnectClose = 10 * time.Second
 )
 
-// failMessageDB is the ERROR frames' message header when the broker stops
-// for a lost database connection and reconnects.
-const failMessageDB = "database unavailable, the broker is reconnecting"
+// ReconnectOptions make the machine ride out a lost database
+// connection of the jdbc store instead of failing stop.
+type ReconnectOptions struct {
+	// Max gives up (exit 1) after one outage this long; 0 never.
+	Max time.Duration
+	// Rides tells a failure to ride out (a lost connection) from one to
+	// fail stop on.
+	Rides func(error) bool
+	// FailMessage names a failure it rides in the clients' ERROR frames.
+	FailMessage string
+}
 
 // reconnector rides out a lost database connection of the jdbc store
 // (--db-reconnect): the broker whose store failed has already stopped
@@ -37,9 +42,10 @@ const failMessageDB = "database unavailable, the broker is reconnecting"
 // there or not, and a client's retry of it is caught by the dedup window
 // that Recover rebuilds from the stored messages.
 //
-// Only a connection error (sqlstore.IsConnectionError) is ridden out; any
-// other store error, at run time or while reconnecting, fails stop.
+// Only an error ReconnectOptions.Rides accepts is ridden out; any other
+// store error, at run time or while reconnecting, fails stop.
 type reconnector struct {
+	o    ReconnectOptions
 	max  time.Duration // give up after an outage this long; 0 never
 	bo   *backoff
 	logf func(string, ...any)
@@ -50,17 +56,11 @@ type reconnector struct {
 	since time.Time // start of the current outage
 }
 
-// newReconnector returns the reconnector for cfg, or nil when its store
-// fails stop on a lost database: every store but jdbc (journaled-jdbc
-// acknowledges from its journal while the database is away, and a journal
-// error must never be retried), a --lease master (a master that loses its
-// database loses its lease; a standby takes over), and --db-reconnect=false.
-func newReconnector(cfg *config.Config, logf func(string, ...any)) *reconnector {
-	if cfg.Store != "jdbc" || cfg.Lease || !cfg.DBReconnect {
-		return nil
-	}
+// newReconnector returns the reconnector for o.
+func newReconnector(o ReconnectOptions, logf func(string, ...any)) *reconnector {
 	return &reconnector{
-		max:  cfg.DBReconnectMax,
+		o:    o,
+		max:  o.Max,
 		bo:   newBackoff(reconnectFirst, reconnectCap, uint64(time.Now().UnixNano())),
 		logf: logf,
 		now:  time.Now,
@@ -82,15 +82,15 @@ func (r *reconnector) state() admin.ReconnectState {
 // failMessage is server.Options.FailMessage: a lost connection is named
 // as such to clients, who may retry elsewhere or later.
 func (r *reconnector) failMessage(err error) string {
-	if sqlstore.IsConnectionError(err) {
-		return failMessageDB
+	if r.o.Rides(err) {
+		return r.o.FailMessage
 	}
 	return ""
 }
 
 // rides reports whether the broker's failure err is one to reconnect
 // after.
-func (r *reconnector) rides(err error) bool { return r != nil && sqlstore.IsConnectionError(err) }
+func (r *reconnector) rides(err error) bool { return r != nil && r.o.Rides(err) }
 
 // reconnect rides out an outage that began with cause: it stops old (the
 // broker that failed, its listener and store), then opens sessions with
@@ -140,7 +140,7 @@ func (r *reconnector) reconnect(cause error, old *session, sigs <-chan os.Signal
 			r.mu.Unlock()
 			r.logf("database back: outage lasted %v (%d attempts); serving again", d, attempt)
 			return sess, 0
-		case !sqlstore.IsConnectionError(err):
+		case !r.o.Rides(err):
 			r.logf("FATAL: reconnecting after %v: %v; exiting without retrying", r.down(), err)
 			return nil, 1
 		}
@@ -154,28 +154,7 @@ func (r *reconnector) reconnect(cause error, old *session, sigs <-chan os.Signal
 // attempt opens one session; a signal meanwhile cancels it and reports
 // stopped.
 func (r *reconnector) attempt(sigs <-chan os.Signal, ss *sessions) (s *session, stopped bool, err error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type result struct {
-		s   *session
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := ss.open(ctx, nil, reconnectConnect)
-		done <- result{s, err}
-	}()
-	select {
-	case sig := <-sigs:
-		r.logf("%v while reconnecting to the database (down %v): exiting", sig, r.down())
-		cancel()
-		if res := <-done; res.s != nil {
-			res.s.stop(0, r.logf)
-		}
-		return nil, true, nil
-	case res := <-done:
-		return res.s, false, res.err
-	}
+	return ss.openOrSignal(sigs, nil, reconnectConnect)
 }
 
 // down is how long the current outage has lasted.

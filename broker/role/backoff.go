@@ -1,4 +1,4 @@
-package main
+package role
 
 import (
 	"math/rand/v2"
