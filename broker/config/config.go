@@ -10,6 +10,7 @@
 //	data: /var/lib/refbroker
 //	fsync: batch               # always | batch | interval=10ms | never
 //	lease: false               # jdbc master/slave: stand by until master
+//	shared: false              # journal master/slave on a shared data directory
 //	lease-ttl: 5s              # also lease-owner, lease-renew, lease-margin
 //	db-reconnect: true         # jdbc: reconnect after losing the database
 //	db-reconnect-max: 0s       # give up (exit 1) after this long; 0 never
@@ -62,6 +63,12 @@ type Config struct {
 	// master/slave (broker/lease): it stands by, without a STOMP listener,
 	// until it holds the lease row, and stops for good when it loses it.
 	Lease bool `yaml:"lease"`
+	// Shared makes the broker one of several sharing the journal's data
+	// directory (a SAN or network drive) in master/slave
+	// (broker/filelease): it stands by, without a STOMP listener, until it
+	// holds the lease file in Data, and stops for good when it loses it.
+	// LeaseOwner, LeaseRenew, LeaseTTL and LeaseMargin apply as for Lease.
+	Shared bool `yaml:"shared"`
 	// LeaseOwner names this broker in the lease row; empty means
 	// "<hostname>/<listen address>". It must be unique among the brokers
 	// sharing the database.
@@ -311,8 +318,12 @@ func (c *Config) Validate() error {
 		return bad("limits.max-body", "must not be negative")
 	case c.Passcode != "" && c.Login == "":
 		return bad("passcode", "is set without login: CONNECT would be accepted without credentials; set login too")
+	case c.Shared && c.Lease:
+		return bad("shared", "and lease are two kinds of master/slave (a shared directory, a shared database): pick one")
 	case c.Lease && c.Store != "jdbc" && c.Store != "journaled-jdbc":
 		return bad("lease", "needs store jdbc or journaled-jdbc (the brokers share the database), not %q", c.Store)
+	case c.Shared && c.Store != "journal":
+		return bad("shared", "needs store journal (the brokers share its data directory), not %q", c.Store)
 	case c.LeaseRenew <= 0:
 		return bad("lease-renew", "must be positive")
 	case c.LeaseTTL <= 0:

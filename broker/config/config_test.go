@@ -42,6 +42,8 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"bad grace", "heartbeat:\n  send: 1s\n  grace: 0.5\n", "b.yaml:3: heartbeat.grace: must be at least 1"},
 		{"syntax", "listen: [x\n", "b.yaml:"},
 		{"lease without jdbc", "store: journal\nlease: true\n", "b.yaml:2: lease: needs store jdbc or journaled-jdbc"},
+		{"shared without journal", "store: jdbc\nshared: true\n", "b.yaml:2: shared: needs store journal"},
+		{"shared and lease", "store: journal\nlease: true\nshared: true\n", "b.yaml:3: shared: and lease are two kinds"},
 		{"lease margin", "store: jdbc\nlease: true\nlease-ttl: 2s\nlease-margin: 1s\n", "b.yaml:4: lease-margin: 1s must be below"},
 		{"negative reconnect max", "store: jdbc\ndb-reconnect-max: -1s\n", "b.yaml:2: db-reconnect-max: must not be negative"},
 		{"zero commit timeout", "store: jdbc\ndb-commit-timeout: 0s\n", "b.yaml:2: db-commit-timeout: must be positive"},
@@ -176,7 +178,7 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	fs.SetOutput(&out)
 	fs.PrintDefaults()
 	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes",
-		"lease", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "repair", "login", "passcode",
+		"lease", "shared", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "repair", "login", "passcode",
 		"max-memory", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
 		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body"} {
 		if !strings.Contains(out.String(), "-"+name) {

@@ -65,13 +65,15 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		sizeSetter(func(c *Config) *ByteSize { return &c.CheckpointBytes }))
 	f.def("lease", "database master/slave (with --store jdbc or journaled-jdbc): stand by, /readyz 503 and no STOMP listener, until this broker holds the lease row in the shared database; exit 1 when the lease is lost", "", true,
 		func(c *Config, v string) (err error) { c.Lease, err = strconv.ParseBool(v); return err })
-	f.def("lease-owner", "`name` of this broker in the lease row, unique among the brokers sharing the database (default <hostname>/<listen address>, plus the pid when the port is 0)", "", false,
+	f.def("shared", "shared-storage master/slave (with --store journal): brokers on one --data directory (a SAN or network drive); stand by, /readyz 503 and no STOMP listener, until this broker holds the lease file <data>/shared.lease (renewed every --lease-renew, taken over after --lease-ttl; each takeover increments its epoch); exit 1 when the lease is lost", "", true,
+		func(c *Config, v string) (err error) { c.Shared, err = strconv.ParseBool(v); return err })
+	f.def("lease-owner", "`name` of this broker in the lease (--lease, --shared), unique among the brokers sharing the database or directory (default <hostname>/<listen address>, plus the pid when the port is 0)", "", false,
 		func(c *Config, v string) error { c.LeaseOwner = v; return nil })
-	f.def("lease-renew", "--lease: how often the master renews the lease", d.LeaseRenew.String(), false,
+	f.def("lease-renew", "--lease, --shared: how often the master renews the lease", d.LeaseRenew.String(), false,
 		durSetter(func(c *Config) *time.Duration { return &c.LeaseRenew }))
-	f.def("lease-ttl", "--lease: how long a standby waits without seeing a renewal before it takes over", d.LeaseTTL.String(), false,
+	f.def("lease-ttl", "--lease, --shared: how long a standby waits without seeing a renewal before it takes over", d.LeaseTTL.String(), false,
 		durSetter(func(c *Config) *time.Duration { return &c.LeaseTTL }))
-	f.def("lease-margin", "--lease: how long before lease-ttl runs out the master stops acknowledging (below lease-ttl - lease-renew)", d.LeaseMargin.String(), false,
+	f.def("lease-margin", "--lease, --shared: how long before lease-ttl runs out the master stops acknowledging (below lease-ttl - lease-renew)", d.LeaseMargin.String(), false,
 		durSetter(func(c *Config) *time.Duration { return &c.LeaseMargin }))
 	f.def("db-reconnect", "--store jdbc without --lease: when the database connection is lost, stop acknowledging and listening, reconnect with backoff (100ms doubling to 5s, jittered), recover from the database and serve again, instead of exiting 1; =false fails stop", strconv.FormatBool(d.DBReconnect), true,
 		func(c *Config, v string) (err error) { c.DBReconnect, err = strconv.ParseBool(v); return err })

@@ -7,7 +7,9 @@ import (
 	"os"
 
 	"github.com/lossbench/lossbench/broker/config"
+	"github.com/lossbench/lossbench/broker/filelease"
 	"github.com/lossbench/lossbench/broker/lease"
+	"github.com/lossbench/lossbench/broker/role"
 	"github.com/lossbench/lossbench/broker/sqlstore"
 )
 
@@ -30,10 +32,7 @@ func openLease(cfg *config.Config, logf func(string, ...any)) (*dbLease, error) 
 	if err != nil {
 		return nil, fmt.Errorf("lease: open database (%s): %w", where, err)
 	}
-	owner := cfg.LeaseOwner
-	if owner == "" {
-		owner = defaultOwner(cfg.Listen)
-	}
+	owner := leaseOwner(cfg)
 	l := lease.New(db, dialect, owner, lease.Options{Renew: cfg.LeaseRenew, TTL: cfg.LeaseTTL, Margin: cfg.LeaseMargin, Logf: logf})
 	logf("lease: %s stands by on %s (renew %v, ttl %v, margin %v)", owner, where, cfg.LeaseRenew, cfg.LeaseTTL, cfg.LeaseMargin)
 	return &dbLease{Lease: l, db: db}, nil
@@ -46,6 +45,27 @@ func (d *dbLease) Release() error {
 	err := d.Lease.Release()
 	d.db.Close()
 	return err
+}
+
+// openShared returns a standby file lease on the shared data directory
+// (--shared).
+func openShared(cfg *config.Config, logf func(string, ...any)) (*filelease.Lease, error) {
+	owner := leaseOwner(cfg)
+	l, err := filelease.New(cfg.Data, owner, filelease.Options{TermOptions: role.TermOptions{
+		Renew: cfg.LeaseRenew, TTL: cfg.LeaseTTL, Margin: cfg.LeaseMargin, Logf: logf}})
+	if err != nil {
+		return nil, fmt.Errorf("--shared: %w", err)
+	}
+	logf("shared: %s stands by on %s (renew %v, ttl %v, margin %v)", owner, cfg.Data, cfg.LeaseRenew, cfg.LeaseTTL, cfg.LeaseMargin)
+	return l, nil
+}
+
+// leaseOwner is --lease-owner or, by default, defaultOwner.
+func leaseOwner(cfg *config.Config) string {
+	if cfg.LeaseOwner != "" {
+		return cfg.LeaseOwner
+	}
+	return defaultOwner(cfg.Listen)
 }
 
 // defaultOwner is "<hostname>/<listen address>", plus the pid when the

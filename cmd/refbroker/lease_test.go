@@ -62,8 +62,16 @@ var adminOn = regexp.MustCompile(`admin on http://(127\.0\.0\.1:\d+)`)
 // its STOMP listener to be on a port chosen now, and waits for its admin.
 func startLeased(t *testing.T, name string, db []string, extra ...string) *leased {
 	t.Helper()
-	args := append([]string{"--lease", "--lease-owner", name,
-		"--lease-renew", "200ms", "--lease-ttl", leaseTTL.String(), "--lease-margin", "500ms"}, db...)
+	return startHA(t, name, append([]string{"--lease"}, db...), extra...)
+}
+
+// startHA runs a broker named name with the master/slave flags ha (--lease
+// or --shared and the store's) and short lease timings, its STOMP
+// listener to be on a port chosen now, and waits for its admin.
+func startHA(t *testing.T, name string, ha []string, extra ...string) *leased {
+	t.Helper()
+	args := append([]string{"--lease-owner", name,
+		"--lease-renew", "200ms", "--lease-ttl", leaseTTL.String(), "--lease-margin", "500ms"}, ha...)
 	return startAdmin(t, name, append(args, extra...)...)
 }
 
@@ -153,14 +161,14 @@ func (l *leased) waitReady(t *testing.T, within time.Duration) time.Time {
 	return time.Time{}
 }
 
-// masterAndStandby starts a, waits until it is master, then starts b and
-// checks that b stands by: /readyz 503, /status standby naming a, no STOMP
-// listener.
-func masterAndStandby(t *testing.T, db []string) (a, b *leased) {
+// masterAndStandby starts a with the master/slave flags ha, waits until
+// it is master, then starts b and checks that b stands by: /readyz 503,
+// /status standby naming a, no STOMP listener.
+func masterAndStandby(t *testing.T, ha []string) (a, b *leased) {
 	t.Helper()
-	a = startLeased(t, "broker-a", db)
+	a = startHA(t, "broker-a", ha)
 	a.waitReady(t, 20*time.Second)
-	b = startLeased(t, "broker-b", db)
+	b = startHA(t, "broker-b", ha)
 	time.Sleep(500 * time.Millisecond) // b has read the lease row by now
 	if code := b.ready(); code != 503 {
 		t.Fatalf("standby readyz %d, want 503", code)
@@ -185,51 +193,54 @@ func masterAndStandby(t *testing.T, db []string) (a, b *leased) {
 // ready within about the lease TTL and holds every receipted message.
 func TestLeaseKillMaster(t *testing.T) {
 	for _, kind := range leaseKinds {
-		t.Run(kind, func(t *testing.T) {
-			a, b := masterAndStandby(t, leaseDB(t, kind))
-			const killAt = 400
-			stop := make(chan struct{})
-			var once sync.Once
-			var killed time.Time
-			kill := func(n int) {
-				if n >= killAt {
-					once.Do(func() { killed = time.Now(); a.kill9(); close(stop) })
-				}
-			}
-			got := load(t, a.addr, 4, stop, kill)
+		t.Run(kind, func(t *testing.T) { testKillMaster(t, kind, append([]string{"--lease"}, leaseDB(t, kind)...)) })
+	}
+}
+
+// testKillMaster is TestLeaseKillMaster on the master/slave flags ha.
+func testKillMaster(t *testing.T, kind string, ha []string) {
+	a, b := masterAndStandby(t, ha)
+	const killAt = 400
+	stop := make(chan struct{})
+	var once sync.Once
+	var killed time.Time
+	kill := func(n int) {
+		if n >= killAt {
 			once.Do(func() { killed = time.Now(); a.kill9(); close(stop) })
-			if code := a.exitCode(); code != -int(syscall.SIGKILL) {
-				t.Fatalf("master exit %d, want killed", code)
-			}
-			readyAt := b.waitReady(t, leaseTTL+8*time.Second)
-			takeover := readyAt.Sub(killed)
-			if s := b.status(t); s.Role != "master" || s.Lease.Epoch < 2 {
-				t.Fatalf("new master status: role %q, lease %+v", s.Role, s.Lease)
-			}
-			seen := drain(t, b.addr)
-			lost, extra := 0, 0
-			for body := range got {
-				if seen[body] == 0 {
-					lost++
-				}
-			}
-			for body := range seen {
-				if !got[body] {
-					extra++
-				}
-			}
-			t.Logf("%s: %d receipted before kill -9, takeover (ready) %v after the kill (ttl %v), %d lost, %d unreceipted recovered",
-				kind, len(got), takeover.Round(time.Millisecond), leaseTTL, lost, extra)
-			if len(got) < killAt {
-				t.Fatalf("only %d receipted", len(got))
-			}
-			if lost != 0 {
-				t.Fatalf("%d of %d receipted messages lost in the takeover", lost, len(got))
-			}
-			if takeover < leaseTTL-leaseTTL/4 {
-				t.Fatalf("took over %v after the kill, before the lease could expire (ttl %v)", takeover, leaseTTL)
-			}
-		})
+		}
+	}
+	got := load(t, a.addr, 4, stop, kill)
+	once.Do(func() { killed = time.Now(); a.kill9(); close(stop) })
+	if code := a.exitCode(); code != -int(syscall.SIGKILL) {
+		t.Fatalf("master exit %d, want killed", code)
+	}
+	readyAt := b.waitReady(t, leaseTTL+8*time.Second)
+	takeover := readyAt.Sub(killed)
+	if s := b.status(t); s.Role != "master" || s.Lease.Epoch < 2 {
+		t.Fatalf("new master status: role %q, lease %+v", s.Role, s.Lease)
+	}
+	seen := drain(t, b.addr)
+	lost, extra := 0, 0
+	for body := range got {
+		if seen[body] == 0 {
+			lost++
+		}
+	}
+	for body := range seen {
+		if !got[body] {
+			extra++
+		}
+	}
+	t.Logf("%s: %d receipted before kill -9, takeover (ready) %v after the kill (ttl %v), %d lost, %d unreceipted recovered",
+		kind, len(got), takeover.Round(time.Millisecond), leaseTTL, lost, extra)
+	if len(got) < killAt {
+		t.Fatalf("only %d receipted", len(got))
+	}
+	if lost != 0 {
+		t.Fatalf("%d of %d receipted messages lost in the takeover", lost, len(got))
+	}
+	if takeover < leaseTTL-leaseTTL/4 {
+		t.Fatalf("took over %v after the kill, before the lease could expire (ttl %v)", takeover, leaseTTL)
 	}
 }
 
@@ -239,76 +250,101 @@ func TestLeaseKillMaster(t *testing.T) {
 // message receipted before the pause is on the new master.
 func TestLeasePausedMasterIsFenced(t *testing.T) {
 	for _, kind := range leaseKinds {
-		t.Run(kind, func(t *testing.T) {
-			a, b := masterAndStandby(t, leaseDB(t, kind))
-			c := dialBroker(t, a.addr)
-			const before = 50
-			for i := range before {
-				body := fmt.Sprintf("before-%03d", i)
-				if err := c.Send("/queue/crash", "text/plain", []byte(body), gostomp.SendOpt.Receipt,
-					gostomp.SendOpt.Header("persistent", "true")); err != nil {
-					t.Fatal(err)
-				}
-			}
-			paused := time.Now()
-			if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
-			readyAt := b.waitReady(t, leaseTTL+8*time.Second)
-			t.Logf("%s: standby ready %v after SIGSTOP of the master (ttl %v)", kind, readyAt.Sub(paused).Round(time.Millisecond), leaseTTL)
-
-			// Sent to the paused ex-master: read only once it resumes.
-			sent := make(chan error, 1)
-			go func() {
-				sent <- c.Send("/queue/crash", "text/plain", []byte("after-takeover"), gostomp.SendOpt.Receipt,
-					gostomp.SendOpt.Header("persistent", "true"))
-			}()
-			time.Sleep(200 * time.Millisecond)
-			if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-sent:
-				if err == nil {
-					t.Fatal("the ex-master receipted a SEND after the takeover")
-				}
-				t.Logf("%s: SEND to the resumed ex-master: %v", kind, err)
-			case <-time.After(15 * time.Second):
-				t.Fatal("SEND to the resumed ex-master neither receipted nor failed")
-			}
-			if code := a.exitCode(); code != 1 {
-				t.Fatalf("resumed ex-master exit %d, want 1", code)
-			}
-			out := a.stderr.String()
-			if !strings.Contains(out, "lease lost") && !strings.Contains(out, "fenced") {
-				t.Fatalf("ex-master does not say it lost the lease:\n%s", out)
-			}
-			if m := regexp.MustCompile(`FATAL: .*`).FindString(out); m != "" {
-				t.Logf("%s: ex-master: %s", kind, m)
-			}
-			seen := drain(t, b.addr)
-			for i := range before {
-				if body := fmt.Sprintf("before-%03d", i); seen[body] != 1 {
-					t.Errorf("%s: seen %d times on the new master", body, seen[body])
-				}
-			}
-			if seen["after-takeover"] != 0 {
-				t.Error("the ex-master committed a SEND after the takeover")
-			}
-			t.Logf("%s: %d receipted before the pause, %d on the new master", kind, before, len(seen))
-		})
+		t.Run(kind, func(t *testing.T) { testPausedMaster(t, kind, append([]string{"--lease"}, leaseDB(t, kind)...)) })
 	}
+}
+
+// testPausedMaster is TestLeasePausedMasterIsFenced on the master/slave
+// flags ha. The takeover is the standby holding the lease: with --shared
+// it opens the journal only once the ex-master has exited.
+func testPausedMaster(t *testing.T, kind string, ha []string) {
+	a, b := masterAndStandby(t, ha)
+	c := dialBroker(t, a.addr)
+	const before = 50
+	for i := range before {
+		body := fmt.Sprintf("before-%03d", i)
+		if err := c.Send("/queue/crash", "text/plain", []byte(body), gostomp.SendOpt.Receipt,
+			gostomp.SendOpt.Header("persistent", "true")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paused := time.Now()
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if !pollUntil(leaseTTL+8*time.Second, func() bool {
+		s := b.status(t)
+		return s.Lease != nil && s.Lease.Role == "master"
+	}) {
+		t.Fatalf("the standby did not take the lease of a paused master:\n%s", b.stderr)
+	}
+	took := time.Since(paused)
+	if took < leaseTTL-leaseTTL/4 {
+		t.Fatalf("took the lease %v after the pause, before it could expire (ttl %v)", took, leaseTTL)
+	}
+	if s := b.status(t); s.Lease.Epoch < 2 {
+		t.Fatalf("new master's epoch %d, want at least 2", s.Lease.Epoch)
+	}
+	t.Logf("%s: standby took the lease %v after SIGSTOP of the master (ttl %v)", kind, took.Round(time.Millisecond), leaseTTL)
+
+	// Sent to the paused ex-master: read only once it resumes.
+	sent := make(chan error, 1)
+	go func() {
+		sent <- c.Send("/queue/crash", "text/plain", []byte("after-takeover"), gostomp.SendOpt.Receipt,
+			gostomp.SendOpt.Header("persistent", "true"))
+	}()
+	time.Sleep(200 * time.Millisecond)
+	resumed := time.Now()
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-sent:
+		if err == nil {
+			t.Fatal("the ex-master receipted a SEND after the takeover")
+		}
+		t.Logf("%s: SEND to the resumed ex-master: %v", kind, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("SEND to the resumed ex-master neither receipted nor failed")
+	}
+	if code := a.exitCode(); code != 1 {
+		t.Fatalf("resumed ex-master exit %d, want 1", code)
+	}
+	out := a.stderr.String()
+	if !strings.Contains(out, "lease lost") && !strings.Contains(out, "fenced") {
+		t.Fatalf("ex-master does not say it lost the lease:\n%s", out)
+	}
+	if m := regexp.MustCompile(`FATAL: .*`).FindString(out); m != "" {
+		t.Logf("%s: ex-master: %s", kind, m)
+	}
+	readyAt := b.waitReady(t, 20*time.Second)
+	t.Logf("%s: new master ready %v after SIGCONT of the ex-master", kind, max(0, readyAt.Sub(resumed)).Round(time.Millisecond))
+	seen := drain(t, b.addr)
+	for i := range before {
+		if body := fmt.Sprintf("before-%03d", i); seen[body] != 1 {
+			t.Errorf("%s: seen %d times on the new master", body, seen[body])
+		}
+	}
+	if seen["after-takeover"] != 0 {
+		t.Error("the ex-master stored a SEND after the takeover")
+	}
+	t.Logf("%s: %d receipted before the pause, %d on the new master", kind, before, len(seen))
 }
 
 // TestLeaseSIGTERMHandsOver: SIGTERM releases the lease, so the standby
 // takes over at once instead of waiting out the TTL; a standby exits 0 on
 // SIGTERM too.
 func TestLeaseSIGTERMHandsOver(t *testing.T) {
-	db := leaseDB(t, "sqlite")
-	a := startLeased(t, "broker-a", db, "--lease-ttl", "10s")
+	testSIGTERMHandsOver(t, append([]string{"--lease"}, leaseDB(t, "sqlite")...))
+}
+
+// testSIGTERMHandsOver is TestLeaseSIGTERMHandsOver on the master/slave
+// flags ha.
+func testSIGTERMHandsOver(t *testing.T, ha []string) {
+	a := startHA(t, "broker-a", ha, "--lease-ttl", "10s")
 	a.waitReady(t, 20*time.Second)
-	b := startLeased(t, "broker-b", db, "--lease-ttl", "10s")
-	c := startLeased(t, "broker-c", db, "--lease-ttl", "10s")
+	b := startHA(t, "broker-b", ha, "--lease-ttl", "10s")
+	c := startHA(t, "broker-c", ha, "--lease-ttl", "10s")
 	time.Sleep(300 * time.Millisecond)
 	stopped := time.Now()
 	a.cmd.Process.Signal(syscall.SIGTERM)

@@ -3,10 +3,10 @@
 //
 // Exit status: 0 after a clean shutdown (SIGTERM or SIGINT, also while
 // reconnecting to the database), 1 when the store failed or the lease
-// (--lease) was lost at run time (fail-stop), 2 for a bad flag or
+// (--lease, --shared) was lost at run time (fail-stop), 2 for a bad flag or
 // configuration, or a store or address that cannot be opened at start.
 // With --store jdbc a lost database connection is not a failure: the
-// broker reconnects (--db-reconnect, reconnect.go) and exits 1 only past
+// broker reconnects (--db-reconnect, broker/role) and exits 1 only past
 // --db-reconnect-max.
 package main
 
@@ -74,6 +74,16 @@ and take over when the master stops renewing (--lease-ttl) or releases
 the lease on SIGTERM. A master that loses its lease fails stop (exit 1);
 its commits carry the lease epoch, so a paused ex-master cannot write.
 
+Shared-storage master/slave: start several brokers with --store journal
+--shared on one --data directory (a SAN or network drive). The one holding
+the lease file (<data>/shared.lease, changed under an flock on
+<data>/shared.lock) serves; the others stand by as above and take over
+when the master stops renewing (--lease-ttl) or releases the lease on
+SIGTERM; each takeover increments the epoch. A master that cannot renew
+stops acknowledging --lease-margin before its lease can expire and exits
+1, and so does a master paused past its lease once it resumes. See the
+README for what NFS or SAN mounts need for this to hold.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -113,7 +123,8 @@ Flags:
 const failMessageDB = "database unavailable, the broker is reconnecting"
 
 // serve runs the broker cfg describes on broker/role's machine: with
-// --lease it stands by for the database lease first; with --store jdbc
+// --lease it stands by for the database lease first, with --shared for
+// the file lease in the data directory; with --store jdbc
 // (without --lease) a lost database connection does not end it.
 func serve(cfg *config.Config, logf func(string, ...any)) int {
 	sigs := make(chan os.Signal, 1)
@@ -135,6 +146,14 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 			return 2
 		}
 		o.Lock, fence = l, l.Fence
+	}
+	if cfg.Shared {
+		l, err := openShared(cfg, logf)
+		if err != nil {
+			logf("startup failed: %v", err)
+			return 2
+		}
+		o.Lock = l
 	}
 	o.Open = func(ctx context.Context) (store.Store, error) { return openStore(ctx, cfg, fence, logf) }
 	if cfg.Store == "jdbc" && !cfg.Lease && cfg.DBReconnect {

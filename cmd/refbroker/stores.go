@@ -35,7 +35,14 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, lo
 			budget = -1 // no bound, as for the broker
 		}
 		dir := filepath.Join(cfg.Data, "journal")
-		st, err := journal.Open(dir, journal.Options{Sync: pol, Repair: cfg.Repair, Logf: logf, RecoverBodyBudget: budget})
+		jo := journal.Options{Sync: pol, Repair: cfg.Repair, Logf: logf, RecoverBodyBudget: budget}
+		if cfg.Shared {
+			// A new master holds the lease; an ex-master that has not
+			// exited yet (paused, or stuck on the storage) still holds
+			// the journal's directory lock: wait for it to go.
+			jo.LockTimeout = -1
+		}
+		st, err := journal.Open(dir, jo)
 		if err != nil {
 			return nil, fmt.Errorf("open journal %s: %w", dir, err)
 		}
