@@ -18,6 +18,8 @@
 //	max-memory: 256MiB
 //	dedup-window: 100000
 //	prefetch: 1000
+//	max-subscriptions: 1000    # per connection
+//	max-queues: 10000          # queues clients may create
 //	heartbeat: {send: 10s, receive: 10s, grace: 2}
 //	frame-timeout: 60s         # a frame must arrive whole this long after its first byte
 //	limits: {max-frame: 17MiB, max-headers: 128, max-header-line: 8KiB, max-body: 16MiB}
@@ -114,6 +116,10 @@ type Config struct {
 	DedupWindow int `yaml:"dedup-window"`
 	// Prefetch is the default per-subscription in-flight limit.
 	Prefetch int `yaml:"prefetch"`
+	// MaxSubscriptions bounds one connection's subscriptions, MaxQueues
+	// the queues clients may create.
+	MaxSubscriptions int `yaml:"max-subscriptions"`
+	MaxQueues        int `yaml:"max-queues"`
 	// Heartbeat is the broker's heart-beat offer.
 	Heartbeat Heartbeat `yaml:"heartbeat"`
 	// ConnectTimeout bounds the wait for a new connection's CONNECT.
@@ -153,17 +159,19 @@ func Default() Config {
 		Fsync:  "batch",
 		// broker/lease's defaults, not imported: that would link the
 		// database drivers into every user of this package.
-		LeaseRenew:      time.Second,
-		LeaseTTL:        5 * time.Second,
-		LeaseMargin:     time.Second,
-		DBReconnect:     true,
-		DBCommitTimeout: 30 * time.Second,
-		MaxMemory:       256 << 20,
-		DedupWindow:     server.DefaultDedupWindow,
-		Prefetch:        server.DefaultPrefetch,
-		Heartbeat:       Heartbeat{Send: server.DefaultHeartbeat, Receive: server.DefaultHeartbeat, Grace: server.DefaultHeartbeatGrace},
-		ConnectTimeout:  server.DefaultConnectTimeout,
-		FrameTimeout:    server.DefaultFrameTimeout,
+		LeaseRenew:       time.Second,
+		LeaseTTL:         5 * time.Second,
+		LeaseMargin:      time.Second,
+		DBReconnect:      true,
+		DBCommitTimeout:  30 * time.Second,
+		MaxMemory:        256 << 20,
+		DedupWindow:      server.DefaultDedupWindow,
+		Prefetch:         server.DefaultPrefetch,
+		MaxSubscriptions: server.DefaultMaxSubs,
+		MaxQueues:        server.DefaultMaxQueues,
+		Heartbeat:        Heartbeat{Send: server.DefaultHeartbeat, Receive: server.DefaultHeartbeat, Grace: server.DefaultHeartbeatGrace},
+		ConnectTimeout:   server.DefaultConnectTimeout,
+		FrameTimeout:     server.DefaultFrameTimeout,
 		Limits: Limits{
 			MaxFrame:      ByteSize(l.MaxFrame),
 			MaxHeaders:    l.MaxHeaders,
@@ -298,6 +306,10 @@ func (c *Config) Validate() error {
 		return bad("dedup-window", "must not be negative")
 	case c.Prefetch < 1:
 		return bad("prefetch", "must be at least 1, not %d", c.Prefetch)
+	case c.MaxSubscriptions < 1:
+		return bad("max-subscriptions", "must be at least 1, not %d", c.MaxSubscriptions)
+	case c.MaxQueues < 1:
+		return bad("max-queues", "must be at least 1, not %d", c.MaxQueues)
 	case c.Heartbeat.Send < 0:
 		return bad("heartbeat.send", "must not be negative")
 	case c.Heartbeat.Receive < 0:
@@ -385,6 +397,8 @@ func (c *Config) ServerOptions(version string, logf func(string, ...any)) server
 		MaxMemory:        int64(c.MaxMemory),
 		DedupWindow:      dedup,
 		Prefetch:         c.Prefetch,
+		MaxSubscriptions: c.MaxSubscriptions,
+		MaxQueues:        c.MaxQueues,
 		HeartbeatSend:    disable(c.Heartbeat.Send),
 		HeartbeatReceive: disable(c.Heartbeat.Receive),
 		HeartbeatGrace:   c.Heartbeat.Grace,

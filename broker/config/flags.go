@@ -95,6 +95,10 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		strconv.Itoa(d.DedupWindow), false, intSetter(func(c *Config) *int { return &c.DedupWindow }))
 	f.def("prefetch", "default per-subscription limit of unacknowledged `messages` (headers prefetch-count, activemq.prefetchSize override)",
 		strconv.Itoa(d.Prefetch), false, intSetter(func(c *Config) *int { return &c.Prefetch }))
+	f.def("max-subscriptions", "most subscriptions one connection may hold", strconv.Itoa(d.MaxSubscriptions), false,
+		intSetter(func(c *Config) *int { return &c.MaxSubscriptions }))
+	f.def("max-queues", "most queues clients may create by SEND or SUBSCRIBE (empty, unused queues are dropped to make room; stored queues are always recovered)",
+		strconv.Itoa(d.MaxQueues), false, intSetter(func(c *Config) *int { return &c.MaxQueues }))
 	f.def("heartbeat-send", "how often the broker offers to send heart-beats (0 disables)", d.Heartbeat.Send.String(), false,
 		durSetter(func(c *Config) *time.Duration { return &c.Heartbeat.Send }))
 	f.def("heartbeat-receive", "how often the broker asks clients for heart-beats (0 disables)", d.Heartbeat.Receive.String(), false,

@@ -156,6 +156,24 @@ func (b *Broker) queueLocked(name string) *queue {
 	return q
 }
 
+// admitQueueLocked reports whether a client may use queue name: it exists,
+// or one more fits under MaxQueues once empty, unused queues are dropped.
+// It creates the queue when it may. Caller holds b.mu.
+func (b *Broker) admitQueueLocked(name string) bool {
+	if _, ok := b.queues[name]; !ok && len(b.queues) >= b.opts.MaxQueues {
+		for n, q := range b.queues {
+			if q.depth() == 0 && q.inflight == 0 && len(q.subs) == 0 {
+				delete(b.queues, n)
+			}
+		}
+		if len(b.queues) >= b.opts.MaxQueues {
+			return false
+		}
+	}
+	b.queueLocked(name)
+	return true
+}
+
 // Serve accepts connections on ln until Shutdown. It returns nil after
 // Shutdown and the accept error otherwise.
 func (b *Broker) Serve(ln net.Listener) error {

@@ -428,6 +428,9 @@ func (c *conn) handleSend(f *stomp.Frame) error {
 	if err != nil {
 		return err
 	}
+	if err := c.admitQueue(f, dest); err != nil {
+		return err
+	}
 	m := &message{
 		dest:       dest,
 		body:       f.Body,
@@ -472,6 +475,22 @@ func (c *conn) handleSend(f *stomp.Frame) error {
 	c.pending = append(c.pending, p)
 	c.pendingBytes += m.size
 	return nil
+}
+
+// admitQueue refuses a frame naming a new queue past MaxQueues.
+func (c *conn) admitQueue(f *stomp.Frame, dest string) error {
+	c.b.mu.Lock()
+	ok := c.b.admitQueueLocked(dest)
+	c.b.mu.Unlock()
+	if !ok {
+		return c.errTooManyQueues(f, dest)
+	}
+	return nil
+}
+
+func (c *conn) errTooManyQueues(f *stomp.Frame, dest string) error {
+	return errClient(f, "too many queues", "the broker holds %d queues (--max-queues), none of them empty and unused; %s not created",
+		c.b.opts.MaxQueues, dest)
 }
 
 // flushSends writes the connection's pending SENDs as one batch, enqueues
@@ -627,6 +646,9 @@ func (c *conn) handleSubscribe(f *stomp.Frame) error {
 	if c.subs[id] != nil {
 		return errClient(f, "bad header", "subscription id %q already in use", id)
 	}
+	if len(c.subs) >= c.b.opts.MaxSubscriptions {
+		return errClient(f, "too many subscriptions", "a connection may hold %d subscriptions (--max-subscriptions)", c.b.opts.MaxSubscriptions)
+	}
 	prefetch := c.b.opts.Prefetch
 	for _, k := range []string{HeaderPrefetch, HeaderPrefetchAMQ} {
 		if v, ok := f.Lookup(k); ok {
@@ -639,9 +661,13 @@ func (c *conn) handleSubscribe(f *stomp.Frame) error {
 		}
 	}
 	s := &subscription{id: id, c: c, mode: mode, prefetch: prefetch}
-	c.subs[id] = s
 	b := c.b
 	b.mu.Lock()
+	if !b.admitQueueLocked(dest) {
+		b.mu.Unlock()
+		return c.errTooManyQueues(f, dest)
+	}
+	c.subs[id] = s
 	s.q = b.queueLocked(dest)
 	s.q.subs = append(s.q.subs, s)
 	b.dispatchLocked(s.q)

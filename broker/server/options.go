@@ -15,6 +15,8 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultFrameTimeout   = 60 * time.Second
+	DefaultMaxSubs        = 1000
+	DefaultMaxQueues      = 10_000
 )
 
 // Header names the broker gives meaning to besides STOMP's own.
@@ -43,6 +45,11 @@ type Options struct {
 	// DedupWindow is how many recent dedup-ids are remembered; negative
 	// disables duplicate detection.
 	DedupWindow int
+	// MaxSubscriptions bounds the subscriptions of one connection, and
+	// MaxQueues the queues a client may create (by SEND or SUBSCRIBE;
+	// empty, unused queues are dropped to make room). Queues recovered
+	// from the store are never refused.
+	MaxSubscriptions, MaxQueues int
 	// Prefetch is a subscription's default in-flight limit.
 	Prefetch int
 	// HeartbeatSend is how often the broker offers to send heart-beats and
@@ -72,6 +79,12 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Prefetch <= 0 {
 		o.Prefetch = DefaultPrefetch
+	}
+	if o.MaxSubscriptions <= 0 {
+		o.MaxSubscriptions = DefaultMaxSubs
+	}
+	if o.MaxQueues <= 0 {
+		o.MaxQueues = DefaultMaxQueues
 	}
 	if o.DedupWindow == 0 {
 		o.DedupWindow = DefaultDedupWindow

@@ -99,3 +99,44 @@ func TestFrameTimeoutBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitsBinary: --max-queues and --max-subscriptions refuse with an
+// ERROR what would pass them.
+func TestLimitsBinary(t *testing.T) {
+	p := start(t, "--store", "memory", "--max-queues", "2", "--max-subscriptions", "2")
+	c := rawConnect(t, p.addr, "")
+	c.expect(stomp.CONNECTED)
+	for _, q := range []string{"a", "b"} {
+		c.write("SEND\ndestination:/queue/" + q + "\npersistent:true\nreceipt:" + q + "\n\nm\x00")
+		c.expect(stomp.RECEIPT)
+	}
+	c.write("SEND\ndestination:/queue/c\npersistent:true\nreceipt:c\n\nm\x00")
+	if f := c.expect(stomp.ERROR); f.Get("message") != "too many queues" {
+		t.Fatalf("ERROR %v %q", f.Headers, f.Body)
+	}
+	s := rawConnect(t, p.addr, "")
+	s.expect(stomp.CONNECTED)
+	for _, id := range []string{"1", "2"} {
+		s.write("SUBSCRIBE\nid:" + id + "\ndestination:/queue/a\nack:client\nreceipt:s" + id + "\n\n\x00")
+	}
+	for seen := 0; seen < 2; {
+		if f := s.next(20 * time.Second); f == nil {
+			t.Fatal("closed")
+		} else if f.Command == stomp.RECEIPT {
+			seen++
+		}
+	}
+	s.write("SUBSCRIBE\nid:3\ndestination:/queue/a\n\n\x00")
+	for {
+		f := s.next(20 * time.Second)
+		if f == nil {
+			t.Fatal("closed without an ERROR")
+		}
+		if f.Command == stomp.ERROR {
+			if f.Get("message") != "too many subscriptions" {
+				t.Fatalf("ERROR %v %q", f.Headers, f.Body)
+			}
+			return
+		}
+	}
+}
