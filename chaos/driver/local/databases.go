@@ -12,10 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-
 	"github.com/lossbench/lossbench/chaos/dbserver"
 	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
@@ -38,7 +37,7 @@ type database struct {
 	name string // the scenario's database on the server
 	// links are the proxies from nodes to the server, by node name; their
 	// upstream is set when the server starts.
-	links map[string]*link
+	links map[string]*proxies.Link
 
 	mu  sync.Mutex // guards srv
 	srv *dbserver.Server
@@ -96,7 +95,7 @@ func (d *Driver) layoutDatabases() error {
 		// Nodes count up from .1; databases down from .250.
 		ip := SiteIP(si, 249-perSite[spec.Site])
 		perSite[spec.Site]++
-		db := &database{spec: spec, ip: ip, links: map[string]*link{},
+		db := &database{spec: spec, ip: ip, links: map[string]*proxies.Link{},
 			dir: filepath.Join(d.opt.Dir, DatabasesSubdir, spec.Name), name: dbName(d.opt.Dir)}
 		d.dbs.byName[spec.Name] = db
 		d.dbs.order = append(d.dbs.order, spec.Name)
@@ -113,12 +112,13 @@ func (d *Driver) layoutDatabases() error {
 			if err != nil {
 				return err
 			}
-			l := &link{name: name + "->" + spec.Name, fromSite: n.spec.Site, fromNode: name,
-				toSite: spec.Site, toNode: spec.Name, listen: listen}
+			l := &proxies.Link{Name: name + "->" + spec.Name, FromSite: n.spec.Site, FromNode: name,
+				ToSite: spec.Site, ToNode: spec.Name, Listen: listen}
 			// The upstream is set when the server has a port.
-			l.proxy = toxiproxy.NewProxy(d.tp, l.name, listen, "")
+			if err := d.px.Add(l, ""); err != nil {
+				return err
+			}
 			db.links[name] = l
-			d.links = append(d.links, l)
 		}
 	}
 	return nil
@@ -177,17 +177,8 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 		return fmt.Errorf("local: database %s: create %s: %w", db.spec.Name, db.name, err)
 	}
 	for _, l := range db.links {
-		l.proxy.Lock()
-		l.proxy.Upstream = srv.Addr()
-		l.proxy.Unlock()
-		d.mu.Lock()
-		cut := l.cuts > 0
-		d.mu.Unlock()
-		if cut {
-			continue
-		}
-		if err := l.proxy.Start(); err != nil {
-			return fmt.Errorf("local: proxy %s on %s: %w", l.name, l.listen, err)
+		if err := d.px.SetUpstream(l, srv.Addr()); err != nil {
+			return err
 		}
 	}
 	d.opt.Log("database %s (%s) ready on %s in %s, proxied on %s", db.spec.Name, db.spec.Kind, srv.Addr(),
@@ -217,7 +208,7 @@ func (n *node) dsn() string {
 	if srv == nil || l == nil {
 		return ""
 	}
-	return strings.Replace(srv.DSN(db.name), srv.Addr(), l.listen, 1)
+	return strings.Replace(srv.DSN(db.name), srv.Addr(), l.Listen, 1)
 }
 
 func (d *Driver) database(name string) (*database, *dbserver.Server, error) {

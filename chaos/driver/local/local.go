@@ -23,10 +23,8 @@ import (
 	"sync"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/rs/zerolog"
-
 	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
@@ -72,17 +70,13 @@ type Driver struct {
 	nodes map[string]*node
 	order []string // node names in topology order
 	disks map[string]*disk
-	links []*link
-	tp    *toxiproxy.ApiServer
+	px    *proxies.Set
 	state *stateFile
 	notes []string
 	// lazyErr says why no node could be put on lazyfs.
 	lazyErr error
 	dbs     *dbState // database servers (databases.go)
 
-	mu      sync.Mutex // guards toxics, nextID, closed
-	toxics  map[string][]toxicRef
-	nextID  int
 	closed  bool
 	closeMu sync.Mutex
 }
@@ -120,15 +114,11 @@ func New(topo scenario.Topology, opt Options) (*Driver, error) {
 			return nil, fmt.Errorf("local: %w", err)
 		}
 	}
-	// toxiproxy logs through zerolog, some toxics through its global
-	// logger; the harness reports what matters itself.
-	zerolog.SetGlobalLevel(zerolog.Disabled)
 	d := &Driver{
 		opt: opt, topo: topo,
-		nodes:  map[string]*node{},
-		disks:  map[string]*disk{},
-		toxics: map[string][]toxicRef{},
-		tp:     toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
+		nodes: map[string]*node{},
+		disks: map[string]*disk{},
+		px:    proxies.New("local", opt.Log),
 	}
 	d.state, err = newStateFile(opt.StateDir, dir)
 	if err != nil {
@@ -221,9 +211,9 @@ func (d *Driver) ClientAddr(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, l := range d.links {
-		if l.fromNode == "" && l.toNode == n.spec.Name {
-			return l.listen, nil
+	for _, l := range d.px.Links() {
+		if l.FromNode == "" && l.ToNode == n.spec.Name {
+			return l.Listen, nil
 		}
 	}
 	return "", fmt.Errorf("local: clients in site %q have no link to node %s (site %s)",
@@ -285,9 +275,7 @@ func (d *Driver) Close() error {
 		}(n)
 	}
 	wg.Wait()
-	for _, l := range d.links {
-		l.proxy.Stop()
-	}
+	d.px.Close()
 	if err := d.closeDatabases(); err != nil {
 		errs = append(errs, err)
 	}

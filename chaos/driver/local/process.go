@@ -65,9 +65,9 @@ func (n *node) env() driver.NodeEnv {
 	for name, dk := range n.d.disks {
 		e.Disks[name] = dk.path
 	}
-	for _, l := range n.d.links {
-		if l.fromNode == n.spec.Name {
-			e.Peers[l.toNode] = l.listen
+	for _, l := range n.d.px.Links() {
+		if l.FromNode == n.spec.Name {
+			e.Peers[l.ToNode] = l.Listen
 		}
 	}
 	return e

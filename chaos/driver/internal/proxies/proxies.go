@@ -1,0 +1,266 @@
+// Package proxies is the set of in-process toxiproxy links a driver puts
+// between clients, nodes and databases, and the driver.Links operations on
+// it (cut and heal with nesting, toxics on both directions). The local and
+// docker drivers share it, so a link fault means the same on both.
+package proxies
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/lossbench/lossbench/chaos/driver"
+)
+
+// Link is one proxied connection path: from clients (FromNode "") or a
+// node, to a node or a database. Its proxy listens on Listen.
+type Link struct {
+	Name               string // "clients->a1", "a1->b1"
+	FromSite, FromNode string
+	ToSite, ToNode     string
+	Listen             string
+	proxy              *toxiproxy.Proxy
+	cuts               int // guarded by Set.mu
+}
+
+type toxicRef struct {
+	l    *Link
+	name string
+}
+
+// Set is a driver's links. Its methods are safe for concurrent use.
+type Set struct {
+	who string // error prefix: the driver's name
+	log func(format string, args ...any)
+	tp  *toxiproxy.ApiServer
+
+	mu     sync.Mutex
+	links  []*Link
+	toxics map[string][]toxicRef
+	nextID int
+}
+
+// New returns an empty set; who prefixes its errors, log gets one line
+// per cut, heal and toxic.
+func New(who string, log func(format string, args ...any)) *Set {
+	// toxiproxy logs through zerolog, some toxics through its global
+	// logger; the harness reports what matters itself.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
+	if log == nil {
+		log = func(string, ...any) {}
+	}
+	return &Set{who: who, log: log, toxics: map[string][]toxicRef{},
+		tp: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())}
+}
+
+// Add makes l's proxy to upstream and starts it, unless upstream is ""
+// (not known yet: SetUpstream starts it).
+func (s *Set) Add(l *Link, upstream string) error {
+	l.proxy = toxiproxy.NewProxy(s.tp, l.Name, l.Listen, upstream)
+	s.mu.Lock()
+	s.links = append(s.links, l)
+	s.mu.Unlock()
+	if upstream == "" {
+		return nil
+	}
+	if err := l.proxy.Start(); err != nil {
+		return fmt.Errorf("%s: proxy %s on %s: %w", s.who, l.Name, l.Listen, err)
+	}
+	return nil
+}
+
+// SetUpstream points l at upstream and starts it unless it is cut.
+func (s *Set) SetUpstream(l *Link, upstream string) error {
+	l.proxy.Lock()
+	l.proxy.Upstream = upstream
+	l.proxy.Unlock()
+	s.mu.Lock()
+	cut := l.cuts > 0
+	s.mu.Unlock()
+	if cut {
+		return nil
+	}
+	if err := l.proxy.Start(); err != nil {
+		return fmt.Errorf("%s: proxy %s on %s: %w", s.who, l.Name, l.Listen, err)
+	}
+	return nil
+}
+
+// Links returns the links in the order they were added.
+func (s *Set) Links() []*Link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Link(nil), s.links...)
+}
+
+// Close stops every proxy.
+func (s *Set) Close() {
+	for _, l := range s.Links() {
+		l.proxy.Stop()
+	}
+}
+
+// matches reports whether end (a site or node name, or driver.Any) is one
+// side of l: from reports the side.
+func (l *Link) matches(end string, from bool) bool {
+	if end == driver.Any {
+		return true
+	}
+	if from {
+		return end == l.FromSite || (l.FromNode != "" && end == l.FromNode)
+	}
+	return end == l.ToSite || end == l.ToNode
+}
+
+// between returns the links joining a and b, in either direction.
+func (s *Set) between(a, b string) ([]*Link, error) {
+	var out []*Link
+	for _, l := range s.Links() {
+		if (l.matches(a, true) && l.matches(b, false)) || (l.matches(b, true) && l.matches(a, false)) {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no link between %q and %q: %w", s.who, a, b, driver.ErrUnknown)
+	}
+	return out, nil
+}
+
+// Cut disables the proxies between a and b: their listeners close and
+// every connection through them is closed. Cuts nest.
+func (s *Set) Cut(ctx context.Context, a, b string) error {
+	ls, err := s.between(a, b)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range ls {
+		l.cuts++
+		if l.cuts == 1 {
+			l.proxy.Stop()
+		}
+	}
+	s.log("cut %s <-> %s (%d links)", a, b, len(ls))
+	return nil
+}
+
+// Heal undoes one Cut(a, b): links no other cut holds open again.
+func (s *Set) Heal(ctx context.Context, a, b string) error {
+	ls, err := s.between(a, b)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, l := range ls {
+		if l.cuts == 0 {
+			continue
+		}
+		l.cuts--
+		if l.cuts == 0 {
+			if err := l.proxy.Start(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: heal %s: %w", s.who, l.Name, err))
+			}
+		}
+	}
+	s.log("heal %s <-> %s", a, b)
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// toxicSpec is a toxic as toxiproxy's JSON API takes it; the only way the
+// library adds a toxic. Toxicity is always 1: the toxic applies to every
+// connection, always, while installed.
+type toxicSpec struct {
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Stream     string         `json:"stream"`
+	Toxicity   float32        `json:"toxicity"`
+	Attributes map[string]any `json:"attributes"`
+}
+
+func (s *Set) toxicTypeAttrs(t driver.Toxic) (string, map[string]any, error) {
+	switch t.Kind {
+	case driver.ToxicLatency:
+		return "latency", map[string]any{"latency": t.Latency.Milliseconds(), "jitter": t.Jitter.Milliseconds()}, nil
+	case driver.ToxicBandwidth:
+		if t.KBPerSec <= 0 {
+			return "", nil, fmt.Errorf("%s: bandwidth toxic needs KBPerSec > 0", s.who)
+		}
+		return "bandwidth", map[string]any{"rate": t.KBPerSec}, nil
+	case driver.ToxicReset:
+		return "reset_peer", map[string]any{"timeout": 0}, nil
+	case driver.ToxicBlackhole:
+		return "timeout", map[string]any{"timeout": 0}, nil
+	}
+	return "", nil, fmt.Errorf("%s: toxic %q: %w", s.who, t.Kind, driver.ErrUnsupported)
+}
+
+// AddToxic installs t on every link between a and b, both directions.
+// Latency jitter is drawn by toxiproxy from an unseeded source: the delay
+// of each chunk does not replay, the toxic's window does.
+func (s *Set) AddToxic(ctx context.Context, a, b string, t driver.Toxic) (string, error) {
+	typ, attrs, err := s.toxicTypeAttrs(t)
+	if err != nil {
+		return "", err
+	}
+	ls, err := s.between(a, b)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	id := "lb" + strconv.Itoa(s.nextID)
+	var refs []toxicRef
+	for _, l := range ls {
+		for _, stream := range []string{"upstream", "downstream"} {
+			spec := toxicSpec{Name: id + "-" + stream, Type: typ, Stream: stream, Toxicity: 1, Attributes: attrs}
+			js, err := json.Marshal(spec)
+			if err != nil {
+				return "", err
+			}
+			if _, err := l.proxy.Toxics.AddToxicJson(bytes.NewReader(js)); err != nil {
+				s.removeRefs(ctx, refs)
+				return "", fmt.Errorf("%s: toxic %s on %s: %w", s.who, typ, l.Name, err)
+			}
+			refs = append(refs, toxicRef{l: l, name: spec.Name})
+		}
+	}
+	s.toxics[id] = refs
+	s.log("toxic %s %s on %s <-> %s (%d links)", id, typ, a, b, len(ls))
+	return id, nil
+}
+
+func (s *Set) removeRefs(ctx context.Context, refs []toxicRef) error {
+	var first error
+	for _, r := range refs {
+		if err := r.l.proxy.Toxics.RemoveToxic(ctx, r.name); err != nil && first == nil {
+			first = fmt.Errorf("%s: remove toxic %s from %s: %w", s.who, r.name, r.l.Name, err)
+		}
+	}
+	return first
+}
+
+// RemoveToxic removes the toxic AddToxic installed as id.
+func (s *Set) RemoveToxic(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	refs, ok := s.toxics[id]
+	if !ok {
+		return fmt.Errorf("%s: toxic %q: %w", s.who, id, driver.ErrUnknown)
+	}
+	delete(s.toxics, id)
+	s.log("toxic %s removed", id)
+	return s.removeRefs(ctx, refs)
+}
