@@ -89,7 +89,7 @@ func (m *Machine) lockState() admin.LeaseState {
 // failure or the loss of the lock (1), or a failure to start (2: a store
 // or address that cannot be opened). A store failure that
 // Options.Reconnect rides does not end it.
-func (m *Machine) Run(sigs <-chan os.Signal) int {
+func (m *Machine) Run(sigs <-chan os.Signal) (code int) {
 	logf := m.o.Logf
 	startupErr := func(format string, args ...any) int {
 		logf("startup failed: "+format, args...)
@@ -97,12 +97,10 @@ func (m *Machine) Run(sigs <-chan os.Signal) int {
 	}
 	if m.o.Lock != nil {
 		// Released after the store is closed: the deferred call runs
-		// after the shutdown below.
-		defer func() {
-			if err := m.o.Lock.Release(); err != nil {
-				logf("%v", err)
-			}
-		}()
+		// after the shutdown below. After a failure the storage or
+		// database holding the lock may hang (a stalled NFS mount): the
+		// release is then bounded, and a standby takes over after the TTL.
+		defer func() { m.release(code != 0) }()
 	}
 	ss := &sessions{m: m, opts: m.o.Server,
 		show: func(b *server.Broker) { m.admin.set(admin.Handler(b, m.aopts)) }}
@@ -131,7 +129,6 @@ func (m *Machine) Run(sigs <-chan os.Signal) int {
 		return startupErr("%v", err)
 	}
 
-	code := 0
 	for stopping := false; !stopping; {
 		select {
 		case s := <-sigs:
@@ -180,6 +177,24 @@ func (m *Machine) Run(sigs <-chan os.Signal) int {
 		logf("stopped")
 	}
 	return code
+}
+
+// release releases the lock, waiting at most failStopBound when bounded.
+func (m *Machine) release(bounded bool) {
+	done := make(chan error, 1)
+	go func() { done <- m.o.Lock.Release() }()
+	var timeout <-chan time.Time
+	if bounded {
+		timeout = time.After(failStopBound)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			m.o.Logf("%v", err)
+		}
+	case <-timeout:
+		m.o.Logf("lease: release still running after %v; left behind (a standby takes over after the TTL)", failStopBound)
+	}
 }
 
 // standBy waits until this broker holds the lock. A signal meanwhile
