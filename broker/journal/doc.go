@@ -41,9 +41,30 @@
 // handed out next when the segment was started, so sequence numbers keep
 // increasing even after every older segment was deleted.
 //
+// The MANIFEST file holds one frame (type 3), replaced atomically (a
+// synced MANIFEST.tmp renamed over it, then the directory synced):
+//
+//	manifest (type 3), fixed 37 bytes:
+//	  magic uint32le "LBJM" | oldest id uint64le | newest id uint64le |
+//	  flags u8 (bit 0: closed cleanly) | clean segment id uint64le |
+//	  clean end uint64le
+//
+// Every segment from oldest to newest exists. A new segment is named
+// newest once it was preallocated, before it can hold a record, and a
+// reclaimed segment stops being oldest before its file is removed, so a
+// missing segment is always a loss. A journal without a MANIFEST (written
+// before it existed) opens as before and gets one.
+//
 // # Recovery
 //
-// Open replays every segment in id order and rebuilds the index of live
+// Open first checks that no segment is missing: segment ids are
+// consecutive, and the files cover the manifest's oldest to newest. A
+// missing segment (deleted, lost with a disk) is a *MissingSegmentsError
+// naming it, unless Options.Repair is set: then the journal says what the
+// missing segments held (the seqs between its neighbours' headers and
+// records), puts an empty segment in place of each, and goes on.
+//
+// Open then replays every segment in id order and rebuilds the index of live
 // (added, not yet acknowledged) messages. At the end of the last segment a
 // torn tail (a short, zero or garbage frame after which no valid frame
 // follows) is what a crash during an unsynced write leaves; it is zeroed

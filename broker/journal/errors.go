@@ -3,6 +3,7 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/lossbench/lossbench/broker/vfs"
 )
@@ -11,7 +12,7 @@ import (
 // journal's directory lock.
 var ErrLocked = vfs.ErrLocked
 
-// ErrCorrupt is wrapped by every *CorruptionError.
+// ErrCorrupt is wrapped by every *CorruptionError and *MissingSegmentsError.
 var ErrCorrupt = errors.New("journal: corrupt")
 
 // CorruptionError says where the log is corrupt: damage that is not a torn
@@ -31,3 +32,37 @@ func (e *CorruptionError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrCorrupt) true.
 func (e *CorruptionError) Unwrap() error { return ErrCorrupt }
+
+// MissingSegmentsError says which segment files of the journal are
+// missing: a gap in the segment ids, or ids the manifest names that no
+// file holds. Reclamation removes segments only from the oldest and
+// records it in the manifest first, so a missing segment is never
+// legitimate: its messages are lost.
+type MissingSegmentsError struct {
+	// Dir is the journal's directory.
+	Dir string
+	// Missing lists the missing segment ids.
+	Missing []SegmentRange
+	// Why is set when repair cannot proceed.
+	Why string
+}
+
+func (e *MissingSegmentsError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "journal: segment files missing from %s: ", e.Dir)
+	for i, r := range e.Missing {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(r.String())
+	}
+	if e.Why != "" {
+		b.WriteString("; " + e.Why)
+	} else {
+		b.WriteString(" (their messages are lost; start with repair to go on without them)")
+	}
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) true.
+func (e *MissingSegmentsError) Unwrap() error { return ErrCorrupt }

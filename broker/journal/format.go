@@ -17,6 +17,7 @@ const (
 
 	recSegmentHeader = 1
 	recBatch         = 2
+	recManifest      = 3 // the MANIFEST file's only frame
 
 	segmentHeaderLen = 4 + 8 + 8 // magic, segment id, next seq
 

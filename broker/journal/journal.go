@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ type Store struct {
 	lastID    uint64 // highest segment id seen by replay
 	encoded   uint64 // batches applied to the index so far
 	noReclaim bool   // a removal failed: stop, or a later one could resurrect
+
+	manMu   sync.Mutex // serialises manifest writes; guards man
+	man     manifest   // as last written
+	dropped []string   // segment files replay dropped, removed once the manifest no longer names them
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	active   *segment
@@ -156,22 +161,52 @@ func (s *Store) open() error {
 		if err != nil {
 			return fmt.Errorf("journal: create segment: %w", err)
 		}
-		hdr := appendSegmentHeader(nil, seg.id, s.nextSeq)
-		if _, err := seg.f.WriteAt(hdr, 0); err != nil {
-			seg.f.Close()
-			return fmt.Errorf("journal: write segment header: %w", err)
+		if err := writeHeader(seg, s.nextSeq); err != nil {
+			return err
 		}
-		if err := seg.f.Sync(); err != nil {
-			seg.f.Close()
-			return fmt.Errorf("journal: sync segment header: %w", err)
-		}
-		seg.end = int64(len(hdr))
 		s.segs = append(s.segs, seg)
 		s.segByID[seg.id] = seg
 	}
 	s.active = s.segs[len(s.segs)-1]
 	s.off = s.active.end
+	// The manifest names what is on disk now and says the journal is open
+	// (not cleanly closed) before anything is written; only then can
+	// files it no longer names go.
+	err := s.writeManifest(func(m *manifest) {
+		*m = manifest{oldest: s.segs[0].id, newest: s.active.id}
+	})
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if len(s.dropped) > 0 {
+		for _, path := range s.dropped {
+			if err := s.fs.Remove(path); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+				return fmt.Errorf("journal: remove %s: %w", path, err)
+			}
+		}
+		if err := s.fs.SyncDir(s.dir); err != nil {
+			return fmt.Errorf("journal: sync %s: %w", s.dir, err)
+		}
+		s.dropped = nil
+	}
 	s.startPrealloc(s.active.id + 1)
+	return nil
+}
+
+// writeHeader writes and syncs the header of a new segment that replay or
+// Open adds (the writer's roll syncs its headers with the next batch).
+func writeHeader(seg *segment, nextSeq uint64) error {
+	hdr := appendSegmentHeader(nil, seg.id, nextSeq)
+	if _, err := seg.f.WriteAt(hdr, 0); err != nil {
+		seg.f.Close()
+		return fmt.Errorf("journal: write segment header %s: %w", seg.path, err)
+	}
+	if err := seg.f.Sync(); err != nil {
+		seg.f.Close()
+		return fmt.Errorf("journal: sync segment header %s: %w", seg.path, err)
+	}
+	seg.end = int64(len(hdr))
+	seg.firstSeq = nextSeq
 	return nil
 }
 

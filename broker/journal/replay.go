@@ -12,7 +12,9 @@ import (
 )
 
 // replay reads every segment in order and rebuilds the index; see the
-// package doc for what it does with torn tails and corruption.
+// package doc for what it does with missing segments, torn tails and
+// corruption. Files it drops are listed in s.dropped for Open to remove
+// once the manifest no longer names them.
 func (s *Store) replay() error {
 	names, err := s.fs.List(s.dir)
 	if err != nil {
@@ -25,6 +27,20 @@ func (s *Store) replay() error {
 		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	man, found, err := s.readManifest()
+	if err != nil {
+		if !s.opts.Repair {
+			return err
+		}
+		s.logf("journal: repair: %v: ignored, rewritten from the segments found", err)
+	}
+	missing := missingSegments(ids, man, found)
+	if len(missing) > 0 && !s.opts.Repair {
+		return &MissingSegmentsError{Dir: s.dir, Missing: missing}
+	}
+	// newestMissing: segments newer than every one found are missing, so
+	// the last found is sealed, not the one a crash could have torn.
+	newestMissing := len(missing) > 0 && (len(ids) == 0 || missing[len(missing)-1].First > ids[len(ids)-1])
 	for _, id := range ids {
 		path := filepath.Join(s.dir, segmentName(id))
 		f, err := s.fs.OpenFile(path, os.O_RDWR, 0)
@@ -36,11 +52,13 @@ func (s *Store) replay() error {
 		s.segByID[id] = seg
 		s.lastID = id
 	}
+	if found {
+		s.lastID = max(s.lastID, man.newest)
+	}
 
 	// Preallocated segments never used are all zero: drop them from the end.
 	var buf []byte
-	removed := false
-	for len(s.segs) > 0 {
+	for len(s.segs) > 0 && !newestMissing {
 		seg := s.segs[len(s.segs)-1]
 		buf, err = readAll(seg.f, buf)
 		if err != nil {
@@ -49,15 +67,12 @@ func (s *Store) replay() error {
 		if !allZero(buf) {
 			break
 		}
-		if err := s.dropSegment(seg); err != nil {
-			return err
-		}
-		removed = true
+		s.dropSegment(seg)
 	}
 
 	for i := 0; i < len(s.segs); i++ {
 		seg := s.segs[i]
-		last := i == len(s.segs)-1
+		last := i == len(s.segs)-1 && !newestMissing
 		buf, err = readAll(seg.f, buf)
 		if err != nil {
 			return fmt.Errorf("journal: read %s: %w", seg.path, err)
@@ -76,34 +91,86 @@ func (s *Store) replay() error {
 			if err := s.repair(i, buf, cerr); err != nil {
 				return err
 			}
-			removed = true
 			break
 		}
 		seg.end = end
+		seg.endSeq = s.nextSeq
 		if end == 0 { // a torn segment header: the segment never held a record
-			if err := s.dropSegment(seg); err != nil {
-				return err
-			}
-			removed = true
+			s.dropSegment(seg)
 		}
 	}
-	if removed {
-		if err := s.fs.SyncDir(s.dir); err != nil {
-			return fmt.Errorf("journal: sync %s: %w", s.dir, err)
+	if len(missing) > 0 {
+		return s.fillMissing(missing)
+	}
+	return nil
+}
+
+// maxPlaceholders bounds how many missing segments repair replaces.
+const maxPlaceholders = 1024
+
+// fillMissing (repair) reports what the missing segments held and puts an
+// empty segment in place of each, so that the journal is whole again.
+func (s *Store) fillMissing(missing []SegmentRange) error {
+	var n uint64
+	for _, r := range missing {
+		n += r.Last - r.First + 1
+		if n > maxPlaceholders || r.Last < r.First {
+			return &MissingSegmentsError{Dir: s.dir, Missing: missing,
+				Why: fmt.Sprintf("more than %d segments missing: too many to repair", maxPlaceholders)}
+		}
+	}
+	for _, r := range missing {
+		var before, after *segment
+		for _, seg := range s.segs {
+			if seg.id < r.First {
+				before = seg
+			} else if after == nil && seg.id > r.Last {
+				after = seg
+			}
+		}
+		lost := "an unknown number of messages"
+		switch {
+		case before != nil && after != nil && after.firstSeq > before.endSeq:
+			lost = fmt.Sprintf("%d messages (seqs %d to %d)", after.firstSeq-before.endSeq, before.endSeq, after.firstSeq-1)
+		case before != nil && after != nil:
+			lost = "no messages, only acknowledgements (acknowledged messages may be delivered again)"
+		case after != nil:
+			lost = fmt.Sprintf("the messages below seq %d that were not acknowledged", after.firstSeq)
+		case before != nil:
+			lost = fmt.Sprintf("every message from seq %d on", before.endSeq)
+		}
+		s.logf("journal: repair: segment %s missing from %s: lost %s; replaced by empty segments", r, s.dir, lost)
+		nextSeq := s.nextSeq
+		if after != nil {
+			nextSeq = after.firstSeq
+		}
+		for id := r.First; id <= r.Last; id++ {
+			path := filepath.Join(s.dir, segmentName(id))
+			f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				return fmt.Errorf("journal: repair: create %s: %w", path, err)
+			}
+			seg := &segment{id: id, path: path, f: f}
+			if err := writeHeader(seg, nextSeq); err != nil {
+				return err
+			}
+			seg.endSeq = nextSeq
+			at := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].id > id })
+			s.segs = append(s.segs[:at], append([]*segment{seg}, s.segs[at:]...)...)
+			s.segByID[id] = seg
+			s.lastID = max(s.lastID, id)
 		}
 	}
 	return nil
 }
 
-// dropSegment closes and removes seg, which must be the last in s.segs.
-func (s *Store) dropSegment(seg *segment) error {
+// dropSegment closes seg, which must be the last in s.segs, and lists its
+// file for removal.
+func (s *Store) dropSegment(seg *segment) {
 	seg.f.Close()
 	s.segs = s.segs[:len(s.segs)-1]
 	delete(s.segByID, seg.id)
-	if err := s.fs.Remove(seg.path); err != nil {
-		return fmt.Errorf("journal: remove %s: %w", seg.path, err)
-	}
-	return nil
+	s.dropped = append(s.dropped, seg.path)
 }
 
 func (s *Store) corrupt(seg *segment, off int64, format string, args ...any) *CorruptionError {
@@ -135,6 +202,7 @@ func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, *Cor
 		return 0, s.corrupt(seg, 0, "segment header's next sequence number %d out of range", hdr.nextSeq)
 	}
 	s.nextSeq = max(s.nextSeq, hdr.nextSeq)
+	seg.firstSeq = hdr.nextSeq
 	off := next
 	for {
 		st, typ, p, next, reason = parseFrame(data, off)
@@ -274,14 +342,10 @@ func (s *Store) repair(i int, data []byte, cerr *CorruptionError) error {
 			s.nextSeq = max(s.nextSeq, maxSeqAfter(buf, 0)+1)
 			laterBytes += int64(lastNonZero(buf))
 		}
-		if err := s.dropSegment(lseg); err != nil {
-			return err
-		}
+		s.dropSegment(lseg)
 	}
 	if off == 0 {
-		if err := s.dropSegment(seg); err != nil {
-			return err
-		}
+		s.dropSegment(seg)
 	} else {
 		if err := zeroRange(seg, off, dropped); err != nil {
 			return err

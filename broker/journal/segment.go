@@ -19,6 +19,9 @@ type segment struct {
 	// guarded by Store.mu:
 	live int   // messages added here and not acknowledged
 	end  int64 // end of the written frames
+	// Set by replay (and for placeholders): the header's next seq, and
+	// the next seq once the segment's records were applied.
+	firstSeq, endSeq uint64
 }
 
 const segmentSuffix = ".log"
@@ -65,6 +68,20 @@ func preallocate(fs vfs.FS, dir string, id uint64, size int64) (*segment, error)
 	return &segment{id: id, path: path, f: f}, nil
 }
 
+// prepare preallocates segment id and records in the manifest that it
+// exists, so that losing it later is noticed.
+func (s *Store) prepare(id uint64) (*segment, error) {
+	seg, err := preallocate(s.fs, s.dir, id, s.segSize)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.writeManifest(func(m *manifest) { m.newest = max(m.newest, id) }); err != nil {
+		seg.f.Close()
+		return nil, err
+	}
+	return seg, nil
+}
+
 type preallocResult struct {
 	seg *segment
 	err error
@@ -77,7 +94,7 @@ func (s *Store) startPrealloc(id uint64) {
 	ch := make(chan preallocResult, 1)
 	s.next = ch
 	run := func() {
-		seg, err := preallocate(s.fs, s.dir, id, s.segSize)
+		seg, err := s.prepare(id)
 		ch <- preallocResult{seg, err}
 	}
 	if s.opts.syncPrealloc {

@@ -417,7 +417,7 @@ func (s *Store) roll() error {
 		s.logf("journal: preallocate next segment: %v; retrying", r.err)
 		s.reclaim(false, 0)
 		id := s.active.id + 1
-		if r.seg, r.err = preallocate(s.fs, s.dir, id, s.segSize); r.err != nil {
+		if r.seg, r.err = s.prepare(id); r.err != nil {
 			return fmt.Errorf("preallocate segment: %w", r.err)
 		}
 	}
@@ -455,9 +455,16 @@ func (s *Store) reclaim(check bool, covered uint64) {
 		seg := s.segs[0]
 		s.segs = s.segs[1:]
 		delete(s.segByID, seg.id)
+		oldest := s.segs[0].id
 		s.mu.Unlock()
 		seg.f.Close()
-		if err := s.fs.Remove(seg.path); err != nil {
+		// The manifest stops naming the segment before it goes, so that a
+		// missing segment it names is always a loss.
+		err := s.writeManifest(func(m *manifest) { m.oldest = oldest })
+		if err == nil {
+			err = s.fs.Remove(seg.path)
+		}
+		if err != nil {
 			s.mu.Lock()
 			s.noReclaim = true
 			s.mu.Unlock()

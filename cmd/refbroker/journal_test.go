@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	gostomp "github.com/go-stomp/stomp/v3"
+)
+
+// sendPersistent sends n receipted persistent messages to /queue/crash,
+// with bodies prefix-000, prefix-001, ...
+func sendPersistent(t *testing.T, addr, prefix string, n int) {
+	t.Helper()
+	c := dialBroker(t, addr)
+	defer c.MustDisconnect()
+	for i := range n {
+		if err := c.Send("/queue/crash", "text/plain", []byte(fmt.Sprintf("%s-%03d", prefix, i)), gostomp.SendOpt.Receipt,
+			gostomp.SendOpt.Header("persistent", "true")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// stop sends SIGTERM and wants exit 0.
+func (p *proc) stop() {
+	p.t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.exitCode(); code != 0 {
+		p.t.Fatalf("exit %d after SIGTERM:\n%s", code, p.stderr)
+	}
+}
+
+// segments lists the journal's segment files under data, oldest first.
+func segments(t *testing.T, data string) []string {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(data, "journal", "*.log"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("no journal segments (%v)", err)
+	}
+	return segs
+}
+
+// refuses starts refbroker with args, wants exit 2 and stderr saying
+// every one of want.
+func refuses(t *testing.T, args []string, want ...string) string {
+	t.Helper()
+	p := launch(t, append(args, "--listen", "127.0.0.1:0", "--admin=")...)
+	if code := p.exitCode(); code != 2 {
+		t.Fatalf("exit %d, want 2:\n%s", code, p.stderr)
+	}
+	out := p.stderr.String()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Fatalf("stderr does not say %q:\n%s", w, out)
+		}
+	}
+	return out
+}
+
+// TestMissingSegmentRefusesStart deletes the journal's newest data
+// segment of a stopped broker: it refuses to start, naming the file, and
+// starts with --repair, saying what it lost.
+func TestMissingSegmentRefusesStart(t *testing.T) {
+	data := t.TempDir()
+	args := []string{"--data", data, "--store", "journal"}
+	p := start(t, args...)
+	sendPersistent(t, p.addr, "record", 140)
+	p.stop()
+	segs := segments(t, data)
+	// The newest file is the preallocated next segment, still empty.
+	victim := segs[len(segs)-2]
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	refuses(t, args, "missing", filepath.Base(victim))
+	p2 := start(t, append(args, "--repair")...)
+	if !strings.Contains(p2.stderr.String(), "missing") {
+		t.Errorf("--repair does not report the missing segment:\n%s", p2.stderr)
+	}
+	sendPersistent(t, p2.addr, "after", 3)
+	if seen := drain(t, p2.addr); len(seen) != 3 {
+		t.Fatalf("after repair got %d messages, want the 3 sent after it", len(seen))
+	}
+	p2.stop()
+	// The repaired journal opens without --repair.
+	start(t, args...).stop()
+}
