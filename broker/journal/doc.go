@@ -68,7 +68,11 @@
 // (added, not yet acknowledged) messages. At the end of the last segment a
 // torn tail (a short, zero or garbage frame after which no valid frame
 // follows) is what a crash during an unsynced write leaves; it is zeroed
-// and reported through Options.Logf. Anything else — a bad frame followed
+// and reported through Options.Logf. Only a crash leaves one: Close
+// records in the manifest where the log ends, Open clears that mark before
+// anything is written, and while it is set any damage at the end of the
+// log, a log that ends elsewhere, or data in a later segment is
+// corruption. Anything else — a bad frame followed
 // by a valid one, a bad frame in an older segment, a batch that decodes
 // badly, a sequence number going backwards — is corruption: Open returns a
 // *CorruptionError with the file and offset and refuses to go on, unless

@@ -38,6 +38,7 @@ type Store struct {
 	manMu   sync.Mutex // serialises manifest writes; guards man
 	man     manifest   // as last written
 	dropped []string   // segment files replay dropped, removed once the manifest no longer names them
+	clean   *manifest  // set by replay when the journal was closed cleanly
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	active   *segment
@@ -361,6 +362,16 @@ func (s *Store) Close() error {
 	if s.next != nil {
 		if r := <-s.next; r.seg != nil {
 			r.seg.f.Close()
+		}
+	}
+	if s.failed.Load() == nil {
+		// Everything is synced: record where the log ends, so that the
+		// next Open takes damage there for corruption, not a torn tail.
+		err := s.writeManifest(func(m *manifest) {
+			m.clean, m.cleanSeg, m.cleanEnd = true, s.active.id, s.off
+		})
+		if err != nil {
+			s.fail(err)
 		}
 	}
 	s.mu.Lock()

@@ -48,6 +48,23 @@ func writeFileAt(t *testing.T, fs vfs.FS, path string, b []byte, off int64) {
 // fill writes n single-message batches and returns the messages.
 func fill(t *testing.T, fs vfs.FS, segSize int64, n int) []*store.Message {
 	t.Helper()
+	msgs, _ := fillThen(t, fs, segSize, n, nil)
+	return msgs
+}
+
+// crashFill is fill, but returns what a crash after the last write
+// leaves (every write was synced): a journal not shut down cleanly.
+func crashFill(t *testing.T, segSize int64, n int) (*vfs.MemFS, []*store.Message) {
+	t.Helper()
+	mem := vfs.NewCrashableMem()
+	msgs, crashed := fillThen(t, mem, segSize, n, mem.Crash)
+	return crashed, msgs
+}
+
+// fillThen writes n single-message batches, calls before (if not nil)
+// and closes the journal.
+func fillThen(t *testing.T, fs vfs.FS, segSize int64, n int, before func() *vfs.MemFS) ([]*store.Message, *vfs.MemFS) {
+	t.Helper()
 	s := mustOpen(t, fs, Options{SegmentSize: segSize, syncPrealloc: true})
 	var msgs []*store.Message
 	for i := 0; i < n; i++ {
@@ -55,10 +72,14 @@ func fill(t *testing.T, fs vfs.FS, segSize int64, n int) []*store.Message {
 		addMsgs(t, s, m)
 		msgs = append(msgs, m)
 	}
+	var snap *vfs.MemFS
+	if before != nil {
+		snap = before()
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return msgs
+	return msgs, snap
 }
 
 func wantCorruption(t *testing.T, err error, file string, off int64, reason string) {
@@ -121,8 +142,7 @@ func TestCorruptionInSealedSegment(t *testing.T) {
 }
 
 func TestCorruptionInLastSegment(t *testing.T) {
-	mem := vfs.NewMem()
-	msgs := fill(t, mem, 64<<10, 10)
+	mem, msgs := crashFill(t, 64<<10, 10)
 	path := filepath.Join(testDir, segmentFiles(t, mem)[0])
 	data := readFile(t, mem, path)
 	offs := frameOffsets(data)
@@ -154,8 +174,7 @@ func TestCorruptionInLastSegment(t *testing.T) {
 }
 
 func TestZeroedFrameBeforeValidOneIsCorruption(t *testing.T) {
-	mem := vfs.NewMem()
-	fill(t, mem, 64<<10, 5)
+	mem, _ := crashFill(t, 64<<10, 5)
 	path := filepath.Join(testDir, segmentFiles(t, mem)[0])
 	data := readFile(t, mem, path)
 	offs := frameOffsets(data)
@@ -174,8 +193,7 @@ func TestTornTailTruncated(t *testing.T) {
 		{"huge length", []byte{0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4, 2}},
 	} {
 		t.Run(tail.name, func(t *testing.T) {
-			mem := vfs.NewMem()
-			msgs := fill(t, mem, 64<<10, 5)
+			mem, msgs := crashFill(t, 64<<10, 5)
 			path := filepath.Join(testDir, segmentFiles(t, mem)[0])
 			data := readFile(t, mem, path)
 			offs := frameOffsets(data)
@@ -199,6 +217,48 @@ func TestTornTailTruncated(t *testing.T) {
 			if n := len(recovered(t, s)); n != len(msgs)+1 {
 				t.Fatalf("recovered %d after writing over the torn tail", n)
 			}
+		})
+	}
+}
+
+// TestCleanShutdownLeavesNoTornTail damages the end of the log of a
+// journal that was closed cleanly: what a crash could explain as a torn
+// tail is corruption there, reported with file and offset.
+func TestCleanShutdownLeavesNoTornTail(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(data []byte, last, end int64) (b []byte, at, reportAt int64)
+		reason string
+	}{
+		{"flipped byte in the last frame", func(data []byte, last, end int64) ([]byte, int64, int64) {
+			return []byte{data[last+12] ^ 0x08}, last + 12, last
+		}, "checksum mismatch"},
+		{"last frame zeroed", func(data []byte, last, end int64) ([]byte, int64, int64) {
+			return make([]byte, end-last), last, last
+		}, "clean shutdown recorded its end"},
+		{"garbage after the end", func(data []byte, last, end int64) ([]byte, int64, int64) {
+			return []byte("garbage"), end, end
+		}, "after a clean shutdown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := vfs.NewMem()
+			msgs := fill(t, mem, 64<<10, 5)
+			path := filepath.Join(testDir, segmentFiles(t, mem)[0])
+			data := readFile(t, mem, path)
+			offs := frameOffsets(data)
+			last := offs[len(offs)-1]
+			_, _, _, end, _ := parseFrame(data, last)
+			b, at, reportAt := tc.damage(data, last, end)
+			writeFileAt(t, mem, path, b, at)
+			_, err := Open(testDir, Options{FS: mem, SegmentSize: 64 << 10})
+			wantCorruption(t, err, path, reportAt, tc.reason)
+
+			// Repair goes on without the damaged frame.
+			s := mustOpen(t, mem, Options{SegmentSize: 64 << 10, Repair: true})
+			if n := len(recovered(t, s)); n < len(msgs)-1 {
+				t.Fatalf("repair kept %d of %d", n, len(msgs))
+			}
+			s.Close()
 		})
 	}
 }
@@ -455,5 +515,31 @@ func TestLoadDuringWritesAndReclaim(t *testing.T) {
 	<-done
 	if st := s.Stats(); st["live_messages"] != 0 || st["segments_reclaimed_total"] == 0 {
 		t.Errorf("stats after acking everything: %v", st)
+	}
+}
+
+// TestReopenedJournalMayBeTorn: a clean shutdown counts only until the
+// journal is opened again; a crash after that may leave a torn tail.
+func TestReopenedJournalMayBeTorn(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	msgs := fill(t, mem, 64<<10, 5)
+	s := mustOpen(t, mem, Options{SegmentSize: 64 << 10})
+	m := testMsg(5)
+	addMsgs(t, s, m)
+	crashed := mem.Crash()
+	s.Close()
+	path := filepath.Join(testDir, segmentFiles(t, crashed)[0])
+	data := readFile(t, crashed, path)
+	offs := frameOffsets(data)
+	_, _, _, end, _ := parseFrame(data, offs[len(offs)-1])
+	writeFileAt(t, crashed, path, []byte("torn"), end)
+	logs := &logBuf{}
+	r := mustOpen(t, crashed, Options{SegmentSize: 64 << 10, Logf: logs.logf})
+	defer r.Close()
+	if n := len(recovered(t, r)); n != len(msgs)+1 {
+		t.Fatalf("recovered %d, want %d", n, len(msgs)+1)
+	}
+	if !logs.contains("torn tail") {
+		t.Fatalf("torn tail not reported: %s", logs)
 	}
 }

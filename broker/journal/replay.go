@@ -34,6 +34,9 @@ func (s *Store) replay() error {
 		}
 		s.logf("journal: repair: %v: ignored, rewritten from the segments found", err)
 	}
+	if found && man.clean {
+		s.clean = &man
+	}
 	missing := missingSegments(ids, man, found)
 	if len(missing) > 0 && !s.opts.Repair {
 		return &MissingSegmentsError{Dir: s.dir, Missing: missing}
@@ -78,6 +81,9 @@ func (s *Store) replay() error {
 			return fmt.Errorf("journal: read %s: %w", seg.path, err)
 		}
 		end, cerr := s.replaySegment(seg, buf, last)
+		if cerr == nil {
+			cerr = s.checkClean(seg, buf, end)
+		}
 		if cerr == nil && last {
 			end, err = s.truncateTorn(seg, buf, end)
 			if err != nil {
@@ -99,8 +105,31 @@ func (s *Store) replay() error {
 			s.dropSegment(seg)
 		}
 	}
+	if c := s.clean; c != nil && s.segByID[c.cleanSeg] == nil && len(missing) == 0 {
+		cerr := &CorruptionError{File: filepath.Join(s.dir, segmentName(c.cleanSeg)),
+			Reason: fmt.Sprintf("no log in the segment where the clean shutdown recorded its end (offset %d)", c.cleanEnd)}
+		if !s.opts.Repair {
+			return cerr
+		}
+		s.logf("journal: repair: %v: going on", cerr)
+	}
 	if len(missing) > 0 {
 		return s.fillMissing(missing)
+	}
+	return nil
+}
+
+// checkClean checks a replayed segment against a clean shutdown recorded
+// in the manifest: the log ends exactly where Close left it.
+func (s *Store) checkClean(seg *segment, data []byte, end int64) *CorruptionError {
+	c := s.clean
+	switch {
+	case c == nil || seg.id < c.cleanSeg:
+		return nil
+	case seg.id > c.cleanSeg:
+		return s.corrupt(seg, 0, "data in a segment after the clean shutdown's last one (%s)", segmentName(c.cleanSeg))
+	case end != c.cleanEnd:
+		return s.corrupt(seg, min(end, c.cleanEnd), "the log ends at offset %d, but the clean shutdown recorded its end at %d", end, c.cleanEnd)
 	}
 	return nil
 }
@@ -257,6 +286,9 @@ func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, *Cor
 func (s *Store) tailError(seg *segment, data []byte, off int64, last bool, reason string) *CorruptionError {
 	if !last {
 		return s.corrupt(seg, off, "%s (in a sealed segment)", reason)
+	}
+	if s.clean != nil {
+		return s.corrupt(seg, off, "%s (after a clean shutdown, which leaves no torn tail)", reason)
 	}
 	if v := findValidFrame(data, off+frameAlign); v >= 0 {
 		return s.corrupt(seg, off, "%s, with a valid frame at offset %d after it", reason, v)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -88,4 +89,33 @@ func TestMissingSegmentRefusesStart(t *testing.T) {
 	p2.stop()
 	// The repaired journal opens without --repair.
 	start(t, args...).stop()
+}
+
+// TestTornTailAfterCleanShutdownRefusesStart flips a byte in the last
+// frame of a journal that refbroker closed on SIGTERM: a clean shutdown
+// leaves no torn tail, so this is corruption, named with file and offset.
+func TestTornTailAfterCleanShutdownRefusesStart(t *testing.T) {
+	data := t.TempDir()
+	args := []string{"--data", data, "--store", "journal"}
+	p := start(t, args...)
+	sendPersistent(t, p.addr, "record", 50)
+	p.stop()
+	seg := segments(t, data)[0]
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte("record-049"))
+	if i < 0 {
+		t.Fatal("last record not found")
+	}
+	b[i] ^= 0x20
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refuses(t, args, "corrupt", filepath.Base(seg), "offset", "clean shutdown")
+	p2 := start(t, append(args, "--repair")...)
+	if seen := drain(t, p2.addr); len(seen) != 49 {
+		t.Fatalf("after repair got %d messages, want the 49 before the damaged one", len(seen))
+	}
 }
