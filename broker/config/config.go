@@ -102,8 +102,8 @@ type Config struct {
 	Data string `yaml:"data"`
 	// Fsync is the journal's sync policy: always, batch, interval=<d>, never.
 	Fsync string `yaml:"fsync"`
-	// Repair lets the journal cut its log at mid-log corruption instead of
-	// refusing to start.
+	// Repair lets the journal skip corrupt frames, or go on without a
+	// missing segment, instead of refusing to start.
 	Repair bool `yaml:"repair"`
 	// Login and Passcode are required on CONNECT when Login is set; a
 	// Passcode without a Login is refused.

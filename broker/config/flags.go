@@ -85,7 +85,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		func(c *Config, v string) error { c.Data = v; return nil })
 	f.def("fsync", "journal sync `policy`: always, batch (group commit), interval=<duration>, never", d.Fsync, false,
 		func(c *Config, v string) error { c.Fsync = v; return nil })
-	f.def("repair", "let the journal cut its log at mid-log corruption, or go on without a missing segment file, instead of refusing to start (loses what follows, or what the segment held)", "", true,
+	f.def("repair", "let the journal skip corrupt frames (keeping every valid frame after them; it logs the seqs lost), or go on without a missing segment file, instead of refusing to start", "", true,
 		func(c *Config, v string) (err error) { c.Repair, err = strconv.ParseBool(v); return err })
 	f.def("login", "require this `login` on CONNECT (with --passcode)", "", false, func(c *Config, v string) error { c.Login = v; return nil })
 	f.def("passcode", "required `passcode` on CONNECT (needs --login: refbroker refuses to start with a passcode alone)", "", false, func(c *Config, v string) error { c.Passcode = v; return nil })

@@ -37,6 +37,9 @@
 //	  nheaders × (len uvarint | key | len uvarint | value) |
 //	  len uvarint | body
 //
+//	skip (type 4): damaged bytes that repair skipped; the payload is
+//	  whatever was there and means nothing
+//
 // The header's next seq is the sequence number the journal would have
 // handed out next when the segment was started, so sequence numbers keep
 // increasing even after every older segment was deleted.
@@ -76,9 +79,16 @@
 // by a valid one, a bad frame in an older segment, a batch that decodes
 // badly, a sequence number going backwards — is corruption: Open returns a
 // *CorruptionError with the file and offset and refuses to go on, unless
-// Options.Repair is set, in which case it cuts the log there (dropping the
-// rest of that segment and all later segments), says how much it dropped,
-// and goes on.
+// Options.Repair is set. Then it salvages: it skips the damaged frame
+// (to where its length word says the next frame starts, if a valid frame
+// is there, else to the next valid frame), keeps every valid frame after
+// it, in that segment and all later ones, and turns the damaged bytes
+// into a skip frame so the journal replays cleanly from then on (a
+// damaged segment header is written anew). It reports how many messages
+// the damaged frames held and which seqs: seqs are handed out in log
+// order, so they are the seqs between the last one before the damage and
+// the first after it. Acknowledgements in a damaged frame are lost too:
+// messages they acknowledged come back and may be delivered again.
 //
 // # Writing
 //

@@ -18,6 +18,7 @@ const (
 	recSegmentHeader = 1
 	recBatch         = 2
 	recManifest      = 3 // the MANIFEST file's only frame
+	recSkip          = 4 // damaged bytes repair skipped; the payload means nothing
 
 	segmentHeaderLen = 4 + 8 + 8 // magic, segment id, next seq
 

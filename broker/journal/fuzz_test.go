@@ -25,17 +25,7 @@ func FuzzRecover(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		mem := vfs.NewMem()
-		if err := mem.MkdirAll(testDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(testDir, segmentName(1))
-		fl, err := mem.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fl.Write(data)
-		fl.Close()
+		mem, path := oneSegment(t, data)
 		opts := Options{FS: mem, SegmentSize: fuzzSegSize, syncPrealloc: true}
 		s, err := Open(testDir, opts)
 		if err != nil {
@@ -112,19 +102,35 @@ func sampleSegments(tb testing.TB) [][]byte {
 	}
 	zeroHole := append([]byte(nil), data...)
 	clear(zeroHole[offs[2]:offs[3]])
+	twoBad := flip(mid + 10)
+	twoBad[offs[2]+12] ^= 0x01
 	return [][]byte{
 		data,               // a clean segment
 		data[:offs[1]],     // header only
 		data[:len(data)-5], // torn last frame
 		data[:mid+3],       // torn frame header
 		append(append([]byte(nil), data...), "garbage tail"...),
-		flip(mid + 10),             // checksum mismatch in the middle
-		flip(int64(len(data)) - 2), // checksum mismatch in the last frame
-		flip(4),                    // bad segment header
-		zeroHole,                   // a zeroed frame before valid ones
-		{},                         // empty file
-		make([]byte, 64),           // zeros
+		flip(mid + 10),              // checksum mismatch in the middle
+		flip(int64(len(data)) - 2),  // checksum mismatch in the last frame
+		flip(4),                     // bad segment header
+		zeroHole,                    // a zeroed frame before valid ones
+		{},                          // empty file
+		make([]byte, 64),            // zeros
+		twoBad,                      // two damaged frames among valid ones
+		repairedSegment(tb, twoBad), // the same after repair: skip frames
 	}
+}
+
+// repairedSegment returns seg as Open with Repair leaves it.
+func repairedSegment(tb testing.TB, seg []byte) []byte {
+	mem, path := oneSegment(tb, seg)
+	s, err := Open(testDir, Options{FS: mem, SegmentSize: fuzzSegSize, Repair: true, syncPrealloc: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Close()
+	data := readFileTB(tb, mem, path)
+	return data[:lastNonZero(data)]
 }
 
 func frameOffsetsOf(data []byte) []int64 {
@@ -162,11 +168,28 @@ func TestGenerateFuzzCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{"clean", "header-only", "torn-frame", "torn-frame-header", "garbage-tail",
-		"crc-middle", "crc-last", "bad-header", "zero-hole", "empty", "zeros"}
+		"crc-middle", "crc-last", "bad-header", "zero-hole", "empty", "zeros", "two-bad", "repaired"}
 	for i, data := range sampleSegments(t) {
 		content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
 		if err := os.WriteFile(filepath.Join(dir, names[i]), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// oneSegment returns a filesystem whose journal directory holds segment 1
+// with data in it, and nothing else.
+func oneSegment(tb testing.TB, data []byte) (*vfs.MemFS, string) {
+	mem := vfs.NewMem()
+	if err := mem.MkdirAll(testDir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	path := filepath.Join(testDir, segmentName(1))
+	f, err := mem.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.Write(data)
+	f.Close()
+	return mem, path
 }

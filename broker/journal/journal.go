@@ -39,6 +39,7 @@ type Store struct {
 	man     manifest   // as last written
 	dropped []string   // segment files replay dropped, removed once the manifest no longer names them
 	clean   *manifest  // set by replay when the journal was closed cleanly
+	salvage salvage    // what repair skipped during replay
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	active   *segment
@@ -65,6 +66,7 @@ type Store struct {
 		groups, groupBatches, groupMax     atomic.Uint64
 		reclaimed, tornBytes, repairedByte atomic.Uint64
 		waitNanos, waitTimeouts            atomic.Uint64
+		lostMessages                       atomic.Uint64
 	}
 }
 
@@ -340,6 +342,7 @@ func (s *Store) Stats() map[string]float64 {
 		"live_bytes":                    float64(liveBytes),
 		"recovery_torn_bytes_total":     float64(st.tornBytes.Load()),
 		"recovery_repaired_bytes_total": float64(st.repairedByte.Load()),
+		"recovery_lost_messages_total":  float64(st.lostMessages.Load()),
 		"group_wait_seconds_total":      float64(st.waitNanos.Load()) / 1e9,
 		"group_wait_timeouts_total":     float64(st.waitTimeouts.Load()),
 		"failed":                        failed,

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,29 +105,30 @@ func TestCorruptionInSealedSegment(t *testing.T) {
 	data := readFile(t, mem, path)
 	offs := frameOffsets(data)
 	bad := offs[2]
+	lost := seqsIn(t, mem, segs[1])[1] // frame 0 is the header
 	writeFileAt(t, mem, path, []byte{data[bad+12] ^ 0x40}, bad+12)
 
 	_, err := Open(testDir, Options{FS: mem, SegmentSize: 2 << 10})
 	wantCorruption(t, err, path, bad, "checksum mismatch")
 
-	// Repair cuts the log there, says so, and the journal goes on.
+	// Repair skips the damaged frame, keeps every valid one after it,
+	// says which seqs it lost, and the journal goes on.
 	logs := &logBuf{}
 	s, err := Open(testDir, Options{FS: mem, SegmentSize: 2 << 10, Repair: true, Logf: logs.logf})
 	if err != nil {
 		t.Fatalf("Open with Repair: %v", err)
 	}
-	if !logs.contains("repair") || !logs.contains("later segments") {
-		t.Errorf("repair not reported: %q", logs)
+	if want := fmt.Sprintf("lost 1 messages (seqs %d)", lost); !logs.contains(want) || !logs.contains("kept every valid frame") {
+		t.Errorf("repair report does not say %q: %q", want, logs)
 	}
 	got := recovered(t, s)
 	for _, m := range msgs {
-		_, ok := got[m.Seq]
-		if m.Seq < msgs[0].Seq+uint64(len(got)) != ok {
-			t.Fatalf("after repair message %d present=%v; recovered %d", m.Seq, ok, len(got))
+		if _, ok := got[m.Seq]; ok == (m.Seq == lost) {
+			t.Fatalf("after repair message %d present=%v; lost %d", m.Seq, ok, lost)
 		}
 	}
-	if len(got) == 0 || len(got) >= len(msgs) {
-		t.Fatalf("repair kept %d of %d messages", len(got), len(msgs))
+	if st := s.Stats(); st["recovery_lost_messages_total"] != 1 {
+		t.Errorf("recovery_lost_messages_total %v, want 1", st["recovery_lost_messages_total"])
 	}
 	m := testMsg(1000)
 	addMsgs(t, s, m)
@@ -160,8 +162,9 @@ func TestCorruptionInLastSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got := recovered(t, s); len(got) != 3 {
-		t.Fatalf("repair kept %d messages, want 3", len(got))
+	got := recovered(t, s)
+	if _, ok := got[msgs[3].Seq]; len(got) != 9 || ok {
+		t.Fatalf("repair kept %d messages, want the 9 undamaged ones", len(got))
 	}
 	if s.Stats()["recovery_repaired_bytes_total"] == 0 {
 		t.Error("repaired bytes not counted")
@@ -278,19 +281,25 @@ func TestTornTailInSealedSegmentIsCorruption(t *testing.T) {
 
 func TestBadSegmentHeader(t *testing.T) {
 	mem := vfs.NewMem()
-	fill(t, mem, 2<<10, 100)
+	msgs := fill(t, mem, 2<<10, 100)
 	segs := segmentFiles(t, mem)
 	path := filepath.Join(testDir, segs[1])
 	writeFileAt(t, mem, path, appendSegmentHeader(nil, 77, 1), 0)
 	_, err := Open(testDir, Options{FS: mem, SegmentSize: 2 << 10})
 	wantCorruption(t, err, path, 0, "names segment 77")
+	// Repair writes a header of its own and keeps the segment's frames.
 	s, err := Open(testDir, Options{FS: mem, SegmentSize: 2 << 10, Repair: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := len(recovered(t, s)); n != len(msgs) {
+		t.Fatalf("%d of %d messages after repair", n, len(msgs))
+	}
+	s.Close()
+	s = mustOpen(t, mem, Options{SegmentSize: 2 << 10})
 	defer s.Close()
-	if n := s.Stats()["segments"]; n != 1 {
-		t.Fatalf("%v segments after repair, want 1", n)
+	if n := len(recovered(t, s)); n != len(msgs) {
+		t.Fatalf("%d of %d messages after reopening the repaired journal", n, len(msgs))
 	}
 }
 

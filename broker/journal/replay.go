@@ -80,24 +80,21 @@ func (s *Store) replay() error {
 		if err != nil {
 			return fmt.Errorf("journal: read %s: %w", seg.path, err)
 		}
-		end, cerr := s.replaySegment(seg, buf, last)
-		if cerr == nil {
-			cerr = s.checkClean(seg, buf, end)
+		end, err := s.replaySegment(seg, buf, last)
+		if err != nil {
+			return err
 		}
-		if cerr == nil && last {
+		if cerr := s.checkClean(seg, buf, end); cerr != nil {
+			if !s.opts.Repair {
+				return cerr
+			}
+			s.logf("journal: repair: %v: going on", cerr)
+		}
+		if last {
 			end, err = s.truncateTorn(seg, buf, end)
 			if err != nil {
 				return err
 			}
-		}
-		if cerr != nil {
-			if !s.opts.Repair {
-				return cerr
-			}
-			if err := s.repair(i, buf, cerr); err != nil {
-				return err
-			}
-			break
 		}
 		seg.end = end
 		seg.endSeq = s.nextSeq
@@ -113,6 +110,7 @@ func (s *Store) replay() error {
 		}
 		s.logf("journal: repair: %v: going on", cerr)
 	}
+	s.salvage.report(s)
 	if len(missing) > 0 {
 		return s.fillMissing(missing)
 	}
@@ -206,79 +204,123 @@ func (s *Store) corrupt(seg *segment, off int64, format string, args ...any) *Co
 	return &CorruptionError{File: seg.path, Offset: off, Reason: fmt.Sprintf(format, args...)}
 }
 
-// replaySegment applies seg's records to the index. It returns where the
-// valid frames end and, if the segment is damaged in a way a torn tail
-// cannot explain, a *CorruptionError.
-func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, *CorruptionError) {
+// replaySegment applies seg's records to the index and returns where its
+// valid frames end. Damage a torn tail cannot explain is a
+// *CorruptionError, unless Options.Repair is set: then the damaged frame
+// is skipped (salvage.go) and replay goes on with the next valid one.
+func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, error) {
 	st, typ, p, next, reason := parseFrame(data, 0)
-	if st != frameOK {
+	var herr *CorruptionError
+	switch {
+	case st != frameOK:
 		if st == frameEnd {
 			reason = "no segment header"
 		}
-		return 0, s.tailError(seg, data, 0, last, reason)
+		if herr = s.tailError(seg, data, 0, last, reason); herr == nil {
+			return 0, nil // a torn header: the segment never held a record
+		}
+	case typ != recSegmentHeader:
+		herr = s.corrupt(seg, 0, "first frame has type %d, not a segment header", typ)
+	default:
+		hdr, err := decodeSegmentHeader(p)
+		switch {
+		case err != nil:
+			herr = s.corrupt(seg, 0, "bad segment header")
+		case hdr.id != seg.id:
+			herr = s.corrupt(seg, 0, "segment header names segment %d", hdr.id)
+		case hdr.nextSeq > maxSeq:
+			herr = s.corrupt(seg, 0, "segment header's next sequence number %d out of range", hdr.nextSeq)
+		default:
+			s.salvage.seen(s, hdr.nextSeq)
+			s.nextSeq = max(s.nextSeq, hdr.nextSeq)
+			seg.firstSeq = hdr.nextSeq
+		}
 	}
-	if typ != recSegmentHeader {
-		return 0, s.corrupt(seg, 0, "first frame has type %d, not a segment header", typ)
-	}
-	hdr, err := decodeSegmentHeader(p)
-	if err != nil {
-		return 0, s.corrupt(seg, 0, "bad segment header")
-	}
-	if hdr.id != seg.id {
-		return 0, s.corrupt(seg, 0, "segment header names segment %d", hdr.id)
-	}
-	if hdr.nextSeq > maxSeq {
-		return 0, s.corrupt(seg, 0, "segment header's next sequence number %d out of range", hdr.nextSeq)
-	}
-	s.nextSeq = max(s.nextSeq, hdr.nextSeq)
-	seg.firstSeq = hdr.nextSeq
 	off := next
-	for {
-		st, typ, p, next, reason = parseFrame(data, off)
-		if st != frameOK {
-			break
+	if herr != nil {
+		if !s.opts.Repair {
+			return 0, herr
 		}
-		if typ != recBatch {
-			return off, s.corrupt(seg, off, "unexpected record type %d", typ)
+		var err error
+		if off, err = s.restampHeader(seg, data, herr); err != nil {
+			return 0, err
 		}
-		// Check the whole batch before applying any of it.
-		want := s.nextSeq
-		err := decodeBatch(p, nil, func(a *addRec) error {
-			if a.seq < want {
-				return fmt.Errorf("sequence number %d not above %d", a.seq, want-1)
-			}
-			if a.seq >= maxSeq {
-				return fmt.Errorf("sequence number %d out of range", a.seq)
-			}
-			want = a.seq + 1
-			return nil
-		})
-		if err != nil {
-			return off, s.corrupt(seg, off, "batch: %v", err)
-		}
-		payloadOff := off + frameHeaderSize + 1
-		_ = decodeBatch(p, func(seq uint64) {
-			if e, ok := s.index[seq]; ok {
-				delete(s.index, seq)
-				s.segByID[e.seg].live--
-				s.live -= e.size
-			}
-		}, func(a *addRec) error {
-			s.index[a.seq] = entry{seg: seg.id, off: payloadOff + int64(a.bodyOff), size: int64(len(a.body))}
-			seg.live++
-			s.live += int64(len(a.body))
-			s.nextSeq = a.seq + 1
-			return nil
-		})
-		off = next
 	}
-	if st == frameBad || !allZero(tail(data, off)) {
-		if reason == "" {
-			reason = "data after the end of the log"
+	for off >= 0 {
+		st, typ, p, next, reason = parseFrame(data, off)
+		var cerr *CorruptionError
+		switch {
+		case st == frameEnd && allZero(tail(data, off)):
+			return off, nil
+		case st == frameEnd:
+			cerr = s.tailError(seg, data, off, last, "data after the end of the log")
+		case st == frameBad:
+			cerr = s.tailError(seg, data, off, last, reason)
+		case typ == recSkip:
+			off = next
+			continue
+		case typ != recBatch:
+			cerr = s.corrupt(seg, off, "unexpected record type %d", typ)
+		default:
+			if cerr = s.applyBatch(seg, off, p); cerr == nil {
+				off = next
+				continue
+			}
 		}
-		return off, s.tailError(seg, data, off, last, reason)
+		if cerr == nil {
+			return off, nil // a torn tail, for truncateTorn
+		}
+		if !s.opts.Repair {
+			return off, cerr
+		}
+		resume := next // a whole frame whose record is bad
+		if st != frameOK {
+			resume = resync(data, off)
+		}
+		end, err := s.skip(seg, data, off, resume, cerr)
+		if err != nil {
+			return 0, err
+		}
+		if resume < 0 {
+			return end, nil
+		}
+		off = resume
 	}
 	return off, nil
+}
+
+// applyBatch checks the batch at off whole and then applies it.
+func (s *Store) applyBatch(seg *segment, off int64, p []byte) *CorruptionError {
+	want := s.nextSeq
+	err := decodeBatch(p, nil, func(a *addRec) error {
+		if a.seq < want {
+			return fmt.Errorf("sequence number %d not above %d", a.seq, want-1)
+		}
+		if a.seq >= maxSeq {
+			return fmt.Errorf("sequence number %d out of range", a.seq)
+		}
+		want = a.seq + 1
+		return nil
+	})
+	if err != nil {
+		return s.corrupt(seg, off, "batch: %v", err)
+	}
+	payloadOff := off + frameHeaderSize + 1
+	_ = decodeBatch(p, func(seq uint64) {
+		if e, ok := s.index[seq]; ok {
+			delete(s.index, seq)
+			s.segByID[e.seg].live--
+			s.live -= e.size
+		}
+	}, func(a *addRec) error {
+		s.salvage.seen(s, a.seq)
+		s.index[a.seq] = entry{seg: seg.id, off: payloadOff + int64(a.bodyOff), size: int64(len(a.body))}
+		seg.live++
+		s.live += int64(len(a.body))
+		s.nextSeq = a.seq + 1
+		return nil
+	})
+	return nil
 }
 
 // tailError decides whether damage at off is a torn tail (nil: the last
@@ -305,7 +347,7 @@ func findValidFrame(data []byte, from int64) int64 {
 		if allZero(data[off : off+frameHeaderSize]) {
 			continue
 		}
-		if t := data[off+frameHeaderSize]; t != recBatch && t != recSegmentHeader {
+		if t := data[off+frameHeaderSize]; t != recBatch && t != recSegmentHeader && t != recSkip {
 			continue
 		}
 		if st, _, _, _, _ := parseFrame(data, off); st == frameOK {
@@ -354,63 +396,6 @@ func zeroRange(seg *segment, off, n int64) error {
 		return fmt.Errorf("journal: sync %s: %w", seg.path, err)
 	}
 	return nil
-}
-
-// repair cuts the log at cerr, in segment i whose contents are data:
-// the rest of that segment and every later segment are dropped.
-func (s *Store) repair(i int, data []byte, cerr *CorruptionError) error {
-	seg := s.segs[i]
-	off := cerr.Offset
-	// Sequence numbers in what is dropped were handed out: never reuse them.
-	s.nextSeq = max(s.nextSeq, maxSeqAfter(data, off)+1)
-	dropped := int64(lastNonZero(tail(data, off)))
-	later := s.segs[i+1:]
-	var laterBytes int64
-	var buf []byte
-	for j := len(later) - 1; j >= 0; j-- {
-		lseg := later[j]
-		var err error
-		if buf, err = readAll(lseg.f, buf); err == nil {
-			s.nextSeq = max(s.nextSeq, maxSeqAfter(buf, 0)+1)
-			laterBytes += int64(lastNonZero(buf))
-		}
-		s.dropSegment(lseg)
-	}
-	if off == 0 {
-		s.dropSegment(seg)
-	} else {
-		if err := zeroRange(seg, off, dropped); err != nil {
-			return err
-		}
-		seg.end = off
-	}
-	s.stats.repairedByte.Add(uint64(dropped + laterBytes))
-	s.logf("journal: repair: %v: dropped %d bytes of %s from offset %d and %d later segments (%d bytes)",
-		cerr.Reason, dropped, seg.path, off, len(later), laterBytes)
-	return nil
-}
-
-// maxSeqAfter returns the highest sequence number in any valid frame at or
-// after from (a segment header's next seq counts as one below it).
-func maxSeqAfter(data []byte, from int64) uint64 {
-	var hi uint64
-	for off := findValidFrame(data, from); off >= 0; off = findValidFrame(data, off+frameAlign) {
-		_, typ, p, _, _ := parseFrame(data, off)
-		switch typ {
-		case recSegmentHeader:
-			if h, err := decodeSegmentHeader(p); err == nil && h.nextSeq > 0 && h.nextSeq <= maxSeq {
-				hi = max(hi, h.nextSeq-1)
-			}
-		case recBatch:
-			_ = decodeBatch(p, nil, func(a *addRec) error {
-				if a.seq < maxSeq {
-					hi = max(hi, a.seq)
-				}
-				return nil
-			})
-		}
-	}
-	return hi
 }
 
 // Recover implements store.Store: it calls fn for each live message in

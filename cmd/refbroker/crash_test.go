@@ -447,7 +447,7 @@ func TestStartupErrors(t *testing.T) {
 
 // TestCorruptJournalRefusesStart damages a record in the middle of the
 // log: refbroker refuses to start and names file and offset, and starts
-// with --repair.
+// with --repair, losing only the damaged record.
 func TestCorruptJournalRefusesStart(t *testing.T) {
 	data := t.TempDir()
 	p := start(t, "--data", data, "--store", "journal")
@@ -489,10 +489,15 @@ func TestCorruptJournalRefusesStart(t *testing.T) {
 	if out := p2.stderr.String(); !strings.Contains(out, "corrupt") || !strings.Contains(out, "offset") {
 		t.Fatalf("stderr does not locate the corruption:\n%s", out)
 	}
+	// --repair skips the damaged frame only, keeps every valid frame
+	// after it, and says which seq it lost (each record is one batch).
 	p3 := start(t, "--data", data, "--store", "journal", "--repair")
+	if out := p3.stderr.String(); !strings.Contains(out, "lost 1 messages (seqs 6)") {
+		t.Errorf("--repair does not report the lost seq:\n%s", out)
+	}
 	seen := drain(t, p3.addr)
-	if len(seen) != 5 || seen["record-004"] != 1 {
-		t.Fatalf("after repair got %d messages %v, want the 5 before the damage", len(seen), seen)
+	if len(seen) != 19 || seen["record-005"] != 0 || seen["record-019"] != 1 {
+		t.Fatalf("after repair got %d messages %v, want the 19 undamaged ones", len(seen), seen)
 	}
 }
 
