@@ -55,14 +55,14 @@ func (d *decoder) parse(data []byte) *Scenario {
 			d.errorf(Pos{}, "empty file: expected a scenario mapping with name, topology, workload, ...")
 			return nil
 		}
-		d.yamlError(err)
+		d.yamlError(err, data)
 		return nil
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		d.errorf(pos(&extra), "a second YAML document: expected one scenario per file")
 	} else if err != io.EOF {
-		d.yamlError(err)
+		d.yamlError(err, data)
 	}
 	if len(doc.Content) == 0 {
 		d.errorf(Pos{}, "empty file: expected a scenario mapping with name, topology, workload, ...")
@@ -77,8 +77,10 @@ func (d *decoder) parse(data []byte) *Scenario {
 	return s
 }
 
-// yamlError turns a yaml.v3 syntax error into file:line: message.
-func (d *decoder) yamlError(err error) {
+// yamlError turns a yaml.v3 syntax error into file:line: message. An
+// error yaml.v3 gives no line (a control character, bytes that are not
+// UTF-8) is placed at the first such character of data.
+func (d *decoder) yamlError(err error, data []byte) {
 	msg := err.Error()
 	for _, line := range strings.Split(msg, "\n") {
 		line = strings.TrimSpace(line)
@@ -90,7 +92,8 @@ func (d *decoder) yamlError(err error) {
 			d.errorf(Pos{Line: n}, "YAML syntax: %s", m[2])
 			continue
 		}
-		d.errorf(Pos{}, "YAML syntax: %s", strings.TrimPrefix(line, "yaml: "))
+		p, _ := JunkPos(data)
+		d.errorf(p, "YAML syntax: %s", strings.TrimPrefix(line, "yaml: "))
 	}
 }
 

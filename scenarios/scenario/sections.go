@@ -283,28 +283,37 @@ func (d *decoder) producers(n *yaml.Node, p Producers) Producers {
 	}
 	d.require(f, "count")
 	if v := f.get("count"); v != nil {
-		p.Count = int(d.count(v, "producers count"))
-		if p.Count == 0 && v.Tag == "!!int" && v.Value == "0" {
+		n := d.count(v, "producers count")
+		if n == 0 && v.Tag == "!!int" && v.Value == "0" {
 			d.errorf(pos(v), "producers count: expected at least 1")
 		}
+		d.atMost(v, "producers count", float64(n), MaxClients)
+		p.Count = int(min(n, MaxClients))
 	}
 	if v := f.get("rate"); v != nil {
 		p.Rate = d.float(v, "producers rate")
 		if p.Rate < 0 {
 			d.errorf(pos(v), "producers rate: must not be negative (0 is as fast as possible)")
 		}
+		d.atMost(v, "producers rate", p.Rate, MaxRate)
 	}
 	if v := f.get("size"); v != nil {
 		p.Size = d.size(v, "producers size")
+		if p.Size > MaxMessageSize {
+			d.errorf(pos(v), "producers size: %s is more than the limit of %s", p.Size, MaxMessageSize)
+		}
 	}
 	if v := f.get("persistent"); v != nil {
 		p.Persistent = d.bool(v, "producers persistent")
 	}
 	if v := f.get("transactions"); v != nil {
-		p.Transactions = int(d.count(v, "producers transactions"))
+		n := d.count(v, "producers transactions")
+		d.atMost(v, "producers transactions", float64(n), MaxTransaction)
+		p.Transactions = int(min(n, MaxTransaction))
 	}
 	if v := f.get("max_messages"); v != nil {
 		p.MaxMessages = d.count(v, "producers max_messages")
+		d.atMost(v, "producers max_messages", float64(p.MaxMessages), MaxMessages)
 	}
 	return p
 }
@@ -316,10 +325,12 @@ func (d *decoder) consumers(n *yaml.Node, c Consumers) Consumers {
 	}
 	d.require(f, "count")
 	if v := f.get("count"); v != nil {
-		c.Count = int(d.count(v, "consumers count"))
-		if c.Count == 0 && v.Tag == "!!int" && v.Value == "0" {
+		n := d.count(v, "consumers count")
+		if n == 0 && v.Tag == "!!int" && v.Value == "0" {
 			d.errorf(pos(v), "consumers count: expected at least 1 (consumers drain the queue)")
 		}
+		d.atMost(v, "consumers count", float64(n), MaxClients)
+		c.Count = int(min(n, MaxClients))
 	}
 	if v := f.get("ack"); v != nil {
 		c.Ack = AckMode(d.str(v, "consumers ack"))
@@ -328,7 +339,9 @@ func (d *decoder) consumers(n *yaml.Node, c Consumers) Consumers {
 		}
 	}
 	if v := f.get("prefetch"); v != nil {
-		c.Prefetch = int(d.count(v, "consumers prefetch"))
+		n := d.count(v, "consumers prefetch")
+		d.atMost(v, "consumers prefetch", float64(n), MaxPrefetch)
+		c.Prefetch = int(min(n, MaxPrefetch))
 	}
 	if v := f.get("start_delay"); v != nil {
 		c.StartDelay = d.duration(v, "consumers start_delay")

@@ -284,6 +284,26 @@ type Recovery struct {
 	repairPos []Pos // where each Repair name was written
 }
 
+// Limits of the file format: past them a value is a typo or a bomb (a
+// hundred million producers, a run of a hundred years), not a run one
+// harness can make, and the parser refuses it saying the limit.
+const (
+	// MaxClients bounds producers count and consumers count.
+	MaxClients = 10_000
+	// MaxDuration bounds every duration in the file.
+	MaxDuration = 24 * time.Hour
+	// MaxMessageSize bounds producers size.
+	MaxMessageSize Size = 64 << 20
+	// MaxRate bounds producers rate (messages per second per producer).
+	MaxRate = 1_000_000
+	// MaxTransaction bounds producers transactions (SENDs per transaction).
+	MaxTransaction = 100_000
+	// MaxPrefetch bounds consumers prefetch.
+	MaxPrefetch = 100_000
+	// MaxMessages bounds producers max_messages.
+	MaxMessages = 1_000_000_000
+)
+
 // Defaults for optional workload fields; part of the file format.
 const (
 	DefaultSeed       = 1

@@ -124,5 +124,8 @@ func parseDuration(s string) (time.Duration, error) {
 	if d < 0 {
 		return 0, fmt.Errorf("bad duration %q: must not be negative", s)
 	}
+	if d > MaxDuration {
+		return 0, fmt.Errorf("bad duration %q: more than the limit of %s", s, strings.TrimSuffix(MaxDuration.String(), "0m0s"))
+	}
 	return d, nil
 }

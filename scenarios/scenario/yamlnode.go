@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -118,12 +119,24 @@ func (d *decoder) str(n *yaml.Node, what string) string {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
+// NameRule says what a name must be, for messages outside this package.
+const NameRule = "letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters"
+
+// ValidName reports whether s is a good name of a scenario, site, node,
+// disk or database; a run id (`lossbench run --run-id`) follows the same
+// rule, since both name folders and must stay inside the results folder.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
 // name reads an identifier: letters, digits, '.', '_', '-', starting with
 // a letter or digit (names become folder names and fault labels).
 func (d *decoder) name(n *yaml.Node, what string) string {
 	s := d.str(n, what)
+	if n != nil && n.Kind == yaml.ScalarNode && n.Tag != "!!null" && s == "" {
+		d.errorf(pos(n), "%s: empty name: expected letters, digits, '.', '_' or '-', starting with a letter or digit", what)
+		return ""
+	}
 	if s != "" && !nameRE.MatchString(s) {
-		d.errorf(pos(n), "%s: bad name %q: expected letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters", what, s)
+		d.errorf(pos(n), "%s: bad name %q: expected %s", what, s, NameRule)
 		return ""
 	}
 	return s
@@ -143,6 +156,14 @@ func (d *decoder) int(n *yaml.Node, what string) int64 {
 		return 0
 	}
 	return v
+}
+
+// atMost reports v above limit (see the Max constants).
+func (d *decoder) atMost(n *yaml.Node, what string, v, limit float64) {
+	if v > limit {
+		d.errorf(pos(n), "%s: %s is more than the limit of %s", what,
+			strconv.FormatFloat(v, 'f', -1, 64), strconv.FormatFloat(limit, 'f', -1, 64))
+	}
 }
 
 // count reads a whole number that must not be negative.
@@ -266,4 +287,28 @@ func posOf(n *yaml.Node, def Pos) Pos {
 		return def
 	}
 	return pos(n)
+}
+
+// JunkPos is where the first character that YAML refuses wherever it
+// stands lies: a control character, a byte that is not UTF-8, or a
+// non-character (U+FFFE, U+FFFF). yaml.v3 reports these without a line;
+// ok is false when data has none.
+func JunkPos(data []byte) (p Pos, ok bool) {
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1,
+			r < 0x20 && r != '\t' && r != '\n' && r != '\r',
+			r >= 0x7f && r < 0xa0 && r != 0x85,
+			r == 0xfffe || r == 0xffff:
+			return Pos{Line: line, Col: col}, true
+		case r == '\n':
+			line, col = line+1, 1
+		default:
+			col++
+		}
+		i += size
+	}
+	return Pos{}, false
 }
