@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lossbench/lossbench/scenarios/scenario"
 	"gopkg.in/yaml.v3"
 )
 
@@ -174,9 +175,16 @@ func Parse(name string, data []byte) (*Baseline, error) {
 	b := &Baseline{File: name}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line := 0
-		fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line)
-		p.errs = append(p.errs, &Error{File: name, Line: line, Msg: err.Error()})
+		e := &Error{File: name, Line: 1, Msg: err.Error()}
+		if _, serr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &e.Line); serr != nil {
+			// yaml.v3 gives no line for a control character or bytes
+			// that are not UTF-8: point at the first one.
+			e.Line = 1
+			if pos, ok := scenario.JunkPos(data); ok {
+				e.Line, e.Col = pos.Line, pos.Col
+			}
+		}
+		p.errs = append(p.errs, e)
 		return nil, fmt.Errorf("%w: %w", ErrBaseline, p.errs)
 	}
 	if len(doc.Content) == 0 {

@@ -43,16 +43,26 @@ func TestParseBaseline(t *testing.T) {
 	}
 }
 
+// checkedIn is the baseline CI gates on.
+const checkedIn = "../../scenarios/baseline.yaml"
+
+// parseErrorCases are bad baselines and the error each must give.
+var parseErrorCases = []struct{ yaml, want string }{
+	{"cells:\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1, lsot: 3}\n", `b.yaml:2:73: cell: unknown key "lsot"`},
+	{"cells:\n  - strategy: a\n    failure: b\n    duplicated: 0\n    unavailable_s: 1\n", `b.yaml:2:5: cell: "lost" is required`},
+	{"cells:\n  - {strategy: a, failure: b, lost: some, duplicated: 0, unavailable_s: 1}\n", `b.yaml:2:37: cell: lost (a number or "any"): expected a number >= 0, got "some"`},
+	{"cells:\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n", "b.yaml:3:5: cell (a, b) already given at line 2"},
+	{"cells: []\nthroughput:\n  - {strategy: x, min_ratio: 1}\n", `b.yaml:3:3: throughput floors need "reference"`},
+	{"cells:\n  - [a\n", "b.yaml:1: yaml: line 1: did not find expected"},
+	{"cellz: []\n", `b.yaml:1:1: baseline: unknown key "cellz"`},
+	// Junk: yaml.v3 says no line; the error points at the first bad byte.
+	{"\x00\x01junk\xff\xfe", "b.yaml:1:1: yaml: control characters are not allowed"},
+	{"cells: []\n\n  \x7f", "b.yaml:3:3: yaml: control characters are not allowed"},
+	{"cells: []\nreference: \xff\xfe\n", "b.yaml:2:12: yaml: "},
+}
+
 func TestParseBaselineErrors(t *testing.T) {
-	for _, tc := range []struct{ yaml, want string }{
-		{"cells:\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1, lsot: 3}\n", `b.yaml:2:73: cell: unknown key "lsot"`},
-		{"cells:\n  - strategy: a\n    failure: b\n    duplicated: 0\n    unavailable_s: 1\n", `b.yaml:2:5: cell: "lost" is required`},
-		{"cells:\n  - {strategy: a, failure: b, lost: some, duplicated: 0, unavailable_s: 1}\n", `b.yaml:2:37: cell: lost (a number or "any"): expected a number >= 0, got "some"`},
-		{"cells:\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n", "b.yaml:3:5: cell (a, b) already given at line 2"},
-		{"cells: []\nthroughput:\n  - {strategy: x, min_ratio: 1}\n", `b.yaml:3:3: throughput floors need "reference"`},
-		{"cells:\n  - [a\n", "b.yaml:1: yaml: line 1: did not find expected"},
-		{"cellz: []\n", `b.yaml:1:1: baseline: unknown key "cellz"`},
-	} {
+	for _, tc := range parseErrorCases {
 		_, err := Parse("b.yaml", []byte(tc.yaml))
 		var list ErrorList
 		if !errors.Is(err, ErrBaseline) || !errors.As(err, &list) || !strings.Contains(err.Error(), tc.want) {
@@ -61,8 +71,8 @@ func TestParseBaselineErrors(t *testing.T) {
 	}
 }
 
-// scenario is a hand-made measured scenario result.
-func scenario(name, strategy, failure string, lost, dup int, unavail float64) *report.Scenario {
+// measured is a hand-made measured scenario result.
+func measured(name, strategy, failure string, lost, dup int, unavail float64) *report.Scenario {
 	r := &result.Result{Scenario: name, Run: "r1", Strategy: strategy, Failure: failure}
 	r.Lost, r.Duplicated, r.UnavailableS = lost, dup, unavail
 	r.Acknowledged = 1000
@@ -93,8 +103,8 @@ func TestEvaluate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := &report.Input{Scenarios: []*report.Scenario{
-		scenario("jb", "journal-batch", "broker-crash", 0, 10, 4.9),
-		scenario("mem", "memory", "broker-crash", 5000, 3, 60),
+		measured("jb", "journal-batch", "broker-crash", 0, 10, 4.9),
+		measured("mem", "memory", "broker-crash", 5000, 3, 60),
 	}, Benches: []*report.Bench{benchOf(0.6)}}
 	v := Evaluate(b, ok)
 	if !v.OK() || v.Count(Pass) != 7 || v.Count(Skip) != 1 {
@@ -106,7 +116,7 @@ func TestEvaluate(t *testing.T) {
 		t.Errorf("a baseline cell no scenario ran is not listed as skipped: %v", statuses(v))
 	}
 
-	empty := scenario("jb", "journal-batch", "broker-crash", 0, 0, 0)
+	empty := measured("jb", "journal-batch", "broker-crash", 0, 0, 0)
 	empty.Result.Acknowledged = 0
 	for _, tc := range []struct {
 		name  string
@@ -114,13 +124,13 @@ func TestEvaluate(t *testing.T) {
 		check string
 		why   string
 	}{
-		{"one lost in a zero cell", &report.Input{Scenarios: []*report.Scenario{scenario("jb", "journal-batch", "broker-crash", 1, 0, 0)}},
+		{"one lost in a zero cell", &report.Input{Scenarios: []*report.Scenario{measured("jb", "journal-batch", "broker-crash", 1, 0, 0)}},
 			"journal-batch × broker-crash/jb (run r1): lost", "jb lost 1 acknowledged messages; strategy journal-batch promises none (b.yaml:3)"},
-		{"duplicates over budget", &report.Input{Scenarios: []*report.Scenario{scenario("jb", "journal-batch", "broker-crash", 0, 11, 0)}},
+		{"duplicates over budget", &report.Input{Scenarios: []*report.Scenario{measured("jb", "journal-batch", "broker-crash", 0, 11, 0)}},
 			"journal-batch × broker-crash/jb (run r1): duplicated", "duplicated 11 exceeds the budget <= 10 (b.yaml:3)"},
-		{"unavailable over budget", &report.Input{Scenarios: []*report.Scenario{scenario("jb", "journal-batch", "broker-crash", 0, 0, 5.5)}},
+		{"unavailable over budget", &report.Input{Scenarios: []*report.Scenario{measured("jb", "journal-batch", "broker-crash", 0, 0, 5.5)}},
 			"journal-batch × broker-crash/jb (run r1): unavailable_s", "unavailable_s 5.5 exceeds the budget <= 5"},
-		{"unbaselined scenario", &report.Input{Scenarios: []*report.Scenario{scenario("new", "raid1", "disk-lost", 0, 0, 0)}},
+		{"unbaselined scenario", &report.Input{Scenarios: []*report.Scenario{measured("new", "raid1", "disk-lost", 0, 0, 0)}},
 			"raid1 × disk-lost/new (run r1)", `no baseline cell for strategy "raid1", failure "disk-lost": add one to b.yaml`},
 		{"nothing acknowledged", &report.Input{Scenarios: []*report.Scenario{empty}},
 			"journal-batch × broker-crash/jb (run r1): acknowledged", "jb acknowledged nothing: the run measured nothing"},
@@ -141,7 +151,7 @@ func TestEvaluate(t *testing.T) {
 		}
 	}
 
-	skipped := scenario("pc", "journal-batch", "broker-crash", 99, 99, 99)
+	skipped := measured("pc", "journal-batch", "broker-crash", 99, 99, 99)
 	skipped.Skipped = "power-cut unsupported"
 	if v := Evaluate(b, &report.Input{Scenarios: []*report.Scenario{skipped}}); !v.OK() || statuses(v)["journal-batch × broker-crash/pc (run r1)"] != Skip {
 		t.Errorf("a skipped scenario: %v", statuses(v))
@@ -150,7 +160,7 @@ func TestEvaluate(t *testing.T) {
 
 func TestJUnit(t *testing.T) {
 	b, _ := Parse("b.yaml", []byte(goodBaseline))
-	v := Evaluate(b, &report.Input{Scenarios: []*report.Scenario{scenario("jb", "journal-batch", "broker-crash", 2, 0, 0)}})
+	v := Evaluate(b, &report.Input{Scenarios: []*report.Scenario{measured("jb", "journal-batch", "broker-crash", 2, 0, 0)}})
 	path := filepath.Join(t.TempDir(), "gate.xml")
 	if err := v.WriteJUnit(path); err != nil {
 		t.Fatal(err)
