@@ -91,6 +91,9 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	if opt.RunID == "" {
 		opt.RunID = NewRunID(time.Now())
 	}
+	if !scenario.ValidName(opt.RunID) {
+		return nil, fmt.Errorf("runner: run id %q: expected %s (it names a folder inside %s)", opt.RunID, scenario.NameRule, opt.Out)
+	}
 	if opt.Driver == "" {
 		opt.Driver = "local"
 	}

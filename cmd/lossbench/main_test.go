@@ -266,3 +266,41 @@ func TestRunNothingAcknowledgedFails(t *testing.T) {
 		}
 	}
 }
+
+// TestRunIDStaysInOut: --run-id names a folder inside --out; one that
+// climbs out of it ("../") is bad input, and nothing is made outside.
+func TestRunIDStaysInOut(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(file, []byte(strings.Replace(checkScenario, "%s", "0", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"../escape", "a/../../escape", "/tmp/escape", ".."} {
+		code, out, errs := runMain("run", "--out", filepath.Join(dir, "out"), "--run-id", id, "--broker-bin", "/bin/false", file)
+		if code != exitBad || !strings.Contains(errs, "--run-id") {
+			t.Errorf("--run-id %q: exit %d, want 2 naming the flag:\n%s%s", id, code, out, errs)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "escape")); err == nil {
+			t.Fatalf("--run-id %q made a folder outside --out", id)
+		}
+	}
+}
+
+// TestAbsurdValuesAreRefused: values no harness can run are refused at
+// validation with the limit, each at its place.
+func TestAbsurdValuesAreRefused(t *testing.T) {
+	file := "../../scenarios/scenario/testdata/broken/limits.yaml"
+	code, out, errs := runMain("validate", file)
+	for _, want := range []string{
+		file + ":1:7: name: empty name",
+		file + ":10:22: producers count: 100000000 is more than the limit of 10000",
+		file + `:12:13: workload duration: bad duration "876000h": more than the limit of 24h`,
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("errors lack %q", want)
+		}
+	}
+	if code != exitBad {
+		t.Errorf("exit %d, want 2:\n%s%s", code, out, errs)
+	}
+}

@@ -51,7 +51,7 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	out := fs.String("out", "results", "results folder; each run writes `DIR`/<run-id>/<scenario>/")
 	seed := fs.Int64("seed", 0, "replay with this seed instead of each scenario's own")
 	brokerBin := fs.String("broker-bin", "", "refbroker executable (default: refbroker next to lossbench, else go build)")
-	runID := fs.String("run-id", "", "name of this run's folder (default: the UTC start time)")
+	runID := fs.String("run-id", "", "name of this run's folder inside --out: letters, digits, '.', '_', '-' (default: the UTC start time)")
 	sendTimeout := fs.Duration("send-timeout", 5*time.Second, "how long a send waits for its receipt before its outcome is unknown")
 	files, code, ok := cmd.parse(fs, args)
 	if !ok {
@@ -62,6 +62,10 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	if len(files) == 0 {
 		fmt.Fprintf(st.err, "lossbench run: no scenario files given\n")
 		fs.Usage()
+		return exitBad
+	}
+	if *runID != "" && !scenario.ValidName(*runID) {
+		fmt.Fprintf(st.err, "lossbench run: --run-id %q: expected %s (it names a folder inside --out)\n", *runID, scenario.NameRule)
 		return exitBad
 	}
 	name, why, err := drivers.Choose(ctx, *drv)
