@@ -42,6 +42,7 @@ var scalars = []scalar{
 	{"refbroker_messages_in_total", "Messages enqueued (persistent and not).", counter, func(m *server.Metrics) float64 { return float64(m.MessagesIn) }},
 	{"refbroker_messages_out_total", "MESSAGE frames written to consumers.", counter, func(m *server.Metrics) float64 { return float64(m.MessagesOut) }},
 	{"refbroker_messages_acked_total", "Deliveries acknowledged (auto or by client).", counter, func(m *server.Metrics) float64 { return float64(m.MessagesAcked) }},
+	{"refbroker_messages_dead_lettered_total", "Messages moved to their dead-letter queue (/queue/DLQ.<name>) past --max-redeliveries.", counter, func(m *server.Metrics) float64 { return float64(m.DeadLettered) }},
 	{"refbroker_messages_redelivered_total", "Deliveries of messages handed back by NACK or a departed consumer.", counter, func(m *server.Metrics) float64 { return float64(m.MessagesRedelivered) }},
 	{"refbroker_acks_written_total", "Acknowledgements written to the store.", counter, func(m *server.Metrics) float64 { return float64(m.StoreAcks) }},
 	{"refbroker_receipts_total", "RECEIPT frames sent.", counter, func(m *server.Metrics) float64 { return float64(m.Receipts) }},

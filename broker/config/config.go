@@ -20,6 +20,7 @@
 //	prefetch: 1000
 //	max-subscriptions: 1000    # per connection
 //	max-queues: 10000          # queues clients may create
+//	max-redeliveries: 6        # then /queue/DLQ.<name>; 0 no limit
 //	heartbeat: {send: 10s, receive: 10s, grace: 2}
 //	frame-timeout: 60s         # a frame must arrive whole this long after its first byte
 //	limits: {max-frame: 17MiB, max-headers: 128, max-header-line: 8KiB, max-body: 16MiB}
@@ -120,6 +121,9 @@ type Config struct {
 	// the queues clients may create.
 	MaxSubscriptions int `yaml:"max-subscriptions"`
 	MaxQueues        int `yaml:"max-queues"`
+	// MaxRedeliveries is how often a message may be handed back before it
+	// moves to /queue/DLQ.<name>; 0 is no limit.
+	MaxRedeliveries int `yaml:"max-redeliveries"`
 	// Heartbeat is the broker's heart-beat offer.
 	Heartbeat Heartbeat `yaml:"heartbeat"`
 	// ConnectTimeout bounds the wait for a new connection's CONNECT.
@@ -169,6 +173,7 @@ func Default() Config {
 		Prefetch:         server.DefaultPrefetch,
 		MaxSubscriptions: server.DefaultMaxSubs,
 		MaxQueues:        server.DefaultMaxQueues,
+		MaxRedeliveries:  server.DefaultMaxRedeliveries,
 		Heartbeat:        Heartbeat{Send: server.DefaultHeartbeat, Receive: server.DefaultHeartbeat, Grace: server.DefaultHeartbeatGrace},
 		ConnectTimeout:   server.DefaultConnectTimeout,
 		FrameTimeout:     server.DefaultFrameTimeout,
@@ -310,6 +315,8 @@ func (c *Config) Validate() error {
 		return bad("max-subscriptions", "must be at least 1, not %d", c.MaxSubscriptions)
 	case c.MaxQueues < 1:
 		return bad("max-queues", "must be at least 1, not %d", c.MaxQueues)
+	case c.MaxRedeliveries < 0:
+		return bad("max-redeliveries", "must not be negative (0 is no limit)")
 	case c.Heartbeat.Send < 0:
 		return bad("heartbeat.send", "must not be negative")
 	case c.Heartbeat.Receive < 0:
@@ -381,9 +388,12 @@ func (c *Config) ServerOptions(version string, logf func(string, ...any)) server
 		}
 		return d
 	}
-	dedup := c.DedupWindow
+	dedup, redeliveries := c.DedupWindow, c.MaxRedeliveries
 	if dedup == 0 {
 		dedup = -1
+	}
+	if redeliveries == 0 {
+		redeliveries = -1
 	}
 	return server.Options{
 		Limits: stomp.Limits{
@@ -399,6 +409,7 @@ func (c *Config) ServerOptions(version string, logf func(string, ...any)) server
 		Prefetch:         c.Prefetch,
 		MaxSubscriptions: c.MaxSubscriptions,
 		MaxQueues:        c.MaxQueues,
+		MaxRedeliveries:  redeliveries,
 		HeartbeatSend:    disable(c.Heartbeat.Send),
 		HeartbeatReceive: disable(c.Heartbeat.Receive),
 		HeartbeatGrace:   c.Heartbeat.Grace,

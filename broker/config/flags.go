@@ -99,6 +99,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		intSetter(func(c *Config) *int { return &c.MaxSubscriptions }))
 	f.def("max-queues", "most queues clients may create by SEND or SUBSCRIBE (empty, unused queues are dropped to make room; stored queues are always recovered)",
 		strconv.Itoa(d.MaxQueues), false, intSetter(func(c *Config) *int { return &c.MaxQueues }))
+	f.def("max-redeliveries", "how often a message may be handed back (NACK, or its consumer gone without acking) and delivered again; once more and it moves to /queue/DLQ.<name> (0: no limit)",
+		strconv.Itoa(d.MaxRedeliveries), false, intSetter(func(c *Config) *int { return &c.MaxRedeliveries }))
 	f.def("heartbeat-send", "how often the broker offers to send heart-beats (0 disables)", d.Heartbeat.Send.String(), false,
 		durSetter(func(c *Config) *time.Duration { return &c.Heartbeat.Send }))
 	f.def("heartbeat-receive", "how often the broker asks clients for heart-beats (0 disables)", d.Heartbeat.Receive.String(), false,

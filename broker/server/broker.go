@@ -48,6 +48,7 @@ type Broker struct {
 
 	dedup *dedupWindow
 	acker *acker
+	dead  *deadLetters
 	wg    sync.WaitGroup // connection goroutines
 
 	recovered atomic.Bool
@@ -76,6 +77,7 @@ func New(st store.Store, opts Options) *Broker {
 	b.loader, _ = st.(store.Loader)
 	b.dedup = newDedupWindow(b.opts.DedupWindow)
 	b.acker = newAcker(b)
+	b.dead = newDeadLetters(b)
 	b.m.init()
 	return b
 }
@@ -321,6 +323,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 		<-done
 	}
+	b.dead.stop()
 	b.acker.stop()
 	b.cancel()
 	return err
@@ -386,7 +389,12 @@ func (b *Broker) settleLocked(d *delivery, ack bool) uint64 {
 	delete(s.c.deliveries, d.tag)
 	m := d.msg
 	if !ack {
-		s.q.giveBack(m)
+		if d.sent.Load() {
+			m.redeliveries++
+		}
+		if !b.deadLocked(m) {
+			s.q.giveBack(m)
+		}
 		return 0
 	}
 	b.forget(m)

@@ -589,14 +589,7 @@ func (b *Broker) commit(sends []pendingSend, settles []txSettle) error {
 		if len(batch.Acks) > 0 {
 			b.m.storeAcks.Add(uint64(len(batch.Acks)))
 		}
-		j := 0
-		for _, m := range adds {
-			if m.persistent {
-				m.seq = batch.Adds[j].Seq
-				m.id = messageID(m.seq)
-				j++
-			}
-		}
+		setSeqs(adds, batch.Adds)
 	}
 	b.mu.Lock()
 	for _, s := range settles {

@@ -35,6 +35,7 @@ type metrics struct {
 	receipts            atomic.Uint64
 	errors              atomic.Uint64
 	duplicates          atomic.Uint64
+	deadLettered        atomic.Uint64
 	latency             histogram
 }
 
@@ -68,6 +69,7 @@ type Metrics struct {
 	Receipts            uint64
 	Errors              uint64 // ERROR frames sent
 	Duplicates          uint64 // SENDs dropped by dedup-id
+	DeadLettered        uint64 // messages moved to their dead-letter queue
 	DedupWindow         int    // dedup-ids remembered
 	MemoryBytes         int64  // message bodies held in memory
 	Queues              []QueueStatus
@@ -90,6 +92,7 @@ func (b *Broker) Metrics() Metrics {
 		Receipts:            b.m.receipts.Load(),
 		Errors:              b.m.errors.Load(),
 		Duplicates:          b.m.duplicates.Load(),
+		DeadLettered:        b.m.deadLettered.Load(),
 		DedupWindow:         b.dedup.size(),
 		Queues:              b.queueStatus(),
 		Failed:              b.isFailed(),

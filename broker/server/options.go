@@ -17,6 +17,8 @@ const (
 	DefaultFrameTimeout   = 60 * time.Second
 	DefaultMaxSubs        = 1000
 	DefaultMaxQueues      = 10_000
+	// DefaultMaxRedeliveries is ActiveMQ's default redelivery policy's.
+	DefaultMaxRedeliveries = 6
 )
 
 // Header names the broker gives meaning to besides STOMP's own.
@@ -50,6 +52,13 @@ type Options struct {
 	// empty, unused queues are dropped to make room). Queues recovered
 	// from the store are never refused.
 	MaxSubscriptions, MaxQueues int
+	// MaxRedeliveries is how often a message may be handed back (by NACK
+	// or a consumer leaving without acking it, once it was written to the
+	// client) and delivered again; handed back once more, it moves to
+	// /queue/DLQ.<name> (see DLQPrefix). The count lives in memory: a
+	// restart resets it. Zero means DefaultMaxRedeliveries, negative no
+	// limit.
+	MaxRedeliveries int
 	// Prefetch is a subscription's default in-flight limit.
 	Prefetch int
 	// HeartbeatSend is how often the broker offers to send heart-beats and
@@ -85,6 +94,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxQueues <= 0 {
 		o.MaxQueues = DefaultMaxQueues
+	}
+	if o.MaxRedeliveries == 0 {
+		o.MaxRedeliveries = DefaultMaxRedeliveries
 	}
 	if o.DedupWindow == 0 {
 		o.DedupWindow = DefaultDedupWindow

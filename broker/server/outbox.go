@@ -128,6 +128,7 @@ func (c *conn) writeLoop(hbSend time.Duration) {
 					if !c.writeMessage(w, msg, it.d) {
 						continue
 					}
+					it.d.sent.Store(true)
 					if it.d.sub.mode == ackAuto {
 						autos = append(autos, it.d)
 					}

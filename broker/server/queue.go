@@ -3,13 +3,14 @@ package server
 import (
 	"sort"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/lossbench/lossbench/broker/store"
 )
 
 // message is one message held by a queue. Every field but redelivered is
-// immutable once the message is enqueued; redelivered is guarded by
-// Broker.mu.
+// immutable once the message is enqueued; redelivered and redeliveries are
+// guarded by Broker.mu.
 type message struct {
 	seq        uint64 // store Seq; 0 when not persistent
 	ord        uint64 // arrival order in this broker, for FIFO after redelivery
@@ -23,12 +24,26 @@ type message struct {
 	persistent bool
 	dedupID    string
 
-	redelivered bool
+	redelivered  bool
+	redeliveries int // times handed back after it was written to a client
 }
 
 // messageID derives the STOMP message-id from the store Seq, so it is the
 // same after a restart.
 func messageID(seq uint64) string { return "ID:refbroker-" + strconv.FormatUint(seq, 10) }
+
+// setSeqs gives the persistent ones of ms, in order, the Seqs the store
+// assigned to stored, and their message-ids.
+func setSeqs(ms []*message, stored []*store.Message) {
+	j := 0
+	for _, m := range ms {
+		if m.persistent {
+			m.seq = stored[j].Seq
+			m.id = messageID(m.seq)
+			j++
+		}
+	}
+}
 
 type ackMode uint8
 
@@ -59,7 +74,7 @@ const (
 )
 
 // delivery is one message handed to one subscription. All fields but state
-// are immutable, so the connection's writer reads them without a lock;
+// and sent are immutable, so the connection's writer reads them without a lock;
 // state is guarded by Broker.mu.
 type delivery struct {
 	msg         *message
@@ -67,6 +82,7 @@ type delivery struct {
 	tag         uint64 // the MESSAGE's ack header, unique per connection
 	redelivered bool
 	state       deliveryState
+	sent        atomic.Bool // written to the client (set by its writer)
 }
 
 // subscription is a consumer of one queue on one connection.

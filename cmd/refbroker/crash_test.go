@@ -517,7 +517,7 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	for _, f := range []string{"-listen", "-admin", "-store", "-data", "-fsync", "-config", "-repair", "-version", "-max-frame", "-max-body",
 		"-lease", "-lease-owner", "-lease-renew", "-lease-ttl", "-lease-margin", "-db-reconnect", "-db-reconnect-max",
-		"-frame-timeout", "-max-subscriptions", "-max-queues"} {
+		"-frame-timeout", "-max-subscriptions", "-max-queues", "-max-redeliveries"} {
 		if !strings.Contains(help, "  "+f) {
 			t.Errorf("--help lacks %s", f)
 		}
