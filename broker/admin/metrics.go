@@ -39,6 +39,7 @@ var scalars = []scalar{
 	{"refbroker_failed", "1 once the store failed and the broker stopped (fail-stop).", gauge, func(m *server.Metrics) float64 { return b2f(m.Failed) }},
 	{"refbroker_connections", "Open client connections (after CONNECT).", gauge, func(m *server.Metrics) float64 { return float64(m.Connections) }},
 	{"refbroker_connections_total", "Accepted TCP connections.", counter, func(m *server.Metrics) float64 { return float64(m.ConnectionsTotal) }},
+	{"refbroker_connections_refused_total", "Connections refused past --max-connections.", counter, func(m *server.Metrics) float64 { return float64(m.ConnectionsRefused) }},
 	{"refbroker_messages_in_total", "Messages enqueued (persistent and not).", counter, func(m *server.Metrics) float64 { return float64(m.MessagesIn) }},
 	{"refbroker_messages_out_total", "MESSAGE frames written to consumers.", counter, func(m *server.Metrics) float64 { return float64(m.MessagesOut) }},
 	{"refbroker_messages_acked_total", "Deliveries acknowledged (auto or by client).", counter, func(m *server.Metrics) float64 { return float64(m.MessagesAcked) }},

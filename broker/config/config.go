@@ -16,6 +16,7 @@
 //	db-reconnect-max: 0s       # give up (exit 1) after this long; 0 never
 //	db-commit-timeout: 30s     # a database commit taking longer fails (unknown outcome)
 //	max-memory: 256MiB
+//	max-connections: 10000     # lowered to fit RLIMIT_NOFILE less a reserve
 //	dedup-window: 100000
 //	prefetch: 1000
 //	max-subscriptions: 1000    # per connection
@@ -42,6 +43,10 @@ import (
 	"github.com/lossbench/lossbench/broker/server"
 	"github.com/lossbench/lossbench/broker/stomp"
 )
+
+// DefaultMaxConnections is well below the usual hard RLIMIT_NOFILE (2^19
+// or more) and a few hundred MiB of connection buffers at most.
+const DefaultMaxConnections = 10_000
 
 // Config is the refbroker's configuration.
 type Config struct {
@@ -112,6 +117,9 @@ type Config struct {
 	Passcode string `yaml:"passcode"`
 	// MaxMemory bounds message bodies held in memory; 0 is no bound.
 	MaxMemory ByteSize `yaml:"max-memory"`
+	// MaxConnections bounds open client connections; refbroker lowers it
+	// to fit below RLIMIT_NOFILE with descriptors to spare for the store.
+	MaxConnections int `yaml:"max-connections"`
 	// DedupWindow is how many recent dedup-id headers are remembered;
 	// 0 disables duplicate detection.
 	DedupWindow int `yaml:"dedup-window"`
@@ -169,6 +177,7 @@ func Default() Config {
 		DBReconnect:      true,
 		DBCommitTimeout:  30 * time.Second,
 		MaxMemory:        256 << 20,
+		MaxConnections:   DefaultMaxConnections,
 		DedupWindow:      server.DefaultDedupWindow,
 		Prefetch:         server.DefaultPrefetch,
 		MaxSubscriptions: server.DefaultMaxSubs,
@@ -307,6 +316,8 @@ func (c *Config) Validate() error {
 		return bad("store", "must not be empty")
 	case c.MaxMemory < 0:
 		return bad("max-memory", "must not be negative")
+	case c.MaxConnections < 1:
+		return bad("max-connections", "must be at least 1, not %d", c.MaxConnections)
 	case c.DedupWindow < 0:
 		return bad("dedup-window", "must not be negative")
 	case c.Prefetch < 1:
@@ -405,6 +416,7 @@ func (c *Config) ServerOptions(version string, logf func(string, ...any)) server
 		Login:            c.Login,
 		Passcode:         c.Passcode,
 		MaxMemory:        int64(c.MaxMemory),
+		MaxConnections:   c.MaxConnections,
 		DedupWindow:      dedup,
 		Prefetch:         c.Prefetch,
 		MaxSubscriptions: c.MaxSubscriptions,

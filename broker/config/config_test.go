@@ -47,6 +47,7 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"lease margin", "store: jdbc\nlease: true\nlease-ttl: 2s\nlease-margin: 1s\n", "b.yaml:4: lease-margin: 1s must be below"},
 		{"negative reconnect max", "store: jdbc\ndb-reconnect-max: -1s\n", "b.yaml:2: db-reconnect-max: must not be negative"},
 		{"zero commit timeout", "store: jdbc\ndb-commit-timeout: 0s\n", "b.yaml:2: db-commit-timeout: must be positive"},
+		{"no connections", "max-connections: 0\n", "b.yaml:1: max-connections: must be at least 1"},
 		{"reconnect not a bool", "store: jdbc\ndb-reconnect: often\n", "b.yaml:2: cannot unmarshal"},
 	}
 	for _, tt := range tests {
@@ -179,7 +180,7 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	fs.PrintDefaults()
 	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes",
 		"lease", "shared", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "repair", "login", "passcode",
-		"max-memory", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
+		"max-memory", "max-connections", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
 		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body"} {
 		if !strings.Contains(out.String(), "-"+name) {
 			t.Errorf("help lacks -%s", name)

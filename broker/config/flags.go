@@ -91,6 +91,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	f.def("passcode", "required `passcode` on CONNECT (needs --login: refbroker refuses to start with a passcode alone)", "", false, func(c *Config, v string) error { c.Passcode = v; return nil })
 	f.def("max-memory", "message body `bytes` kept in memory; beyond, bodies are read back from the store at dispatch (0: no bound)",
 		d.MaxMemory.String(), false, sizeSetter(func(c *Config) *ByteSize { return &c.MaxMemory }))
+	f.def("max-connections", "most open client `connections`; one more gets an ERROR and is closed. Lowered to fit RLIMIT_NOFILE (its soft limit raised to the hard one at start) less 256 descriptors kept for the store and admin",
+		strconv.Itoa(d.MaxConnections), false, intSetter(func(c *Config) *int { return &c.MaxConnections }))
 	f.def("dedup-window", "how many recent dedup-id headers are remembered to drop retried duplicates (0 disables)",
 		strconv.Itoa(d.DedupWindow), false, intSetter(func(c *Config) *int { return &c.DedupWindow }))
 	f.def("prefetch", "default per-subscription limit of unacknowledged `messages` (headers prefetch-count, activemq.prefetchSize override)",

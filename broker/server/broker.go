@@ -208,19 +208,38 @@ func (b *Broker) Serve(ln net.Listener) error {
 			return fmt.Errorf("accept: %w", err)
 		}
 		backoff = 0
-		c := newConn(b, nc)
 		b.mu.Lock()
 		if b.closing.Load() {
 			b.mu.Unlock()
 			nc.Close()
 			continue
 		}
+		if max := b.opts.MaxConnections; max > 0 && len(b.conns) >= max {
+			b.mu.Unlock()
+			b.refuse(nc, max)
+			continue
+		}
+		c := newConn(b, nc)
 		b.conns[c] = struct{}{}
 		b.wg.Add(1)
 		b.mu.Unlock()
 		b.m.connectionsTotal.Add(1)
 		go c.serve()
 	}
+}
+
+// refuse turns away a connection past MaxConnections at once, with an
+// ERROR frame, so that clients cannot take the descriptors the store
+// needs. It writes inline: one refused descriptor at a time, and a fresh
+// socket's buffer takes the frame without blocking.
+func (b *Broker) refuse(nc net.Conn, max int) {
+	n := b.m.connectionsRefused.Add(1)
+	b.m.errors.Add(1)
+	if n&(n-1) == 0 { // the 1st, 2nd, 4th, 8th …: a flood logs a few lines
+		b.logf("connection from %s refused: max-connections %d reached (%d refused so far)", nc.RemoteAddr(), max, n)
+	}
+	writeClose(nc, errorFrame("too many connections",
+		fmt.Sprintf("the broker serves at most %d connections (max-connections); retry later", max), ""))
 }
 
 // isTemporary reports accept errors worth retrying, such as running out

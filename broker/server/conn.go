@@ -219,24 +219,35 @@ func (c *conn) finish(err error) {
 
 // sendError queues an ERROR frame and closes the connection after it.
 func (c *conn) sendError(message, detail, receipt string) {
-	f := &stomp.Frame{Command: stomp.ERROR, Headers: []stomp.Header{{Key: "message", Value: message}}}
-	if receipt != "" {
-		f.Add("receipt-id", receipt)
-	}
-	f.Add("content-type", "text/plain")
-	f.Body = []byte(detail)
+	f := errorFrame(message, detail, receipt)
 	c.b.m.errors.Add(1)
 	if c.writerOn.Load() {
 		c.out.push(outItem{f: f, close: true})
 		return
 	}
 	// Before CONNECTED there is no writer goroutine; only the reader
-	// writes, so write directly with a short deadline.
-	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	w := stomp.NewWriterSize(c.nc, 512)
+	// writes.
+	writeClose(c.nc, f)
+}
+
+func errorFrame(message, detail, receipt string) *stomp.Frame {
+	f := &stomp.Frame{Command: stomp.ERROR, Headers: []stomp.Header{{Key: "message", Value: message}}}
+	if receipt != "" {
+		f.Add("receipt-id", receipt)
+	}
+	f.Add("content-type", "text/plain")
+	f.Body = []byte(detail)
+	return f
+}
+
+// writeClose writes f straight to nc with a short deadline and closes nc:
+// for a connection with no writer goroutine (before CONNECTED, or refused).
+func writeClose(nc net.Conn, f *stomp.Frame) {
+	nc.SetWriteDeadline(time.Now().Add(time.Second))
+	w := stomp.NewWriterSize(nc, 512)
 	w.WriteFrame(f)
 	w.Flush()
-	c.nc.Close()
+	nc.Close()
 }
 
 // teardown hands every unacknowledged delivery back to its queue and lets

@@ -27,6 +27,7 @@ func (h *histogram) observe(d time.Duration) {
 type metrics struct {
 	connections         atomic.Int64
 	connectionsTotal    atomic.Uint64
+	connectionsRefused  atomic.Uint64
 	messagesIn          atomic.Uint64
 	messagesOut         atomic.Uint64
 	messagesAcked       atomic.Uint64
@@ -61,6 +62,7 @@ type QueueStatus struct {
 type Metrics struct {
 	Connections         int64
 	ConnectionsTotal    uint64
+	ConnectionsRefused  uint64 // past MaxConnections
 	MessagesIn          uint64 // enqueued (persistent and not)
 	MessagesOut         uint64 // MESSAGE frames written
 	MessagesAcked       uint64 // deliveries acked (auto or by client)
@@ -84,6 +86,7 @@ func (b *Broker) Metrics() Metrics {
 	m := Metrics{
 		Connections:         b.m.connections.Load(),
 		ConnectionsTotal:    b.m.connectionsTotal.Load(),
+		ConnectionsRefused:  b.m.connectionsRefused.Load(),
 		MessagesIn:          b.m.messagesIn.Load(),
 		MessagesOut:         b.m.messagesOut.Load(),
 		MessagesAcked:       b.m.messagesAcked.Load(),

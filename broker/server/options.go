@@ -44,6 +44,9 @@ type Options struct {
 	// store at dispatch (when the store implements store.Loader).
 	// Zero means no bound.
 	MaxMemory int64
+	// MaxConnections bounds open client connections; one more is answered
+	// with an ERROR frame and closed. Zero means no bound.
+	MaxConnections int
 	// DedupWindow is how many recent dedup-ids are remembered; negative
 	// disables duplicate detection.
 	DedupWindow int

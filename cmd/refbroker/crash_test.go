@@ -86,7 +86,12 @@ var listening = regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
 // start runs refbroker with args and waits until it serves STOMP.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := launch(t, append([]string{"--listen", "127.0.0.1:0", "--admin="}, args...)...)
+	return serving(t, launch(t, append([]string{"--listen", "127.0.0.1:0", "--admin="}, args...)...))
+}
+
+// serving waits until p serves STOMP.
+func serving(t *testing.T, p *proc) *proc {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := listening.FindStringSubmatch(p.stderr.String()); m != nil {
@@ -108,7 +113,14 @@ func start(t *testing.T, args ...string) *proc {
 // launch starts refbroker without waiting for it to serve.
 func launch(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, cmd: exec.Command(binary(t), args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	return launchCmd(t, exec.Command(binary(t), args...))
+}
+
+// launchCmd starts cmd, which runs refbroker, without waiting for it to
+// serve.
+func launchCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lossbench/lossbench/broker/admin"
 	"github.com/lossbench/lossbench/broker/config"
 	"github.com/lossbench/lossbench/broker/role"
 	"github.com/lossbench/lossbench/broker/sqlstore"
@@ -115,7 +116,12 @@ Flags:
 		return 2
 	}
 	logger := log.New(stderr, "refbroker: ", log.LstdFlags|log.Lmicroseconds)
-	return serve(&cfg, logger.Printf)
+	logf := logger.Printf
+	if err := fitConnections(&cfg, logf); err != nil {
+		fmt.Fprintf(stderr, "refbroker: %v\n", err)
+		return 2
+	}
+	return serve(&cfg, logf)
 }
 
 // failMessageDB is the ERROR frames' message header when the broker stops
@@ -174,8 +180,8 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 			logf("startup failed: --admin %s: %v", cfg.Admin, err)
 			return 2
 		}
-		srv := &http.Server{Handler: m.Admin(), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(adminLn)
+		srv := &http.Server{Handler: m.Admin(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+		go srv.Serve(admin.LimitListener(adminLn, adminMaxConns))
 		defer srv.Close()
 		logf("admin on http://%s", adminLn.Addr())
 	}
