@@ -9,6 +9,7 @@
 //	store: journal             # memory | journal
 //	data: /var/lib/refbroker
 //	fsync: batch               # always | batch | interval=10ms | never
+//	segment-size: 64MiB        # journal segment files (1KiB to 4GiB)
 //	lease: false               # jdbc master/slave: stand by until master
 //	shared: false              # journal master/slave on a shared data directory
 //	lease-ttl: 5s              # also lease-owner, lease-renew, lease-margin
@@ -40,6 +41,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lossbench/lossbench/broker/journal"
 	"github.com/lossbench/lossbench/broker/server"
 	"github.com/lossbench/lossbench/broker/stomp"
 )
@@ -108,6 +110,8 @@ type Config struct {
 	Data string `yaml:"data"`
 	// Fsync is the journal's sync policy: always, batch, interval=<d>, never.
 	Fsync string `yaml:"fsync"`
+	// SegmentSize is the size of a journal segment file.
+	SegmentSize ByteSize `yaml:"segment-size"`
 	// Repair lets the journal skip corrupt frames, or go on without a
 	// missing segment, instead of refusing to start.
 	Repair bool `yaml:"repair"`
@@ -176,6 +180,7 @@ func Default() Config {
 		LeaseMargin:      time.Second,
 		DBReconnect:      true,
 		DBCommitTimeout:  30 * time.Second,
+		SegmentSize:      journal.DefaultSegmentSize,
 		MaxMemory:        256 << 20,
 		MaxConnections:   DefaultMaxConnections,
 		DedupWindow:      server.DefaultDedupWindow,
@@ -314,6 +319,8 @@ func (c *Config) Validate() error {
 		return bad("listen", "must not be empty")
 	case c.Store == "":
 		return bad("store", "must not be empty")
+	case c.SegmentSize < journal.MinSegmentSize || c.SegmentSize > journal.MaxSegmentSize:
+		return bad("segment-size", "%v is outside %v to %v", c.SegmentSize, ByteSize(journal.MinSegmentSize), ByteSize(journal.MaxSegmentSize))
 	case c.MaxMemory < 0:
 		return bad("max-memory", "must not be negative")
 	case c.MaxConnections < 1:

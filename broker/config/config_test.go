@@ -17,6 +17,7 @@ admin: ""
 store: memory
 fsync: interval=5ms
 max-memory: 64MiB
+segment-size: 1MiB
 heartbeat: {send: 1s, receive: 2s, grace: 1.5}
 limits:
   max-body: 1KiB
@@ -26,7 +27,7 @@ limits:
 	}
 	if c.Listen != "127.0.0.1:7000" || c.Admin != "" || c.Store != "memory" || c.Fsync != "interval=5ms" ||
 		c.MaxMemory != 64<<20 || c.Heartbeat.Send != time.Second || c.Heartbeat.Grace != 1.5 ||
-		c.Limits.MaxBody != 1024 || c.Prefetch != Default().Prefetch {
+		c.Limits.MaxBody != 1024 || c.Prefetch != Default().Prefetch || c.SegmentSize != 1<<20 {
 		t.Fatalf("got %+v", c)
 	}
 }
@@ -41,6 +42,8 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"bad interval", "fsync: interval=soon\n", "b.yaml:1: fsync: bad interval"},
 		{"bad grace", "heartbeat:\n  send: 1s\n  grace: 0.5\n", "b.yaml:3: heartbeat.grace: must be at least 1"},
 		{"syntax", "listen: [x\n", "b.yaml:"},
+		{"tiny segments", "store: journal\nsegment-size: 100\n", "b.yaml:2: segment-size: 100 is outside 1KiB to 4GiB"},
+		{"huge segments", "segment-size: 1TiB\n", "b.yaml:1: "},
 		{"lease without jdbc", "store: journal\nlease: true\n", "b.yaml:2: lease: needs store jdbc or journaled-jdbc"},
 		{"shared without journal", "store: jdbc\nshared: true\n", "b.yaml:2: shared: needs store journal"},
 		{"shared and lease", "store: journal\nlease: true\nshared: true\n", "b.yaml:3: shared: and lease are two kinds"},
@@ -179,7 +182,7 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	fs.SetOutput(&out)
 	fs.PrintDefaults()
 	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes",
-		"lease", "shared", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "repair", "login", "passcode",
+		"lease", "shared", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "segment-size", "repair", "login", "passcode",
 		"max-memory", "max-connections", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
 		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body"} {
 		if !strings.Contains(out.String(), "-"+name) {

@@ -85,6 +85,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		func(c *Config, v string) error { c.Data = v; return nil })
 	f.def("fsync", "journal sync `policy`: always, batch (group commit), interval=<duration>, never", d.Fsync, false,
 		func(c *Config, v string) error { c.Fsync = v; return nil })
+	f.def("segment-size", "journal segment file `bytes` (1KiB to 4GiB), preallocated; a segment is reclaimed or compacted as a whole", d.SegmentSize.String(), false,
+		sizeSetter(func(c *Config) *ByteSize { return &c.SegmentSize }))
 	f.def("repair", "let the journal skip corrupt frames (keeping every valid frame after them; it logs the seqs lost), or go on without a missing segment file, instead of refusing to start", "", true,
 		func(c *Config, v string) (err error) { c.Repair, err = strconv.ParseBool(v); return err })
 	f.def("login", "require this `login` on CONNECT (with --passcode)", "", false, func(c *Config, v string) error { c.Login = v; return nil })

@@ -2,9 +2,11 @@ package journal
 
 import (
 	"errors"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lossbench/lossbench/broker/store"
 	"github.com/lossbench/lossbench/broker/vfs"
@@ -250,5 +252,33 @@ func TestPreallocRetriedOnce(t *testing.T) {
 	}
 	if !logs.contains("retrying") {
 		t.Fatalf("no preallocation failure seen: %q", logs)
+	}
+}
+
+// TestPreallocFailureLoggedAtOpen: the next segment's preallocation
+// fails right after Open (a full disk, a file size limit): that is
+// logged then, not first at the roll that needs the segment, which tries
+// again.
+func TestPreallocFailureLoggedAtOpen(t *testing.T) {
+	mem := vfs.NewMem()
+	second := filepath.Join(testDir, segmentName(2))
+	sw := &errorfs.Switch{Injector: errorfs.OnPath(func(p string) bool { return p == second },
+		errorfs.FromNth(1, syscall.ENOSPC, errorfs.OpWrite))}
+	sw.On()
+	logs := &logBuf{}
+	s := mustOpen(t, errorfs.Wrap(mem, sw), Options{SegmentSize: 4 << 10, Logf: logs.logf})
+	defer s.Close()
+	for deadline := time.Now().Add(10 * time.Second); !logs.contains("preallocate segment " + segmentName(2)); {
+		if time.Now().After(deadline) {
+			t.Fatalf("a failed preallocation at Open was not logged: %q", logs)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !logs.contains("no space left") {
+		t.Errorf("log does not say why: %q", logs)
+	}
+	sw.Off() // space was freed: the roll's retry succeeds
+	for i := 0; s.Stats()["segments"] < 2; i++ {
+		addMsgs(t, s, testMsg(i))
 	}
 }

@@ -104,8 +104,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.SegmentSize == 0 {
 		opts.SegmentSize = DefaultSegmentSize
 	}
-	if opts.SegmentSize < minSegmentSize {
-		return nil, fmt.Errorf("journal: segment size %d below minimum %d", opts.SegmentSize, minSegmentSize)
+	if opts.SegmentSize < MinSegmentSize || opts.SegmentSize > MaxSegmentSize {
+		return nil, fmt.Errorf("journal: segment size %d outside %d to %d", opts.SegmentSize, MinSegmentSize, MaxSegmentSize)
 	}
 	if opts.RecoverBodyBudget == 0 {
 		opts.RecoverBodyBudget = DefaultRecoverBodyBudget

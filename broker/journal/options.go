@@ -11,8 +11,12 @@ import (
 // DefaultSegmentSize is the size segments are preallocated to.
 const DefaultSegmentSize = 64 << 20
 
-// minSegmentSize keeps room for a header and a few records.
-const minSegmentSize = 1 << 10
+// MinSegmentSize keeps room for a header and a few records;
+// MaxSegmentSize keeps preallocation (writing the segment's zeros) short.
+const (
+	MinSegmentSize = 1 << 10
+	MaxSegmentSize = 4 << 30
+)
 
 // DefaultRecoverBodyBudget bounds the body bytes Recover hands out.
 const DefaultRecoverBodyBudget = 64 << 20

@@ -95,6 +95,11 @@ func (s *Store) startPrealloc(id uint64) {
 	s.next = ch
 	run := func() {
 		seg, err := s.prepare(id)
+		if err != nil {
+			// Said now (at start, for the first), not first at the roll
+			// that needs the segment.
+			s.logf("journal: preallocate segment %s: %v (tried again at the roll)", segmentName(id), err)
+		}
 		ch <- preallocResult{seg, err}
 	}
 	if s.opts.syncPrealloc {

@@ -527,7 +527,7 @@ func TestHelpAndVersion(t *testing.T) {
 			flags++
 		}
 	}
-	for _, f := range []string{"-listen", "-admin", "-store", "-data", "-fsync", "-config", "-repair", "-version", "-max-frame", "-max-body",
+	for _, f := range []string{"-listen", "-admin", "-store", "-data", "-fsync", "-segment-size", "-config", "-repair", "-version", "-max-frame", "-max-body",
 		"-lease", "-lease-owner", "-lease-renew", "-lease-ttl", "-lease-margin", "-db-reconnect", "-db-reconnect-max",
 		"-frame-timeout", "-max-subscriptions", "-max-queues", "-max-redeliveries"} {
 		if !strings.Contains(help, "  "+f) {

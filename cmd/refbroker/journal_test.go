@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	gostomp "github.com/go-stomp/stomp/v3"
 )
@@ -117,5 +119,62 @@ func TestTornTailAfterCleanShutdownRefusesStart(t *testing.T) {
 	p2 := start(t, append(args, "--repair")...)
 	if seen := drain(t, p2.addr); len(seen) != 49 {
 		t.Fatalf("after repair got %d messages, want the 49 before the damaged one", len(seen))
+	}
+}
+
+// TestSegmentSize: --segment-size sets the size of the journal's segment
+// files; with several segments, deleting a middle one is noticed too.
+func TestSegmentSize(t *testing.T) {
+	data := t.TempDir()
+	args := []string{"--data", data, "--store", "journal", "--segment-size", "16KiB"}
+	p := start(t, args...)
+	sendPersistent(t, p.addr, strings.Repeat("x", 500), 100)
+	p.stop()
+	segs := segments(t, data)
+	if len(segs) < 4 {
+		t.Fatalf("%d segment files for 50 KB in 16 KiB segments", len(segs))
+	}
+	for _, seg := range segs {
+		if fi, err := os.Stat(seg); err != nil || fi.Size() != 16<<10 {
+			t.Fatalf("%s: %v, want 16 KiB", seg, fi.Size())
+		}
+	}
+	victim := segs[1]
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	refuses(t, args, "missing", filepath.Base(victim))
+}
+
+// TestPreallocFailureLoggedAtStart restarts a journal with segments too
+// big for the file size limit: the failed preallocation of the next
+// segment is logged at start, while the broker serves from the segment it
+// has.
+func TestPreallocFailureLoggedAtStart(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("needs prlimit (util-linux)")
+	}
+	data := t.TempDir()
+	p := start(t, "--data", data, "--store", "journal", "--segment-size", "64KiB")
+	sendPersistent(t, p.addr, "before", 3)
+	p.stop()
+	cmd := exec.Command(prlimit, "--fsize=524288", binary(t), "--data", data, "--store", "journal",
+		"--segment-size", "1MiB", "--listen", "127.0.0.1:0", "--admin=")
+	p2 := serving(t, launchCmd(t, cmd))
+	// Logged by the preallocation, which runs beside the start: wait for it.
+	const want = "preallocate segment 0000000000000002.log"
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(p2.stderr.String(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed preallocation is not logged at start:\n%s", p2.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out := p2.stderr.String(); !strings.Contains(out, "file too large") {
+		t.Fatalf("the log does not say why:\n%s", out)
+	}
+	sendPersistent(t, p2.addr, "after", 3)
+	if seen := drain(t, p2.addr); len(seen) != 6 {
+		t.Fatalf("%d messages, want 6", len(seen))
 	}
 }

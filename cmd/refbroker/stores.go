@@ -35,7 +35,7 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, lo
 			budget = -1 // no bound, as for the broker
 		}
 		dir := filepath.Join(cfg.Data, "journal")
-		jo := journal.Options{Sync: pol, Repair: cfg.Repair, Logf: logf, RecoverBodyBudget: budget}
+		jo := journal.Options{Sync: pol, SegmentSize: int64(cfg.SegmentSize), Repair: cfg.Repair, Logf: logf, RecoverBodyBudget: budget}
 		if cfg.Shared {
 			// A new master holds the lease; an ex-master that has not
 			// exited yet (paused, or stuck on the storage) still holds
@@ -75,7 +75,7 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, lo
 		defer cancel()
 		st, err := journaled.Open(ctx, journaled.Options{
 			Dir:      dir,
-			Journal:  journal.Options{Sync: pol, Repair: cfg.Repair, Logf: logf},
+			Journal:  journal.Options{Sync: pol, SegmentSize: int64(cfg.SegmentSize), Repair: cfg.Repair, Logf: logf},
 			SQL:      opts,
 			Interval: cfg.CheckpointInterval,
 			MaxBytes: int64(cfg.CheckpointBytes),
