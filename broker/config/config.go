@@ -22,6 +22,7 @@
 //	prefetch: 1000
 //	max-subscriptions: 1000    # per connection
 //	max-queues: 10000          # queues clients may create
+//	max-login-failures: 5      # per address and minute; 0 no limit
 //	max-redeliveries: 6        # then /queue/DLQ.<name>; 0 no limit
 //	heartbeat: {send: 10s, receive: 10s, grace: 2}
 //	frame-timeout: 60s         # a frame must arrive whole this long after its first byte
@@ -119,6 +120,9 @@ type Config struct {
 	// Passcode without a Login is refused.
 	Login    string `yaml:"login"`
 	Passcode string `yaml:"passcode"`
+	// MaxLoginFailures is how many failed logins one address may make in
+	// a minute before its CONNECTs are refused unchecked; 0 is no limit.
+	MaxLoginFailures int `yaml:"max-login-failures"`
 	// MaxMemory bounds message bodies held in memory; 0 is no bound.
 	MaxMemory ByteSize `yaml:"max-memory"`
 	// MaxConnections bounds open client connections; refbroker lowers it
@@ -188,6 +192,7 @@ func Default() Config {
 		MaxSubscriptions: server.DefaultMaxSubs,
 		MaxQueues:        server.DefaultMaxQueues,
 		MaxRedeliveries:  server.DefaultMaxRedeliveries,
+		MaxLoginFailures: server.DefaultMaxLoginFailures,
 		Heartbeat:        Heartbeat{Send: server.DefaultHeartbeat, Receive: server.DefaultHeartbeat, Grace: server.DefaultHeartbeatGrace},
 		ConnectTimeout:   server.DefaultConnectTimeout,
 		FrameTimeout:     server.DefaultFrameTimeout,
@@ -333,6 +338,8 @@ func (c *Config) Validate() error {
 		return bad("max-subscriptions", "must be at least 1, not %d", c.MaxSubscriptions)
 	case c.MaxQueues < 1:
 		return bad("max-queues", "must be at least 1, not %d", c.MaxQueues)
+	case c.MaxLoginFailures < 0:
+		return bad("max-login-failures", "must not be negative (0 is no limit)")
 	case c.MaxRedeliveries < 0:
 		return bad("max-redeliveries", "must not be negative (0 is no limit)")
 	case c.Heartbeat.Send < 0:
@@ -413,6 +420,10 @@ func (c *Config) ServerOptions(version string, logf func(string, ...any)) server
 	if redeliveries == 0 {
 		redeliveries = -1
 	}
+	loginFailures := c.MaxLoginFailures
+	if loginFailures == 0 {
+		loginFailures = -1
+	}
 	return server.Options{
 		Limits: stomp.Limits{
 			MaxFrame:      int(c.Limits.MaxFrame),
@@ -429,6 +440,7 @@ func (c *Config) ServerOptions(version string, logf func(string, ...any)) server
 		MaxSubscriptions: c.MaxSubscriptions,
 		MaxQueues:        c.MaxQueues,
 		MaxRedeliveries:  redeliveries,
+		MaxLoginFailures: loginFailures,
 		HeartbeatSend:    disable(c.Heartbeat.Send),
 		HeartbeatReceive: disable(c.Heartbeat.Receive),
 		HeartbeatGrace:   c.Heartbeat.Grace,

@@ -91,6 +91,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		func(c *Config, v string) (err error) { c.Repair, err = strconv.ParseBool(v); return err })
 	f.def("login", "require this `login` on CONNECT (with --passcode)", "", false, func(c *Config, v string) error { c.Login = v; return nil })
 	f.def("passcode", "required `passcode` on CONNECT (needs --login: refbroker refuses to start with a passcode alone)", "", false, func(c *Config, v string) error { c.Passcode = v; return nil })
+	f.def("max-login-failures", "failed logins one address may make in a minute; past them its CONNECTs are refused unchecked and unlogged until the minute is over (0: no limit)",
+		strconv.Itoa(d.MaxLoginFailures), false, intSetter(func(c *Config) *int { return &c.MaxLoginFailures }))
 	f.def("max-memory", "message body `bytes` kept in memory; beyond, bodies are read back from the store at dispatch (0: no bound)",
 		d.MaxMemory.String(), false, sizeSetter(func(c *Config) *ByteSize { return &c.MaxMemory }))
 	f.def("max-connections", "most open client `connections`; one more gets an ERROR and is closed. Lowered to fit RLIMIT_NOFILE (its soft limit raised to the hard one at start) less 256 descriptors kept for the store and admin",

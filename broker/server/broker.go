@@ -49,7 +49,9 @@ type Broker struct {
 	dedup *dedupWindow
 	acker *acker
 	dead  *deadLetters
-	wg    sync.WaitGroup // connection goroutines
+
+	logins *loginThrottle
+	wg     sync.WaitGroup // connection goroutines
 
 	recovered atomic.Bool
 	closing   atomic.Bool
@@ -78,6 +80,7 @@ func New(st store.Store, opts Options) *Broker {
 	b.dedup = newDedupWindow(b.opts.DedupWindow)
 	b.acker = newAcker(b)
 	b.dead = newDeadLetters(b)
+	b.logins = newLoginThrottle(b.opts.MaxLoginFailures, b.opts.Logf)
 	b.m.init()
 	return b
 }

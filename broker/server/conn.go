@@ -20,6 +20,7 @@ type clientError struct {
 	message string // the ERROR frame's message header
 	detail  string // its body
 	receipt string // the offending frame's receipt, if any
+	quiet   bool   // not logged (a throttled login)
 }
 
 func (e *clientError) Error() string { return e.message + ": " + e.detail }
@@ -208,7 +209,9 @@ func (c *conn) finish(err error) {
 	var ce *clientError
 	switch {
 	case errors.As(err, &ce):
-		c.b.logf("conn %s: ERROR %s: %s", c.remote, ce.message, ce.detail)
+		if !ce.quiet {
+			c.b.logf("conn %s: ERROR %s: %s", c.remote, ce.message, ce.detail)
+		}
 		c.sendError(ce.message, ce.detail, ce.receipt)
 	case err == errDisconnect, err == errStoreFailed:
 	default:
@@ -291,10 +294,16 @@ func (c *conn) handleConnect(f *stomp.Frame) error {
 		return errDisconnect
 	}
 	if o.Login != "" || o.Passcode != "" {
+		if !c.b.logins.allow(c.remote) {
+			return &clientError{message: "too many failed logins", quiet: true,
+				detail: fmt.Sprintf("more than %d failed logins from this address within %v; try later", o.MaxLoginFailures, loginWindow)}
+		}
 		login, pass := f.Get("login"), f.Get("passcode")
 		if subtle.ConstantTimeCompare([]byte(login), []byte(o.Login)) != 1 ||
 			subtle.ConstantTimeCompare([]byte(pass), []byte(o.Passcode)) != 1 {
-			return errClient(f, "access refused", "bad login or passcode")
+			err := errClient(f, "access refused", "bad login or passcode")
+			err.(*clientError).quiet = !c.b.logins.failed(c.remote)
+			return err
 		}
 	}
 	if err := c.b.Err(); err != nil {

@@ -19,6 +19,8 @@ const (
 	DefaultMaxQueues      = 10_000
 	// DefaultMaxRedeliveries is ActiveMQ's default redelivery policy's.
 	DefaultMaxRedeliveries = 6
+	// DefaultMaxLoginFailures is per source address and minute.
+	DefaultMaxLoginFailures = 5
 )
 
 // Header names the broker gives meaning to besides STOMP's own.
@@ -39,6 +41,11 @@ type Options struct {
 	Limits stomp.Limits
 	// Login and Passcode, when either is set, must match CONNECT's headers.
 	Login, Passcode string
+	// MaxLoginFailures is how many failed logins a source address may make
+	// in a minute; past it, its CONNECTs are refused unchecked (and
+	// unlogged) until the minute is over. Zero means
+	// DefaultMaxLoginFailures, negative no limit.
+	MaxLoginFailures int
 	// MaxMemory bounds the bytes of message bodies held in memory; beyond
 	// it, persistent messages keep only metadata and are loaded from the
 	// store at dispatch (when the store implements store.Loader).
@@ -97,6 +104,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxQueues <= 0 {
 		o.MaxQueues = DefaultMaxQueues
+	}
+	if o.MaxLoginFailures == 0 {
+		o.MaxLoginFailures = DefaultMaxLoginFailures
 	}
 	if o.MaxRedeliveries == 0 {
 		o.MaxRedeliveries = DefaultMaxRedeliveries

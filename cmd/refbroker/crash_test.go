@@ -529,7 +529,7 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	for _, f := range []string{"-listen", "-admin", "-store", "-data", "-fsync", "-segment-size", "-config", "-repair", "-version", "-max-frame", "-max-body",
 		"-lease", "-lease-owner", "-lease-renew", "-lease-ttl", "-lease-margin", "-db-reconnect", "-db-reconnect-max",
-		"-frame-timeout", "-max-subscriptions", "-max-queues", "-max-redeliveries"} {
+		"-frame-timeout", "-max-subscriptions", "-max-queues", "-max-redeliveries", "-max-login-failures"} {
 		if !strings.Contains(help, "  "+f) {
 			t.Errorf("--help lacks %s", f)
 		}

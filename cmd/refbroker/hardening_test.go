@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,5 +139,31 @@ func TestLimitsBinary(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestLoginThrottleBinary: a flood of bad logins is refused unchecked
+// past --max-login-failures, and not logged one line each.
+func TestLoginThrottleBinary(t *testing.T) {
+	p := start(t, "--store", "memory", "--login", "u", "--passcode", "p", "--max-login-failures", "3")
+	last := ""
+	for range 200 {
+		c := rawConnect(t, p.addr, "CONNECT\naccept-version:1.2\nlogin:u\npasscode:guess\n\n\x00")
+		f := c.next(20 * time.Second)
+		if f == nil || f.Command != stomp.ERROR {
+			t.Fatalf("got %v, want ERROR", f)
+		}
+		last = f.Get("message")
+		c.nc.Close()
+	}
+	if last != "too many failed logins" {
+		t.Fatalf("last ERROR %q, want too many failed logins", last)
+	}
+	c := rawConnect(t, p.addr, "CONNECT\naccept-version:1.2\nlogin:u\npasscode:p\n\n\x00")
+	if f := c.next(20 * time.Second); f == nil || f.Get("message") != "too many failed logins" {
+		t.Fatalf("good credentials from a throttled address: %v", f)
+	}
+	if n := strings.Count(p.stderr.String(), "\n"); n > 10 {
+		t.Fatalf("%d log lines for 201 refused CONNECTs:\n%s", n, p.stderr)
 	}
 }
