@@ -255,6 +255,7 @@ func Parse(file string, data []byte) (Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, yamlError(file, err)
 	}
+	c.fitFrame()
 	if err := c.Validate(); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {
@@ -314,6 +315,15 @@ func lineOf(root *yaml.Node, field string) int {
 	return line
 }
 
+// fitFrame raises a max-frame left at its default to fit a max-body above
+// the default, with the default's room for headers.
+func (c *Config) fitFrame() {
+	d := Default().Limits
+	if c.Limits.MaxFrame == d.MaxFrame && c.Limits.MaxBody > d.MaxBody {
+		c.Limits.MaxFrame = c.Limits.MaxBody + (d.MaxFrame - d.MaxBody)
+	}
+}
+
 // Validate checks values that decoding alone cannot.
 func (c *Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
@@ -358,8 +368,11 @@ func (c *Config) Validate() error {
 		return bad("limits.max-headers", "must be at least 1")
 	case c.Limits.MaxHeaderLine < 64:
 		return bad("limits.max-header-line", "must be at least 64 bytes")
-	case c.Limits.MaxBody < 0:
-		return bad("limits.max-body", "must not be negative")
+	case c.Limits.MaxBody < 1:
+		return bad("limits.max-body", "must be at least 1 byte, not %d", c.Limits.MaxBody)
+	case c.Limits.MaxBody > c.Limits.MaxFrame:
+		return bad("limits.max-body", "%v is larger than limits.max-frame %v, so no such body could arrive: raise max-frame too (left at its default, it is raised to fit)",
+			c.Limits.MaxBody, c.Limits.MaxFrame)
 	case c.Passcode != "" && c.Login == "":
 		return bad("passcode", "is set without login: CONNECT would be accepted without credentials; set login too")
 	case c.Shared && c.Lease:

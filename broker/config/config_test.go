@@ -51,6 +51,8 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"negative reconnect max", "store: jdbc\ndb-reconnect-max: -1s\n", "b.yaml:2: db-reconnect-max: must not be negative"},
 		{"zero commit timeout", "store: jdbc\ndb-commit-timeout: 0s\n", "b.yaml:2: db-commit-timeout: must be positive"},
 		{"no connections", "max-connections: 0\n", "b.yaml:1: max-connections: must be at least 1"},
+		{"zero max-body", "limits:\n  max-body: 0\n", "b.yaml:2: limits.max-body: must be at least 1 byte"},
+		{"max-body above max-frame", "limits:\n  max-frame: 1MiB\n  max-body: 2MiB\n", "b.yaml:3: limits.max-body: 2MiB is larger than limits.max-frame 1MiB"},
 		{"reconnect not a bool", "store: jdbc\ndb-reconnect: often\n", "b.yaml:2: cannot unmarshal"},
 	}
 	for _, tt := range tests {
@@ -162,7 +164,8 @@ func TestDBReconnectConfig(t *testing.T) {
 func TestFlagErrors(t *testing.T) {
 	for _, args := range [][]string{{"--prefetch=x"}, {"--fsync=maybe"}, {"--max-frame=huge"}, {"--connect-timeout=5"},
 		{"--lease"}, {"--store=memory", "--lease"}, {"--store=jdbc", "--lease", "--lease-ttl=1s"}, {"--lease-renew=0"},
-		{"--db-reconnect=maybe"}, {"--db-reconnect-max=-1s"}, {"--db-reconnect-max=5"}, {"--db-commit-timeout=0s"}, {"--db-commit-timeout=-2s"}} {
+		{"--db-reconnect=maybe"}, {"--db-reconnect-max=-1s"}, {"--db-reconnect-max=5"}, {"--db-commit-timeout=0s"}, {"--db-commit-timeout=-2s"},
+		{"--max-body=0"}, {"--max-body=32MiB", "--max-frame=1MiB"}} {
 		fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
 		f := RegisterFlags(fs)
 		if err := fs.Parse(args); err != nil {
@@ -175,6 +178,28 @@ func TestFlagErrors(t *testing.T) {
 	}
 }
 
+// TestMaxBodyRaisesDefaultFrame: a max-body above the default raises a
+// max-frame left at its default, from a flag or a file.
+func TestMaxBodyRaisesDefaultFrame(t *testing.T) {
+	fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
+	f := RegisterFlags(fs)
+	if err := fs.Parse([]string{"--max-body=64MiB"}); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	if err := f.Apply(&c); err != nil {
+		t.Fatal(err)
+	}
+	d := Default().Limits
+	if want := 64<<20 + d.MaxFrame - d.MaxBody; c.Limits.MaxFrame != want {
+		t.Fatalf("max-frame %v, want %v", c.Limits.MaxFrame, want)
+	}
+	c, err := Parse("b.yaml", []byte("limits: {max-body: 20MiB}\n"))
+	if err != nil || c.Limits.MaxFrame != 20<<20+d.MaxFrame-d.MaxBody {
+		t.Fatalf("from a file: max-frame %v, %v", c.Limits.MaxFrame, err)
+	}
+}
+
 func TestHelpDocumentsEveryField(t *testing.T) {
 	fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
 	RegisterFlags(fs)
@@ -184,7 +209,8 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes",
 		"lease", "shared", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "segment-size", "repair", "login", "passcode",
 		"max-memory", "max-connections", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
-		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body"} {
+		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body", "frame-timeout", "max-subscriptions", "max-queues",
+		"max-redeliveries", "max-login-failures"} {
 		if !strings.Contains(out.String(), "-"+name) {
 			t.Errorf("help lacks -%s", name)
 		}

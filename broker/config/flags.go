@@ -124,7 +124,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		intSetter(func(c *Config) *int { return &c.Limits.MaxHeaders }))
 	f.def("max-header-line", "longest accepted header line in `bytes`", d.Limits.MaxHeaderLine.String(), false,
 		sizeSetter(func(c *Config) *ByteSize { return &c.Limits.MaxHeaderLine }))
-	f.def("max-body", "largest accepted message body in `bytes`", d.Limits.MaxBody.String(), false,
+	f.def("max-body", "largest accepted message body in `bytes`, at least 1; above the default it raises a --max-frame left at its default, and it may not exceed an explicit one", d.Limits.MaxBody.String(), false,
 		sizeSetter(func(c *Config) *ByteSize { return &c.Limits.MaxBody }))
 	return f
 }
@@ -149,6 +149,7 @@ func (f *Flags) Apply(c *Config) error {
 			return fmt.Errorf("flag --%s: %w", d.name, err)
 		}
 	}
+	c.fitFrame()
 	if err := c.Validate(); err != nil {
 		return err
 	}

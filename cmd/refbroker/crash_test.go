@@ -441,6 +441,8 @@ func TestStartupErrors(t *testing.T) {
 		{"bad store", []string{"--store", "tape", "--listen", "127.0.0.1:0", "--admin="}, `unknown store "tape"`},
 		{"config line", []string{"--config", cfg}, "bad.yaml:2: fsync"},
 		{"data dir unusable", []string{"--store", "journal", "--data", filepath.Join(file, "sub"), "--listen", "127.0.0.1:0", "--admin="}, file},
+		{"zero max-body", []string{"--store", "memory", "--max-body", "0"}, "limits.max-body: must be at least 1 byte"},
+		{"max-body above max-frame", []string{"--store", "memory", "--max-body", "32MiB", "--max-frame", "1MiB"}, "limits.max-body: 32MiB is larger than limits.max-frame 1MiB"},
 		{"passcode without login", []string{"--store", "memory", "--passcode", "secret", "--listen", "127.0.0.1:0", "--admin="}, "passcode: is set without login"},
 		{"port in use", []string{"--store", "memory", "--listen", busy.addr, "--admin="}, "--listen " + busy.addr},
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -165,5 +166,18 @@ func TestLoginThrottleBinary(t *testing.T) {
 	}
 	if n := strings.Count(p.stderr.String(), "\n"); n > 10 {
 		t.Fatalf("%d log lines for 201 refused CONNECTs:\n%s", n, p.stderr)
+	}
+}
+
+// TestMaxBodyRaisesFrameBinary: --max-body above the default frame limit
+// raises that limit, so a body of that size is accepted.
+func TestMaxBodyRaisesFrameBinary(t *testing.T) {
+	p := start(t, "--store", "memory", "--max-body", "20MiB")
+	c := rawConnect(t, p.addr, "")
+	c.expect(stomp.CONNECTED)
+	body := strings.Repeat("b", 17<<20)
+	go c.write("SEND\ndestination:/queue/big\nreceipt:big\ncontent-length:" + strconv.Itoa(len(body)) + "\n\n" + body + "\x00")
+	if f := c.expect(stomp.RECEIPT); f.Get("receipt-id") != "big" {
+		t.Fatalf("receipt %v", f.Headers)
 	}
 }
