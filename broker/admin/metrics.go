@@ -51,6 +51,11 @@ var scalars = []scalar{
 	{"refbroker_duplicates_total", "SENDs not stored again because their dedup-id was known.", counter, func(m *server.Metrics) float64 { return float64(m.Duplicates) }},
 	{"refbroker_dedup_ids", "dedup-ids remembered in the window.", gauge, func(m *server.Metrics) float64 { return float64(m.DedupWindow) }},
 	{"refbroker_memory_body_bytes", "Message body bytes held in memory.", gauge, func(m *server.Metrics) float64 { return float64(m.MemoryBytes) }},
+	{"refbroker_memory_bytes", "Bytes of messages held, per-message overhead included: what --max-memory bounds.", gauge, func(m *server.Metrics) float64 { return float64(m.MemoryHeld) }},
+	{"refbroker_memory_limit_bytes", "--max-memory (0: no bound).", gauge, func(m *server.Metrics) float64 { return float64(m.MemoryLimit) }},
+	{"refbroker_memory_waiting_sends", "SEND batches held by producer flow control now, waiting for memory.", gauge, func(m *server.Metrics) float64 { return float64(m.MemoryWaiting) }},
+	{"refbroker_memory_waits_total", "SEND batches held by producer flow control at --max-memory.", counter, func(m *server.Metrics) float64 { return float64(m.MemoryWaits) }},
+	{"refbroker_memory_refused_total", "SEND batches answered with an ERROR, not stored, after waiting --max-memory-wait.", counter, func(m *server.Metrics) float64 { return float64(m.MemoryRefused) }},
 }
 
 // queueMetrics are the per-queue gauges, labelled queue.

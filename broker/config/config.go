@@ -17,6 +17,7 @@
 //	db-reconnect-max: 0s       # give up (exit 1) after this long; 0 never
 //	db-commit-timeout: 30s     # a database commit taking longer fails (unknown outcome)
 //	max-memory: 256MiB
+//	max-memory-wait: 30s       # a SEND held at max-memory gets an ERROR after this
 //	max-connections: 10000     # lowered to fit RLIMIT_NOFILE less a reserve
 //	dedup-window: 100000
 //	prefetch: 1000
@@ -123,8 +124,12 @@ type Config struct {
 	// MaxLoginFailures is how many failed logins one address may make in
 	// a minute before its CONNECTs are refused unchecked; 0 is no limit.
 	MaxLoginFailures int `yaml:"max-login-failures"`
-	// MaxMemory bounds message bodies held in memory; 0 is no bound.
+	// MaxMemory bounds the messages held in memory, per-message overhead
+	// included; 0 is no bound.
 	MaxMemory ByteSize `yaml:"max-memory"`
+	// MaxMemoryWait is how long a SEND waits at MaxMemory (producer flow
+	// control) before it gets an ERROR; 0 refuses at once.
+	MaxMemoryWait time.Duration `yaml:"max-memory-wait"`
 	// MaxConnections bounds open client connections; refbroker lowers it
 	// to fit below RLIMIT_NOFILE with descriptors to spare for the store.
 	MaxConnections int `yaml:"max-connections"`
@@ -186,6 +191,7 @@ func Default() Config {
 		DBCommitTimeout:  30 * time.Second,
 		SegmentSize:      journal.DefaultSegmentSize,
 		MaxMemory:        256 << 20,
+		MaxMemoryWait:    server.DefaultMemoryWait,
 		MaxConnections:   DefaultMaxConnections,
 		DedupWindow:      server.DefaultDedupWindow,
 		Prefetch:         server.DefaultPrefetch,
@@ -338,6 +344,8 @@ func (c *Config) Validate() error {
 		return bad("segment-size", "%v is outside %v to %v", c.SegmentSize, ByteSize(journal.MinSegmentSize), ByteSize(journal.MaxSegmentSize))
 	case c.MaxMemory < 0:
 		return bad("max-memory", "must not be negative")
+	case c.MaxMemoryWait < 0:
+		return bad("max-memory-wait", "must not be negative (0 refuses at once)")
 	case c.MaxConnections < 1:
 		return bad("max-connections", "must be at least 1, not %d", c.MaxConnections)
 	case c.DedupWindow < 0:
@@ -447,6 +455,7 @@ func (c *Config) ServerOptions(version string, logf func(string, ...any)) server
 		Login:            c.Login,
 		Passcode:         c.Passcode,
 		MaxMemory:        int64(c.MaxMemory),
+		MemoryWait:       disable(c.MaxMemoryWait),
 		MaxConnections:   c.MaxConnections,
 		DedupWindow:      dedup,
 		Prefetch:         c.Prefetch,

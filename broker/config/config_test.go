@@ -50,6 +50,7 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"lease margin", "store: jdbc\nlease: true\nlease-ttl: 2s\nlease-margin: 1s\n", "b.yaml:4: lease-margin: 1s must be below"},
 		{"negative reconnect max", "store: jdbc\ndb-reconnect-max: -1s\n", "b.yaml:2: db-reconnect-max: must not be negative"},
 		{"zero commit timeout", "store: jdbc\ndb-commit-timeout: 0s\n", "b.yaml:2: db-commit-timeout: must be positive"},
+		{"negative memory wait", "max-memory-wait: -1s\n", "b.yaml:1: max-memory-wait: must not be negative"},
 		{"no connections", "max-connections: 0\n", "b.yaml:1: max-connections: must be at least 1"},
 		{"zero max-body", "limits:\n  max-body: 0\n", "b.yaml:2: limits.max-body: must be at least 1 byte"},
 		{"max-body above max-frame", "limits:\n  max-frame: 1MiB\n  max-body: 2MiB\n", "b.yaml:3: limits.max-body: 2MiB is larger than limits.max-frame 1MiB"},
@@ -77,7 +78,7 @@ func TestFlagsOverrideFile(t *testing.T) {
 	os.WriteFile(file, []byte("listen: 127.0.0.1:1\nstore: memory\nprefetch: 5\n"), 0o644)
 	fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
 	f := RegisterFlags(fs)
-	if err := fs.Parse([]string{"--config", file, "--listen", "127.0.0.1:2", "--repair", "--max-body=2MiB", "--heartbeat-send=0"}); err != nil {
+	if err := fs.Parse([]string{"--config", file, "--listen", "127.0.0.1:2", "--repair", "--max-body=2MiB", "--heartbeat-send=0", "--max-memory-wait=0"}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := Load(f.ConfigFile())
@@ -92,7 +93,7 @@ func TestFlagsOverrideFile(t *testing.T) {
 		t.Fatalf("got %+v", c)
 	}
 	o := c.ServerOptions("v1", nil)
-	if o.HeartbeatSend >= 0 || o.Limits.MaxBody != 2<<20 || o.Prefetch != 5 {
+	if o.HeartbeatSend >= 0 || o.Limits.MaxBody != 2<<20 || o.Prefetch != 5 || o.MemoryWait >= 0 {
 		t.Fatalf("server options %+v", o)
 	}
 }
@@ -208,7 +209,7 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	fs.PrintDefaults()
 	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes",
 		"lease", "shared", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "segment-size", "repair", "login", "passcode",
-		"max-memory", "max-connections", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
+		"max-memory", "max-memory-wait", "max-connections", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
 		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body", "frame-timeout", "max-subscriptions", "max-queues",
 		"max-redeliveries", "max-login-failures"} {
 		if !strings.Contains(out.String(), "-"+name) {

@@ -93,8 +93,10 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	f.def("passcode", "required `passcode` on CONNECT (needs --login: refbroker refuses to start with a passcode alone)", "", false, func(c *Config, v string) error { c.Passcode = v; return nil })
 	f.def("max-login-failures", "failed logins one address may make in a minute; past them its CONNECTs are refused unchecked and unlogged until the minute is over (0: no limit)",
 		strconv.Itoa(d.MaxLoginFailures), false, intSetter(func(c *Config) *int { return &c.MaxLoginFailures }))
-	f.def("max-memory", "message body `bytes` kept in memory; beyond, bodies are read back from the store at dispatch (0: no bound)",
+	f.def("max-memory", "`bytes` of messages held in memory, 512 bytes of overhead each included; past half of it persistent bodies are read back from the store at dispatch, and at it a SEND waits for consumers to free memory (producer flow control; 0: no bound)",
 		d.MaxMemory.String(), false, sizeSetter(func(c *Config) *ByteSize { return &c.MaxMemory }))
+	f.def("max-memory-wait", "how long a SEND waits at --max-memory before it gets ERROR \"memory limit reached\", not stored (0: at once)", d.MaxMemoryWait.String(), false,
+		durSetter(func(c *Config) *time.Duration { return &c.MaxMemoryWait }))
 	f.def("max-connections", "most open client `connections`; one more gets an ERROR and is closed. Lowered to fit RLIMIT_NOFILE (its soft limit raised to the hard one at start) less 256 descriptors kept for the store and admin",
 		strconv.Itoa(d.MaxConnections), false, intSetter(func(c *Config) *int { return &c.MaxConnections }))
 	f.def("dedup-window", "how many recent dedup-id headers are remembered to drop retried duplicates (0 disables)",

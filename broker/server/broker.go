@@ -44,7 +44,11 @@ type Broker struct {
 	ln       net.Listener
 	ord      uint64
 	npSeq    uint64
-	memBytes int64 // bodies held in memory
+	memBytes int64 // messages held, overhead included (memory.go)
+	memBody  int64 // of which bodies
+	// memFreed is closed, and memWaiting SENDs wake, when memory is freed.
+	memFreed   chan struct{}
+	memWaiting int
 
 	dedup *dedupWindow
 	acker *acker
@@ -115,6 +119,7 @@ func (b *Broker) Recover(ctx context.Context) error {
 		b.mu.Lock()
 		b.ord++
 		m.ord = b.ord
+		b.chargeLocked([]*message{m})
 		b.keepOrPage(m)
 		q := b.queueLocked(sm.Queue)
 		m.queue = q
@@ -129,27 +134,6 @@ func (b *Broker) Recover(ctx context.Context) error {
 	b.recovered.Store(true)
 	b.logf("recovered %d messages", n)
 	return nil
-}
-
-// keepOrPage decides whether m's body stays in memory; caller holds b.mu.
-func (b *Broker) keepOrPage(m *message) {
-	if m.paged {
-		return
-	}
-	if m.persistent && b.loader != nil && b.opts.MaxMemory > 0 &&
-		b.memBytes+int64(m.size) > b.opts.MaxMemory && m.size > 0 {
-		m.body, m.paged = nil, true
-		return
-	}
-	b.memBytes += int64(m.size)
-}
-
-// forget releases m's memory accounting when it leaves the broker; caller
-// holds b.mu.
-func (b *Broker) forget(m *message) {
-	if !m.paged {
-		b.memBytes -= int64(m.size)
-	}
 }
 
 func (b *Broker) queueLocked(name string) *queue {
@@ -321,6 +305,7 @@ func (b *Broker) isFailed() bool {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	b.closing.Store(true)
+	b.wakeMemLocked()
 	ln := b.ln
 	conns := make([]*conn, 0, len(b.conns))
 	for c := range b.conns {

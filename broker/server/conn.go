@@ -567,15 +567,26 @@ func (b *Broker) commit(sends []pendingSend, settles []txSettle) error {
 	}
 	var batch store.Batch
 	var adds []*message
+	var need int64
 	for i := range sends {
 		p := &sends[i]
 		if p.dup {
 			continue
 		}
 		adds = append(adds, p.msg)
+		need += b.need(p.msg)
 		if p.msg.persistent {
 			batch.Adds = append(batch.Adds, &store.Message{Queue: p.msg.dest, Headers: p.msg.headers, Body: p.msg.body})
 		}
+	}
+	// Flow control: wait for room in MaxMemory before storing anything.
+	if err := b.admit(need); err != nil {
+		for i := range sends {
+			if e := sends[i].entry; e != nil && !sends[i].dup {
+				e.resolve(err)
+			}
+		}
+		return err
 	}
 	if len(settles) > 0 {
 		b.mu.Lock()
@@ -599,6 +610,9 @@ func (b *Broker) commit(sends []pendingSend, settles []txSettle) error {
 			fn(err)
 		}
 		if err != nil {
+			b.mu.Lock()
+			b.releaseLocked(need)
+			b.mu.Unlock()
 			for i := range sends {
 				if e := sends[i].entry; e != nil && !sends[i].dup {
 					e.resolve(err)

@@ -130,6 +130,7 @@ func (b *Broker) moveDead(msgs []*message) {
 		b.forget(m)
 		b.logf("message %s moved to %s: handed back %d times", m.id, dlqName(m.dest), m.redeliveries)
 	}
+	b.chargeLocked(copies)
 	b.enqueueLocked(copies)
 	b.mu.Unlock()
 	b.m.deadLettered.Add(uint64(len(msgs)))

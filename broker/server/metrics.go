@@ -37,6 +37,8 @@ type metrics struct {
 	errors              atomic.Uint64
 	duplicates          atomic.Uint64
 	deadLettered        atomic.Uint64
+	memoryWaits         atomic.Uint64
+	memoryRefused       atomic.Uint64
 	latency             histogram
 }
 
@@ -74,6 +76,11 @@ type Metrics struct {
 	DeadLettered        uint64 // messages moved to their dead-letter queue
 	DedupWindow         int    // dedup-ids remembered
 	MemoryBytes         int64  // message bodies held in memory
+	MemoryHeld          int64  // messages held, overhead included: what MaxMemory bounds
+	MemoryLimit         int64  // MaxMemory; 0 without a bound
+	MemoryWaiting       int    // SENDs waiting for room under MaxMemory now
+	MemoryWaits         uint64 // SEND batches that had to wait for room
+	MemoryRefused       uint64 // SEND batches refused after MemoryWait
 	Queues              []QueueStatus
 	ReceiptLatency      Histogram // SEND to RECEIPT queued
 	Store               map[string]float64
@@ -96,13 +103,16 @@ func (b *Broker) Metrics() Metrics {
 		Errors:              b.m.errors.Load(),
 		Duplicates:          b.m.duplicates.Load(),
 		DeadLettered:        b.m.deadLettered.Load(),
+		MemoryLimit:         b.opts.MaxMemory,
+		MemoryWaits:         b.m.memoryWaits.Load(),
+		MemoryRefused:       b.m.memoryRefused.Load(),
 		DedupWindow:         b.dedup.size(),
 		Queues:              b.queueStatus(),
 		Failed:              b.isFailed(),
 		Ready:               b.Ready(),
 	}
 	b.mu.Lock()
-	m.MemoryBytes = b.memBytes
+	m.MemoryBytes, m.MemoryHeld, m.MemoryWaiting = b.memBody, b.memBytes, b.memWaiting
 	b.mu.Unlock()
 	h := Histogram{Bounds: LatencyBounds, Cumulative: make([]uint64, len(LatencyBounds)+1)}
 	var n uint64

@@ -21,6 +21,7 @@ const (
 	DefaultMaxRedeliveries = 6
 	// DefaultMaxLoginFailures is per source address and minute.
 	DefaultMaxLoginFailures = 5
+	DefaultMemoryWait       = 30 * time.Second
 )
 
 // Header names the broker gives meaning to besides STOMP's own.
@@ -46,11 +47,15 @@ type Options struct {
 	// unlogged) until the minute is over. Zero means
 	// DefaultMaxLoginFailures, negative no limit.
 	MaxLoginFailures int
-	// MaxMemory bounds the bytes of message bodies held in memory; beyond
-	// it, persistent messages keep only metadata and are loaded from the
-	// store at dispatch (when the store implements store.Loader).
-	// Zero means no bound.
+	// MaxMemory bounds the bytes of every message held, per-message
+	// overhead included (memory.go). Past it, persistent messages keep only
+	// metadata and are loaded from the store at dispatch (when the store
+	// implements store.Loader), and when even that does not fit, SENDs
+	// wait for room (producer flow control). Zero means no bound.
 	MaxMemory int64
+	// MemoryWait is how long a SEND waits for room under MaxMemory before
+	// it is answered with an ERROR, not stored; negative answers at once.
+	MemoryWait time.Duration
 	// MaxConnections bounds open client connections; one more is answered
 	// with an ERROR frame and closed. Zero means no bound.
 	MaxConnections int
@@ -134,6 +139,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FrameTimeout <= 0 {
 		o.FrameTimeout = DefaultFrameTimeout
+	}
+	if o.MemoryWait == 0 {
+		o.MemoryWait = DefaultMemoryWait
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
