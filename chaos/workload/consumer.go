@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,7 +113,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// subscription while an ACK waits for room in its write queue: with
 	// more messages in flight than that queue holds, the two deadlock. A
 	// write queue larger than any prefetch keeps ACKs from waiting.
-	extra := []func(*stomp.Conn) error{stomp.ConnOpt.WriteChannelCapacity(1 << 16)}
+	extra := []func(*stomp.Conn) error{stomp.ConnOpt.WriteChannelCapacity(max(1<<16, 2*c.cfg.Prefetch))}
 	if c.cfg.HeartBeat > 0 {
 		extra = append(extra, stomp.ConnOpt.HeartBeat(0, c.cfg.HeartBeat),
 			stomp.ConnOpt.HeartBeatError(c.cfg.HeartBeat))
@@ -151,8 +152,14 @@ func (c *Consumer) session(ctx context.Context, s *session) {
 	c.subscribed.Store(true)
 	c.touch(time.Now())
 	node := s.ep.node()
-	var wdl time.Time // current write deadline
-	pending := 0      // unacked messages in client mode
+	// ACKs go out from their own goroutine, off the delivery path:
+	// go-stomp hands MESSAGEs to the subscription (a channel of 16) on the
+	// same goroutine that writes ACKs, so a receive loop that blocks on an
+	// ACK while more messages are in flight than that channel holds stalls
+	// both for good. The receive loop only queues an ACK and reads on.
+	acks := newAcker(s, c.cfg.WriteTimeout)
+	defer acks.stop()
+	pending := 0 // unacked messages in client mode
 	for {
 		var m *stomp.Message
 		var ok bool
@@ -171,10 +178,6 @@ func (c *Consumer) session(ctx context.Context, s *session) {
 		if c.mode == stomp.AckAuto {
 			continue
 		}
-		if time.Until(wdl) < c.cfg.WriteTimeout/2 {
-			wdl = now.Add(c.cfg.WriteTimeout)
-			_ = s.nc.SetWriteDeadline(wdl)
-		}
 		if c.mode == stomp.AckClient {
 			// client acks are cumulative: ack when caught up or every 64.
 			pending++
@@ -183,7 +186,97 @@ func (c *Consumer) session(ctx context.Context, s *session) {
 			}
 			pending = 0
 		}
-		if err := s.conn.Ack(m); err != nil {
+		if !acks.push(m) {
+			return // an ACK failed: the connection is gone
+		}
+	}
+}
+
+// acker writes a session's ACKs in order on its own goroutine; its queue
+// has no bound, so queueing never blocks the receive loop (the broker's
+// prefetch bounds what can be waiting).
+type acker struct {
+	s       *session
+	timeout time.Duration
+	mu      sync.Mutex
+	queue   []*stomp.Message
+	failed  bool
+	wake    chan struct{}
+	done    chan struct{}
+	exited  chan struct{}
+}
+
+func newAcker(s *session, writeTimeout time.Duration) *acker {
+	a := &acker{s: s, timeout: writeTimeout, wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+// push queues m's ACK; false once an ACK failed.
+func (a *acker) push(m *stomp.Message) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.failed {
+		return false
+	}
+	a.queue = append(a.queue, m)
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// stop writes the ACKs still queued and ends the goroutine. It waits at
+// most the write timeout; then it drops the connection (the broker
+// redelivers what was not acknowledged).
+func (a *acker) stop() {
+	close(a.done)
+	t := time.NewTimer(a.timeout)
+	defer t.Stop()
+	select {
+	case <-a.exited:
+	case <-t.C:
+		a.s.abort()
+		<-a.exited
+	}
+}
+
+func (a *acker) run() {
+	defer close(a.exited)
+	var wdl time.Time // current write deadline
+	for {
+		var stopping bool
+		select {
+		case <-a.done:
+			stopping = true
+		case <-a.wake:
+		}
+		for {
+			a.mu.Lock()
+			batch := a.queue
+			a.queue = nil
+			a.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			for _, m := range batch {
+				// A write blocked longer than the timeout drops the
+				// connection (the session then reconnects).
+				if time.Until(wdl) < a.timeout/2 {
+					wdl = time.Now().Add(a.timeout)
+					_ = a.s.nc.SetWriteDeadline(wdl)
+				}
+				if err := a.s.conn.Ack(m); err != nil {
+					a.mu.Lock()
+					a.failed = true
+					a.mu.Unlock()
+					a.s.abort()
+					return
+				}
+			}
+		}
+		if stopping {
 			return
 		}
 	}

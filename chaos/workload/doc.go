@@ -20,6 +20,14 @@
 // Attempt+1 after a failover, until they succeed, MaxAttempts is reached or
 // the producer's context ends.
 //
+// A Consumer records each delivery, then queues its ACK for a goroutine of
+// its own: go-stomp hands MESSAGEs to a subscription (a channel of 16) on
+// the goroutine that also writes ACKs, so a receive loop that blocked on
+// an ACK with more messages in flight could stall for good. FinalDrain,
+// after the consumers stopped, reads what they left with fresh
+// connections until the broker is empty (where it says its depth) or
+// quiet, so a stalled consumer's backlog is read, not counted as lost.
+//
 // Clients fail over like ActiveMQ's failover: transport: on a broken
 // connection they try the next address of their list, then the one after,
 // backing off between rounds, until a connection is made or their context
