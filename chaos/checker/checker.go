@@ -54,6 +54,9 @@ type Result struct {
 	Recovered       int `json:"recovered"`
 	RecoveredFailed int `json:"recovered_failed"`
 	Unconfirmed     int `json:"unconfirmed"`
+	// Drained counts ids first received by the final drain
+	// (history.DrainProcess): messages the consumers left in the broker.
+	Drained int `json:"drained"`
 	// Failed and UnknownOutcomes count outcome events (not ids).
 	Failed          int `json:"failed_sends"`
 	UnknownOutcomes int `json:"unknown_sends"`
@@ -274,6 +277,9 @@ func Check(events []history.Event, opt Options) *Result {
 					e2e = append(e2e, l)
 				}
 				bucket(e.Time).Received++
+				if e.Process == history.DrainProcess {
+					r.Drained++
+				}
 			}
 			order.recv(r, e, m)
 			m.deliveries++

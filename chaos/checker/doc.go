@@ -25,6 +25,10 @@
 //	                the message was not stored: a broker bug worth a look.
 //	unconfirmed     invoked, never acknowledged, never received: not loss
 //	                (nobody was promised anything), but not delivered either
+//	drained         ids first received by the runner's final drain (recv
+//	                events of process "drain"): the consumers had stopped
+//	                taking them (a stall) or had not caught up; received,
+//	                so not lost
 //
 // The send time of a message is the invoke of its first acknowledged
 // attempt (for unacknowledged messages, of its first attempt). Lost

@@ -24,6 +24,8 @@ func (r *Result) Metric(name string) (value float64, ok bool) {
 		return float64(r.Recovered), true
 	case "unconfirmed":
 		return float64(r.Unconfirmed), true
+	case "drained":
+		return float64(r.Drained), true
 	case "order_violations":
 		return float64(r.OrderViolations), true
 	case "unavailable_s":

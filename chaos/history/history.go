@@ -8,7 +8,8 @@
 // broker answered with an ERROR: definitely not stored) or "unknown" (the
 // connection broke before an answer: maybe stored). A retried send reuses
 // the message id and gets a new invoke with Attempt+1. A consumer's delivery
-// is one "recv" event. Faults are "fault-start" and "fault-end" events.
+// is one "recv" event (Process DrainProcess for the final drain's reads).
+// Faults are "fault-start" and "fault-end" events.
 // The runner marks the send phase with "send-start" and "send-end": the
 // checker measures unavailability and throughput over that phase even when
 // the producers stopped sending (their broker gone, no connection to
@@ -24,6 +25,10 @@ import (
 	"sync"
 	"time"
 )
+
+// DrainProcess is the Process of the runner's final drain: after the
+// consumers stopped, fresh connections read what they left in the broker.
+const DrainProcess = "drain"
 
 // Event types.
 const (

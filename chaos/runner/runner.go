@@ -332,12 +332,16 @@ func (r *run) do(ctx context.Context) (*Outcome, error) {
 		if !workload.WaitQuiet(ctx, wl.Recovery.Quiet.D(), time.Until(drainEnd), cons...) {
 			r.note("drain: consumers still busy or disconnected after %s", wl.Recovery.Drain)
 		}
+		r.noteStall(ctx)
 	}
 	cstop()
 	consDone := make(chan struct{})
 	go func() { cwg.Wait(); close(consDone) }()
 	if !waitBounded(consDone, clientStopGrace) {
 		r.note("consumers did not stop within %s after the drain (a client hang)", clientStopGrace)
+	}
+	if ctx.Err() == nil {
+		r.finalDrain(ctx, fo)
 	}
 	if err := closeHistory(); err != nil {
 		return nil, fmt.Errorf("runner: %w: %w", ErrEnvironment, err)
@@ -410,10 +414,7 @@ func (r *run) failover() (workload.Failover, error) {
 // use destination i (j) modulo the number of destinations.
 func (r *run) clients(fo workload.Failover) ([]*workload.Producer, []*workload.Consumer, error) {
 	wl := r.sc.Workload
-	dests := wl.Destinations
-	if len(dests) == 0 {
-		dests = []string{"/queue/lossbench"}
-	}
+	dests := r.dests()
 	var prods []*workload.Producer
 	for i := 0; i < wl.Producers.Count; i++ {
 		pr, err := workload.NewProducer(workload.ProducerConfig{

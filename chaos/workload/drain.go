@@ -2,7 +2,10 @@ package workload
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/lossbench/lossbench/chaos/history"
 )
 
 // WaitQuiet is the drain: it returns once every consumer has a live
@@ -39,5 +42,98 @@ func WaitQuiet(ctx context.Context, quiet, max time.Duration, cs ...*Consumer) b
 			return false
 		case <-t.C:
 		}
+	}
+}
+
+// FinalDrain reads what the consumers left, after they stopped: for each
+// endpoint and destination, a fresh connection and subscription (so
+// nothing a stalled consumer held stays held) receives until nothing has
+// arrived for Quiet and the broker says it holds nothing there, or cannot
+// say. It makes "lost" mean lost: a message still in the broker is read
+// here, not counted as loss because a consumer stopped taking messages.
+type FinalDrain struct {
+	Dests     []string
+	Endpoints []Endpoint
+	// Failover gives the connection settings (timeouts, login); its
+	// endpoints are replaced by each of Endpoints in turn.
+	Failover Failover
+	// Quiet is how long without a message ends a destination's drain.
+	Quiet time.Duration
+	// Depth, if set, says how many messages (ready and in flight) the
+	// broker of node holds on dest; ok is false when it cannot say.
+	Depth func(ctx context.Context, node, dest string) (n int, ok bool)
+}
+
+// DrainStats is what a final drain did.
+type DrainStats struct {
+	// Received counts the messages read.
+	Received uint64
+	// Left lists "node dest: n" for each place the broker still held
+	// messages when the drain ended (ctx's deadline); empty when it
+	// emptied every broker that says its depth.
+	Left []string
+}
+
+// Run drains until every endpoint is done or ctx ends. An endpoint that
+// refuses connections (a standby, a node down) is skipped.
+func (d FinalDrain) Run(ctx context.Context, h *history.Writer) DrainStats {
+	var st DrainStats
+	for _, ep := range d.Endpoints {
+		for _, dest := range d.Dests {
+			n, left := d.one(ctx, h, ep, dest)
+			st.Received += n
+			if left > 0 {
+				st.Left = append(st.Left, fmt.Sprintf("%s %s: %d", ep.node(), dest, left))
+			}
+		}
+	}
+	return st
+}
+
+// one drains dest on ep; left is the depth the broker still reports when
+// ctx ends first (0 if it cannot say).
+func (d FinalDrain) one(ctx context.Context, h *history.Writer, ep Endpoint, dest string) (received uint64, left int) {
+	fo := d.Failover
+	fo.Endpoints, fo.MaxRounds = []Endpoint{ep}, 1
+	c, err := NewConsumer(ConsumerConfig{ID: history.DrainProcess, Dest: dest, Ack: AckClientIndividual, Prefetch: 100, Failover: fo}, h)
+	if err != nil {
+		return 0, 0
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(cctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	tick := time.NewTicker(min(max(d.Quiet/10, 10*time.Millisecond), 200*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			done <- nil // for the deferred wait
+			return c.Stats().Received, 0
+		case <-ctx.Done():
+			if d.Depth != nil {
+				// ctx is over: ask with a short bound of its own.
+				qctx, qcancel := context.WithTimeout(context.Background(), time.Second)
+				n, ok := d.Depth(qctx, ep.node(), dest)
+				qcancel()
+				if ok {
+					left = n
+				}
+			}
+			return c.Stats().Received, left
+		case <-tick.C:
+		}
+		if !c.Subscribed() || c.Idle() < d.Quiet {
+			continue
+		}
+		if d.Depth != nil {
+			if n, ok := d.Depth(ctx, ep.node(), dest); ok && n > 0 {
+				continue // the broker still holds messages: keep reading
+			}
+		}
+		return c.Stats().Received, 0
 	}
 }

@@ -20,13 +20,22 @@ const DefaultPrefetch = 1000
 
 // Broker serves STOMP on listeners given to Serve.
 type Broker struct {
-	mu     sync.Mutex
-	queues map[string]*queue
-	seen   map[string]bool // dedup-ids
-	conns  map[*conn]bool
-	lns    []net.Listener
-	nextID uint64
-	closed bool
+	// StallAfter, when > 0, makes the broker's first subscription stall
+	// as a consumer whose ACKs stop reaching the broker does: ACKs after
+	// its first StallAfter messages are ignored, so its prefetch window
+	// fills and stays full while its connection is open; the messages it
+	// holds go back to the queue when that connection closes. Set it
+	// before Serve.
+	StallAfter int
+
+	mu      sync.Mutex
+	queues  map[string]*queue
+	seen    map[string]bool // dedup-ids
+	conns   map[*conn]bool
+	lns     []net.Listener
+	nextID  uint64
+	closed  bool
+	stalled bool // the StallAfter subscription was made
 }
 
 type message struct {
@@ -48,6 +57,9 @@ type sub struct {
 	credit   int
 	unacked  []*message
 	ackIDs   map[string]*message // ack header value -> message
+	// stallAt, when > 0, is the number of acks after which this
+	// subscription's acks are ignored (Broker.StallAfter).
+	stallAt, acks int
 }
 
 type conn struct {
@@ -88,6 +100,31 @@ func (b *Broker) Close() {
 	for c := range b.conns {
 		c.nc.Close()
 	}
+}
+
+// Inflight is the number of messages delivered on dest and not yet
+// acknowledged.
+func (b *Broker) Inflight(dest string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	if q := b.queues[dest]; q != nil {
+		for _, s := range q.subs {
+			n += len(s.unacked)
+		}
+	}
+	return n
+}
+
+// Queues lists the destinations the broker has seen.
+func (b *Broker) Queues() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]string, 0, len(b.queues))
+	for d := range b.queues {
+		out = append(out, d)
+	}
+	return out
 }
 
 // Depth is the number of messages queued on dest and not yet delivered.
@@ -272,6 +309,9 @@ func (b *Broker) subscribe(c *conn, f *frame.Frame) {
 			s.credit = n
 		}
 	}
+	if b.StallAfter > 0 && !b.stalled {
+		b.stalled, s.stallAt = true, b.StallAfter
+	}
 	c.subs[s.id] = s
 	q := b.queue(s.dest)
 	q.subs = append(q.subs, s)
@@ -316,6 +356,12 @@ func (b *Broker) ack(c *conn, f *frame.Frame) {
 		m := s.ackIDs[id]
 		if m == nil {
 			continue
+		}
+		if s.stallAt > 0 {
+			if s.acks >= s.stallAt {
+				return
+			}
+			s.acks++
 		}
 		// client mode acks every message up to m; client-individual only m.
 		n := 0

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -22,9 +23,11 @@ func main() {
 	flag.String("store", "memory", "ignored: always memory")
 	flag.String("data", "", "ignored")
 	flag.String("fsync", "", "ignored")
+	stall := flag.Int("stall-after", 0, "the first subscription's ACKs after this many are ignored: a consumer that stalled (0: none)")
 	flag.Parse()
 
 	b := fakebroker.New()
+	b.StallAfter = *stall
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fakebroker:", err)
@@ -40,6 +43,17 @@ func main() {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", ok)
 		mux.HandleFunc("/readyz", ok)
+		// /status in refbroker's shape, the fields the harness reads.
+		mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
+			st := struct {
+				Ready  bool             `json:"ready"`
+				Queues []map[string]any `json:"queues"`
+			}{Ready: true, Queues: []map[string]any{}}
+			for _, d := range b.Queues() {
+				st.Queues = append(st.Queues, map[string]any{"name": d, "depth": b.Depth(d), "inflight": b.Inflight(d)})
+			}
+			_ = json.NewEncoder(w).Encode(st)
+		})
 		go func() { _ = http.Serve(aln, mux) }()
 	}
 	go func() {
