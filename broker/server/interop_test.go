@@ -281,16 +281,20 @@ func TestTransactionalAck(t *testing.T) {
 }
 
 func TestHeartBeats(t *testing.T) {
-	b, addr := startBroker(t, nil, Options{HeartbeatSend: 20 * time.Millisecond, HeartbeatReceive: 20 * time.Millisecond})
-	c := dial(t, addr, gostomp.ConnOpt.HeartBeat(20*time.Millisecond, 20*time.Millisecond),
-		gostomp.ConnOpt.HeartBeatError(30*time.Millisecond))
+	// Heart-beats every 50ms, and each side drops the other after 1s of
+	// silence: a loaded machine (a load of 15 on 2 cores was seen) delays
+	// them by far more than the 40ms this test once allowed, and 1.5s of
+	// idleness is still past the limit, so without heart-beats it fails.
+	b, addr := startBroker(t, nil, Options{HeartbeatSend: 50 * time.Millisecond, HeartbeatReceive: 50 * time.Millisecond, HeartbeatGrace: 20})
+	c := dial(t, addr, gostomp.ConnOpt.HeartBeat(50*time.Millisecond, 50*time.Millisecond),
+		gostomp.ConnOpt.HeartBeatError(950*time.Millisecond))
 	s, err := c.Subscribe("/queue/hb", gostomp.AckAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Stay idle for many heart-beat periods: both sides must keep the
 	// other alive. The broker counts no timeouts, and the connection works.
-	deadline := time.Now().Add(500 * time.Millisecond)
+	deadline := time.Now().Add(1500 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		select {
 		case m := <-s.C:
