@@ -40,6 +40,23 @@
 //	skip (type 4): damaged bytes that repair skipped; the payload is
 //	  whatever was there and means nothing
 //
+// In a fenced journal (Options.Epoch, refbroker --shared) the segment
+// header is version 2: the type 1 frame followed at once by an epoch frame
+// (a version 1 segment, as journals without epochs have, is epoch 0):
+//
+//	epoch (type 5), fixed 24 bytes:
+//	  epoch uint64le | previous segment id uint64le | its end uint64le
+//
+// The epoch is the lease epoch of the broker that started the segment;
+// previous id and end say where the previous segment's log ended then.
+// A broker that takes over (a newer epoch than the last segment's) always
+// starts a new segment, so the end of the old epoch's log is on record.
+// At recovery, frames past that end in the previous segment, and segments
+// of an older epoch than one before them, were written by an ex-master
+// after the takeover: they are split-brain evidence (SplitBrain, logged,
+// the split_brain_frames stat), not replayed, and left on disk. A fenced
+// Open of a journal that a newer epoch wrote to fails (ErrStaleEpoch).
+//
 // The header's next seq is the sequence number the journal would have
 // handed out next when the segment was started, so sequence numbers keep
 // increasing even after every older segment was deleted.

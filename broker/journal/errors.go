@@ -15,6 +15,26 @@ var ErrLocked = vfs.ErrLocked
 // ErrCorrupt is wrapped by every *CorruptionError and *MissingSegmentsError.
 var ErrCorrupt = errors.New("journal: corrupt")
 
+// ErrStaleEpoch is wrapped by Open's error when the journal holds a
+// segment of a newer epoch than Options.Epoch: another broker took over
+// since this one acquired its lease.
+var ErrStaleEpoch = errors.New("journal: fenced: a newer epoch has written to this journal")
+
+// SplitBrain is evidence that two brokers wrote to one journal: frames of
+// an older epoch found after a newer epoch took over. Open does not replay
+// them; the bytes stay on disk.
+type SplitBrain struct {
+	File     string // the segment holding the frames
+	From, To int64  // their offsets: [From, To)
+	Frames   int    // valid frames among them
+	Epoch    int64  // the epoch of the segment they are in
+	Newer    int64  // the epoch that had taken over
+}
+
+func (e SplitBrain) String() string {
+	return fmt.Sprintf("%s: %d frames (offsets %d to %d) of epoch %d written after epoch %d took over", e.File, e.Frames, e.From, e.To, e.Epoch, e.Newer)
+}
+
 // CorruptionError says where the log is corrupt: damage that is not a torn
 // tail left by a crash.
 type CorruptionError struct {

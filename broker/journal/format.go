@@ -19,6 +19,9 @@ const (
 	recBatch         = 2
 	recManifest      = 3 // the MANIFEST file's only frame
 	recSkip          = 4 // damaged bytes repair skipped; the payload means nothing
+	recEpoch         = 5 // follows the segment header in a fenced journal
+
+	epochLen = 8 + 8 + 8 // epoch, previous segment id, its end
 
 	segmentHeaderLen = 4 + 8 + 8 // magic, segment id, next seq
 
@@ -62,6 +65,37 @@ func appendSegmentHeader(buf []byte, id, nextSeq uint64) []byte {
 	buf = binary.LittleEndian.AppendUint64(buf, id)
 	buf = binary.LittleEndian.AppendUint64(buf, nextSeq)
 	return endFrame(buf, start)
+}
+
+// segEpoch is a fenced segment's epoch record: the writer's lease epoch,
+// and where the previous segment's log ended when this one was started.
+type segEpoch struct {
+	epoch   int64
+	prevID  uint64
+	prevEnd int64
+}
+
+func appendEpoch(buf []byte, e segEpoch) []byte {
+	buf, start := beginFrame(buf, recEpoch)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(e.epoch))
+	buf = binary.LittleEndian.AppendUint64(buf, e.prevID)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(e.prevEnd))
+	return endFrame(buf, start)
+}
+
+func decodeEpoch(p []byte) (segEpoch, error) {
+	if len(p) != epochLen {
+		return segEpoch{}, errBadRecord
+	}
+	e := segEpoch{
+		epoch:   int64(binary.LittleEndian.Uint64(p)),
+		prevID:  binary.LittleEndian.Uint64(p[8:]),
+		prevEnd: int64(binary.LittleEndian.Uint64(p[16:])),
+	}
+	if e.epoch <= 0 || e.prevEnd < 0 {
+		return segEpoch{}, errBadRecord
+	}
+	return e, nil
 }
 
 func uvarintLen(x uint64) int {

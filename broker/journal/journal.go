@@ -7,6 +7,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ type Store struct {
 	dropped []string   // segment files replay dropped, removed once the manifest no longer names them
 	clean   *manifest  // set by replay when the journal was closed cleanly
 	salvage salvage    // what repair skipped during replay
+
+	splitBrain []SplitBrain // found by replay (Options.Epoch)
+	fresh      bool         // replay cut the last segment: Open starts a new one
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	active   *segment
@@ -159,16 +163,37 @@ func (s *Store) open() error {
 	if err := s.replay(); err != nil {
 		return err
 	}
-	if len(s.segs) == 0 {
-		seg, err := preallocate(s.fs, s.dir, s.lastID+1, s.segSize)
+	if err := s.checkEpoch(); err != nil {
+		return err
+	}
+	// A fenced journal taken over by a new epoch goes on in a new segment
+	// that records where the old epoch's log ended, so that anything the
+	// old epoch appends to it later is told apart (replay.go, cutAt).
+	takeover := len(s.segs) > 0 && (s.fresh || s.opts.Epoch > s.segs[len(s.segs)-1].ep.epoch)
+	if len(s.segs) == 0 || takeover {
+		id := s.lastID + 1
+		var prevID uint64
+		var prevEnd int64
+		if takeover {
+			// Right after the last segment replayed, so that the ids stay
+			// consecutive: a preallocated segment replay dropped there is
+			// reused (truncated again), not removed.
+			prev := s.segs[len(s.segs)-1]
+			prevID, prevEnd, id = prev.id, prev.end, prev.id+1
+			path := filepath.Join(s.dir, segmentName(id))
+			s.dropped = slices.DeleteFunc(s.dropped, func(p string) bool { return p == path })
+		}
+		seg, err := preallocate(s.fs, s.dir, id, s.segSize)
 		if err != nil {
 			return fmt.Errorf("journal: create segment: %w", err)
 		}
-		if err := writeHeader(seg, s.nextSeq); err != nil {
+		if err := s.writeHeader(seg, s.nextSeq, prevID, prevEnd); err != nil {
 			return err
 		}
+		seg.endSeq = s.nextSeq
 		s.segs = append(s.segs, seg)
 		s.segByID[seg.id] = seg
+		s.lastID = max(s.lastID, seg.id)
 	}
 	s.active = s.segs[len(s.segs)-1]
 	s.off = s.active.end
@@ -196,10 +221,37 @@ func (s *Store) open() error {
 	return nil
 }
 
+// head is the start of a new segment: its header and, in a fenced
+// journal, its epoch record naming the previous segment and its end.
+func (s *Store) head(seg *segment, nextSeq, prevID uint64, prevEnd int64) []byte {
+	hdr := appendSegmentHeader(nil, seg.id, nextSeq)
+	if s.opts.Epoch > 0 {
+		seg.ep = segEpoch{epoch: s.opts.Epoch, prevID: prevID, prevEnd: prevEnd}
+		hdr = appendEpoch(hdr, seg.ep)
+	}
+	return hdr
+}
+
+// checkEpoch refuses a fenced open of a journal a newer epoch wrote to.
+func (s *Store) checkEpoch() error {
+	if s.opts.Epoch <= 0 {
+		return nil
+	}
+	for _, seg := range s.segs {
+		if seg.ep.epoch > s.opts.Epoch {
+			return fmt.Errorf("%w: %s was written by epoch %d, ours is %d", ErrStaleEpoch, seg.path, seg.ep.epoch, s.opts.Epoch)
+		}
+	}
+	return nil
+}
+
+// SplitBrain returns the evidence of two writers that Open found.
+func (s *Store) SplitBrain() []SplitBrain { return append([]SplitBrain(nil), s.splitBrain...) }
+
 // writeHeader writes and syncs the header of a new segment that replay or
 // Open adds (the writer's roll syncs its headers with the next batch).
-func writeHeader(seg *segment, nextSeq uint64) error {
-	hdr := appendSegmentHeader(nil, seg.id, nextSeq)
+func (s *Store) writeHeader(seg *segment, nextSeq, prevID uint64, prevEnd int64) error {
+	hdr := s.head(seg, nextSeq, prevID, prevEnd)
 	if _, err := seg.f.WriteAt(hdr, 0); err != nil {
 		seg.f.Close()
 		return fmt.Errorf("journal: write segment header %s: %w", seg.path, err)
@@ -315,6 +367,14 @@ func (s *Store) isClosed() bool {
 	return s.closed
 }
 
+func (s *Store) splitBrainFrames() int {
+	n := 0
+	for _, e := range s.splitBrain {
+		n += e.Frames
+	}
+	return n
+}
+
 // Stats implements store.Statser. group_commits_total counts the writes
 // of the writer goroutine (each carrying group_commit_batches_total /
 // group_commits_total batches on average); writes_total / fsyncs_total is
@@ -337,6 +397,7 @@ func (s *Store) Stats() map[string]float64 {
 		"group_commit_batches_total":    float64(st.groupBatches.Load()),
 		"group_commit_batches_max":      float64(st.groupMax.Load()),
 		"segments":                      float64(segs),
+		"split_brain_frames":            float64(s.splitBrainFrames()),
 		"segments_reclaimed_total":      float64(st.reclaimed.Load()),
 		"live_messages":                 float64(live),
 		"live_bytes":                    float64(liveBytes),

@@ -37,6 +37,13 @@ type Options struct {
 	// the directory lock (a standby broker on shared storage waits for the
 	// master to go); 0 fails at once, negative waits for ever.
 	LockTimeout time.Duration
+	// Epoch fences the journal for shared-storage master/slave: the lease
+	// epoch of the broker opening it (0: not fenced). Every segment it
+	// starts records the epoch; Open starts a new segment when the last
+	// one is of an older epoch, refuses a journal a newer epoch has
+	// written to (ErrStaleEpoch), and does not replay frames an older
+	// epoch appended after a newer one took over (SplitBrain).
+	Epoch int64
 	// RecoverBodyBudget bounds the body bytes Recover hands out in memory;
 	// messages past it come with Body nil, for Load. 0 means
 	// DefaultRecoverBodyBudget, negative means no bound.

@@ -73,6 +73,10 @@ func (s *Store) replay() error {
 		s.dropSegment(seg)
 	}
 
+	cuts, err := s.epochCuts()
+	if err != nil {
+		return err
+	}
 	for i := 0; i < len(s.segs); i++ {
 		seg := s.segs[i]
 		last := i == len(s.segs)-1 && !newestMissing
@@ -80,11 +84,21 @@ func (s *Store) replay() error {
 		if err != nil {
 			return fmt.Errorf("journal: read %s: %w", seg.path, err)
 		}
-		end, err := s.replaySegment(seg, buf, last)
+		data := buf
+		if c, ok := cuts[seg.id]; ok {
+			data = s.cutAt(seg, buf, c)
+			if last {
+				last, s.fresh = false, true
+			}
+		}
+		end, err := s.replaySegment(seg, data, last)
 		if err != nil {
 			return err
 		}
-		if cerr := s.checkClean(seg, buf, end); cerr != nil {
+		if _, evidence := cuts[seg.id]; evidence {
+			// What follows the cut is split-brain evidence, reported;
+			// the clean shutdown is the newer epoch's.
+		} else if cerr := s.checkClean(seg, buf, end); cerr != nil {
 			if !s.opts.Repair {
 				return cerr
 			}
@@ -115,6 +129,72 @@ func (s *Store) replay() error {
 		return s.fillMissing(missing)
 	}
 	return nil
+}
+
+// cut is where a segment's log ends for replay: past it, frames of the
+// segment's epoch were written after a newer epoch took over.
+type cut struct {
+	at    int64
+	newer int64 // the epoch that took over
+}
+
+// epochCuts reads every segment's epoch record and finds the split-brain
+// cuts: a segment whose successor's newer epoch recorded where the log
+// ended when it took over ends there; a segment of an older epoch than
+// one before it was written after the takeover, and holds nothing to
+// replay.
+func (s *Store) epochCuts() (map[uint64]cut, error) {
+	cuts := map[uint64]cut{}
+	var newest int64
+	var head [segmentHeaderFrameSize + 64]byte
+	for i, seg := range s.segs {
+		n, err := seg.f.ReadAt(head[:], 0)
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("journal: read %s: %w", seg.path, err)
+		}
+		epochEnd := int64(0)
+		if st, typ, _, next, _ := parseFrame(head[:n], 0); st == frameOK && typ == recSegmentHeader {
+			if st, typ, p, next2, _ := parseFrame(head[:n], next); st == frameOK && typ == recEpoch {
+				if e, err := decodeEpoch(p); err == nil {
+					seg.ep, epochEnd = e, next2
+				}
+			}
+		}
+		switch {
+		case seg.ep.epoch < newest && epochEnd > 0:
+			cuts[seg.id] = cut{at: epochEnd, newer: newest}
+		case i > 0 && seg.ep.epoch > 0 && seg.ep.prevID == s.segs[i-1].id && seg.ep.epoch > s.segs[i-1].ep.epoch:
+			if _, done := cuts[seg.ep.prevID]; !done {
+				cuts[seg.ep.prevID] = cut{at: seg.ep.prevEnd, newer: seg.ep.epoch}
+			}
+		}
+		newest = max(newest, seg.ep.epoch)
+	}
+	return cuts, nil
+}
+
+// cutAt returns seg's data up to c, reporting any frame after it as
+// split-brain evidence: it is not replayed, and stays on disk.
+func (s *Store) cutAt(seg *segment, data []byte, c cut) []byte {
+	if c.at >= int64(len(data)) {
+		return data
+	}
+	rest := data[c.at:]
+	if allZero(rest) {
+		return data[:c.at]
+	}
+	ev := SplitBrain{File: seg.path, From: c.at, To: c.at + int64(lastNonZero(rest)), Epoch: seg.ep.epoch, Newer: c.newer}
+	for off := c.at; ; {
+		st, _, _, next, _ := parseFrame(data, off)
+		if st != frameOK {
+			break
+		}
+		ev.Frames++
+		off = next
+	}
+	s.splitBrain = append(s.splitBrain, ev)
+	s.logf("journal: SPLIT-BRAIN EVIDENCE: %v; not replayed (two brokers wrote to this journal: check the shared storage's locks and the lease timings)", ev)
+	return data[:c.at]
 }
 
 // checkClean checks a replayed segment against a clean shutdown recorded
@@ -178,7 +258,7 @@ func (s *Store) fillMissing(missing []SegmentRange) error {
 				return fmt.Errorf("journal: repair: create %s: %w", path, err)
 			}
 			seg := &segment{id: id, path: path, f: f}
-			if err := writeHeader(seg, nextSeq); err != nil {
+			if err := s.writeHeader(seg, nextSeq, 0, 0); err != nil {
 				return err
 			}
 			seg.endSeq = nextSeq
@@ -256,7 +336,7 @@ func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, erro
 			cerr = s.tailError(seg, data, off, last, "data after the end of the log")
 		case st == frameBad:
 			cerr = s.tailError(seg, data, off, last, reason)
-		case typ == recSkip:
+		case typ == recSkip || typ == recEpoch: // epochs: read by epochCuts
 			off = next
 			continue
 		case typ != recBatch:

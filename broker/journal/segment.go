@@ -22,6 +22,9 @@ type segment struct {
 	// Set by replay (and for placeholders): the header's next seq, and
 	// the next seq once the segment's records were applied.
 	firstSeq, endSeq uint64
+	// ep is the segment's epoch record (zero in a journal that is not
+	// fenced, or written before epochs); set by replay and when written.
+	ep segEpoch
 }
 
 const segmentSuffix = ".log"

@@ -422,7 +422,7 @@ func (s *Store) roll() error {
 		}
 	}
 	seg := r.seg
-	hdr := appendSegmentHeader(nil, seg.id, s.nextSeq)
+	hdr := s.head(seg, s.nextSeq, s.active.id, s.off)
 	if _, err := seg.f.WriteAt(hdr, 0); err != nil {
 		seg.f.Close()
 		return fmt.Errorf("write segment header %s: %w", seg.path, err)

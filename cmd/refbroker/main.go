@@ -161,7 +161,13 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 		}
 		o.Lock = l
 	}
-	o.Open = func(ctx context.Context) (store.Store, error) { return openStore(ctx, cfg, fence, logf) }
+	o.Open = func(ctx context.Context) (store.Store, error) {
+		var epoch int64 // --shared: the journal records it and is fenced by it
+		if cfg.Shared {
+			epoch = o.Lock.Epoch()
+		}
+		return openStore(ctx, cfg, fence, epoch, logf)
+	}
 	if cfg.Store == "jdbc" && !cfg.Lease && cfg.DBReconnect {
 		// Every store but jdbc fails stop on a lost database:
 		// journaled-jdbc acknowledges from its journal while the database

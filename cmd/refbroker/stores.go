@@ -20,8 +20,9 @@ import (
 // stores, which give themselves at most 30 s (jdbc) or 60 s
 // (journaled-jdbc, which also applies its journal) anyway. fence, when
 // not nil, checks every database commit of the jdbc and journaled-jdbc
-// stores (--lease). Later stores (replicated) join this switch.
-func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, logf func(string, ...any)) (store.Store, error) {
+// stores (--lease); epoch, when not 0, fences the journal (--shared).
+// Later stores (replicated) join this switch.
+func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, epoch int64, logf func(string, ...any)) (store.Store, error) {
 	switch cfg.Store {
 	case "memory":
 		return memstore.New(), nil
@@ -35,7 +36,7 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, lo
 			budget = -1 // no bound, as for the broker
 		}
 		dir := filepath.Join(cfg.Data, "journal")
-		jo := journal.Options{Sync: pol, SegmentSize: int64(cfg.SegmentSize), Repair: cfg.Repair, Logf: logf, RecoverBodyBudget: budget}
+		jo := journal.Options{Sync: pol, SegmentSize: int64(cfg.SegmentSize), Repair: cfg.Repair, Logf: logf, RecoverBodyBudget: budget, Epoch: epoch}
 		if cfg.Shared {
 			// A new master holds the lease; an ex-master that has not
 			// exited yet (paused, or stuck on the storage) still holds
