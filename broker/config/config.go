@@ -6,6 +6,7 @@
 //
 //	listen: 127.0.0.1:61613
 //	admin: 127.0.0.1:8161      # "" disables the HTTP admin
+//	admin-token: s3cret        # then required as "Authorization: Bearer s3cret" (not on /healthz)
 //	store: journal             # memory | journal
 //	data: /var/lib/refbroker
 //	fsync: batch               # always | batch | interval=10ms | never
@@ -35,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -124,6 +126,9 @@ type Config struct {
 	// MaxLoginFailures is how many failed logins one address may make in
 	// a minute before its CONNECTs are refused unchecked; 0 is no limit.
 	MaxLoginFailures int `yaml:"max-login-failures"`
+	// AdminToken, when set, is required on every admin endpoint but
+	// /healthz as "Authorization: Bearer <token>" (admin.RequireToken).
+	AdminToken string `yaml:"admin-token"`
 	// MaxMemory bounds the messages held in memory, per-message overhead
 	// included; 0 is no bound.
 	MaxMemory ByteSize `yaml:"max-memory"`
@@ -407,6 +412,35 @@ func (c *Config) Validate() error {
 		return bad("fsync", "%v", err)
 	}
 	return nil
+}
+
+// Exposed returns a warning for each address that is not loopback and has
+// no credentials: a STOMP listener without --login, an admin endpoint
+// without --admin-token. refbroker logs them at start.
+func (c *Config) Exposed() []string {
+	var out []string
+	if !isLoopback(c.Listen) && c.Login == "" {
+		out = append(out, fmt.Sprintf("--listen %s is not a loopback address and no --login is set: anyone who reaches it can send and consume messages", c.Listen))
+	}
+	if c.Admin != "" && !isLoopback(c.Admin) && c.AdminToken == "" {
+		out = append(out, fmt.Sprintf("--admin %s is not a loopback address and no --admin-token is set: anyone who reaches it can read /status and /metrics", c.Admin))
+	}
+	return out
+}
+
+// isLoopback reports whether a listen address binds only loopback: a
+// loopback IP or "localhost". An empty host, 0.0.0.0, :: or any other
+// name is taken as reachable from elsewhere.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // CheckFsync checks the syntax of an fsync policy: always, batch,

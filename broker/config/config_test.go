@@ -208,7 +208,7 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	fs.SetOutput(&out)
 	fs.PrintDefaults()
 	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes",
-		"lease", "shared", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "segment-size", "repair", "login", "passcode",
+		"lease", "shared", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "segment-size", "repair", "login", "passcode", "admin-token",
 		"max-memory", "max-memory-wait", "max-connections", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
 		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body", "frame-timeout", "max-subscriptions", "max-queues",
 		"max-redeliveries", "max-login-failures"} {
@@ -235,5 +235,34 @@ func TestByteSize(t *testing.T) {
 	}
 	if s := ByteSize(16 << 20).String(); s != "16MiB" {
 		t.Error(s)
+	}
+}
+
+// TestExposed: a STOMP or admin address reachable from elsewhere without
+// credentials gets a warning; loopback, or credentials, none.
+func TestExposed(t *testing.T) {
+	for _, tt := range []struct {
+		listen, admin, login, token string
+		want                        []string
+	}{
+		{"127.0.0.1:61613", "127.0.0.1:8161", "", "", nil},
+		{"[::1]:61613", "localhost:8161", "", "", nil},
+		{"0.0.0.0:61613", "", "", "", []string{"--listen 0.0.0.0:61613 is not a loopback address and no --login"}},
+		{":61613", ":8161", "", "", []string{"--listen :61613 is not", "--admin :8161 is not a loopback address and no --admin-token"}},
+		{"10.1.2.3:61613", "broker.example:8161", "u", "", []string{"--admin broker.example:8161"}},
+		{"[::]:61613", "0.0.0.0:8161", "u", "t", nil},
+	} {
+		c := Default()
+		c.Listen, c.Admin, c.Login, c.AdminToken = tt.listen, tt.admin, tt.login, tt.token
+		got := c.Exposed()
+		if len(got) != len(tt.want) {
+			t.Errorf("%+v: warnings %q, want %d", tt, got, len(tt.want))
+			continue
+		}
+		for i, w := range tt.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%+v: warning %q lacks %q", tt, got[i], w)
+			}
+		}
 	}
 }

@@ -90,6 +90,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	f.def("repair", "let the journal skip corrupt frames (keeping every valid frame after them; it logs the seqs lost), or go on without a missing segment file, instead of refusing to start", "", true,
 		func(c *Config, v string) (err error) { c.Repair, err = strconv.ParseBool(v); return err })
 	f.def("login", "require this `login` on CONNECT (with --passcode)", "", false, func(c *Config, v string) error { c.Login = v; return nil })
+	f.def("admin-token", "require `token` on every admin endpoint but /healthz, as the header Authorization: Bearer <token> (401 otherwise); the --config file keeps it out of ps", "", false,
+		func(c *Config, v string) error { c.AdminToken = v; return nil })
 	f.def("passcode", "required `passcode` on CONNECT (needs --login: refbroker refuses to start with a passcode alone)", "", false, func(c *Config, v string) error { c.Passcode = v; return nil })
 	f.def("max-login-failures", "failed logins one address may make in a minute; past them its CONNECTs are refused unchecked and unlogged until the minute is over (0: no limit)",
 		strconv.Itoa(d.MaxLoginFailures), false, intSetter(func(c *Config) *int { return &c.MaxLoginFailures }))

@@ -121,6 +121,9 @@ Flags:
 		fmt.Fprintf(stderr, "refbroker: %v\n", err)
 		return 2
 	}
+	for _, w := range cfg.Exposed() {
+		logf("WARNING: %s", w)
+	}
 	return serve(&cfg, logf)
 }
 
@@ -186,7 +189,11 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 			logf("startup failed: --admin %s: %v", cfg.Admin, err)
 			return 2
 		}
-		srv := &http.Server{Handler: m.Admin(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+		h := m.Admin()
+		if cfg.AdminToken != "" {
+			h = admin.RequireToken(h, cfg.AdminToken)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 		go srv.Serve(admin.LimitListener(adminLn, adminMaxConns))
 		defer srv.Close()
 		logf("admin on http://%s", adminLn.Addr())
