@@ -16,6 +16,9 @@ type Options struct {
 	UnavailableAfter time.Duration
 	// LostSample caps Result.LostSample. Default 1000; negative means none.
 	LostSample int
+	// ActiveGap is how long a node may go without acknowledging and still
+	// be in the same period of activity, for DualActive. Default 1s.
+	ActiveGap time.Duration
 }
 
 // Default option values.
@@ -81,6 +84,12 @@ type Result struct {
 
 	UnavailableS float64  `json:"unavailable_s"`
 	Unavailable  []Window `json:"unavailable,omitempty"`
+
+	// DualActiveS sums the windows in which two different nodes
+	// acknowledged sends (two masters); DualActive lists them with the
+	// nodes.
+	DualActiveS float64      `json:"dual_active_s"`
+	DualActive  []DualWindow `json:"dual_active,omitempty"`
 
 	Faults []FaultWindow `json:"faults,omitempty"`
 }
@@ -158,6 +167,9 @@ func Check(events []history.Event, opt Options) *Result {
 	if opt.LostSample == 0 {
 		opt.LostSample = DefaultLostSample
 	}
+	if opt.ActiveGap <= 0 {
+		opt.ActiveGap = DefaultActiveGap
+	}
 	ev := make([]history.Event, len(events))
 	copy(ev, events)
 	sort.SliceStable(ev, func(i, j int) bool { return ev[i].Time.Before(ev[j].Time) })
@@ -194,6 +206,7 @@ func Check(events []history.Event, opt Options) *Result {
 		okTimes            []time.Time // completion of every ok, sorted
 		okInvokes          []time.Time // the invoke of each ok, same order
 		latencies, e2e     []float64
+		acks               []ackSpan // every acknowledged attempt, by node
 		sendStart, sendEnd time.Time
 		nb                 = int(end.Sub(r.Start)/time.Second) + 1
 	)
@@ -252,6 +265,7 @@ func Check(events []history.Event, opt Options) *Result {
 				bucketLat[int(e.Time.Sub(r.Start)/time.Second)] = append(bucketLat[int(e.Time.Sub(r.Start)/time.Second)], lat)
 				okTimes = append(okTimes, e.Time)
 				okInvokes = append(okInvokes, inv)
+				acks = append(acks, ackSpan{node: e.Node, start: inv, end: e.Time})
 				b.Acked++
 			case history.Fail:
 				m.fails++
@@ -372,6 +386,7 @@ func Check(events []history.Event, opt Options) *Result {
 		}
 	}
 	r.Unavailable, r.UnavailableS = unavailability(sec, sendStart, sendEnd, okTimes, opt.UnavailableAfter)
+	r.DualActive, r.DualActiveS = dualActive(acks, opt.ActiveGap, sec)
 	timeToRecover(r, okTimes, okInvokes, sendStart, sendEnd, opt.UnavailableAfter)
 	return r
 }

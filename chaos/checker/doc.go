@@ -64,6 +64,16 @@
 // intervals from the phase's start to the first ok and from the last ok to
 // the phase's end. unavailable_s is their summed length.
 //
+// Dual-active: each acknowledged attempt says its node (the history's Node,
+// the broker the producer's connection went to) acknowledged at some time
+// between its invoke and its ok. A node's attempts no more than
+// Options.ActiveGap (default 1s) apart make one period of activity; where
+// periods of two different nodes overlap, two nodes acknowledged at once:
+// two masters, under any HA strategy (database lease, shared storage,
+// replication). dual_active lists those windows with their nodes and
+// dual_active_s sums them. A failover does not count: the old master's
+// last receipt arrives before the new master acknowledges anything.
+//
 // Time to recover, per fault window: when the fault caused an outage (a
 // gap of more than Options.UnavailableAfter without an ok that overlaps
 // the fault's window), from the fault's start to the ok that ended the

@@ -30,6 +30,8 @@ func (r *Result) Metric(name string) (value float64, ok bool) {
 		return float64(r.OrderViolations), true
 	case "unavailable_s":
 		return r.UnavailableS, true
+	case "dual_active_s":
+		return r.DualActiveS, true
 	case "throughput":
 		return r.Throughput, true
 	case "latency_p50_ms":

@@ -25,7 +25,7 @@ type htmlScenario struct {
 	Seed                                          int64
 	Attempted, Acknowledged, Lost, Duplicated     int
 	Unknown                                       int
-	Throughput, P99, Unavailable                  float64
+	Throughput, P99, Unavailable, DualActive      float64
 	Summary                                       string
 	Timeline, LostFig                             *Figure
 }
@@ -138,7 +138,7 @@ func writeHTML(rep *Report) error {
 		hs := htmlScenario{Name: r.Scenario, Strategy: r.Strategy, Failure: r.Failure, Run: s.Run(), Verdict: verdict(s),
 			Anchor: anchor(s, i), Seed: r.Seed, Attempted: r.Attempted, Acknowledged: r.Acknowledged, Lost: r.Lost,
 			Duplicated: r.Duplicated, Unknown: r.UnknownOutcomes, Throughput: r.Throughput, P99: r.Latency.P99,
-			Unavailable: r.UnavailableS, Summary: summaryLink(rep.Dir, s), Timeline: rep.Timelines[i], LostFig: rep.Lost[i]}
+			Unavailable: r.UnavailableS, DualActive: r.DualActiveS, Summary: summaryLink(rep.Dir, s), Timeline: rep.Timelines[i], LostFig: rep.Lost[i]}
 		perScenario[rep.Timelines[i]] = true
 		if rep.Lost[i] != nil {
 			perScenario[rep.Lost[i]] = true
@@ -207,8 +207,8 @@ figcaption{font-size:.9em;color:#444} small{color:#555} a{color:#0645ad}
 {{range .BenchTable}}<tr>{{range $i, $v := .}}<td{{if ge $i 2}} class="num"{{end}}>{{$v}}</td>{{end}}</tr>
 {{end}}</tbody></table>{{end}}
 {{if .Scenarios}}<h2>Scenarios</h2>
-<table><thead><tr><th>scenario</th><th>strategy</th><th>failure</th><th>run</th><th>seed</th><th>verdict</th><th>attempted</th><th>acknowledged</th><th>lost</th><th>duplicated</th><th>unknown</th><th>msg/s</th><th>p99 ms</th><th>unavailable s</th></tr></thead><tbody>
-{{range .Scenarios}}<tr><td><a href="#{{.Anchor}}">{{.Name}}</a></td><td>{{.Strategy}}</td><td>{{.Failure}}</td><td>{{.Run}}</td><td class="num">{{.Seed}}</td><td>{{.Verdict}}</td><td class="num">{{.Attempted}}</td><td class="num">{{.Acknowledged}}</td><td class="num">{{.Lost}}</td><td class="num">{{.Duplicated}}</td><td class="num">{{.Unknown}}</td><td class="num">{{printf "%.0f" .Throughput}}</td><td class="num">{{printf "%.1f" .P99}}</td><td class="num">{{printf "%.1f" .Unavailable}}</td></tr>
+<table><thead><tr><th>scenario</th><th>strategy</th><th>failure</th><th>run</th><th>seed</th><th>verdict</th><th>attempted</th><th>acknowledged</th><th>lost</th><th>duplicated</th><th>unknown</th><th>msg/s</th><th>p99 ms</th><th>unavailable s</th><th>dual active s</th></tr></thead><tbody>
+{{range .Scenarios}}<tr><td><a href="#{{.Anchor}}">{{.Name}}</a></td><td>{{.Strategy}}</td><td>{{.Failure}}</td><td>{{.Run}}</td><td class="num">{{.Seed}}</td><td>{{.Verdict}}</td><td class="num">{{.Attempted}}</td><td class="num">{{.Acknowledged}}</td><td class="num">{{.Lost}}</td><td class="num">{{.Duplicated}}</td><td class="num">{{.Unknown}}</td><td class="num">{{printf "%.0f" .Throughput}}</td><td class="num">{{printf "%.1f" .P99}}</td><td class="num">{{printf "%.1f" .Unavailable}}</td><td class="num">{{printf "%.1f" .DualActive}}</td></tr>
 {{end}}</tbody></table>
 {{range .Scenarios}}<section id="{{.Anchor}}"><h3>{{.Name}} <small>({{.Strategy}}, {{.Failure}}, run {{.Run}}, seed {{.Seed}}, {{.Verdict}})</small></h3>
 <p><a href="{{.Summary}}">details (summary)</a></p>

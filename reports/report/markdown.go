@@ -31,12 +31,12 @@ func writeMarkdown(rep *Report) error {
 			}
 			fmt.Fprintf(&b, "| %s | %s |\n", st, strings.Join(cells, " | "))
 		}
-		fmt.Fprintf(&b, "\n### Scenarios\n\n| scenario | strategy | failure | run | seed | verdict | acknowledged | lost | duplicated | msg/s | p99 ms | unavailable s | details |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "\n### Scenarios\n\n| scenario | strategy | failure | run | seed | verdict | acknowledged | lost | duplicated | msg/s | p99 ms | unavailable s | dual active s | details |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range in.Scenarios {
 			r := s.Result
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s | %d | %d | %d | %.0f | %.1f | %.1f | [summary](%s) |\n",
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s | %d | %d | %d | %.0f | %.1f | %.1f | %.1f | [summary](%s) |\n",
 				r.Scenario, r.Strategy, r.Failure, s.Run(), r.Seed, verdict(s), r.Acknowledged, r.Lost, r.Duplicated,
-				r.Throughput, r.Latency.P99, r.UnavailableS, summaryLink(rep.Dir, s))
+				r.Throughput, r.Latency.P99, r.UnavailableS, r.DualActiveS, summaryLink(rep.Dir, s))
 		}
 		for _, s := range in.Scenarios {
 			if s.Skipped != "" {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -177,9 +178,40 @@ func TestWriteRead(t *testing.T) {
 func TestMarkdown(t *testing.T) {
 	md := build(t).Markdown()
 	for _, want := range []string{"# r: FAIL", "| lost == 0 | 1 | **FAILED** |", "| duplicated <= 1 | 1 | ok |",
-		"| 3 | 3 | 2 | 1 | 1 (1 ids) |", "`m2`", "| kill a1 | 0.050 | 0.900 | 0.055 | 1 |", "driver local"} {
+		"| 3 | 3 | 2 | 1 | 1 (1 ids) |", "`m2`", "| kill a1 | 0.050 | 0.900 | 0.055 | 1 |", "driver local",
+		"Dual-active: none"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// TestDualActiveExpectation: a history in which a1 and b1 acknowledged at
+// once fails dual_active_s: 0, and the summary names the nodes.
+func TestDualActiveExpectation(t *testing.T) {
+	s, err := scenario.Parse("r.yaml", []byte(strings.Replace(yaml, "  lost: 0\n", "  dual_active_s: 0\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Expectations = s.Expectations[:1]
+	plan, _ := s.Resolve(s.Seed)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ev []history.Event
+	for i := 0; i < 40; i++ {
+		node, ms := "a1", i*100
+		if i%2 == 1 {
+			node = "b1"
+		}
+		id := "m" + strconv.Itoa(i)
+		ev = append(ev,
+			history.Event{Time: t0.Add(time.Duration(ms) * time.Millisecond), Type: history.Invoke, Producer: "p0", Seq: uint64(i + 1), ID: id, Attempt: 1, Node: node},
+			history.Event{Time: t0.Add(time.Duration(ms+5) * time.Millisecond), Type: history.OK, Producer: "p0", Seq: uint64(i + 1), ID: id, Attempt: 1, Node: node})
+	}
+	r := result.New(plan, checker.Check(ev, checker.Options{}), result.Environment{})
+	if r.OK || r.DualActiveS < 3 || len(r.Failed()) != 1 || r.Failed()[0].Metric != "dual_active_s" {
+		t.Fatalf("two masters: ok %v dual %.3fs failed %+v", r.OK, r.DualActiveS, r.Failed())
+	}
+	if md := r.Markdown(); !strings.Contains(md, "a1 and b1 from 0.100s to 3.805s") {
+		t.Errorf("summary does not name the two masters:\n%s", md)
 	}
 }

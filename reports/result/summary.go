@@ -68,6 +68,15 @@ func (r *Result) Markdown() string {
 	p("## Performance\n\n")
 	p("Throughput %.1f msg/s (acknowledged and received, per second of the send phase, %.1fs). ", r.Throughput, r.SendEndS-r.SendStartS)
 	p("Unavailable %.2fs in %d windows.\n\n", r.UnavailableS, len(r.Unavailable))
+	if len(r.DualActive) == 0 {
+		p("Dual-active: none (never two nodes acknowledging at once).\n\n")
+	} else {
+		p("**Dual-active %.3fs**: two nodes acknowledged sends at once (two masters) in %d window(s):", r.DualActiveS, len(r.DualActive))
+		for _, w := range r.DualActive {
+			p(" %s from %.3fs to %.3fs;", strings.Join(w.Nodes, " and "), w.StartS, w.EndS)
+		}
+		p("\n\n")
+	}
 	p("| latency (ms) | n | p50 | p90 | p99 | p99.9 | p99.99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	p("| send (receipt) | %s |\n", latencyRow(r.Latency))
 	p("| end to end | %s |\n", latencyRow(r.EndToEnd))

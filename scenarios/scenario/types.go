@@ -425,7 +425,7 @@ type Expectation struct {
 var Metrics = []string{
 	"attempted", "acknowledged", "received", "lost", "duplicated",
 	"duplicated_ids", "unexpected", "recovered", "unconfirmed", "drained",
-	"order_violations", "unavailable_s", "throughput",
+	"order_violations", "unavailable_s", "dual_active_s", "throughput",
 	"latency_p50_ms", "latency_p99_ms", "latency_max_ms",
 	"e2e_p99_ms", "recover_s",
 }
