@@ -123,7 +123,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		if strings.HasSuffix(k, "_total") {
 			typ = counter
 		}
-		emit("refbroker_store_"+sanitize(k), "Store statistic "+k+".", typ, v)
+		name := "refbroker_store_" + sanitize(k)
+		if strings.HasPrefix(k, "journal_") { // the journal's own: refbroker_journal_disk_bytes
+			name = "refbroker_" + sanitize(k)
+		}
+		emit(name, "Store statistic "+k+".", typ, v)
 	}
 	if c.h.opts.Reconnect != nil {
 		rs := c.h.opts.Reconnect()

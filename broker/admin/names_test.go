@@ -5,8 +5,10 @@ import (
 	"net"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"testing"
 
+	"github.com/lossbench/lossbench/broker/journal"
 	"github.com/lossbench/lossbench/broker/server"
 	"github.com/lossbench/lossbench/broker/store/memstore"
 )
@@ -85,4 +87,34 @@ func serveSTOMP(t *testing.T, b *server.Broker) string {
 	go b.Serve(ln)
 	t.Cleanup(func() { b.Shutdown(context.Background()) })
 	return ln.Addr().String()
+}
+
+// TestJournalMetrics: the journal's disk use and live ratio are
+// refbroker_journal_disk_bytes and refbroker_journal_live_ratio, and are
+// in /status's store statistics.
+func TestJournalMetrics(t *testing.T) {
+	j, err := journal.Open(t.TempDir(), journal.Options{SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := server.New(j, server.Options{Version: "test"})
+	if err := b.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(Handler(b, Options{Version: "test"}))
+	defer srv.Close()
+	if _, f := sendRaw(t, serveSTOMP(t, b), "/queue/a"); f.Command != "RECEIPT" {
+		t.Fatalf("got %s", f.Command)
+	}
+	_, body := get(t, srv.URL+"/metrics")
+	for _, re := range []string{`(?m)^# TYPE refbroker_journal_disk_bytes gauge$`, `(?m)^refbroker_journal_disk_bytes [1-9][0-9]*$`,
+		`(?m)^refbroker_journal_live_ratio [0-9.e+-]+$`} {
+		if !regexp.MustCompile(re).MatchString(body) {
+			t.Errorf("/metrics lacks %s:\n%s", re, body)
+		}
+	}
+	_, st := get(t, srv.URL+"/status")
+	if !strings.Contains(st, `"journal_disk_bytes"`) || !strings.Contains(st, `"journal_live_ratio"`) {
+		t.Errorf("/status lacks the journal's disk use: %s", st)
+	}
 }

@@ -39,6 +39,8 @@
 //
 //	skip (type 4): damaged bytes that repair skipped; the payload is
 //	  whatever was there and means nothing
+//	move (type 6): live messages compaction moved here; a batch without
+//	  acks whose adds keep their seqs (below the next seq)
 //
 // In a fenced journal (Options.Epoch, refbroker --shared) the segment
 // header is version 2: the type 1 frame followed at once by an epoch frame
@@ -128,6 +130,20 @@
 // oldest segment is acknowledged, and that is durable, the segment is
 // deleted; segments are deleted strictly from the oldest, so an
 // acknowledgement can never be deleted before the message it acknowledges.
+//
+// So one message never acknowledged would keep every later segment on
+// disk. Compaction prevents that: at each roll the writer rewrites the
+// live messages of the oldest segments (two at most, what fits) into the
+// new segment as a move record, which keeps their seqs, when they are at
+// most half live, or when the journal as a whole is. Once the move is
+// durable the old segments hold nothing live and are deleted. Replay
+// takes a move record as the message's new place (or as the message, if
+// its old segment is gone); an ack names the seq and follows the move in
+// the log, so it still applies after a restart. Disk use stays under
+// about twice the live data plus a few segments; Stats reports it as
+// journal_disk_bytes and journal_live_ratio (the bytes of the live
+// messages' records / disk bytes).
+//
 // Recover hands out bodies up to a budget and the rest with Body nil, for
-// Load to read back.
+// Load to read back; moved messages are merged back into seq order.
 package journal

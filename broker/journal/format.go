@@ -20,6 +20,7 @@ const (
 	recManifest      = 3 // the MANIFEST file's only frame
 	recSkip          = 4 // damaged bytes repair skipped; the payload means nothing
 	recEpoch         = 5 // follows the segment header in a fenced journal
+	recMove          = 6 // live messages compaction moved here, with their seqs
 
 	epochLen = 8 + 8 + 8 // epoch, previous segment id, its end
 
@@ -117,26 +118,41 @@ func batchFrameSize(b *store.Batch) int64 {
 	}
 	n += uvarintLen(uint64(len(b.Adds)))
 	for _, m := range b.Adds {
-		n += 8 + strLen(len(m.Queue)) + uvarintLen(uint64(len(m.Headers)))
-		for _, h := range m.Headers {
-			n += strLen(len(h.Key)) + strLen(len(h.Value))
-		}
-		n += strLen(len(m.Body))
+		n += addSize(m)
 	}
 	return align(int64(n))
+}
+
+// addSize is the size of m's add record.
+func addSize(m *store.Message) int {
+	n := 8 + strLen(len(m.Queue)) + uvarintLen(uint64(len(m.Headers)))
+	for _, h := range m.Headers {
+		n += strLen(len(h.Key)) + strLen(len(h.Value))
+	}
+	return n + strLen(len(m.Body))
 }
 
 // appendBatch appends b's frame, with seqs firstSeq, firstSeq+1, ... for
 // its adds, and appends to bodyOffs each body's offset from the frame start.
 func appendBatch(buf []byte, b *store.Batch, firstSeq uint64, bodyOffs []int64) ([]byte, []int64) {
-	buf, start := beginFrame(buf, recBatch)
+	return appendRecord(buf, recBatch, b, firstSeq, bodyOffs)
+}
+
+// appendRecord is appendBatch for a record of type typ; a move record
+// (recMove) keeps each add's Seq.
+func appendRecord(buf []byte, typ byte, b *store.Batch, firstSeq uint64, bodyOffs []int64) ([]byte, []int64) {
+	buf, start := beginFrame(buf, typ)
 	buf = binary.AppendUvarint(buf, uint64(len(b.Acks)))
 	for _, seq := range b.Acks {
 		buf = binary.AppendUvarint(buf, seq)
 	}
 	buf = binary.AppendUvarint(buf, uint64(len(b.Adds)))
 	for i, m := range b.Adds {
-		buf = binary.LittleEndian.AppendUint64(buf, firstSeq+uint64(i))
+		seq := firstSeq + uint64(i)
+		if typ == recMove {
+			seq = m.Seq
+		}
+		buf = binary.LittleEndian.AppendUint64(buf, seq)
 		buf = appendString(buf, m.Queue)
 		buf = binary.AppendUvarint(buf, uint64(len(m.Headers)))
 		for _, h := range m.Headers {
@@ -350,6 +366,13 @@ func decodeBatch(p []byte, ack func(seq uint64), add func(a *addRec) error) erro
 		}
 	}
 	return nil
+}
+
+// entry is a's index entry, for a record whose payload starts at
+// payloadOff in segment seg.
+func (a *addRec) entry(seg uint64, payloadOff int64) entry {
+	rec := 8 + strLen(len(a.queue)) + len(a.headers) + strLen(len(a.body))
+	return entry{seg: seg, off: payloadOff + int64(a.bodyOff), size: int32(len(a.body)), rec: int32(rec)}
 }
 
 // message materialises a; the strings and body are copies.

@@ -104,6 +104,14 @@ func sampleSegments(tb testing.TB) [][]byte {
 	clear(zeroHole[offs[2]:offs[3]])
 	twoBad := flip(mid + 10)
 	twoBad[offs[2]+12] ^= 0x01
+	// A move record (compaction) of the first two messages after them.
+	moved := append([]byte(nil), data...)
+	moved = append(moved, make([]byte, align(int64(len(moved)))-int64(len(moved)))...)
+	first := testMsg(0)
+	first.Seq = 1
+	second := testMsg(1)
+	second.Seq = 2
+	moved, _ = appendRecord(moved, recMove, &store.Batch{Adds: []*store.Message{first, second}}, 0, nil)
 	return [][]byte{
 		data,               // a clean segment
 		data[:offs[1]],     // header only
@@ -118,6 +126,7 @@ func sampleSegments(tb testing.TB) [][]byte {
 		make([]byte, 64),            // zeros
 		twoBad,                      // two damaged frames among valid ones
 		repairedSegment(tb, twoBad), // the same after repair: skip frames
+		moved,                       // a move record
 	}
 }
 
@@ -168,7 +177,7 @@ func TestGenerateFuzzCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{"clean", "header-only", "torn-frame", "torn-frame-header", "garbage-tail",
-		"crc-middle", "crc-last", "bad-header", "zero-hole", "empty", "zeros", "two-bad", "repaired"}
+		"crc-middle", "crc-last", "bad-header", "zero-hole", "empty", "zeros", "two-bad", "repaired", "moved"}
 	for i, data := range sampleSegments(t) {
 		content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
 		if err := os.WriteFile(filepath.Join(dir, names[i]), []byte(content), 0o644); err != nil {

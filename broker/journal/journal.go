@@ -32,6 +32,7 @@ type Store struct {
 	segByID   map[uint64]*segment
 	nextSeq   uint64
 	live      int64  // body bytes of live messages
+	liveRec   int64  // add record bytes of live messages
 	lastID    uint64 // highest segment id seen by replay
 	encoded   uint64 // batches applied to the index so far
 	noReclaim bool   // a removal failed: stop, or a later one could resurrect
@@ -50,6 +51,7 @@ type Store struct {
 	off      int64 // where the next frame goes in active
 	unsynced bool  // active has writes not yet synced
 	buf      []byte
+	cbuf     []byte // compaction's
 	offs     []int64
 	next     chan preallocResult // the segment being preallocated
 
@@ -58,6 +60,8 @@ type Store struct {
 	reqs    chan *request
 	done    chan struct{}
 	failed  atomic.Pointer[error]
+
+	preallocBytes atomic.Int64 // size of the preallocated next segment, if any
 
 	// Under SyncBatch the writer hands written groups to the syncer
 	// goroutine, and writes the next group while the syncer's fdatasync
@@ -71,14 +75,17 @@ type Store struct {
 		reclaimed, tornBytes, repairedByte atomic.Uint64
 		waitNanos, waitTimeouts            atomic.Uint64
 		lostMessages                       atomic.Uint64
+		compactedMsgs, compactedSegs       atomic.Uint64
 	}
 }
 
-// entry locates a live message's body.
+// entry locates a live message's body (size bytes at off in segment seg);
+// rec is the size of its add record, for compaction's accounting.
 type entry struct {
 	seg  uint64
 	off  int64
-	size int64
+	size int32
+	rec  int32
 }
 
 type request struct {
@@ -261,6 +268,7 @@ func (s *Store) writeHeader(seg *segment, nextSeq, prevID uint64, prevEnd int64)
 		return fmt.Errorf("journal: sync segment header %s: %w", seg.path, err)
 	}
 	seg.end = int64(len(hdr))
+	seg.size = max(seg.size, seg.end)
 	seg.firstSeq = nextSeq
 	return nil
 }
@@ -340,25 +348,35 @@ func (s *Store) Load(ctx context.Context, seq uint64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	e, ok := s.index[seq]
-	seg := s.segByID[e.seg]
-	s.mu.Unlock()
-	if s.isClosed() {
-		return nil, store.ErrClosed
+	for {
+		s.mu.Lock()
+		e, ok := s.index[seq]
+		seg := s.segByID[e.seg]
+		s.mu.Unlock()
+		if s.isClosed() {
+			return nil, store.ErrClosed
+		}
+		if !ok || seg == nil {
+			return nil, fmt.Errorf("journal: load of unknown message %d", seq)
+		}
+		body := make([]byte, e.size)
+		n, err := seg.f.ReadAt(body, e.off)
+		if n == len(body) {
+			return body, nil
+		}
+		// Compaction may have moved the message on, and reclaim closed
+		// the segment it was read from: look again.
+		s.mu.Lock()
+		now, still := s.index[seq]
+		s.mu.Unlock()
+		if still && now != e {
+			continue
+		}
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("journal: load message %d from %s at %d: %w", seq, seg.path, e.off, err)
 	}
-	if !ok || seg == nil {
-		return nil, fmt.Errorf("journal: load of unknown message %d", seq)
-	}
-	body := make([]byte, e.size)
-	n, err := seg.f.ReadAt(body, e.off)
-	if n == len(body) {
-		return body, nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return nil, fmt.Errorf("journal: load message %d from %s at %d: %w", seq, seg.path, e.off, err)
 }
 
 func (s *Store) isClosed() bool {
@@ -381,8 +399,16 @@ func (s *Store) splitBrainFrames() int {
 // how many batches one fdatasync covered on average.
 func (s *Store) Stats() map[string]float64 {
 	s.mu.Lock()
-	live, liveBytes, segs := len(s.index), s.live, len(s.segs)
+	live, liveBytes, liveRec, segs := len(s.index), s.live, s.liveRec, len(s.segs)
+	disk := s.preallocBytes.Load()
+	for _, seg := range s.segs {
+		disk += seg.size
+	}
 	s.mu.Unlock()
+	ratio := 0.0
+	if disk > 0 {
+		ratio = float64(liveRec) / float64(disk)
+	}
 	failed := 0.0
 	if s.failed.Load() != nil {
 		failed = 1
@@ -401,6 +427,10 @@ func (s *Store) Stats() map[string]float64 {
 		"segments_reclaimed_total":      float64(st.reclaimed.Load()),
 		"live_messages":                 float64(live),
 		"live_bytes":                    float64(liveBytes),
+		"journal_disk_bytes":            float64(disk),
+		"journal_live_ratio":            ratio,
+		"compacted_messages_total":      float64(st.compactedMsgs.Load()),
+		"compacted_segments_total":      float64(st.compactedSegs.Load()),
 		"recovery_torn_bytes_total":     float64(st.tornBytes.Load()),
 		"recovery_repaired_bytes_total": float64(st.repairedByte.Load()),
 		"recovery_lost_messages_total":  float64(st.lostMessages.Load()),

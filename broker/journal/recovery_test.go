@@ -314,14 +314,12 @@ func TestReclaim(t *testing.T) {
 		msgs = append(msgs, m)
 	}
 	before := s.Stats()["segments"]
-	// Ack everything but the first message: its segment pins all others.
+	// Ack everything but the first message (compaction moves it forward,
+	// compact_test.go), then that one too.
 	for _, m := range msgs[1:] {
 		if err := s.Write(bg, &store.Batch{Acks: []uint64{m.Seq}}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if got := s.Stats()["segments"]; got < before {
-		t.Fatalf("segments went from %v to %v while the oldest still has a live message", before, got)
 	}
 	if err := s.Write(bg, &store.Batch{Acks: []uint64{msgs[0].Seq}}); err != nil {
 		t.Fatal(err)

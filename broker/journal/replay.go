@@ -84,6 +84,7 @@ func (s *Store) replay() error {
 		if err != nil {
 			return fmt.Errorf("journal: read %s: %w", seg.path, err)
 		}
+		seg.size = int64(len(buf))
 		data := buf
 		if c, ok := cuts[seg.id]; ok {
 			data = s.cutAt(seg, buf, c)
@@ -339,6 +340,11 @@ func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, erro
 		case typ == recSkip || typ == recEpoch: // epochs: read by epochCuts
 			off = next
 			continue
+		case typ == recMove:
+			if cerr = s.applyMove(seg, off, p); cerr == nil {
+				off = next
+				continue
+			}
 		case typ != recBatch:
 			cerr = s.corrupt(seg, off, "unexpected record type %d", typ)
 		default:
@@ -387,16 +393,10 @@ func (s *Store) applyBatch(seg *segment, off int64, p []byte) *CorruptionError {
 	}
 	payloadOff := off + frameHeaderSize + 1
 	_ = decodeBatch(p, func(seq uint64) {
-		if e, ok := s.index[seq]; ok {
-			delete(s.index, seq)
-			s.segByID[e.seg].live--
-			s.live -= e.size
-		}
+		s.unlinkLocked(seq)
 	}, func(a *addRec) error {
 		s.salvage.seen(s, a.seq)
-		s.index[a.seq] = entry{seg: seg.id, off: payloadOff + int64(a.bodyOff), size: int64(len(a.body))}
-		seg.live++
-		s.live += int64(len(a.body))
+		s.linkLocked(a.seq, a.entry(seg.id, payloadOff))
 		s.nextSeq = a.seq + 1
 		return nil
 	})
@@ -427,7 +427,7 @@ func findValidFrame(data []byte, from int64) int64 {
 		if allZero(data[off : off+frameHeaderSize]) {
 			continue
 		}
-		if t := data[off+frameHeaderSize]; t != recBatch && t != recSegmentHeader && t != recSkip {
+		if t := data[off+frameHeaderSize]; t != recBatch && t != recSegmentHeader && t != recSkip && t != recMove {
 			continue
 		}
 		if st, _, _, _, _ := parseFrame(data, off); st == frameOK {
@@ -480,7 +480,9 @@ func zeroRange(seg *segment, off, n int64) error {
 
 // Recover implements store.Store: it calls fn for each live message in
 // sequence order. Bodies are handed out up to Options.RecoverBodyBudget
-// bytes; later messages have Body nil and Size set, for Load.
+// bytes; later messages have Body nil and Size set, for Load. Messages
+// compaction moved sit in later segments, out of order: they are read
+// first (without bodies) and merged in.
 func (s *Store) Recover(ctx context.Context, fn func(*store.Message) error) error {
 	if s.isClosed() {
 		return store.ErrClosed
@@ -490,15 +492,61 @@ func (s *Store) Recover(ctx context.Context, fn func(*store.Message) error) erro
 	s.mu.Unlock()
 	budget := s.opts.RecoverBodyBudget
 	var used int64
+	emit := func(m *store.Message, body []byte) error {
+		withBody := budget < 0 || used+int64(m.Size) <= budget
+		if withBody {
+			used += int64(m.Size)
+			if body == nil && m.Size > 0 {
+				var err error
+				if body, err = s.Load(ctx, m.Seq); err != nil {
+					return err
+				}
+			}
+			m.Body = append([]byte{}, body...)
+		}
+		return fn(m)
+	}
+	var moved []*store.Message
+	err := s.scanLive(ctx, segs, recMove, func(a *addRec) error {
+		moved = append(moved, a.message(false))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(moved, func(i, j int) bool { return moved[i].Seq < moved[j].Seq })
+	err = s.scanLive(ctx, segs, recBatch, func(a *addRec) error {
+		for len(moved) > 0 && moved[0].Seq < a.seq {
+			if err := emit(moved[0], nil); err != nil {
+				return err
+			}
+			moved = moved[1:]
+		}
+		return emit(a.message(false), a.body)
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range moved {
+		if err := emit(m, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanLive calls fn, in log order, for each add in a record of type typ
+// that is where the index says its message lives.
+func (s *Store) scanLive(ctx context.Context, segs []*segment, typ byte, fn func(a *addRec) error) error {
 	var buf []byte
 	for _, seg := range segs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		s.mu.Lock()
-		end, live := seg.end, seg.live
+		end, live, moves := seg.end, seg.live, seg.moves
 		s.mu.Unlock()
-		if live == 0 {
+		if live == 0 || typ == recMove && !moves {
 			continue
 		}
 		if int64(cap(buf)) < end {
@@ -511,27 +559,23 @@ func (s *Store) Recover(ctx context.Context, fn func(*store.Message) error) erro
 		}
 		data = data[:n]
 		for off := int64(segmentHeaderFrameSize); off < end; {
-			st, typ, p, next, reason := parseFrame(data, off)
+			st, t, p, next, reason := parseFrame(data, off)
 			if st == frameEnd {
 				break
 			}
 			if st != frameOK {
 				return fmt.Errorf("journal: recover: %s at %d: %s", seg.path, off, reason)
 			}
-			if typ == recBatch {
+			if t == typ {
+				payloadOff := off + frameHeaderSize + 1
 				err := decodeBatch(p, nil, func(a *addRec) error {
 					s.mu.Lock()
-					_, ok := s.index[a.seq]
+					e, ok := s.index[a.seq]
 					s.mu.Unlock()
-					if !ok {
-						return nil
+					if !ok || e.seg != seg.id || e.off != payloadOff+int64(a.bodyOff) {
+						return nil // acknowledged, or moved on
 					}
-					size := int64(len(a.body))
-					withBody := budget < 0 || used+size <= budget
-					if withBody {
-						used += size
-					}
-					return fn(a.message(withBody))
+					return fn(a)
 				})
 				if err != nil {
 					return err

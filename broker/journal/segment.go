@@ -17,8 +17,12 @@ type segment struct {
 	path string
 	f    vfs.File
 	// guarded by Store.mu:
-	live int   // messages added here and not acknowledged
-	end  int64 // end of the written frames
+	live      int   // messages whose body is here and not acknowledged
+	liveBytes int64 // their add records' bytes
+	recBytes  int64 // bytes of every add record written here, live or not
+	end       int64 // end of the written frames
+	size      int64 // of the file
+	moves     bool  // holds move records (compaction)
 	// Set by replay (and for placeholders): the header's next seq, and
 	// the next seq once the segment's records were applied.
 	firstSeq, endSeq uint64
@@ -68,7 +72,7 @@ func preallocate(fs vfs.FS, dir string, id uint64, size int64) (*segment, error)
 	if err := fs.SyncDir(dir); err != nil {
 		return fail(err)
 	}
-	return &segment{id: id, path: path, f: f}, nil
+	return &segment{id: id, path: path, f: f, size: size}, nil
 }
 
 // prepare preallocates segment id and records in the manifest that it
@@ -78,6 +82,7 @@ func (s *Store) prepare(id uint64) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.preallocBytes.Store(seg.size)
 	if err := s.writeManifest(func(m *manifest) { m.newest = max(m.newest, id) }); err != nil {
 		seg.f.Close()
 		return nil, err

@@ -345,17 +345,12 @@ func (s *Store) encodeLocked(buf []byte, b *store.Batch) []byte {
 	for i, m := range b.Adds {
 		m.Seq = first + uint64(i)
 		m.Size = len(m.Body)
-		s.index[m.Seq] = entry{seg: s.active.id, off: frameOff + s.offs[i], size: int64(m.Size)}
-		s.live += int64(m.Size)
+		s.linkLocked(m.Seq, entry{seg: s.active.id, off: frameOff + s.offs[i], size: int32(m.Size), rec: int32(addSize(m))})
 	}
-	s.active.live += len(b.Adds)
 	s.encoded++
 	s.nextSeq += uint64(len(b.Adds))
 	for _, seq := range b.Acks {
-		e := s.index[seq]
-		delete(s.index, seq)
-		s.segByID[e.seg].live--
-		s.live -= e.size
+		s.unlinkLocked(seq)
 	}
 	return buf
 }
@@ -374,6 +369,7 @@ func (s *Store) flush(buf []byte) error {
 	s.off += int64(n)
 	s.mu.Lock()
 	s.active.end = s.off
+	s.active.size = max(s.active.size, s.off)
 	s.mu.Unlock()
 	return nil
 }
@@ -410,6 +406,7 @@ func (s *Store) roll() error {
 	}
 	r := <-s.next
 	s.next = nil
+	s.preallocBytes.Store(0)
 	if r.err != nil {
 		// Preallocation writes no record, so trying it again is safe: free
 		// what can be freed (everything written is durable here) and retry
@@ -436,6 +433,7 @@ func (s *Store) roll() error {
 	s.active, s.off, s.unsynced = seg, seg.end, true
 	s.startPrealloc(seg.id + 1)
 	s.reclaim(false, 0) // everything written before the roll is durable
+	s.compact()
 	return nil
 }
 

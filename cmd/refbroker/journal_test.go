@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -176,5 +180,129 @@ func TestPreallocFailureLoggedAtStart(t *testing.T) {
 	sendPersistent(t, p2.addr, "after", 3)
 	if seen := drain(t, p2.addr); len(seen) != 6 {
 		t.Fatalf("%d messages, want 6", len(seen))
+	}
+}
+
+// journalDiskBytes sums the sizes of the journal's segment files.
+func journalDiskBytes(t *testing.T, data string) int64 {
+	t.Helper()
+	var n int64
+	for _, seg := range segments(t, data) {
+		if fi, err := os.Stat(seg); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// TestCompactionBoundsDisk runs 1,600 200-byte messages through 8 KiB
+// segments while a slow consumer holds the first 5 unacknowledged: disk
+// use stays near the live data (without compaction the 5 would keep every
+// segment, about 50 of them), refbroker_journal_disk_bytes says so, and
+// after a restart the 5 come back and their acks hold.
+func TestCompactionBoundsDisk(t *testing.T) {
+	const segSize = 8 << 10
+	data := t.TempDir()
+	args := []string{"--data", data, "--store", "journal", "--segment-size", "8KiB"}
+	b := startAdmin(t, "compact", args...)
+	b.waitReady(t, 20*time.Second)
+
+	// The slow consumer takes 5 and never acks them.
+	slow := dialBroker(t, b.addr)
+	sub, err := slow.Subscribe("/queue/crash", gostomp.AckClientIndividual, gostomp.SubscribeOpt.Header("prefetch-count", "5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendPersistent(t, b.addr, "held", 5)
+	held := map[string]bool{}
+	for range 5 {
+		m := <-sub.C
+		if m.Err != nil {
+			t.Fatal(m.Err)
+		}
+		held[string(m.Body)] = true
+	}
+	// A consumer that keeps up takes everything else.
+	fast := dialBroker(t, b.addr)
+	fsub, err := fast.Subscribe("/queue/crash", gostomp.AckAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const producers, each = 4, 400
+	got := make(chan int)
+	go func() {
+		i := 0
+		for ; i < producers*each; i++ {
+			if m := <-fsub.C; m == nil || m.Err != nil {
+				break
+			}
+		}
+		got <- i
+	}()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		var wg sync.WaitGroup
+		for p := range producers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sendPersistent(t, b.addr, fmt.Sprintf("p%d-%s", p, strings.Repeat("x", 200)), each)
+			}()
+		}
+		wg.Wait()
+	}()
+	var maxDisk int64
+	for done := false; !done; {
+		select {
+		case <-sent:
+			done = true
+		case <-time.After(5 * time.Millisecond): // a sample, not a wait
+		}
+		maxDisk = max(maxDisk, journalDiskBytes(t, data))
+	}
+	if k := <-got; k != producers*each {
+		t.Fatalf("the fast consumer got %d of %d", k, producers*each)
+	}
+	st := b.status(t).StoreStats
+	t.Logf("%d messages of 200 bytes through 8 KiB segments (%v bytes written): disk at most %d bytes; at the end %v bytes, live ratio %.3f, %v messages moved from %v segments",
+		producers*each, st["bytes_written_total"], maxDisk, st["journal_disk_bytes"], st["journal_live_ratio"], st["compacted_messages_total"], st["compacted_segments_total"])
+	if maxDisk > 8*segSize || st["bytes_written_total"] < 4*float64(maxDisk) {
+		t.Fatalf("disk use reached %d bytes for 5 live messages", maxDisk)
+	}
+	if d := st["journal_disk_bytes"]; d <= 0 || d > 8*segSize {
+		t.Fatalf("/status journal_disk_bytes %v", d)
+	}
+	resp, err := http.Get("http://" + b.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^refbroker_journal_disk_bytes [1-9]`).Match(metrics) ||
+		!regexp.MustCompile(`(?m)^refbroker_journal_live_ratio `).Match(metrics) {
+		t.Fatalf("/metrics lacks refbroker_journal_disk_bytes or _live_ratio")
+	}
+	// (The fast consumer goes first, or it would take the 5 back.)
+	fast.MustDisconnect()
+	slow.MustDisconnect()
+	b.stop()
+
+	// The held messages, moved forward, come back; acked by the drain, they
+	// stay acked.
+	p := start(t, args...)
+	seen := drain(t, p.addr)
+	if len(seen) != 5 {
+		t.Fatalf("after restart %d messages, want the 5 held: %v", len(seen), seen)
+	}
+	for m := range seen {
+		if !held[m] {
+			t.Fatalf("after restart got %q, not one of the held %v", m, held)
+		}
+	}
+	p.stop()
+	p = start(t, args...)
+	if seen := drain(t, p.addr); len(seen) != 0 {
+		t.Fatalf("acked moved messages came back: %v", seen)
 	}
 }
