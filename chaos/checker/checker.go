@@ -60,6 +60,10 @@ type Result struct {
 	// Drained counts ids first received by the final drain
 	// (history.DrainProcess): messages the consumers left in the broker.
 	Drained int `json:"drained"`
+	// DeadLettered counts ids read only from a dead-letter queue
+	// (history.DeadLetterProcess): the broker kept them but gave up
+	// delivering them after too many redeliveries. Not lost, not received.
+	DeadLettered int `json:"dead_lettered"`
 	// Failed and UnknownOutcomes count outcome events (not ids).
 	Failed          int `json:"failed_sends"`
 	UnknownOutcomes int `json:"unknown_sends"`
@@ -157,6 +161,8 @@ type msg struct {
 	fails       int
 	unknowns    int
 	deliveries  int
+	// deadLettered: read from a dead-letter queue by the final drain.
+	deadLettered bool
 }
 
 // Check computes the result of a history. Events need not be sorted.
@@ -279,6 +285,15 @@ func Check(events []history.Event, opt Options) *Result {
 			extend(e.Time)
 		case history.Recv:
 			m := get(e.ID)
+			if e.Process == history.DeadLetterProcess {
+				// Kept by the broker, never delivered from its
+				// destination: counted apart, not as a delivery.
+				m.deadLettered = true
+				if m.producer == "" {
+					m.producer, m.seq = e.Producer, e.Seq
+				}
+				continue
+			}
 			if m.producer == "" {
 				m.producer, m.seq = e.Producer, e.Seq
 			}
@@ -341,6 +356,8 @@ func Check(events []history.Event, opt Options) *Result {
 			if m.unknowns == 0 && m.fails > 0 {
 				r.RecoveredFailed++
 			}
+		case m.deliveries == 0 && m.deadLettered:
+			r.DeadLettered++
 		case m.deliveries == 0 && m.acked:
 			lost = append(lost, m)
 		case m.deliveries == 0 && m.invoked:

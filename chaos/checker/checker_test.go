@@ -442,3 +442,20 @@ func TestSendPhaseMarks(t *testing.T) {
 		t.Fatalf("windows %+v", r.Unavailable)
 	}
 }
+
+// TestDeadLettered: an acknowledged id read only from its dead-letter
+// queue is dead-lettered, not lost and not received; one also delivered
+// from its destination is received, not dead-lettered.
+func TestDeadLettered(t *testing.T) {
+	dl := func(ms int, p string, seq uint64) history.Event {
+		e := recv(ms, history.DeadLetterProcess, p, seq)
+		e.Dest = "/queue/DLQ.q"
+		return e
+	}
+	r := checker.Check(join(send(0, "p0", 1), send(10, "p0", 2), send(20, "p0", 3),
+		recv(30, "c0", "p0", 2), dl(40, "p0", 1), dl(41, "p0", 2)), checker.Options{})
+	if r.DeadLettered != 1 || r.Lost != 1 || r.Received != 1 || r.Duplicated != 0 || r.Drained != 0 {
+		t.Fatalf("dead-lettered %d lost %d received %d duplicated %d drained %d, want 1 1 1 0 0",
+			r.DeadLettered, r.Lost, r.Received, r.Duplicated, r.Drained)
+	}
+}

@@ -12,7 +12,8 @@
 //	attempted       ids with at least one invoke
 //	acknowledged    ids with at least one ok (a RECEIPT arrived)
 //	received        ids with at least one recv
-//	lost            acknowledged and never received (after the drain)
+//	lost            acknowledged, never received and not dead-lettered
+//	                (after the drain)
 //	duplicated      deliveries beyond the first, summed over ids (a recv
 //	                event counts as a delivery, redelivered or not)
 //	duplicated_ids  ids received more than once
@@ -29,6 +30,12 @@
 //	                events of process "drain"): the consumers had stopped
 //	                taking them (a stall) or had not caught up; received,
 //	                so not lost
+//	dead_lettered   ids never received from their destination but read by
+//	                the final drain from its dead-letter queue (recv events
+//	                of process "dead-letter"; refbroker's /queue/DLQ.<name>):
+//	                the broker kept them and gave up delivering them after
+//	                too many redeliveries (consumers dying while holding
+//	                them); neither lost nor received
 //
 // The send time of a message is the invoke of its first acknowledged
 // attempt (for unacknowledged messages, of its first attempt). Lost

@@ -26,6 +26,8 @@ func (r *Result) Metric(name string) (value float64, ok bool) {
 		return float64(r.Unconfirmed), true
 	case "drained":
 		return float64(r.Drained), true
+	case "dead_lettered":
+		return float64(r.DeadLettered), true
 	case "order_violations":
 		return float64(r.OrderViolations), true
 	case "unavailable_s":

@@ -8,7 +8,8 @@
 // broker answered with an ERROR: definitely not stored) or "unknown" (the
 // connection broke before an answer: maybe stored). A retried send reuses
 // the message id and gets a new invoke with Attempt+1. A consumer's delivery
-// is one "recv" event (Process DrainProcess for the final drain's reads).
+// is one "recv" event (Process DrainProcess for the final drain's reads,
+// DeadLetterProcess for its reads of a dead-letter queue).
 // Faults are "fault-start" and "fault-end" events.
 // The runner marks the send phase with "send-start" and "send-end": the
 // checker measures unavailability and throughput over that phase even when
@@ -29,6 +30,12 @@ import (
 // DrainProcess is the Process of the runner's final drain: after the
 // consumers stopped, fresh connections read what they left in the broker.
 const DrainProcess = "drain"
+
+// DeadLetterProcess is the Process of the final drain's reads of a
+// destination's dead-letter queue (refbroker's /queue/DLQ.<name>): the
+// broker gave up delivering these messages after too many redeliveries.
+// Their recv events name the dead-letter queue as Dest.
+const DeadLetterProcess = "dead-letter"
 
 // Event types.
 const (

@@ -58,9 +58,13 @@ func (r *run) finalDrain(ctx context.Context, fo workload.Failover) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, rec.Drain.D())
 	defer cancel()
-	st := workload.FinalDrain{Dests: r.dests(), Endpoints: eps, Failover: fo, Quiet: rec.Quiet.D(), Depth: r.depth()}.Run(dctx, r.h)
+	st := workload.FinalDrain{Dests: r.dests(), Endpoints: eps, Failover: fo, Quiet: rec.Quiet.D(), Depth: r.depth(),
+		DeadLetter: workload.DeadLetterQueue}.Run(dctx, r.h)
 	if st.Received > 0 {
 		r.note("final drain: read %d message(s) the consumers had left in the broker (a consumer stalled or fell behind); they are not lost", st.Received)
+	}
+	if st.DeadLettered > 0 {
+		r.note("final drain: read %d message(s) from dead-letter queues: the broker gave up delivering them after too many redeliveries; counted as dead_lettered, not lost", st.DeadLettered)
 	}
 	if len(st.Left) > 0 {
 		r.note("final drain: the broker still held messages after %s: %s; they count as lost", rec.Drain, strings.Join(st.Left, ", "))

@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lossbench/lossbench/chaos/history"
@@ -62,12 +63,29 @@ type FinalDrain struct {
 	// Depth, if set, says how many messages (ready and in flight) the
 	// broker of node holds on dest; ok is false when it cannot say.
 	Depth func(ctx context.Context, node, dest string) (n int, ok bool)
+	// DeadLetter, if set, names the dead-letter queue of dest (ok false:
+	// it has none); the drain reads it too, as history.DeadLetterProcess,
+	// so a message the broker gave up delivering is not counted as lost.
+	DeadLetter func(dest string) (dlq string, ok bool)
+}
+
+// DeadLetterQueue is refbroker's dead-letter queue of a queue,
+// /queue/DLQ.<name> (ActiveMQ's individual dead-letter strategy); a topic
+// or a dead-letter queue has none.
+func DeadLetterQueue(dest string) (string, bool) {
+	const prefix, dlq = "/queue/", "/queue/DLQ."
+	if !strings.HasPrefix(dest, prefix) || strings.HasPrefix(dest, dlq) {
+		return "", false
+	}
+	return dlq + strings.TrimPrefix(dest, prefix), true
 }
 
 // DrainStats is what a final drain did.
 type DrainStats struct {
-	// Received counts the messages read.
+	// Received counts the messages read from the destinations.
 	Received uint64
+	// DeadLettered counts the messages read from their dead-letter queues.
+	DeadLettered uint64
 	// Left lists "node dest: n" for each place the broker still held
 	// messages when the drain ended (ctx's deadline); empty when it
 	// emptied every broker that says its depth.
@@ -80,22 +98,32 @@ func (d FinalDrain) Run(ctx context.Context, h *history.Writer) DrainStats {
 	var st DrainStats
 	for _, ep := range d.Endpoints {
 		for _, dest := range d.Dests {
-			n, left := d.one(ctx, h, ep, dest)
+			n, left := d.one(ctx, h, ep, history.DrainProcess, dest)
 			st.Received += n
 			if left > 0 {
 				st.Left = append(st.Left, fmt.Sprintf("%s %s: %d", ep.node(), dest, left))
+			}
+			if d.DeadLetter == nil {
+				continue
+			}
+			if dlq, ok := d.DeadLetter(dest); ok {
+				n, left := d.one(ctx, h, ep, history.DeadLetterProcess, dlq)
+				st.DeadLettered += n
+				if left > 0 {
+					st.Left = append(st.Left, fmt.Sprintf("%s %s: %d", ep.node(), dlq, left))
+				}
 			}
 		}
 	}
 	return st
 }
 
-// one drains dest on ep; left is the depth the broker still reports when
-// ctx ends first (0 if it cannot say).
-func (d FinalDrain) one(ctx context.Context, h *history.Writer, ep Endpoint, dest string) (received uint64, left int) {
+// one drains dest on ep, recording as process; left is the depth the
+// broker still reports when ctx ends first (0 if it cannot say).
+func (d FinalDrain) one(ctx context.Context, h *history.Writer, ep Endpoint, process, dest string) (received uint64, left int) {
 	fo := d.Failover
 	fo.Endpoints, fo.MaxRounds = []Endpoint{ep}, 1
-	c, err := NewConsumer(ConsumerConfig{ID: history.DrainProcess, Dest: dest, Ack: AckClientIndividual, Prefetch: 100, Failover: fo}, h)
+	c, err := NewConsumer(ConsumerConfig{ID: process, Dest: dest, Ack: AckClientIndividual, Prefetch: 100, Failover: fo}, h)
 	if err != nil {
 		return 0, 0
 	}

@@ -54,6 +54,9 @@ func (r *Result) Markdown() string {
 	if r.Drained > 0 {
 		p("%d message(s) were first read by the final drain, after the consumers stopped: they had stopped taking them (a stall) or fallen behind. Received, not lost.\n\n", r.Drained)
 	}
+	if r.DeadLettered > 0 {
+		p("%d message(s) were never delivered from their destination but found in its dead-letter queue by the final drain: the broker gave up on them after too many redeliveries (consumers dying while holding them). Kept, not lost, not received.\n\n", r.DeadLettered)
+	}
 	if r.Lost > 0 {
 		p("Lost by phase: before %d, during %d, after a fault %d. By producer: %s.\n\n",
 			r.LostByPhase["before"], r.LostByPhase["during"], r.LostByPhase["after"], byKey(r.LostByProducer))

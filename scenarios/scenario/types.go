@@ -424,7 +424,7 @@ type Expectation struct {
 // value for each. Their meaning is documented in chaos/checker.
 var Metrics = []string{
 	"attempted", "acknowledged", "received", "lost", "duplicated",
-	"duplicated_ids", "unexpected", "recovered", "unconfirmed", "drained",
+	"duplicated_ids", "unexpected", "recovered", "unconfirmed", "drained", "dead_lettered",
 	"order_violations", "unavailable_s", "dual_active_s", "throughput",
 	"latency_p50_ms", "latency_p99_ms", "latency_max_ms",
 	"e2e_p99_ms", "recover_s",
