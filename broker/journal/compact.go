@@ -32,6 +32,11 @@ const (
 	// compactSegments bounds the segments compacted at one roll: the
 	// writer reads them whole while producers wait.
 	compactSegments = 2
+	// compactAge: a segment is compacted only once this many sealed
+	// segments are newer, so that consumers a little behind the producers
+	// (the segments they are draining are partly acknowledged) do not have
+	// their messages moved just before they ack them.
+	compactAge = 2
 )
 
 // linkLocked records that seq's body lives at e.
@@ -95,7 +100,7 @@ func (s *Store) compact() {
 		written += seg.recBytes
 	}
 	wasteful := live*compactLive < written
-	for _, seg := range s.segs[:len(s.segs)-1] {
+	for _, seg := range s.segs[:max(len(s.segs)-1-compactAge, 0)] {
 		if seg.live == 0 {
 			continue // reclaim takes it
 		}

@@ -133,9 +133,11 @@
 //
 // So one message never acknowledged would keep every later segment on
 // disk. Compaction prevents that: at each roll the writer rewrites the
-// live messages of the oldest segments (two at most, what fits) into the
-// new segment as a move record, which keeps their seqs, when they are at
-// most half live, or when the journal as a whole is. Once the move is
+// live messages of the oldest segments (two at most, what fits, and only
+// with two sealed segments newer: consumers a little behind are not
+// overtaken) into the new segment as a move record, which keeps their
+// seqs, when they are at most half live, or when the journal as a whole
+// is. Once the move is
 // durable the old segments hold nothing live and are deleted. Replay
 // takes a move record as the message's new place (or as the message, if
 // its old segment is gone); an ack names the seq and follows the move in
