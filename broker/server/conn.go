@@ -90,6 +90,7 @@ const (
 // tx is an open STOMP transaction.
 type tx struct {
 	bytes   int
+	held    int64 // admitted under MaxMemory for its sends until COMMIT or ABORT
 	sends   []pendingSend
 	settles []txSettle
 }
@@ -263,6 +264,9 @@ func (c *conn) teardown() {
 		b.removeSubLocked(s)
 	}
 	b.mu.Unlock()
+	for _, t := range c.txs {
+		b.releaseTx(t)
+	}
 	c.subs, c.txs, c.pending = nil, nil, nil
 	if c.writerOn.Load() {
 		c.out.shutdown()
@@ -488,6 +492,12 @@ func (c *conn) handleSend(f *stomp.Frame) error {
 		if len(t.sends) >= maxTxMsgs || t.bytes > maxTxBytes {
 			return errClient(f, "transaction too large", "transaction %q exceeds %d messages or %d bytes", txID, maxTxMsgs, maxTxBytes)
 		}
+		// Held until COMMIT: it counts under MaxMemory from now on.
+		need := c.b.need(m)
+		if err := c.b.admit(need); err != nil {
+			return err
+		}
+		t.held += need
 		t.sends = append(t.sends, p)
 		c.receipt(f)
 		return nil
@@ -854,6 +864,7 @@ func (c *conn) handleCommit(f *stomp.Frame) error {
 		return errClient(f, "unknown transaction", "transaction %q not begun", id)
 	}
 	delete(c.txs, id)
+	c.b.releaseTx(t) // commit admits what it stores
 	if err := c.b.commit(t.sends, t.settles); err != nil {
 		var dc *dedupConflict
 		if errors.As(err, &dc) {
@@ -874,6 +885,7 @@ func (c *conn) handleAbort(f *stomp.Frame) error {
 		return errClient(f, "unknown transaction", "transaction %q not begun", id)
 	}
 	delete(c.txs, id)
+	c.b.releaseTx(t)
 	c.b.mu.Lock()
 	for _, s := range t.settles {
 		if s.d.state == stTxAcked {

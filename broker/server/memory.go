@@ -7,8 +7,8 @@ import (
 
 // Memory accounting and producer flow control.
 //
-// Every message the broker holds (queued, in flight, or admitted for a
-// store write) is charged its metaBytes, and its body unless the body
+// Every message the broker holds (queued, in flight, admitted for a store
+// write, or sent in a transaction not yet committed) is charged its metaBytes, and its body unless the body
 // was paged out to the store. Options.MaxMemory bounds the total: a SEND
 // batch is admitted before its store write, and at the bound the
 // connection's reader waits (it reads nothing more, so TCP pushes back on
@@ -138,6 +138,15 @@ func (b *Broker) releaseLocked(n int64) {
 	if n > 0 {
 		b.wakeMemLocked()
 	}
+}
+
+// releaseTx gives back what a transaction's SENDs held, at its COMMIT,
+// ABORT or the end of its connection.
+func (b *Broker) releaseTx(t *tx) {
+	b.mu.Lock()
+	b.releaseLocked(t.held)
+	b.mu.Unlock()
+	t.held = 0
 }
 
 // wakeMemLocked wakes every SEND waiting in admit to look again; caller

@@ -202,3 +202,59 @@ func TestMemoryAccountingBalances(t *testing.T) {
 	}
 	poll(t, "every byte given back", func() bool { m := b.Metrics(); return m.MemoryHeld == 0 && m.MemoryBytes == 0 })
 }
+
+// TestMemoryTransactionCounted: SENDs in an open transaction count under
+// MaxMemory from the SEND on: past it the SEND is refused, and what the
+// transaction held is given back at ABORT, at COMMIT (then held by the
+// queue) and when its connection ends.
+func TestMemoryTransactionCounted(t *testing.T) {
+	const max = 32 << 10
+	b, addr := startBroker(t, nil, Options{MaxMemory: max, MemoryWait: -1})
+	cost := b.need(&message{dest: "/queue/tx", size: 1024, headers: []store.Header{{Key: "persistent", Value: "false"}}})
+	r := rawDial(t, addr)
+	r.connect()
+	txSend := func(tx string, i int) {
+		r.write(strings.Replace(sendBody("/queue/tx", i, false), "\n\n", "\ntransaction:"+tx+"\n\n", 1))
+		r.expect(stomp.RECEIPT)
+	}
+	r.write("BEGIN\ntransaction:a\n\n\x00")
+	for i := range 5 {
+		txSend("a", i)
+	}
+	if m := b.Metrics(); m.MemoryHeld != 5*cost {
+		t.Fatalf("open transaction of 5: %d bytes held, want %d", m.MemoryHeld, 5*cost)
+	}
+	r.write("ABORT\ntransaction:a\nreceipt:ab\n\n\x00")
+	r.expect(stomp.RECEIPT)
+	if m := b.Metrics(); m.MemoryHeld != 0 {
+		t.Fatalf("after ABORT: %d bytes held", m.MemoryHeld)
+	}
+	r.write("BEGIN\ntransaction:b\n\n\x00")
+	for i := range 5 {
+		txSend("b", i)
+	}
+	r.write("COMMIT\ntransaction:b\nreceipt:cb\n\n\x00")
+	r.expect(stomp.RECEIPT)
+	if d, _ := queueDepth(b, "/queue/tx"); d != 5 || b.Metrics().MemoryHeld != 5*cost {
+		t.Fatalf("after COMMIT: depth %d, %d bytes held, want 5 and %d", d, b.Metrics().MemoryHeld, 5*cost)
+	}
+	r.write("BEGIN\ntransaction:c\n\n\x00")
+	k := 0
+	for ; ; k++ {
+		if k > 1000 {
+			t.Fatalf("%d transactional SENDs of 1 KiB accepted under max-memory %d", k, max)
+		}
+		r.write(strings.Replace(sendBody("/queue/tx", k, false), "\n\n", "\ntransaction:c\n\n", 1))
+		if f := r.read(); f.Command != stomp.RECEIPT {
+			if f.Command != stomp.ERROR || f.Get("message") != "memory limit reached" {
+				t.Fatalf("send %d: %s %v %q", k, f.Command, f.Headers, f.Body)
+			}
+			break
+		}
+	}
+	if want := int((max - 5*cost) / cost); k != want {
+		t.Fatalf("%d transactional SENDs fitted beside the queue's 5, want %d", k, want)
+	}
+	r.expectClosed()
+	poll(t, "the closed connection's transaction given back", func() bool { return b.Metrics().MemoryHeld == 5*cost })
+}
