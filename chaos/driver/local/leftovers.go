@@ -2,7 +2,6 @@ package local
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
 )
 
@@ -57,7 +57,7 @@ func newStateFile(stateDir, runDir string) (*stateFile, error) {
 		return nil, fmt.Errorf("local: state: %w", err)
 	}
 	pid := os.Getpid()
-	start, _ := procStart(pid)
+	start, _ := osutil.ProcStart(pid)
 	s := &stateFile{
 		path: filepath.Join(dir, fmt.Sprintf("%d-%d.json", pid, time.Now().UnixNano())),
 		rec:  stateRecord{OwnerPID: pid, OwnerStart: start, Dir: runDir, Procs: []procRecord{}, Mounts: []string{}},
@@ -95,7 +95,7 @@ func (s *stateFile) update(f func(r *stateRecord)) {
 }
 
 func (s *stateFile) addProc(node string, pid int) {
-	start, _ := procStart(pid)
+	start, _ := osutil.ProcStart(pid)
 	s.update(func(r *stateRecord) {
 		r.Procs = append(r.Procs, procRecord{Node: node, PID: pid, Start: start})
 	})
@@ -139,43 +139,6 @@ func (s *stateFile) remove() error {
 		return fmt.Errorf("local: state: %w", err)
 	}
 	return nil
-}
-
-// procStart is the start time of pid in clock ticks since boot (field 22
-// of /proc/PID/stat).
-func procStart(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("local: /proc/%d/stat: no command", pid)
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("local: /proc/%d/stat: short", pid)
-	}
-	return strconv.ParseUint(fields[19], 10, 64)
-}
-
-// alive reports whether pid runs (a zombie does not) and is the process
-// that started at start.
-func alive(pid int, start uint64) bool {
-	got, err := procStart(pid)
-	if err != nil {
-		return false
-	}
-	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
-			return false
-		}
-	}
-	if start == 0 {
-		return true
-	}
-	return got == start
 }
 
 // mounted reports whether path is a mount point now.
@@ -251,19 +214,19 @@ func Reap(stateDir string) ([]string, error) {
 			errs = append(errs, fmt.Errorf("local: reap %s: %w", path, err))
 			continue
 		}
-		if r.OwnerPID == os.Getpid() || alive(r.OwnerPID, r.OwnerStart) {
+		if r.OwnerPID == os.Getpid() || osutil.Alive(r.OwnerPID, r.OwnerStart) {
 			continue
 		}
 		ok := true
 		for _, p := range r.Procs {
-			if !alive(p.PID, p.Start) {
+			if !osutil.Alive(p.PID, p.Start) {
 				continue
 			}
 			// Our brokers lead their own process group.
 			if err := syscall.Kill(-p.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 				_ = syscall.Kill(p.PID, syscall.SIGKILL)
 			}
-			for i := 0; i < 100 && alive(p.PID, p.Start); i++ {
+			for i := 0; i < 100 && osutil.Alive(p.PID, p.Start); i++ {
 				time.Sleep(10 * time.Millisecond)
 			}
 			did = append(did, fmt.Sprintf("killed left-over broker %s (pid %d) of run %s", p.Node, p.PID, r.Dir))

@@ -19,19 +19,8 @@ func (d *Driver) clientsEnd() string {
 	return ClientsEnd
 }
 
-// linked reports whether sites a and b may talk: the same site, or a link
-// between them in the topology.
-func (d *Driver) linked(a, b string) bool {
-	if a == b {
-		return true
-	}
-	for _, l := range d.topo.Links {
-		if l.Joins(a, b) {
-			return true
-		}
-	}
-	return false
-}
+// linked reports whether sites a and b may talk.
+func (d *Driver) linked(a, b string) bool { return proxies.Linked(d.topo, a, b) }
 
 // layoutLinks makes a proxy from the clients to every node their site
 // reaches (every node when the clients are outside all sites), and from

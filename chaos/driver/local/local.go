@@ -211,10 +211,8 @@ func (d *Driver) ClientAddr(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, l := range d.px.Links() {
-		if l.FromNode == "" && l.ToNode == n.spec.Name {
-			return l.Listen, nil
-		}
+	if addr, ok := d.px.ClientListen(name); ok {
+		return addr, nil
 	}
 	return "", fmt.Errorf("local: clients in site %q have no link to node %s (site %s)",
 		d.clientsEnd(), name, n.spec.Site)

@@ -17,6 +17,7 @@ import (
 	"github.com/go-stomp/stomp/v3"
 
 	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -364,7 +365,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if alive(pid, 0) {
+	if osutil.Alive(pid, 0) {
 		t.Fatal("broker alive after Close")
 	}
 	ents, _ := os.ReadDir(filepath.Join(stateDir, StateSubdir))
@@ -396,7 +397,7 @@ func TestReapLeftovers(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = broker.Wait(); close(done) }()
 	defer func() { _ = broker.Process.Kill() }()
-	start, err := procStart(broker.Process.Pid)
+	start, err := osutil.ProcStart(broker.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,9 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -197,24 +195,7 @@ func (n *node) waitReady(ctx context.Context, p *proc) error {
 
 func (n *node) ready(ctx context.Context, client *http.Client) bool {
 	if n.spec.Broker.Kind != scenario.Command {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.admin+"/readyz", nil)
-		if err != nil {
-			return false
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			// A lease standby behind a live master is up: it serves once
-			// it takes over. One that sees no holder yet is about to
-			// take the lease: wait for it, so the first node started is
-			// the master.
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			return bytes.HasPrefix(body, []byte("standby")) && !bytes.Contains(body, []byte(`held by ""`))
-		}
-		return resp.StatusCode == http.StatusOK
+		return driver.RefBrokerReady(ctx, client, n.admin)
 	}
 	c, err := net.DialTimeout("tcp", n.listen, time.Second)
 	if err != nil {

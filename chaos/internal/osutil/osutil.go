@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 )
 
 // FreePort asks the kernel for a free TCP port on ip. Another process may
@@ -44,4 +46,41 @@ func Tail(path string, lines int) string {
 		parts = parts[len(parts)-lines:]
 	}
 	return "  " + string(bytes.Join(parts, []byte("\n  ")))
+}
+
+// ProcStart is the start time of pid in clock ticks since boot (field 22
+// of /proc/PID/stat).
+func ProcStart(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command", pid)
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
+// Alive reports whether pid runs (a zombie does not) and is the process
+// that started at start.
+func Alive(pid int, start uint64) bool {
+	got, err := ProcStart(pid)
+	if err != nil {
+		return false
+	}
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+			return false
+		}
+	}
+	if start == 0 {
+		return true
+	}
+	return got == start
 }

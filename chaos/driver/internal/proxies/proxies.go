@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 // Link is one proxied connection path: from clients (FromNode "") or a
@@ -75,18 +77,25 @@ func (s *Set) Add(l *Link, upstream string) error {
 	return nil
 }
 
-// SetUpstream points l at upstream and starts it unless it is cut.
+// SetUpstream points l at upstream and starts it unless it is cut. A
+// running proxy whose upstream changes (a node restarted on a new
+// address) is stopped first: toxiproxy reads the upstream unlocked.
 func (s *Set) SetUpstream(l *Link, upstream string) error {
-	l.proxy.Lock()
-	l.proxy.Upstream = upstream
-	l.proxy.Unlock()
 	s.mu.Lock()
-	cut := l.cuts > 0
-	s.mu.Unlock()
-	if cut {
+	defer s.mu.Unlock()
+	l.proxy.Lock()
+	same := l.proxy.Upstream == upstream
+	l.proxy.Unlock()
+	if !same {
+		l.proxy.Stop()
+		l.proxy.Lock()
+		l.proxy.Upstream = upstream
+		l.proxy.Unlock()
+	}
+	if l.cuts > 0 {
 		return nil
 	}
-	if err := l.proxy.Start(); err != nil {
+	if err := l.proxy.Start(); err != nil && !errors.Is(err, toxiproxy.ErrProxyAlreadyStarted) {
 		return fmt.Errorf("%s: proxy %s on %s: %w", s.who, l.Name, l.Listen, err)
 	}
 	return nil
@@ -97,6 +106,31 @@ func (s *Set) Links() []*Link {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*Link(nil), s.links...)
+}
+
+// ClientListen is the address of the clients' link to node, if they
+// have one.
+func (s *Set) ClientListen(node string) (string, bool) {
+	for _, l := range s.Links() {
+		if l.FromNode == "" && l.ToNode == node {
+			return l.Listen, true
+		}
+	}
+	return "", false
+}
+
+// Linked reports whether sites a and b of topo may talk: the same site,
+// or a link between them.
+func Linked(topo scenario.Topology, a, b string) bool {
+	if a == b {
+		return true
+	}
+	for _, l := range topo.Links {
+		if l.Joins(a, b) {
+			return true
+		}
+	}
+	return false
 }
 
 // Close stops every proxy.
