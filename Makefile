@@ -20,7 +20,7 @@ deps:
 	  else echo "deps: not root, cannot install chromium; the browser test will skip"; fi; \
 	fi
 
-.PHONY: all deps build test unit lint fmt-check vet staticcheck chaos gate bench bench-go fuzz clean
+.PHONY: all deps build test unit lint fmt-check vet staticcheck images chaos gate bench bench-go fuzz clean
 
 all: build
 
@@ -48,6 +48,11 @@ unit:
 	bash .ci/unit.sh
 
 # chaos: the default scenario suite (scenarios/suite), results under $(OUT)/.
+# images: the container images the docker driver runs (built here, never
+# pulled; a run builds them too when missing).
+images: build
+	$(BIN)/lossbench images
+
 chaos: build
 	$(BIN)/lossbench run --out $(OUT) scenarios/suite/*.yaml
 
@@ -58,7 +63,7 @@ chaos: build
 # $(OUT)/gate/gate.xml (JUnit) and report.html.
 gate: build
 	rm -rf $(OUT)/gate
-	$(BIN)/lossbench run --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml || [ $$? -eq 1 ]
+	$(BIN)/lossbench run --driver local --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml || [ $$? -eq 1 ]
 	$(BIN)/lossbench bench --out $(OUT)/gate --broker-bin $(BIN)/refbroker \
 	  --targets memory,journal-always,journal-batch,journal-never --producers 1,16 --duration 3s --warmup 1s
 	$(BIN)/lossbench gate --baseline scenarios/baseline.yaml $(OUT)/gate

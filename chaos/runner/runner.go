@@ -47,8 +47,9 @@ type Options struct {
 	// Seed replaces the scenario's seed when SeedSet.
 	Seed    int64
 	SeedSet bool
-	// Driver is the driver's name (drivers.Names): "local", or "auto"
-	// for the first that works here; default "local".
+	// Driver is the driver's name (drivers.Names): "local", "docker", or
+	// "auto" for the first that works here and runs the scenario (each
+	// scenario's choice is logged with its reason); default "local".
 	Driver string
 	// NewDriver, if set, makes the driver instead of the named one (tests
 	// run the runner's logic on a driver.Fake this way).
@@ -120,16 +121,21 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 		return nil, err
 	}
 	open := opt.NewDriver
+	if open == nil && opt.Driver == drivers.Auto {
+		open = func(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
+			d, name, why, err := drivers.OpenAuto(ctx, cfg)
+			if name != "" {
+				opt.Progress.Logf("%s: driver %s (%s)", sc.Name, name, why)
+			}
+			return d, err
+		}
+	}
 	if open == nil {
-		name, why, err := drivers.Choose(ctx, opt.Driver)
-		if err != nil {
+		if _, _, err := drivers.Choose(ctx, opt.Driver); err != nil {
 			return nil, fmt.Errorf("runner: %s: %w: %w", sc.Name, ErrEnvironment, err)
 		}
-		if opt.Driver != name {
-			opt.Progress.Logf("%s: driver %s (%s)", sc.Name, name, why)
-		}
 		open = func(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
-			return drivers.Open(ctx, name, cfg)
+			return drivers.Open(ctx, opt.Driver, cfg)
 		}
 	}
 	drv, err := open(ctx, driver.Config{

@@ -93,7 +93,7 @@ func TestGateCatchesUnsafeBroker(t *testing.T) {
 		{"testdata/gate/journal-batch-kill9.yaml", exitOK},
 	} {
 		out := t.TempDir()
-		code, stdout, errs := runMain("run", "--out", out, "--run-id", "r", "--broker-bin", bin, tc.file)
+		code, stdout, errs := runMain("run", "--driver", "local", "--out", out, "--run-id", "r", "--broker-bin", bin, tc.file)
 		t.Logf("%s: exit %d\n%s", tc.file, code, stdout)
 		if code == exitBad {
 			t.Fatalf("run %s: %s", tc.file, errs)

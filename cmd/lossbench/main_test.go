@@ -40,7 +40,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"validate"}, exitBad, []string{"no files given"}},
 		{[]string{"check"}, exitBad, []string{"no folder given"}},
 		{[]string{"run", "--help"}, exitOK, []string{"-driver", "auto (", "local ("}},
-		{[]string{"run", "--driver", "vm", "../../scenarios/suite/journal-batch-kill9.yaml"}, exitBad, []string{`--driver vm: driver "vm": not one of auto, local`}},
+		{[]string{"run", "--driver", "vm", "../../scenarios/suite/journal-batch-kill9.yaml"}, exitBad, []string{`--driver vm: driver "vm": not one of auto, docker, local`}},
 	}
 	for _, c := range cases {
 		code, out, errs := runMain(c.args...)
@@ -244,7 +244,7 @@ func TestRunNothingAcknowledgedFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "results")
-	code, stdout, errs := runMain("run", "--out", out, "--run-id", "r", "--broker-bin", bin, file)
+	code, stdout, errs := runMain("run", "--driver", "local", "--out", out, "--run-id", "r", "--broker-bin", bin, file)
 	t.Logf("exit %d\n%s%s", code, stdout, errs)
 	if code != exitFailed {
 		t.Fatalf("exit %d, want 1: a run that acknowledged nothing must not pass", code)

@@ -20,22 +20,27 @@ import (
 func init() {
 	register(command{
 		name:    "run",
-		usage:   "[--driver auto|local] [--out DIR] [--seed N] [--broker-bin PATH] FILE…",
+		usage:   "[--driver auto|docker|local] [--out DIR] [--seed N] [--broker-bin PATH] FILE…",
 		summary: "run scenarios and write their results",
 		help: `Runs each scenario file: starts its topology through a driver, drives
 producers and consumers, plays the fault timeline, recovers, drains, and
 checks which acknowledged messages were lost. The local driver runs brokers
 as child processes on 127.0.<site>.<node>, every link through an in-process
-toxiproxy. --driver auto (the default) uses the first driver that works
-here and prints which and why.
+toxiproxy. The docker driver runs each node as a container of a refbroker
+image built here (FROM scratch, tagged by content hash, never pulled), each
+site a Docker network, each disk a volume, links through the same proxies.
+--driver auto (the default) uses docker when an engine answers and the image
+builds, else local, and prints which and why; a scenario docker cannot run
+(a PostgreSQL or MariaDB server) runs on local.
 
 Each scenario writes DIR/<run-id>/<scenario>/: plan.json (the resolved
 scenario), history.jsonl, result.json, summary.md and logs/<node>.log.
 A summary table is printed at the end; progress goes to standard error
 (a bar on a terminal, plain lines otherwise).
 
-Left-overs of a run that was killed (brokers, tmpfs mounts) are found
-through DIR/.lossbench-local and removed before the run starts.
+Left-overs of a run that was killed are removed before the run starts:
+brokers and tmpfs mounts found through DIR/.lossbench-local, containers,
+volumes and networks by their lossbench.* labels.
 
 Exit 0 when every expectation holds (skipped scenarios do not count),
 1 when one fails or a scenario acknowledged nothing (verdict EMPTY: it
@@ -77,6 +82,11 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 		return exitBad
 	}
 	fmt.Fprintf(st.err, "lossbench run: driver %s (%s)\n", name, why)
+	if *drv == drivers.Auto {
+		// Each scenario still falls back to the next driver when this
+		// one cannot run its topology (a server database on docker).
+		name = drivers.Auto
+	}
 	var scs []*scenario.Scenario
 	bad := false
 	for _, f := range files {

@@ -5,10 +5,13 @@ package drivers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/driver/docker"
 	"github.com/lossbench/lossbench/chaos/driver/local"
 )
 
@@ -26,8 +29,20 @@ type entry struct {
 
 // registry lists the drivers in the order Auto prefers them.
 var registry = []entry{
+	{name: "docker", about: "containers on the Docker engine DOCKER_HOST names", open: docker.Open, probe: dockerProbe},
 	{name: "local", about: "child processes on this machine", open: local.Open},
 }
+
+// dockerProbe asks once per process: an engine answers and the refbroker
+// image builds.
+var dockerProbe = func() func(context.Context) error {
+	var once sync.Once
+	var err error
+	return func(ctx context.Context) error {
+		once.Do(func() { err = docker.Probe(ctx) })
+		return err
+	}
+}()
 
 // Names are the values --driver takes: Auto, then each driver.
 func Names() []string {
@@ -104,4 +119,34 @@ func Open(ctx context.Context, name string, cfg driver.Config) (driver.Driver, e
 		return nil, err
 	}
 	return e.open(ctx, cfg)
+}
+
+// OpenAuto opens the first driver that works here and runs cfg: one
+// whose probe fails, or that cannot run this topology (its Open fails
+// with driver.ErrUnsupported: a server database on docker), gives way to
+// the next. why says which and why.
+func OpenAuto(ctx context.Context, cfg driver.Config) (d driver.Driver, name, why string, err error) {
+	var skipped []string
+	for _, e := range registry {
+		if e.probe != nil {
+			if err := e.probe(ctx); err != nil {
+				skipped = append(skipped, fmt.Sprintf("not %s: %v", e.name, err))
+				continue
+			}
+		}
+		d, err := e.open(ctx, cfg)
+		if err != nil && errors.Is(err, driver.ErrUnsupported) {
+			if d != nil {
+				d.Close()
+			}
+			skipped = append(skipped, fmt.Sprintf("not %s: %v", e.name, err))
+			continue
+		}
+		why := e.name + " works here"
+		if len(skipped) > 0 {
+			why = strings.Join(skipped, "; ")
+		}
+		return d, e.name, why, err
+	}
+	return nil, "", "", fmt.Errorf("no driver runs this scenario here: %s", strings.Join(skipped, "; "))
 }

@@ -1,0 +1,91 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/moby/moby/client"
+
+	"github.com/lossbench/lossbench/chaos/driver"
+)
+
+// wipeVolume deletes everything in a named volume, under a running
+// container if there is one (its open files live on, unlinked, as on the
+// local driver). It works on the volume's folder on the engine's host,
+// so it needs that engine to be on this machine; the refbroker image has
+// no shell to do it from inside.
+func (d *Driver) wipeVolume(ctx context.Context, name string) error {
+	res, err := d.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("docker: volume %s: %w", name, err)
+	}
+	dir := res.Volume.Mountpoint
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("docker: wipe volume %s: its folder %s is not on this machine (a remote DOCKER_HOST): %v: %w", name, dir, err, driver.ErrUnsupported)
+	}
+	var errs []error
+	for _, e := range ents {
+		errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Driver) disk(name string) (*disk, error) {
+	dk, ok := d.disks[name]
+	if !ok {
+		return nil, fmt.Errorf("docker: disk %q: %w", name, driver.ErrUnknown)
+	}
+	return dk, nil
+}
+
+// WipeDisk deletes every file on disk's volume.
+func (d *Driver) WipeDisk(ctx context.Context, name string) error {
+	dk, err := d.disk(name)
+	if err != nil {
+		return err
+	}
+	if err := d.wipeVolume(ctx, dk.volume); err != nil {
+		return err
+	}
+	d.log("wipe disk %s (volume %s)", name, dk.volume)
+	return nil
+}
+
+// WipeNode wipes every volume of node: its disks and its own data volume.
+func (d *Driver) WipeNode(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	for _, dk := range d.disks {
+		if dk.node == name {
+			if err := d.WipeDisk(ctx, dk.name); err != nil {
+				return err
+			}
+		}
+	}
+	if n.dataVo != "" {
+		if err := d.wipeVolume(ctx, n.dataVo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FillDisk is not supported yet: it needs a size-limited tmpfs mount.
+func (d *Driver) FillDisk(ctx context.Context, name string) error {
+	if _, err := d.disk(name); err != nil {
+		return err
+	}
+	return fmt.Errorf("docker: disk-full on %s: the docker driver has no size-limited disks yet: %w", name, driver.ErrUnsupported)
+}
+
+// FreeDisk undoes FillDisk, which never fills: nothing to do.
+func (d *Driver) FreeDisk(ctx context.Context, name string) error {
+	_, err := d.disk(name)
+	return err
+}

@@ -1,0 +1,121 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// RefBrokerPackage is what go build compiles into the refbroker image.
+const RefBrokerPackage = "github.com/lossbench/lossbench/cmd/refbroker"
+
+// ImageRepo is the repository of the refbroker images this driver builds;
+// the tag is the first 12 hex digits of the binary's SHA-256.
+const ImageRepo = "lossbench/refbroker"
+
+// Image is a built image: its reference and ID, and what building it
+// took (0 when it was there already).
+type Image struct {
+	Ref   string        `json:"ref"`
+	ID    string        `json:"id"`
+	Size  int64         `json:"size"`
+	Build time.Duration `json:"build_ns,omitempty"`
+}
+
+// dockerfile is the refbroker image: the static binary and nothing else.
+const dockerfile = "FROM scratch\nCOPY refbroker /refbroker\nENTRYPOINT [\"/refbroker\"]\n"
+
+// RefBrokerImage returns the image of refbroker as this source tree
+// builds it: go build with CGO_ENABLED=0 (a static binary, go's build
+// cache makes it quick when nothing changed) into dir, tagged by the
+// binary's content hash; the image is built only when that tag is
+// missing. It is never pulled: there is no registry.
+func RefBrokerImage(ctx context.Context, cli *client.Client, dir string) (Image, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Image{}, fmt.Errorf("docker: refbroker image: %w", err)
+	}
+	bin := filepath.Join(dir, "refbroker-static")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, RefBrokerPackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return Image{}, fmt.Errorf("docker: build refbroker for its image (CGO_ENABLED=0 go build %s, run inside the lossbench module): %v\n%s",
+			RefBrokerPackage, err, strings.TrimSpace(string(b)))
+	}
+	body, err := os.ReadFile(bin)
+	if err != nil {
+		return Image{}, fmt.Errorf("docker: refbroker image: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	ref := ImageRepo + ":" + hex.EncodeToString(sum[:])[:12]
+	if in, err := cli.ImageInspect(ctx, ref); err == nil {
+		return Image{Ref: ref, ID: in.ID, Size: in.Size}, nil
+	}
+	t0 := time.Now()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		mode int64
+		body []byte
+	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"refbroker", 0o755, body}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body))}); err != nil {
+			return Image{}, err
+		}
+		if _, err := tw.Write(f.body); err != nil {
+			return Image{}, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return Image{}, err
+	}
+	res, err := cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{ref}, Remove: true, ForceRemove: true,
+		Labels: map[string]string{LabelRole: "image"}})
+	if err != nil {
+		return Image{}, fmt.Errorf("docker: build image %s: %w", ref, err)
+	}
+	defer res.Body.Close()
+	if err := buildErr(res.Body); err != nil {
+		return Image{}, fmt.Errorf("docker: build image %s: %w", ref, err)
+	}
+	in, err := cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return Image{}, fmt.Errorf("docker: image %s after its build: %w", ref, err)
+	}
+	return Image{Ref: ref, ID: in.ID, Size: in.Size, Build: time.Since(t0)}, nil
+}
+
+// buildErr reads a build's JSON message stream to its end and returns the
+// error it reports, if any.
+func buildErr(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	var last string
+	for {
+		var m struct {
+			Stream string `json:"stream"`
+			Error  string `json:"error"`
+		}
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if m.Error != "" {
+			return fmt.Errorf("%s (after %q)", m.Error, strings.TrimSpace(last))
+		}
+		if m.Stream != "" {
+			last = m.Stream
+		}
+	}
+}

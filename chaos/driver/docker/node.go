@@ -1,0 +1,402 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+	tc "github.com/testcontainers/testcontainers-go"
+
+	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// ReadyTimeout bounds the wait for a started node to be ready.
+const ReadyTimeout = 60 * time.Second
+
+// StopTimeout is how long Stop waits after SIGTERM before SIGKILL.
+const StopTimeout = 10 * time.Second
+
+// node is one broker container.
+type node struct {
+	d      *Driver
+	spec   scenario.Node
+	site   *site
+	id     string // container ID
+	data   string // data folder inside the container
+	dataVo string // the volume holding it when the node has no disk
+	logP   string
+
+	mu sync.Mutex
+	ip string // the container's address on its site network while it runs
+}
+
+func (d *Driver) node(name string) (*node, error) {
+	n, ok := d.nodes[name]
+	if !ok {
+		return nil, fmt.Errorf("docker: node %q: %w", name, driver.ErrUnknown)
+	}
+	return n, nil
+}
+
+func (d *Driver) layoutNodes(ctx context.Context) error {
+	for _, sn := range d.cfg.Topology.Nodes {
+		st, ok := d.nets[sn.Site]
+		if !ok {
+			return fmt.Errorf("docker: node %s: site %q: %w", sn.Name, sn.Site, driver.ErrUnknown)
+		}
+		n := &node{d: d, spec: sn, site: st, data: "/data", logP: filepath.Join(d.cfg.Dir, "logs", sn.Name+".log")}
+		// The node's data lives on its first disk that mirrors no other,
+		// else on a volume of its own.
+		for _, sd := range d.cfg.Topology.Disks {
+			if sd.Node == sn.Name && sd.MirrorOf == "" {
+				n.data = d.disks[sd.Name].target + "/data"
+				break
+			}
+		}
+		if n.data == "/data" {
+			n.dataVo = d.name(sn.Name + "-data")
+			if err := d.volume(ctx, n.dataVo, sn.Name); err != nil {
+				return err
+			}
+		}
+		d.nodes[sn.Name] = n
+		d.order = append(d.order, sn.Name)
+	}
+	return nil
+}
+
+func (d *Driver) clientsEnd() string {
+	if d.cfg.ClientSite != "" {
+		return d.cfg.ClientSite
+	}
+	return ClientsEnd
+}
+
+// layoutLinks makes the proxies: from the clients (on 127.0.0.1) to every
+// node their site reaches, and from every node to every other node its
+// site reaches (on the gateway address of the from-node's site network,
+// which its container reaches). Upstreams are set when nodes start.
+func (d *Driver) layoutLinks(ctx context.Context) error {
+	for _, name := range d.order {
+		to := d.nodes[name]
+		if d.cfg.ClientSite == "" || proxies.Linked(d.cfg.Topology, d.cfg.ClientSite, to.spec.Site) {
+			if err := d.addLink(d.clientsEnd(), "", "127.0.0.1", to); err != nil {
+				return err
+			}
+		}
+		for _, fromName := range d.order {
+			from := d.nodes[fromName]
+			if from == to || !proxies.Linked(d.cfg.Topology, from.spec.Site, to.spec.Site) {
+				continue
+			}
+			if err := d.addLink(from.spec.Site, from.spec.Name, from.site.gateway, to); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Driver) addLink(fromSite, fromNode, ip string, to *node) error {
+	listen, err := osutil.FreeAddr(ip)
+	if err != nil {
+		return err
+	}
+	from := fromNode
+	if from == "" {
+		from = fromSite
+	}
+	return d.px.Add(&proxies.Link{Name: from + "->" + to.spec.Name, FromSite: fromSite, FromNode: fromNode,
+		ToSite: to.spec.Site, ToNode: to.spec.Name, Listen: listen}, "")
+}
+
+// env is where node n's broker finds what it needs inside its container.
+func (n *node) env() driver.NodeEnv {
+	e := driver.NodeEnv{Bin: "/refbroker", Listen: "0.0.0.0:" + stompPort, Admin: "0.0.0.0:" + adminPort, Data: n.data,
+		Disks: map[string]string{}, Peers: map[string]string{}}
+	for name, dk := range n.d.disks {
+		e.Disks[name] = dk.target
+	}
+	for _, l := range n.d.px.Links() {
+		if l.FromNode == n.spec.Name {
+			e.Peers[l.ToNode] = l.Listen
+		}
+	}
+	return e
+}
+
+func (n *node) argv() []string { return driver.BrokerArgv(n.spec, n.d.cfg.Topology, n.env()) }
+
+// createNodes creates every node's container, not started, through
+// testcontainers: its image, command line, labels, site network and
+// volumes.
+func (d *Driver) createNodes(ctx context.Context) error {
+	for _, name := range d.order {
+		n := d.nodes[name]
+		if n.spec.Broker.Kind == scenario.Command {
+			return fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", name, n.spec.Broker.Command, driver.ErrUnsupported)
+		}
+		var mounts []mount.Mount
+		for _, dk := range d.disks {
+			if dk.node == name {
+				mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: dk.volume, Target: dk.target})
+			}
+		}
+		if n.dataVo != "" {
+			mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: n.dataVo, Target: n.data})
+		}
+		env := map[string]string{}
+		vars := driver.Vars(n.spec, n.env())
+		for k, v := range n.spec.Broker.Env {
+			env[k] = scenario.Expand(v, vars)
+		}
+		argv := n.argv()
+		req := tc.GenericContainerRequest{ContainerRequest: tc.ContainerRequest{
+			Image: d.img.Ref, Name: d.name(name), Entrypoint: argv[:1], Cmd: argv[1:], Env: env,
+			Labels: d.labels("node", n.spec.Site, name), Networks: []string{n.site.netName},
+			NetworkAliases: map[string][]string{n.site.netName: {name}},
+			HostConfigModifier: func(hc *container.HostConfig) {
+				hc.Mounts = mounts
+			},
+		}, Started: false}
+		c, err := tc.GenericContainer(ctx, req)
+		if err != nil {
+			return fmt.Errorf("docker: node %s: create container from %s: %w", name, d.img.Ref, err)
+		}
+		n.id = c.GetContainerID()
+	}
+	return nil
+}
+
+// inspect returns node n's container state.
+func (n *node) inspect(ctx context.Context) (container.InspectResponse, error) {
+	res, err := n.d.cli.ContainerInspect(ctx, n.id, client.ContainerInspectOptions{})
+	if err != nil {
+		return container.InspectResponse{}, fmt.Errorf("docker: node %s: %w", n.spec.Name, err)
+	}
+	return res.Container, nil
+}
+
+// Running reports whether node's container runs (paused counts).
+func (d *Driver) Running(name string) bool {
+	n, err := d.node(name)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := n.inspect(ctx)
+	return err == nil && st.State != nil && st.State.Running
+}
+
+// ClientAddr is the proxy address on 127.0.0.1 clients use to reach node.
+func (d *Driver) ClientAddr(name string) (string, error) {
+	n, err := d.node(name)
+	if err != nil {
+		return "", err
+	}
+	if addr, ok := d.px.ClientListen(name); ok {
+		return addr, nil
+	}
+	return "", fmt.Errorf("docker: clients in site %q have no link to node %s (site %s)", d.clientsEnd(), name, n.spec.Site)
+}
+
+// Start starts node's container and waits until refbroker's /readyz says
+// it is ready (200, or a standby behind a live master), then points the
+// proxies to it at its address.
+func (d *Driver) Start(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if _, err := d.cli.ContainerStart(ctx, n.id, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("docker: start %s: %w\n%s", name, err, n.tail(ctx))
+	}
+	st, err := n.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	ep := st.NetworkSettings.Networks[n.site.netName]
+	if ep == nil || !ep.IPAddress.IsValid() {
+		return fmt.Errorf("docker: start %s: no address on network %s\n%s", name, n.site.netName, n.tail(ctx))
+	}
+	ip := ep.IPAddress.String()
+	n.mu.Lock()
+	n.ip = ip
+	n.mu.Unlock()
+	for _, l := range d.px.Links() {
+		if l.ToNode == name {
+			if err := d.px.SetUpstream(l, net.JoinHostPort(ip, stompPort)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := n.waitReady(ctx, ip); err != nil {
+		return err
+	}
+	d.log("start %s (container %.12s, %s) in %s", name, n.id, ip, time.Since(t0).Truncate(time.Millisecond))
+	return nil
+}
+
+func (n *node) waitReady(ctx context.Context, ip string) error {
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	hc := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	admin := net.JoinHostPort(ip, adminPort)
+	for {
+		if driver.RefBrokerReady(ctx, hc, admin) {
+			return nil
+		}
+		st, err := n.inspect(ctx)
+		if err == nil && st.State != nil && !st.State.Running {
+			return fmt.Errorf("docker: start %s: its container exited (code %d) before ready; last log lines:\n%s",
+				n.spec.Name, st.State.ExitCode, n.tail(context.Background()))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("docker: start %s: not ready after %s; last log lines:\n%s", n.spec.Name, ReadyTimeout, n.tail(context.Background()))
+		case <-tick.C:
+		}
+	}
+}
+
+// logs returns the container's output (stdout and stderr), the last tail
+// lines of it when tail is not "all".
+func (n *node) logs(ctx context.Context, tail string) string {
+	res, err := n.d.cli.ContainerLogs(ctx, n.id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: tail})
+	if err != nil {
+		return fmt.Sprintf("(no logs: %v)", err)
+	}
+	defer res.Close()
+	b, _ := io.ReadAll(io.LimitReader(res, 16<<20))
+	return demux(b)
+}
+
+// tail is the container's last log lines.
+func (n *node) tail(ctx context.Context) string { return n.logs(ctx, "15") }
+
+// saveLog writes the container's whole output to the node's log file in
+// the run folder.
+func (n *node) saveLog(ctx context.Context) {
+	if n.id == "" {
+		return
+	}
+	_ = os.WriteFile(n.logP, []byte(n.logs(ctx, "all")), 0o644)
+}
+
+// demux strips Docker's 8-byte stream headers from a non-TTY log stream.
+func demux(b []byte) string {
+	var out strings.Builder
+	for len(b) >= 8 && (b[0] == 1 || b[0] == 2) && b[1] == 0 && b[2] == 0 && b[3] == 0 {
+		size := int(b[4])<<24 | int(b[5])<<16 | int(b[6])<<8 | int(b[7])
+		b = b[8:]
+		if size > len(b) {
+			size = len(b)
+		}
+		out.Write(b[:size])
+		b = b[size:]
+	}
+	out.Write(b)
+	return out.String()
+}
+
+// Kill sends SIGKILL to node's container and waits for it to exit. A node
+// that is not running is left as it is.
+func (d *Driver) Kill(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	st, err := n.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	if st.State == nil || !st.State.Running {
+		return nil
+	}
+	wait := d.cli.ContainerWait(ctx, n.id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	if _, err := d.cli.ContainerKill(ctx, n.id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		return fmt.Errorf("docker: kill %s: %w", name, err)
+	}
+	select {
+	case <-wait.Result:
+	case err := <-wait.Error:
+		return fmt.Errorf("docker: kill %s: wait: %w", name, err)
+	}
+	d.log("kill -9 %s", name)
+	return nil
+}
+
+// Stop stops node's container: SIGTERM, SIGKILL after StopTimeout (docker
+// stop; a paused container is thawed by the engine first).
+func (d *Driver) Stop(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	secs := int(StopTimeout / time.Second)
+	if _, err := d.cli.ContainerStop(ctx, n.id, client.ContainerStopOptions{Timeout: &secs}); err != nil {
+		return fmt.Errorf("docker: stop %s: %w", name, err)
+	}
+	d.log("stop %s", name)
+	return nil
+}
+
+// Pause freezes node's container (docker pause: the cgroup freezer).
+func (d *Driver) Pause(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	if _, err := d.cli.ContainerPause(ctx, n.id, client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("docker: pause %s: %w", name, err)
+	}
+	d.log("pause %s", name)
+	return nil
+}
+
+// Resume thaws a paused node (docker unpause); a node not paused is left
+// as it is.
+func (d *Driver) Resume(ctx context.Context, name string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	st, err := n.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	if st.State == nil || !st.State.Paused {
+		return nil
+	}
+	if _, err := d.cli.ContainerUnpause(ctx, n.id, client.ContainerUnpauseOptions{}); err != nil {
+		return fmt.Errorf("docker: resume %s: %w", name, err)
+	}
+	d.log("resume %s", name)
+	return nil
+}
+
+// Cut, Heal, AddToxic and RemoveToxic act on the proxies, as in the local
+// driver.
+func (d *Driver) Cut(ctx context.Context, a, b string) error  { return d.px.Cut(ctx, a, b) }
+func (d *Driver) Heal(ctx context.Context, a, b string) error { return d.px.Heal(ctx, a, b) }
+func (d *Driver) AddToxic(ctx context.Context, a, b string, t driver.Toxic) (string, error) {
+	return d.px.AddToxic(ctx, a, b, t)
+}
+func (d *Driver) RemoveToxic(ctx context.Context, id string) error { return d.px.RemoveToxic(ctx, id) }
