@@ -1,14 +1,21 @@
 package docker
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/driver/drivertest"
+	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 // engine connects to the Docker engine or skips the test.
@@ -65,4 +72,83 @@ func TestConformance(t *testing.T) {
 		s.Only = []string{"Kill", "CutHeal", "WipeDisk", "Close"}
 	}
 	drivertest.Run(t, s)
+}
+
+// childEnv makes the test binary a harness that starts a node and waits
+// to be killed (TestReapAfterSIGKILL).
+const childEnv = "LOSSBENCH_DOCKER_CHILD_RUN"
+
+func TestMain(m *testing.M) {
+	if run := os.Getenv(childEnv); run != "" {
+		os.Exit(childHarness(run))
+	}
+	os.Exit(m.Run())
+}
+
+// childHarness opens a driver for run, starts node a1, says "ready" and
+// waits for its SIGKILL.
+func childHarness(run string) int {
+	dir, err := os.MkdirTemp("", "lossbench-docker-child")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}}},
+		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1"}}}
+	d, err := New(context.Background(), driver.Config{Topology: topo, RunID: run, Scenario: "sigkill", Dir: dir})
+	if err == nil {
+		err = d.Start(context.Background(), "a1")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if d != nil {
+			d.Close()
+		}
+		return 2
+	}
+	fmt.Println("ready")
+	time.Sleep(5 * time.Minute)
+	return 1
+}
+
+// TestReapAfterSIGKILL: a harness killed with SIGKILL leaves its
+// container, volume and network (no Close ran); the next driver's Open
+// removes them (Reap), as the Docker API then shows.
+func TestReapAfterSIGKILL(t *testing.T) {
+	cli := engine(t)
+	run := "sigkill-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+run)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child harness: %q", line)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	left := leftovers(t, cli, run)
+	if len(left) < 3 {
+		t.Fatalf("after SIGKILL the run left %q, want its container, volume and network", left)
+	}
+	t.Logf("left by the killed harness: %q", left)
+	did, err := Reap(context.Background(), cli)
+	if err != nil {
+		t.Fatalf("Reap: %v", err)
+	}
+	t.Logf("reap: %q", did)
+	if left := leftovers(t, cli, run); len(left) > 0 {
+		t.Fatalf("after Reap the killed run still has %q", left)
+	}
 }
