@@ -1,4 +1,5 @@
-// Package lazyfs is a FUSE filesystem that loses what was never synced,
+// Package lazyfs is a fault-injecting FUSE filesystem for a node's data
+// directory, under any broker process. Above all it loses what was never synced,
 // the way a machine loses its page cache when the power goes: a loopback
 // of a backing directory whose file writes stay in memory, in a page
 // cache of its own, until the file is fsynced or fdatasynced. PowerCut
@@ -41,6 +42,26 @@
 //   - mmap of a file is not supported for shared writable mappings
 //     (every file is opened with direct I/O so the kernel keeps no page
 //     cache of its own above the overlay).
+//
+// # Faults
+//
+// Besides PowerCut, each doing exactly what it says and nothing else:
+//
+//   - InjectError (ErrorRule): from the call until it is cleared, read,
+//     write or fsync (any set) of files whose path matches a glob fail
+//     with an errno (EIO, ENOSPC), each one or with a probability drawn
+//     from a seed. The failed operation has no other effect.
+//   - Stall: every operation (lookup, open, create, read, write, fsync,
+//     flush, getattr, setattr, unlink, rename, fallocate) waits until the
+//     stall ends, then proceeds: a dying disk or a SAN path failover.
+//     Directory listing, mkdir and rmdir are not held.
+//   - PowerCutTorn: a power cut that keeps a prefix (length from a seed)
+//     of the last write not yet made durable.
+//   - Corrupt: at rest (nothing running on it), every bit of one block of
+//     one file matching a glob is flipped (CORDS-style).
+//
+// Stats counts what was injected (Injected, Stalled, LastTorn), so a test
+// can tell, say, that a broker never retried a failed fsync.
 //
 // The kernel is told not to cache attributes or entries (timeouts of 0)
 // and every file is opened with FOPEN_DIRECT_IO, so every read, write and

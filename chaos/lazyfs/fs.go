@@ -3,6 +3,7 @@ package lazyfs
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +36,13 @@ type Stats struct {
 	Cuts int
 	// LastDropped is what the last PowerCut dropped, in whole pages.
 	LastDropped int64
+	// LastTorn is how many bytes of the last unsynced write a torn power
+	// cut kept (of LastTornOf); 0 when the last cut tore nothing.
+	LastTorn, LastTornOf int
+	// Injected counts operations an ErrorRule failed.
+	Injected int64
+	// Stalled counts operations a stall held.
+	Stalled int64
 }
 
 // FS is a mounted lazyfs. Its methods are safe for concurrent use.
@@ -47,6 +55,17 @@ type FS struct {
 	cuts        int
 	lastDropped int64
 	unmounted   bool
+	// last is the last write not yet made durable, for a torn cut.
+	last             lastWrite
+	lastTorn, lastOf int
+	faults           injector
+}
+
+// lastWrite is a copy of one write(2).
+type lastWrite struct {
+	ov   *overlay
+	off  int64
+	data []byte
 }
 
 // Available says whether Mount can work here: /dev/fuse opens, and we are
@@ -115,8 +134,25 @@ func (l *FS) Mountpoint() string { return l.mountpoint }
 // PowerCut drops every unsynced write and every size known only in
 // memory, of every file. Stop the programs using the FS first: a write
 // racing the cut may land on either side of it.
-func (l *FS) PowerCut() Stats {
+func (l *FS) PowerCut() Stats { return l.cut(false, 0) }
+
+// PowerCutTorn is a power cut that tears the last write: of the last
+// write(2) not yet made durable, a prefix (at least one byte, not all of
+// it; its length drawn from seed) reaches the backing file before the
+// rest is dropped, as when power fails while a disk writes the sectors
+// of one request. A last write of one byte, or none, tears nothing.
+func (l *FS) PowerCutTorn(seed uint64) Stats { return l.cut(true, seed) }
+
+func (l *FS) cut(torn bool, seed uint64) Stats {
 	l.mu.Lock()
+	l.lastTorn, l.lastOf = 0, 0
+	if w := l.last; torn && w.ov != nil && l.files[w.ov.ino] == w.ov && len(w.data) > 1 {
+		k := 1 + int(rand.New(rand.NewPCG(seed, seed+1)).Int64N(int64(len(w.data)-1)))
+		if _, err := unix.Pwrite(w.ov.fd, w.data[:k], w.off); err == nil {
+			l.lastTorn, l.lastOf = k, len(w.data)
+		}
+	}
+	l.last = lastWrite{}
 	var dropped int64
 	for ino, ov := range l.files {
 		dropped += ov.drop()
@@ -135,7 +171,10 @@ func (l *FS) PowerCut() Stats {
 func (l *FS) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Stats{Files: len(l.files), Cuts: l.cuts, LastDropped: l.lastDropped}
+	s := Stats{Files: len(l.files), Cuts: l.cuts, LastDropped: l.lastDropped, LastTorn: l.lastTorn, LastTornOf: l.lastOf}
+	l.faults.mu.Lock()
+	s.Injected, s.Stalled = l.faults.injected, l.faults.stalled
+	l.faults.mu.Unlock()
 	for _, ov := range l.files {
 		s.DirtyBytes += ov.dirtyBytes()
 	}
@@ -153,6 +192,7 @@ func (l *FS) Unmount() error {
 	}
 	l.unmounted = true
 	l.mu.Unlock()
+	l.faults.endStall()
 	var errs []error
 	if err := l.server.Unmount(); err != nil {
 		if err := ForceUnmount(l.mountpoint); err != nil {
@@ -262,4 +302,21 @@ func (l *FS) size(ino uint64) (int64, bool) {
 		return 0, false
 	}
 	return ov.logicalSize(), true
+}
+
+// wrote remembers the last write to ov, for a torn cut.
+func (l *FS) wrote(ov *overlay, data []byte, off int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.last.ov, l.last.off = ov, off
+	l.last.data = append(l.last.data[:0], data...)
+}
+
+// synced forgets the last write if ov's sync made it durable.
+func (l *FS) synced(ov *overlay) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last.ov == ov {
+		l.last.ov = nil
+	}
 }

@@ -52,6 +52,9 @@ func (n *node) patchSize(a *fuse.Attr) {
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if errno := n.lfs.faults.wait(ctx); errno != 0 {
+		return nil, errno
+	}
 	ch, errno := n.LoopbackNode.Lookup(ctx, name, out)
 	if errno == 0 {
 		n.patchSize(&out.Attr)
@@ -60,6 +63,9 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 }
 
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if errno := n.lfs.faults.wait(ctx); errno != 0 {
+		return errno
+	}
 	if h, ok := f.(*handle); ok {
 		return h.Getattr(ctx, out)
 	}
@@ -73,6 +79,9 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 // Setattr changes a regular file's size in its overlay only; the rest
 // (mode, owner, times) goes to the backing file at once.
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := n.lfs.faults.wait(ctx); errno != 0 {
+		return errno
+	}
 	if sz, ok := in.GetSize(); ok && n.regular() {
 		if h, ok := f.(*handle); ok {
 			h.ov.truncate(int64(sz))
@@ -94,6 +103,9 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if errno := n.lfs.faults.wait(ctx); errno != 0 {
+		return nil, 0, errno
+	}
 	if !n.regular() {
 		return n.LoopbackNode.Open(ctx, flags)
 	}
@@ -104,13 +116,16 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if flags&syscall.O_TRUNC != 0 {
 		ov.truncate(0)
 	}
-	return newHandle(n.lfs, ov, flags), fuse.FOPEN_DIRECT_IO, 0
+	return newHandle(n.lfs, ov, n.Path(nil), flags), fuse.FOPEN_DIRECT_IO, 0
 }
 
 // Create makes the file in the backing directory (a durable metadata
 // operation) and serves it through its overlay; O_TRUNC of an existing
 // file is an overlay truncation.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	if errno := n.lfs.faults.wait(ctx); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	ch, fh, _, errno := n.LoopbackNode.Create(ctx, name, flags&^syscall.O_TRUNC, mode, out)
 	if errno != 0 {
 		return nil, nil, 0, errno
@@ -126,7 +141,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		ov.truncate(0)
 	}
 	out.Attr.Size = uint64(ov.logicalSize())
-	return ch, newHandle(n.lfs, ov, flags), fuse.FOPEN_DIRECT_IO, 0
+	return ch, newHandle(n.lfs, ov, filepath.Join(n.Path(nil), name), flags), fuse.FOPEN_DIRECT_IO, 0
 }
 
 // ino is the inode number of path in the backing directory, 0 if none.
@@ -139,6 +154,9 @@ func ino(path string) uint64 {
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := n.lfs.faults.wait(ctx); errno != 0 {
+		return errno
+	}
 	victim := ino(filepath.Join(n.backing(), name))
 	errno := n.LoopbackNode.Unlink(ctx, name)
 	if errno == 0 && victim != 0 {
@@ -148,6 +166,9 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := n.lfs.faults.wait(ctx); errno != 0 {
+		return errno
+	}
 	var victim uint64
 	if np, ok := newParent.(*node); ok {
 		victim = ino(filepath.Join(np.backing(), newName))
@@ -163,6 +184,9 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 type handle struct {
 	lfs *FS
 	ov  *overlay
+	// path is the file's path relative to the mount, as opened: what an
+	// ErrorRule's pattern matches.
+	path string
 	// sync and dsync: opened O_SYNC or O_DSYNC, every write syncs.
 	sync, dsync bool
 }
@@ -177,13 +201,25 @@ var (
 	_ fs.FileAllocater = (*handle)(nil)
 )
 
-func newHandle(l *FS, ov *overlay, flags uint32) *handle {
-	return &handle{lfs: l, ov: ov,
+func newHandle(l *FS, ov *overlay, path string, flags uint32) *handle {
+	return &handle{lfs: l, ov: ov, path: path,
 		sync:  flags&syscall.O_SYNC == syscall.O_SYNC,
 		dsync: flags&syscall.O_DSYNC != 0}
 }
 
+// fault holds the operation while a stall lasts, then returns the
+// errno an error rule injects into op, or 0.
+func (h *handle) fault(ctx context.Context, op Op) syscall.Errno {
+	if errno := h.lfs.faults.wait(ctx); errno != 0 {
+		return errno
+	}
+	return h.lfs.faults.fail(op, h.path)
+}
+
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if errno := h.fault(ctx, OpRead); errno != 0 {
+		return nil, errno
+	}
 	n, err := h.ov.read(dest, off)
 	if err != nil {
 		return nil, fs.ToErrno(err)
@@ -192,13 +228,24 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if errno := h.fault(ctx, OpWrite); errno != 0 {
+		return 0, errno
+	}
+	if h.dsync {
+		// The write and its sync are one request: fail it whole.
+		if errno := h.lfs.faults.fail(OpFsync, h.path); errno != 0 {
+			return 0, errno
+		}
+	}
 	if err := h.ov.write(data, off); err != nil {
 		return 0, fs.ToErrno(err)
 	}
+	h.lfs.wrote(h.ov, data, off)
 	if h.dsync {
 		if err := h.ov.sync(!h.sync); err != nil {
 			return 0, fs.ToErrno(err)
 		}
+		h.lfs.synced(h.ov)
 	}
 	return uint32(len(data)), 0
 }
@@ -206,11 +253,18 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // Fsync makes the whole file durable, for fsync and fdatasync alike
 // (FUSE_FSYNC_FDATASYNC in flags only chooses the backing call).
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return fs.ToErrno(h.ov.sync(flags&1 != 0))
+	if errno := h.fault(ctx, OpFsync); errno != 0 {
+		return errno
+	}
+	if err := h.ov.sync(flags&1 != 0); err != nil {
+		return fs.ToErrno(err)
+	}
+	h.lfs.synced(h.ov)
+	return 0
 }
 
 // Flush (close(2)) persists nothing, like a page cache.
-func (h *handle) Flush(ctx context.Context) syscall.Errno { return 0 }
+func (h *handle) Flush(ctx context.Context) syscall.Errno { return h.lfs.faults.wait(ctx) }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	h.lfs.release(h.ov)
@@ -218,6 +272,9 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 }
 
 func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	if errno := h.lfs.faults.wait(ctx); errno != 0 {
+		return errno
+	}
 	var st syscall.Stat_t
 	if err := h.ov.stat(&st); err != nil {
 		return fs.ToErrno(err)
@@ -231,6 +288,9 @@ func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) syscall.Errno {
 	if mode != 0 && mode != unix.FALLOC_FL_KEEP_SIZE {
 		return syscall.ENOTSUP
+	}
+	if errno := h.lfs.faults.wait(ctx); errno != 0 {
+		return errno
 	}
 	return fs.ToErrno(h.ov.allocate(int64(off), int64(size), mode))
 }
