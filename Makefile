@@ -47,14 +47,15 @@ staticcheck:
 unit:
 	bash .ci/unit.sh
 
-# chaos: the default scenario suite (scenarios/suite), results under $(OUT)/.
 # images: the container images the docker driver runs (built here, never
 # pulled; a run builds them too when missing).
 images: build
 	$(BIN)/lossbench images
 
+# chaos: the default scenario suite (scenarios/suite) and the DR matrix's
+# scenarios (scenarios/matrix), results under $(OUT)/.
 chaos: build
-	$(BIN)/lossbench run --out $(OUT) scenarios/suite/*.yaml
+	$(BIN)/lossbench run --out $(OUT) scenarios/suite/*.yaml scenarios/matrix/*.yaml
 
 # gate: the default suite and a short bench of the gated strategies, then the
 # loss-regression gate against the checked-in baseline (loss budgets per
@@ -63,7 +64,7 @@ chaos: build
 # $(OUT)/gate/gate.xml (JUnit) and report.html.
 gate: build
 	rm -rf $(OUT)/gate
-	$(BIN)/lossbench run --driver local --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml || [ $$? -eq 1 ]
+	$(BIN)/lossbench run --driver local --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml scenarios/matrix/*.yaml || [ $$? -eq 1 ]
 	$(BIN)/lossbench bench --out $(OUT)/gate --broker-bin $(BIN)/refbroker \
 	  --targets memory,journal-always,journal-batch,journal-never --producers 1,16 --duration 3s --warmup 1s
 	$(BIN)/lossbench gate --baseline scenarios/baseline.yaml $(OUT)/gate

@@ -69,6 +69,11 @@ func TestValidate(t *testing.T) {
 	if len(suite) < 4 {
 		t.Fatalf("suite has %d files", len(suite))
 	}
+	matrix, _ := filepath.Glob("../../scenarios/matrix/*.yaml")
+	if len(matrix) < 2 {
+		t.Fatalf("matrix has %d files", len(matrix))
+	}
+	suite = append(suite, matrix...)
 	code, out, errs := runMain(append([]string{"validate", "--plan"}, suite...)...)
 	if code != exitOK || errs != "" {
 		t.Fatalf("suite: exit %d\n%s%s", code, out, errs)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +226,50 @@ workload:
 	}
 	if got := s.Workload.Destinations; len(got) != 1 || got[0] != "/topic/x" {
 		t.Fatalf("destinations %q", got)
+	}
+}
+
+// TestSharedDisk: a disk with nodes is shared by them; node and nodes
+// together, an unknown node or one named twice are errors with file:line.
+func TestSharedDisk(t *testing.T) {
+	const base = `
+name: shared
+strategy: shared-store
+failure: none
+topology:
+  sites: [a]
+  nodes:
+    - {name: a1, site: a, broker: {kind: refbroker, store: journal, args: [--shared]}}
+    - {name: a2, site: a, broker: {kind: refbroker, store: journal, args: [--shared]}}
+  disks:
+    - DISK
+workload:
+  destination: /queue/x
+  producers: {count: 1}
+  consumers: {count: 1}
+  duration: 1s
+`
+	s, err := scenario.Parse("t.yaml", []byte(strings.Replace(base, "DISK", "{name: san, nodes: [a1, a2]}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := s.Topology.Disks[0]
+	if !k.Shared() || k.Node != "a1" || strings.Join(k.Attached(), ",") != "a1,a2" {
+		t.Fatalf("shared disk parsed as %+v", k)
+	}
+	if one := (scenario.Disk{Name: "d", Node: "a1"}); one.Shared() || strings.Join(one.Attached(), ",") != "a1" {
+		t.Fatalf("a disk of one node: shared %v, attached %v", one.Shared(), one.Attached())
+	}
+	for disk, want := range map[string]string{
+		"{name: san, node: a1, nodes: [a1, a2]}": "t.yaml:11:36: disk \"san\": node and nodes both given",
+		"{name: san, nodes: [a1, b9]}":           `disk "san" nodes`,
+		"{name: san, nodes: [a1, a1]}":           `"a1" named twice`,
+		"{name: san, nodes: []}":                 "nodes: empty",
+		"{name: san}":                            "node",
+	} {
+		_, err := scenario.Parse("t.yaml", []byte(strings.Replace(base, "DISK", disk, 1)))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want it to say %q", disk, err, want)
+		}
 	}
 }

@@ -186,13 +186,29 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 
 func (d *decoder) disk(n *yaml.Node) Disk {
 	k := Disk{Pos: pos(n)}
-	f := d.mapping(n, labelled(n, "disk"), "name", "node", "size", "mirror_of")
+	f := d.mapping(n, labelled(n, "disk"), "name", "node", "nodes", "size", "mirror_of")
 	if f == nil {
 		return k
 	}
 	k.Name = d.name(f.get("name"), "disk name")
-	d.require(f, "name", "node")
-	k.Node, k.nodePos = d.name(f.get("node"), f.what+" node"), posOf(f.get("node"), k.Pos)
+	d.require(f, "name")
+	switch v := f.get("nodes"); {
+	case v != nil && f.get("node") != nil:
+		d.errorf(pos(v), "%s: node and nodes both given; a disk of one node has node, a shared disk nodes", f.what)
+	case v != nil:
+		for _, it := range d.list(v, f.what+" nodes", "node names") {
+			k.Nodes = append(k.Nodes, d.name(it, f.what+" nodes"))
+			k.nodesPos = append(k.nodesPos, pos(it))
+		}
+		if len(k.Nodes) == 0 {
+			d.errorf(pos(v), "%s nodes: empty; name the nodes that share the disk", f.what)
+		} else {
+			k.Node, k.nodePos = k.Nodes[0], k.nodesPos[0]
+		}
+	default:
+		d.require(f, "node")
+		k.Node, k.nodePos = d.name(f.get("node"), f.what+" node"), posOf(f.get("node"), k.Pos)
+	}
 	if v := f.get("size"); v != nil {
 		k.Size = d.size(v, f.what+" size")
 	}

@@ -174,11 +174,18 @@ func (b Broker) Argv(vars map[string]string) []string {
 	return out
 }
 
-// Disk is a disk attached to a node. The node's data directory lives on
-// its first attached disk that is not a mirror.
+// Disk is a disk attached to a node, or shared by several (a SAN, a
+// network drive: `nodes: [a1, a2]`). A node's data directory lives on its
+// first attached disk that is not a mirror; on a shared disk every node
+// has the same data directory, and losing a node (machine-lost) leaves the
+// disk alone.
 type Disk struct {
 	Name string `json:"name"`
+	// Node is the disk's node, the first of Nodes for a shared disk.
 	Node string `json:"node"`
+	// Nodes are the nodes that reach a shared disk (nil for a disk of one
+	// node).
+	Nodes []string `json:"nodes,omitempty"`
 	// Size, if set, makes the disk a size-limited tmpfs (so it can fill).
 	Size Size `json:"size,omitempty"`
 	// MirrorOf names the disk this one mirrors (RAID-1), or "".
@@ -186,7 +193,19 @@ type Disk struct {
 	Pos      Pos    `json:"pos"`
 
 	nodePos, mirrorPos Pos
+	nodesPos           []Pos
 }
+
+// Attached returns the nodes that reach the disk.
+func (k Disk) Attached() []string {
+	if len(k.Nodes) > 0 {
+		return k.Nodes
+	}
+	return []string{k.Node}
+}
+
+// Shared reports whether several nodes reach the disk.
+func (k Disk) Shared() bool { return len(k.Nodes) > 1 }
 
 // DatabaseKind is the engine of a database.
 type DatabaseKind string

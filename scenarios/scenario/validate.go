@@ -86,7 +86,16 @@ func (d *decoder) validate(s *Scenario) {
 		siteOf[n.Name] = n.Site
 	}
 	for _, k := range t.Disks {
-		ref(k.nodePos, fmt.Sprintf("disk %q node", k.Name), "node", k.Node)
+		if len(k.Nodes) == 0 {
+			ref(k.nodePos, fmt.Sprintf("disk %q node", k.Name), "node", k.Node)
+		}
+		seen := map[string]bool{}
+		for i, n := range k.Nodes {
+			if ref(k.nodesPos[i], fmt.Sprintf("disk %q nodes", k.Name), "node", n) && seen[n] {
+				d.errorf(k.nodesPos[i], "disk %q nodes: %q named twice", k.Name, n)
+			}
+			seen[n] = true
+		}
 		if k.MirrorOf != "" && ref(k.mirrorPos, fmt.Sprintf("disk %q mirror_of", k.Name), "disk", k.MirrorOf) && k.MirrorOf == k.Name {
 			d.errorf(k.mirrorPos, "disk %q mirror_of: a disk cannot mirror itself", k.Name)
 		}

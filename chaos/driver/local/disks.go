@@ -16,6 +16,7 @@ import (
 // has one and we may mount.
 type disk struct {
 	name, node string
+	shared     bool // several nodes reach it (scenario.Disk.Nodes)
 	path       string
 	size       int64
 	mounted    bool
@@ -27,11 +28,7 @@ const fillName = ".lossbench-fill"
 func (d *Driver) layoutDisks() error {
 	root := os.Geteuid() == 0
 	for _, sd := range d.topo.Disks {
-		n, err := d.node(sd.Node)
-		if err != nil {
-			return fmt.Errorf("local: disk %s: %w", sd.Name, err)
-		}
-		dk := &disk{name: sd.Name, node: sd.Node, path: filepath.Join(d.opt.Dir, "disks", sd.Name), size: int64(sd.Size)}
+		dk := &disk{name: sd.Name, node: sd.Node, shared: sd.Shared(), path: filepath.Join(d.opt.Dir, "disks", sd.Name), size: int64(sd.Size)}
 		if err := os.MkdirAll(dk.path, 0o755); err != nil {
 			return fmt.Errorf("local: disk %s: %w", sd.Name, err)
 		}
@@ -43,9 +40,16 @@ func (d *Driver) layoutDisks() error {
 				return err
 			}
 		}
-		// The node's data lives on its first disk that mirrors no other.
-		if sd.MirrorOf == "" && n.dataDir == filepath.Join(n.dir, "data") {
-			n.dataDir = filepath.Join(dk.path, "data")
+		// A node's data lives on its first disk that mirrors no other;
+		// the nodes of a shared disk share one data directory on it.
+		for _, name := range sd.Attached() {
+			n, err := d.node(name)
+			if err != nil {
+				return fmt.Errorf("local: disk %s: %w", sd.Name, err)
+			}
+			if sd.MirrorOf == "" && n.dataDir == filepath.Join(n.dir, "data") {
+				n.dataDir, n.sharedData = filepath.Join(dk.path, "data"), dk.shared
+			}
 		}
 	}
 	return nil
@@ -127,11 +131,14 @@ func (d *Driver) WipeNode(ctx context.Context, name string) error {
 		return err
 	}
 	for _, dk := range d.disks {
-		if dk.node == name {
+		if dk.node == name && !dk.shared { // a node lost leaves a shared disk alone
 			if err := d.WipeDisk(ctx, dk.name); err != nil {
 				return err
 			}
 		}
+	}
+	if n.sharedData {
+		return nil
 	}
 	if err := wipe(n.dataDir); err != nil {
 		return fmt.Errorf("local: wipe node %s: %w", name, err)

@@ -453,3 +453,31 @@ func writeRecord(t *testing.T, path string, r stateRecord) {
 		t.Fatal(err)
 	}
 }
+
+// TestSharedDisk: the nodes of a shared disk get one data directory on it,
+// and losing one node (WipeNode) leaves it alone.
+func TestSharedDisk(t *testing.T) {
+	topo := oneSite(scenario.Disk{Name: "san", Node: "a1", Nodes: []string{"a1", "a2"}})
+	topo.Nodes = append(topo.Nodes, scenario.Node{Name: "a2", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "memory"}})
+	d := newDriver(t, topo)
+	dk := d.disks["san"]
+	want := filepath.Join(dk.path, "data")
+	for _, n := range []string{"a1", "a2"} {
+		if got := d.nodes[n].dataDir; got != want {
+			t.Fatalf("%s: data dir %s, want the shared %s", n, got, want)
+		}
+	}
+	if err := os.MkdirAll(want, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(want, "shared.lease")
+	if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WipeNode(context.Background(), "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f); err != nil {
+		t.Fatalf("losing node a1 wiped the shared disk: %v", err)
+	}
+}

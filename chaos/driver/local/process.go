@@ -29,7 +29,10 @@ type node struct {
 	admin   string // the broker's admin HTTP address
 	dir     string // working folder
 	dataDir string // {data}
-	logPath string
+	// sharedData: dataDir is on a disk shared with other nodes, which
+	// losing this node leaves alone.
+	sharedData bool
+	logPath    string
 	// lazy serves the data folder through lazyfs from backing, for
 	// PowerCut; nil on a plain folder.
 	lazy    *lazyfs.FS
