@@ -62,7 +62,7 @@ func (d *Driver) WipeNode(ctx context.Context, name string) error {
 		return err
 	}
 	for _, dk := range d.disks {
-		if dk.node == name {
+		if dk.node == name && !dk.shared { // a node lost leaves a shared disk alone
 			if err := d.WipeDisk(ctx, dk.name); err != nil {
 				return err
 			}

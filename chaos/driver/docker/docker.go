@@ -86,6 +86,8 @@ type site struct {
 
 type disk struct {
 	name, node, volume, target string
+	nodes                      []string // every node it is mounted in (scenario.Disk.Attached)
+	shared                     bool     // several nodes share it: losing one leaves it alone
 }
 
 var (
@@ -297,7 +299,8 @@ func (d *Driver) layoutSites(ctx context.Context) error {
 
 func (d *Driver) layoutDisks(ctx context.Context) error {
 	for _, sd := range d.cfg.Topology.Disks {
-		dk := &disk{name: sd.Name, node: sd.Node, volume: d.name(sd.Name), target: "/disks/" + sd.Name}
+		dk := &disk{name: sd.Name, node: sd.Node, volume: d.name(sd.Name), target: "/disks/" + sd.Name,
+			nodes: sd.Attached(), shared: sd.Shared()}
 		if err := d.volume(ctx, dk.volume, sd.Node); err != nil {
 			return err
 		}

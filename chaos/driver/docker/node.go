@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,7 +62,7 @@ func (d *Driver) layoutNodes(ctx context.Context) error {
 		// The node's data lives on its first disk that mirrors no other,
 		// else on a volume of its own.
 		for _, sd := range d.cfg.Topology.Disks {
-			if sd.Node == sn.Name && sd.MirrorOf == "" {
+			if slices.Contains(sd.Attached(), sn.Name) && sd.MirrorOf == "" {
 				n.data = d.disks[sd.Name].target + "/data"
 				break
 			}
@@ -151,7 +152,7 @@ func (d *Driver) createNodes(ctx context.Context) error {
 		}
 		var mounts []mount.Mount
 		for _, dk := range d.disks {
-			if dk.node == name {
+			if slices.Contains(dk.nodes, name) { // a shared disk: one volume in several containers
 				mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: dk.volume, Target: dk.target})
 			}
 		}
