@@ -16,6 +16,8 @@ import (
 	"time"
 
 	gostomp "github.com/go-stomp/stomp/v3"
+
+	"github.com/lossbench/lossbench/broker/server"
 )
 
 // sendPersistent sends n receipted persistent messages to /queue/crash,
@@ -283,9 +285,12 @@ func TestCompactionBoundsDisk(t *testing.T) {
 		!regexp.MustCompile(`(?m)^refbroker_journal_live_ratio `).Match(metrics) {
 		t.Fatalf("/metrics lacks refbroker_journal_disk_bytes or _live_ratio")
 	}
-	// (The fast consumer goes first, or it would take the 5 back.)
+	// The fast consumer goes first (once the broker has dropped it, or it
+	// would take the 5 back), then the slow one: the 5 are queued again.
 	fast.MustDisconnect()
+	b.waitQueue(t, "/queue/crash", func(q server.QueueStatus) bool { return q.Consumers == 1 })
 	slow.MustDisconnect()
+	b.waitQueue(t, "/queue/crash", func(q server.QueueStatus) bool { return q.Consumers == 0 && q.Depth == 5 })
 	b.stop()
 
 	// The held messages, moved forward, come back; acked by the drain, they
@@ -305,4 +310,19 @@ func TestCompactionBoundsDisk(t *testing.T) {
 	if seen := drain(t, p.addr); len(seen) != 0 {
 		t.Fatalf("acked moved messages came back: %v", seen)
 	}
+}
+
+// waitQueue waits until /status shows queue name in the state ok wants.
+func (l *leased) waitQueue(t *testing.T, name string, ok func(server.QueueStatus) bool) {
+	t.Helper()
+	var last []server.QueueStatus
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		last = l.status(t).Queues
+		for _, q := range last {
+			if q.Name == name && ok(q) {
+				return
+			}
+		}
+	}
+	t.Fatalf("queue %s never got there: %+v", name, last)
 }
