@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -30,22 +31,32 @@ var faultSpecs = map[FaultKind]faultSpec{
 	Bandwidth:   {targets: []string{"link"}, keys: []string{"kb_per_s", "duration"}, required: []string{"kb_per_s"}},
 	Reset:       {targets: []string{"link"}, keys: []string{"duration"}},
 	Blackhole:   {targets: []string{"link"}, keys: []string{"duration"}},
-	PowerCut:    {targets: []string{"node"}, keys: []string{"restart_after"}},
+	PowerCut:    {targets: []string{"node"}, keys: []string{"restart_after", "torn"}},
 	DBLost:      {targets: []string{"database"}, keys: []string{"restart_after"}},
+	DiskError:   {targets: []string{"disk"}, keys: []string{"errno", "ops", "duration"}, required: []string{"errno"}},
+	DiskStall:   {targets: []string{"disk"}, keys: []string{"duration"}, required: []string{"duration"}},
+	DiskCorrupt: {targets: []string{"disk"}, keys: []string{"file", "block"}, required: []string{"file"}},
 }
 
-func faultKindNames() string {
+// NeedsFUSE reports whether the fault needs its disk on the
+// fault-injecting FUSE filesystem.
+func (f Fault) NeedsFUSE() bool { return f.Torn || contains(kindNames(FUSEKinds), string(f.Kind)) }
+
+func kindNames(ks []FaultKind) []string {
 	var s []string
-	for _, k := range FaultKinds {
+	for _, k := range ks {
 		s = append(s, string(k))
 	}
-	return strings.Join(s, ", ")
+	return s
 }
+
+func faultKindNames() string { return strings.Join(kindNames(FaultKinds), ", ") }
 
 func (d *decoder) fault(n *yaml.Node) (Fault, bool) {
 	flt := Fault{Pos: pos(n), Chance: 1}
 	all := append([]string{}, faultKeys...)
-	all = append(all, "node", "disk", "site", "database", "sites", "link", "duration", "restart_after", "delay", "jitter", "kb_per_s")
+	all = append(all, "node", "disk", "site", "database", "sites", "link", "duration", "restart_after", "delay", "jitter", "kb_per_s",
+		"errno", "ops", "file", "block", "torn")
 	nerr := len(d.errs)
 	f := d.mapping(n, "fault", all...)
 	if f == nil {
@@ -99,7 +110,7 @@ func (d *decoder) fault(n *yaml.Node) (Fault, bool) {
 	}
 	if v := f.get("duration"); v != nil {
 		flt.Duration = d.duration(v, what+" duration")
-		if flt.Kind == Pause && flt.Duration == 0 && len(d.errs) == nerr {
+		if (flt.Kind == Pause || flt.Kind == DiskStall) && flt.Duration == 0 && len(d.errs) == nerr {
 			d.errorf(pos(v), "%s duration: must be more than 0", what)
 		}
 	}
@@ -122,6 +133,7 @@ func (d *decoder) fault(n *yaml.Node) (Fault, bool) {
 			d.errorf(pos(v), "%s kb_per_s: must be at least 1", what)
 		}
 	}
+	d.diskFault(f, &flt, what)
 	if v := f.get("chance"); v != nil {
 		flt.Chance = d.float(v, what+" chance")
 		if flt.Chance <= 0 || flt.Chance > 1 {
@@ -203,4 +215,48 @@ func (d *decoder) expectations(n *yaml.Node) []Expectation {
 		out = append(out, Expectation{Metric: m, Condition: c, Pos: pos(k)})
 	}
 	return out
+}
+
+// diskFault reads the keys of the disk faults: errno, ops, file, block,
+// torn.
+func (d *decoder) diskFault(f *fields, flt *Fault, what string) {
+	if v := f.get("errno"); v != nil {
+		flt.Errno = d.str(v, what+" errno")
+		if flt.Errno != "" && !contains(Errnos, flt.Errno) {
+			d.errorf(pos(v), "%s errno: unknown %q; expected one of: %s", what, flt.Errno, strings.Join(Errnos, ", "))
+		}
+	}
+	if v := f.get("ops"); v != nil {
+		items := d.list(v, what+" ops", "operations like [write, fsync]")
+		if v.Kind == yaml.SequenceNode && len(items) == 0 {
+			d.errorf(pos(v), "%s ops: expected at least one of: %s", what, strings.Join(DiskOps, ", "))
+		}
+		for _, it := range items {
+			op := d.str(it, what+" ops")
+			switch {
+			case op == "":
+			case !contains(DiskOps, op):
+				d.errorf(pos(it), "%s ops: unknown %q; expected: %s", what, op, strings.Join(DiskOps, ", "))
+			case contains(flt.Ops, op):
+				d.errorf(pos(it), "%s ops: %q twice", what, op)
+			default:
+				flt.Ops = append(flt.Ops, op)
+			}
+		}
+	} else if flt.Kind == DiskError {
+		flt.Ops = append([]string{}, DiskOps...)
+	}
+	if v := f.get("file"); v != nil {
+		flt.File = d.str(v, what+" file")
+		if _, err := filepath.Match(flt.File, ""); err != nil || (flt.File == "" && v.Kind == yaml.ScalarNode) {
+			d.errorf(pos(v), "%s file: expected a glob like \"journal/*.log\", got %q", what, flt.File)
+		}
+	}
+	if v := f.get("block"); v != nil {
+		b := d.count(v, what+" block")
+		flt.Block = &b
+	}
+	if v := f.get("torn"); v != nil {
+		flt.Torn = d.bool(v, what+" torn")
+	}
 }

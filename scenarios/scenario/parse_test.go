@@ -273,3 +273,63 @@ workload:
 		}
 	}
 }
+
+// TestDiskFaults: the disk fault kinds' keys and defaults, and the seed a
+// plan draws where a disk-corrupt has no block or a power-cut is torn.
+func TestDiskFaults(t *testing.T) {
+	const y = `
+name: disk-faults
+strategy: journal
+failure: disk-error
+topology:
+  sites: [a]
+  nodes:
+    - {name: a1, site: a, broker: {store: journal}}
+  disks:
+    - {name: d1, node: a1}
+workload:
+  destination: /queue/q
+  producers: {count: 1}
+  consumers: {count: 1}
+  duration: 10s
+faults:
+  - {kind: disk-error, at: 1s, disk: d1, errno: EIO, duration: 2s}
+  - {kind: disk-error, at: 2s, disk: d1, errno: ENOSPC, ops: [fsync]}
+  - {kind: disk-stall, at: 3s, disk: d1, duration: 500ms}
+  - {kind: disk-corrupt, at: 4s, disk: d1, file: "journal/*.log"}
+  - {kind: disk-corrupt, at: 5s, disk: d1, file: "*.log", block: 3}
+  - {kind: power-cut, at: 6s, node: a1, torn: true}
+  - {kind: power-cut, at: 7s, node: a1}
+`
+	s, err := scenario.Parse("t.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := s.Faults
+	if f[0].Errno != "EIO" || strings.Join(f[0].Ops, ",") != "write,fsync,read" || f[1].Errno != "ENOSPC" || strings.Join(f[1].Ops, ",") != "fsync" {
+		t.Fatalf("disk-error: %+v %+v", f[0], f[1])
+	}
+	if f[3].File != "journal/*.log" || f[3].Block != nil || f[4].Block == nil || *f[4].Block != 3 || !f[5].Torn || f[6].Torn {
+		t.Fatalf("disk-corrupt / power-cut: %+v %+v %+v", f[3], f[4], f[5])
+	}
+	for i, want := range []bool{true, true, true, false, false, true, false} {
+		if f[i].NeedsFUSE() != want {
+			t.Errorf("fault %d (%s) NeedsFUSE %v", i, f[i].Kind, !want)
+		}
+	}
+	p1, err := s.Resolve(42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := s.Resolve(42)
+	st := p1.Steps
+	if st[3].Seed == 0 || st[5].Seed == 0 || st[4].Seed != 0 || st[6].Seed != 0 || st[3].Seed != p2.Steps[3].Seed {
+		t.Fatalf("seeds %d %d %d %d (again %d)", st[3].Seed, st[4].Seed, st[5].Seed, st[6].Seed, p2.Steps[3].Seed)
+	}
+	if at, ok := st[0].Heal(); !ok || at != 3*time.Second {
+		t.Errorf("disk-error heals at %v %v, want 3s", at, ok)
+	}
+	if at, ok := st[2].Heal(); !ok || at != 3500*time.Millisecond {
+		t.Errorf("disk-stall heals at %v %v, want 3.5s", at, ok)
+	}
+}

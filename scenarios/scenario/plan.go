@@ -48,7 +48,17 @@ type Step struct {
 	Delay        Duration `json:"delay,omitempty"`
 	Jitter       Duration `json:"jitter,omitempty"`
 	KBPerSec     int64    `json:"kb_per_s,omitempty"`
-	Pos          Pos      `json:"pos"`
+	// Errno, Ops, File, Block and Torn are the fault's (see Fault).
+	Errno string   `json:"errno,omitempty"`
+	Ops   []string `json:"ops,omitempty"`
+	File  string   `json:"file,omitempty"`
+	Block *int64   `json:"block,omitempty"`
+	Torn  bool     `json:"torn,omitempty"`
+	// Seed is drawn for a disk-corrupt without block (which file of
+	// several and which block) and a torn power-cut (how much of the last
+	// write is kept).
+	Seed uint64 `json:"seed,omitempty"`
+	Pos  Pos    `json:"pos"`
 }
 
 // Name labels the step in histories and reports: "kill a1",
@@ -61,7 +71,7 @@ func (s Step) Name() string { return string(s.Kind) + " " + s.Target.String() }
 // when the fault lasts until the recovery phase.
 func (s Step) Heal() (at time.Duration, ok bool) {
 	switch s.Kind {
-	case Pause, DiskFull, Partition, Latency, Bandwidth, Reset, Blackhole:
+	case Pause, DiskFull, Partition, Latency, Bandwidth, Reset, Blackhole, DiskError, DiskStall:
 		if s.Duration > 0 {
 			return time.Duration(s.At + s.Duration), true
 		}
@@ -94,6 +104,7 @@ func (s *Scenario) Resolve(seed int64) (*Plan, error) {
 			Index: i, Kind: f.Kind, At: f.At, Target: f.Target,
 			Duration: f.Duration, Restart: f.Restart, RestartAfter: f.RestartAfter,
 			Delay: f.Delay, Jitter: f.Jitter, KBPerSec: f.KBPerSec, Pos: f.Pos,
+			Errno: f.Errno, Ops: f.Ops, File: f.File, Block: f.Block, Torn: f.Torn,
 		}
 		if len(f.Between) == 2 {
 			lo, hi := time.Duration(f.Between[0]), time.Duration(f.Between[1])
@@ -105,6 +116,9 @@ func (s *Scenario) Resolve(seed int64) (*Plan, error) {
 		}
 		if len(f.OneOf) > 0 {
 			st.Target = f.OneOf[r.IntN(len(f.OneOf))]
+		}
+		if (f.Kind == DiskCorrupt && f.Block == nil) || f.Torn {
+			st.Seed = r.Uint64()
 		}
 		if f.Chance < 1 && !(r.Float64() < f.Chance) {
 			p.Skipped = append(p.Skipped, st)

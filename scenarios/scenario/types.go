@@ -30,7 +30,8 @@ type Scenario struct {
 // Failures are the DR matrix columns a scenario may name in `failure`.
 var Failures = []string{
 	"none", "broker-crash", "broker-pause", "power-cut", "machine-lost",
-	"disk-lost", "disk-full", "db-lost", "site-lost", "partition", "network",
+	"disk-lost", "disk-full", "disk-error", "disk-stall", "disk-corrupt",
+	"db-lost", "site-lost", "partition", "network",
 }
 
 // Topology is where things run: sites, the links between them, broker
@@ -352,11 +353,28 @@ const (
 	Blackhole   FaultKind = "blackhole"    // link; bytes held, connections stay open, duration
 	PowerCut    FaultKind = "power-cut"    // node; kill and drop unsynced data; restart_after
 	DBLost      FaultKind = "db-lost"      // database; SIGKILL; restart_after
+	DiskError   FaultKind = "disk-error"   // disk; errno (EIO|ENOSPC) on ops (write, fsync, read); duration
+	DiskStall   FaultKind = "disk-stall"   // disk; every operation held for duration
+	DiskCorrupt FaultKind = "disk-corrupt" // disk at rest; one block of one file (glob) flipped; node restarted
+)
+
+// Errnos are the errors a disk-error fault may inject; DiskOps the
+// operations it may fail. Part of the file format.
+var (
+	Errnos  = []string{"EIO", "ENOSPC"}
+	DiskOps = []string{"write", "fsync", "read"}
 )
 
 // FaultKinds lists every kind, in documentation order.
 var FaultKinds = []FaultKind{Kill, Pause, Stop, MachineLost, DiskLost, DiskFull,
-	SiteLost, Partition, Latency, Bandwidth, Reset, Blackhole, PowerCut, DBLost}
+	SiteLost, Partition, Latency, Bandwidth, Reset, Blackhole, PowerCut, DBLost,
+	DiskError, DiskStall, DiskCorrupt}
+
+// FUSEKinds are the fault kinds that need the node's data directory on
+// the fault-injecting FUSE filesystem (chaos/lazyfs); a power-cut with
+// torn: true needs it too (Fault.NeedsFUSE). A disk-corrupt does not: it
+// damages the files at rest, with the node stopped.
+var FUSEKinds = []FaultKind{DiskError, DiskStall}
 
 // TargetType is what kind of thing a fault acts on.
 type TargetType string
@@ -426,6 +444,18 @@ type Fault struct {
 	Jitter Duration `json:"jitter,omitempty"`
 	// KBPerSec is a bandwidth toxic's rate in KB/s.
 	KBPerSec int64 `json:"kb_per_s,omitempty"`
+	// Errno and Ops are a disk-error's error (one of Errnos) and the
+	// operations it fails (of DiskOps; all of them when not written).
+	Errno string   `json:"errno,omitempty"`
+	Ops   []string `json:"ops,omitempty"`
+	// File is a disk-corrupt's glob of the files one is chosen from,
+	// relative to the disk; Block the block (of 4 KiB) to corrupt, nil
+	// when the seed chooses it.
+	File  string `json:"file,omitempty"`
+	Block *int64 `json:"block,omitempty"`
+	// Torn makes a power-cut tear the last unsynced write: a prefix of
+	// it reaches the disk.
+	Torn bool `json:"torn,omitempty"`
 	// Chance is the probability the fault happens at all (the seed
 	// decides); default 1.
 	Chance float64 `json:"chance"`
