@@ -3,6 +3,7 @@ package driver
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 )
@@ -28,4 +29,42 @@ func RefBrokerReady(ctx context.Context, hc *http.Client, addr string) bool {
 		return bytes.HasPrefix(body, []byte("standby")) && !bytes.Contains(body, []byte(`held by ""`))
 	}
 	return resp.StatusCode == http.StatusOK
+}
+
+// RefBrokerQueueDepth asks refbroker's admin endpoint at addr (GET
+// /status) how many messages it holds on dest, ready plus in flight; ok
+// is false when it does not answer or is not serving (a standby or a
+// failed broker holds nothing it serves). Drivers implement Depths with
+// it.
+func RefBrokerQueueDepth(ctx context.Context, addr, dest string) (int, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	if err != nil {
+		return 0, false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	// The fields of refbroker's /status this needs (broker/admin).
+	var st struct {
+		Ready  bool `json:"ready"`
+		Queues []struct {
+			Name     string `json:"name"`
+			Depth    int    `json:"depth"`
+			Inflight int    `json:"inflight"`
+		} `json:"queues"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || !st.Ready {
+		return 0, false
+	}
+	for _, q := range st.Queues {
+		if q.Name == dest {
+			return q.Depth + q.Inflight, true
+		}
+	}
+	return 0, true // no such queue: nothing held
 }

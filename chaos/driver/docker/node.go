@@ -401,3 +401,21 @@ func (d *Driver) AddToxic(ctx context.Context, a, b string, t driver.Toxic) (str
 	return d.px.AddToxic(ctx, a, b, t)
 }
 func (d *Driver) RemoveToxic(ctx context.Context, id string) error { return d.px.RemoveToxic(ctx, id) }
+
+var _ driver.Depths = (*Driver)(nil)
+
+// QueueDepth asks a running node's refbroker (GET /status on its admin
+// port, at its container's address) how many messages it holds on dest.
+func (d *Driver) QueueDepth(ctx context.Context, name, dest string) (int, bool) {
+	n, err := d.node(name)
+	if err != nil {
+		return 0, false
+	}
+	n.mu.Lock()
+	ip := n.ip
+	n.mu.Unlock()
+	if ip == "" || !d.Running(name) {
+		return 0, false
+	}
+	return driver.RefBrokerQueueDepth(ctx, net.JoinHostPort(ip, adminPort), dest)
+}

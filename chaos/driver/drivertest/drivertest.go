@@ -410,6 +410,11 @@ func testWipeDisk(t *testing.T, s Setup, d driver.Driver) {
 	start(t, d, "a1")
 	if s.Serves {
 		send(t, d, "a1", "kept")
+		if dp, ok := d.(driver.Depths); ok {
+			if n, ok := dp.QueueDepth(ctx, "a1", "/queue/drivertest"); !ok || n != 1 {
+				t.Fatalf("QueueDepth(a1) = %d, %v after one send, want 1", n, ok)
+			}
+		}
 	}
 	if err := d.Kill(ctx, "a1"); err != nil {
 		t.Fatal(err)
