@@ -19,6 +19,7 @@ import (
 
 	"github.com/lossbench/lossbench/broker/admin"
 	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
+	"github.com/lossbench/lossbench/internal/freeport"
 )
 
 // These tests run two real refbrokers with --lease on one database: a
@@ -104,15 +105,16 @@ func startAdmin(t *testing.T, name string, args ...string) *leased {
 	}
 }
 
-// freeAddr returns a loopback address with a port free now.
+// freeAddr returns a loopback address with a port free now that no other
+// process is handed before the broker binds it (a standby binds only once
+// it takes over): see internal/freeport.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // ready returns the broker's /readyz status code (0 when unreachable).

@@ -6,32 +6,20 @@ package osutil
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/lossbench/lossbench/internal/freeport"
 )
 
-// FreePort asks the kernel for a free TCP port on ip. Another process may
-// take it before it is bound; on loopback addresses of our own that is
-// unlikely, and the program that loses the race fails with its own message.
-func FreePort(ip string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("free port: cannot bind %s: %w (all of 127.0.0.0/8 must be loopback)", ip, err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+// FreePort is freeport.Port: a port on ip free now and below the
+// kernel's ephemeral range, so that no other process is handed it before
+// the program it is for binds it.
+func FreePort(ip string) (int, error) { return freeport.Port(ip) }
 
 // FreeAddr is FreePort as host:port.
-func FreeAddr(ip string) (string, error) {
-	port, err := FreePort(ip)
-	if err != nil {
-		return "", err
-	}
-	return net.JoinHostPort(ip, fmt.Sprint(port)), nil
-}
+func FreeAddr(ip string) (string, error) { return freeport.Addr(ip) }
 
 // Tail returns the last lines of the file at path, indented two spaces,
 // for an error message; "(no log: …)" when it cannot be read.
