@@ -27,6 +27,10 @@ type Config struct {
 	// PowerCutNodes are the nodes a power-cut fault may hit: a driver
 	// prepares their disks so that PowerCut drops what was never synced.
 	PowerCutNodes []string
+	// FaultFSNodes are the nodes a disk-error or disk-stall fault (or a
+	// torn power-cut) may hit: a driver that implements DiskFaulter serves
+	// their data directory through its fault-injecting filesystem.
+	FaultFSNodes []string
 	// Log, if set, gets one line per action (start, kill, cut...).
 	Log func(format string, args ...any)
 }

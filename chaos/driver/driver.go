@@ -3,7 +3,8 @@
 // later containers or a Kubernetes cluster. A driver starts and stops the
 // broker nodes of a scenario's topology, tells clients where to connect,
 // and applies faults. Capabilities that not every driver has are optional
-// interfaces, found by type assertion: Disks, Links, PowerCutter, Databases. A fault
+// interfaces, found by type assertion: Disks, Links, PowerCutter, Databases,
+// DiskFaulter, TornPowerCutter, DiskCorrupter. A fault
 // whose capability is missing returns an error wrapping ErrUnsupported.
 package driver
 

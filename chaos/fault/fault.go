@@ -57,7 +57,7 @@ func FromStep(st scenario.Step, topo scenario.Topology) (Fault, error) {
 	case scenario.MachineLost:
 		return &MachineLost{Node: t.Node}, needs(name, t.Node)
 	case scenario.PowerCut:
-		return &PowerCut{Node: t.Node}, needs(name, t.Node)
+		return &PowerCut{Node: t.Node, Torn: st.Torn, Seed: st.Seed}, needs(name, t.Node)
 	case scenario.DiskLost:
 		node := ""
 		for _, dk := range topo.Disks {
@@ -70,6 +70,21 @@ func FromStep(st scenario.Step, topo scenario.Topology) (Fault, error) {
 		return &DBLost{DB: t.Database}, needs(name, t.Database)
 	case scenario.DiskFull:
 		return &DiskFull{Disk: t.Disk}, needs(name, t.Disk)
+	case scenario.DiskError:
+		return &DiskError{Disk: t.Disk, Errno: st.Errno, Ops: st.Ops}, needs(name, t.Disk, st.Errno)
+	case scenario.DiskStall:
+		return &DiskStall{Disk: t.Disk}, needs(name, t.Disk)
+	case scenario.DiskCorrupt:
+		f := &DiskCorrupt{Disk: t.Disk, File: st.File, Block: -1, Seed: st.Seed}
+		if st.Block != nil {
+			f.Block = *st.Block
+		}
+		for _, dk := range topo.Disks {
+			if dk.Name == t.Disk {
+				f.Nodes = dk.Attached()
+			}
+		}
+		return f, needs(name, t.Disk, st.File)
 	case scenario.SiteLost:
 		var nodes []string
 		for _, n := range topo.Nodes {

@@ -105,7 +105,9 @@ type bare struct{ driver.Driver }
 
 func TestMissingCapabilityIsUnsupported(t *testing.T) {
 	d := bare{driver.NewFake("a1")}
-	for _, f := range []Fault{&DiskFull{Disk: "d1"}, &Partition{A: "a", B: "b"}, &Latency{A: "a", B: "b"}, &MachineLost{Node: "a1"}, &DBLost{DB: "pg"}} {
+	for _, f := range []Fault{&DiskFull{Disk: "d1"}, &Partition{A: "a", B: "b"}, &Latency{A: "a", B: "b"}, &MachineLost{Node: "a1"}, &DBLost{DB: "pg"},
+		&DiskError{Disk: "d1", Errno: "EIO", Ops: []string{"fsync"}}, &DiskStall{Disk: "d1"}, &DiskCorrupt{Disk: "d1", File: "*", Nodes: []string{"a1"}},
+		&PowerCut{Node: "a1", Torn: true}} {
 		if err := f.Inject(context.Background(), d); !errors.Is(err, driver.ErrUnsupported) {
 			t.Errorf("%s on a bare driver: %v", f.Name(), err)
 		}

@@ -14,8 +14,13 @@ import (
 // (FUSE, as root) and implements driver.PowerCutter. A driver without the
 // capability, or a local driver without FUSE, returns an error wrapping
 // driver.ErrUnsupported and the runner skips the scenario. Recover
-// restarts the node on what was durable.
-type PowerCut struct{ Node string }
+// restarts the node on what was durable. Torn also keeps a prefix of the
+// last unsynced write (driver.TornPowerCutter), its length from Seed.
+type PowerCut struct {
+	Node string
+	Torn bool
+	Seed uint64
+}
 
 func (f *PowerCut) Name() string    { return "power-cut " + f.Node }
 func (f *PowerCut) Nodes() []string { return []string{f.Node} }
@@ -25,6 +30,13 @@ func (f *PowerCut) Inject(ctx context.Context, d driver.Driver) error {
 	if !ok {
 		return fmt.Errorf("fault: %s: power-cut is unsupported by the %s driver: it needs a filesystem that drops unsynced writes (FUSE): %w",
 			f.Name(), d.Info().Name, driver.ErrUnsupported)
+	}
+	if f.Torn {
+		tc, ok := d.(driver.TornPowerCutter)
+		if !ok {
+			return fmt.Errorf("fault: %s: a torn power-cut is unsupported by the %s driver: %w", f.Name(), d.Info().Name, driver.ErrUnsupported)
+		}
+		return tc.TornPowerCut(ctx, f.Node, f.Seed)
 	}
 	return pc.PowerCut(ctx, f.Node)
 }

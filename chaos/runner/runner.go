@@ -141,8 +141,8 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	drv, err := open(ctx, driver.Config{
 		Topology: sc.Topology, RunID: opt.RunID, Scenario: sc.Name,
 		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, ClientSite: sc.Workload.Site,
-		PowerCutNodes: PowerCutNodes(plan),
-		Log:           func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
+		PowerCutNodes: PowerCutNodes(plan), FaultFSNodes: FaultFSNodes(plan),
+		Log: func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
 	})
 	if drv != nil {
 		defer drv.Close()
@@ -162,6 +162,33 @@ func PowerCutNodes(plan *scenario.Plan) []string {
 	for _, st := range plan.Steps {
 		if st.Kind == scenario.PowerCut && !slices.Contains(nodes, st.Target.Node) {
 			nodes = append(nodes, st.Target.Node)
+		}
+	}
+	return nodes
+}
+
+// FaultFSNodes are the nodes whose data a step of plan needs on a
+// fault-injecting filesystem: the nodes reaching the disk of a disk-error
+// or disk-stall, and the target of a torn power-cut, in plan order.
+func FaultFSNodes(plan *scenario.Plan) []string {
+	var nodes []string
+	add := func(ns ...string) {
+		for _, n := range ns {
+			if !slices.Contains(nodes, n) {
+				nodes = append(nodes, n)
+			}
+		}
+	}
+	for _, st := range plan.Steps {
+		switch {
+		case st.Kind == scenario.PowerCut && st.Torn:
+			add(st.Target.Node)
+		case st.Kind == scenario.DiskError || st.Kind == scenario.DiskStall:
+			for _, dk := range plan.Scenario.Topology.Disks {
+				if dk.Name == st.Target.Disk {
+					add(dk.Attached()...)
+				}
+			}
 		}
 	}
 	return nodes

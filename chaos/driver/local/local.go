@@ -57,6 +57,9 @@ type Options struct {
 	// synced: the runner names the targets of the plan's power-cut
 	// faults. The driver never reads the plan back.
 	PowerCutNodes []string
+	// FaultFSNodes are more nodes served through lazyfs: those a disk
+	// fault (disk-error, disk-stall) may hit (DiskFaulter).
+	FaultFSNodes []string
 }
 
 // ClientsEnd is the name of the clients' end of links when the clients run
@@ -311,7 +314,8 @@ func Open(_ context.Context, cfg driver.Config) (driver.Driver, error) {
 		}
 	}
 	d, err := New(cfg.Topology, Options{Dir: cfg.Dir, StateDir: cfg.StateDir, BrokerBin: cfg.BrokerBin,
-		ClientSite: cfg.ClientSite, PowerCutNodes: cfg.PowerCutNodes, Log: cfg.Log})
+		ClientSite: cfg.ClientSite, PowerCutNodes: cfg.PowerCutNodes,
+		FaultFSNodes: cfg.FaultFSNodes, Log: cfg.Log})
 	if d == nil {
 		return nil, err
 	}

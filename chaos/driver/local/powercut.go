@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
@@ -22,13 +23,18 @@ const lazyDir = "lazyfs"
 // and the broker's {data} the mount point. Without FUSE as root the
 // nodes stay on plain folders and PowerCut says why it cannot.
 func (d *Driver) layoutLazyFS() error {
-	nodes := d.opt.PowerCutNodes
+	nodes := slices.Clone(d.opt.PowerCutNodes)
+	for _, n := range d.opt.FaultFSNodes {
+		if !slices.Contains(nodes, n) {
+			nodes = append(nodes, n)
+		}
+	}
 	if len(nodes) == 0 {
 		return nil
 	}
 	if err := lazyfs.Available(); err != nil {
 		d.lazyErr = err
-		d.notes = append(d.notes, fmt.Sprintf("power-cut unsupported on %v: %v", nodes, err))
+		d.notes = append(d.notes, fmt.Sprintf("power-cut and disk faults unsupported on %v: %v", nodes, err))
 		return nil
 	}
 	for _, name := range nodes {

@@ -1,0 +1,36 @@
+package driver
+
+import "context"
+
+// DiskFaulter is a driver that injects faults into the filesystem under a
+// node's data directory (the local driver: chaos/lazyfs over FUSE), for
+// any broker process. It applies to the disks of the nodes named in
+// Config.FaultFSNodes; for another disk, or where the filesystem cannot
+// be mounted, its methods return an error wrapping ErrUnsupported that
+// says why.
+type DiskFaulter interface {
+	// DiskError makes ops ("read", "write", "fsync") on the disk fail with
+	// errno ("EIO", "ENOSPC") until ClearDiskError.
+	DiskError(ctx context.Context, disk, errno string, ops []string) error
+	// ClearDiskError ends every DiskError of the disk.
+	ClearDiskError(ctx context.Context, disk string) error
+	// StallDisk holds every operation on the disk until EndDiskStall.
+	StallDisk(ctx context.Context, disk string) error
+	// EndDiskStall lets the held operations go on.
+	EndDiskStall(ctx context.Context, disk string) error
+}
+
+// TornPowerCutter is a PowerCutter that can also tear the last unsynced
+// write: a prefix of it, its length drawn from seed, reaches the disk.
+type TornPowerCutter interface {
+	TornPowerCut(ctx context.Context, node string, seed uint64) error
+}
+
+// DiskCorrupter damages a disk at rest (its nodes stopped): every bit of
+// one block of one file matching glob (relative to the disk) is flipped;
+// block < 0 lets seed choose it, and seed chooses among several files. It
+// returns what it damaged, e.g. "data/journal/0000000000000001.log block 3
+// (bytes 12288-16383)".
+type DiskCorrupter interface {
+	CorruptDisk(ctx context.Context, disk, glob string, block int64, seed uint64) (string, error)
+}

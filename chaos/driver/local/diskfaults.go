@@ -1,0 +1,136 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"syscall"
+
+	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/lazyfs"
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+var (
+	_ driver.DiskFaulter     = (*Driver)(nil)
+	_ driver.TornPowerCutter = (*Driver)(nil)
+	_ driver.DiskCorrupter   = (*Driver)(nil)
+)
+
+// faultFS is the lazyfs serving the data of the node on disk, or an error
+// wrapping driver.ErrUnsupported saying why there is none.
+func (d *Driver) faultFS(disk string) (*lazyfs.FS, error) {
+	dk, ok := d.disks[disk]
+	if !ok {
+		return nil, fmt.Errorf("local: no disk %q", disk)
+	}
+	n, err := d.node(dk.node)
+	if err != nil {
+		return nil, err
+	}
+	if n.lazy == nil {
+		why := "no disk fault named it when the driver was made"
+		if d.lazyErr != nil {
+			why = d.lazyErr.Error()
+		}
+		return nil, fmt.Errorf("local: disk %s: disk faults are unsupported by the local driver here: node %s's data folder is not on lazyfs (%s): %w",
+			disk, dk.node, why, driver.ErrUnsupported)
+	}
+	if filepath.Dir(n.backing) != dk.path {
+		return nil, fmt.Errorf("local: disk %s: node %s keeps its data on another disk (%s); faults of a disk without the data folder: %w",
+			disk, dk.node, n.backing, driver.ErrUnsupported)
+	}
+	return n.lazy, nil
+}
+
+// errnos maps scenario.Errnos to their values.
+var errnos = map[string]syscall.Errno{"EIO": syscall.EIO, "ENOSPC": syscall.ENOSPC}
+
+// DiskError makes ops on the disk's files fail with errno until
+// ClearDiskError.
+func (d *Driver) DiskError(ctx context.Context, disk, errno string, ops []string) error {
+	l, err := d.faultFS(disk)
+	if err != nil {
+		return err
+	}
+	e, ok := errnos[errno]
+	if !ok {
+		return fmt.Errorf("local: disk %s: errno %q: expected one of %v", disk, errno, scenario.Errnos)
+	}
+	var set lazyfs.Op
+	for _, o := range ops {
+		op, err := lazyfs.ParseOp(o)
+		if err != nil {
+			return fmt.Errorf("local: disk %s: %w", disk, err)
+		}
+		set |= op
+	}
+	l.InjectError(lazyfs.ErrorRule{Errno: e, Ops: set})
+	d.opt.Log("disk %s: %v fails with %s", disk, ops, errno)
+	return nil
+}
+
+// ClearDiskError ends the disk's errors.
+func (d *Driver) ClearDiskError(ctx context.Context, disk string) error {
+	l, err := d.faultFS(disk)
+	if err != nil {
+		return err
+	}
+	l.ClearErrors()
+	return nil
+}
+
+// StallDisk holds every operation on the disk until EndDiskStall (or the
+// longest duration a scenario may have).
+func (d *Driver) StallDisk(ctx context.Context, disk string) error {
+	l, err := d.faultFS(disk)
+	if err != nil {
+		return err
+	}
+	l.Stall(scenario.MaxDuration)
+	d.opt.Log("disk %s: stalled", disk)
+	return nil
+}
+
+// EndDiskStall ends the disk's stall.
+func (d *Driver) EndDiskStall(ctx context.Context, disk string) error {
+	l, err := d.faultFS(disk)
+	if err != nil {
+		return err
+	}
+	l.Unstall()
+	return nil
+}
+
+// TornPowerCut is PowerCut keeping a prefix of the last unsynced write.
+func (d *Driver) TornPowerCut(ctx context.Context, name string, seed uint64) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	if n.lazy == nil {
+		return d.PowerCut(ctx, name) // says why it cannot
+	}
+	if err := d.Kill(ctx, name); err != nil {
+		return err
+	}
+	st := n.lazy.PowerCutTorn(seed)
+	d.opt.Log("torn power cut %s: kept %d of the last write's %d bytes, dropped %d unsynced bytes", name, st.LastTorn, st.LastTornOf, st.LastDropped)
+	return nil
+}
+
+// CorruptDisk flips one block of one file of the disk at rest; the disk's
+// nodes must be stopped. A node on lazyfs is corrupted in its backing
+// folder (what survives a power cut).
+func (d *Driver) CorruptDisk(ctx context.Context, disk, glob string, block int64, seed uint64) (string, error) {
+	dk, ok := d.disks[disk]
+	if !ok {
+		return "", fmt.Errorf("local: no disk %q", disk)
+	}
+	c, err := lazyfs.Corrupt(dk.path, glob, block, seed)
+	if err != nil {
+		return "", fmt.Errorf("local: disk %s: %w", disk, err)
+	}
+	d.opt.Log("disk %s: corrupted %s", disk, c)
+	return c.String(), nil
+}
