@@ -3,6 +3,8 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -87,5 +89,46 @@ expectations:`, 1))
 	plan.Steps = slices.DeleteFunc(plan.Steps, func(st scenario.Step) bool { return st.Kind == scenario.PowerCut })
 	if got := PowerCutNodes(plan); len(got) != 0 {
 		t.Fatalf("PowerCutNodes without a power cut = %q, want none", got)
+	}
+}
+
+// TestDiskFaultScenarios runs the DR matrix's disk fault scenarios on the
+// real refbroker over lazyfs: an fsync EIO fails the broker stop (its log
+// says exit status 1) and loses nothing acknowledged; a 1.5 s stall holds
+// receipts back (the slowest waited the stall out) and loses nothing.
+func TestDiskFaultScenarios(t *testing.T) {
+	if refErr != nil {
+		t.Skipf("refbroker does not build: %v", refErr)
+	}
+	if err := lazyfs.Available(); err != nil {
+		t.Skipf("skipping: disk faults need FUSE as root: %v", err)
+	}
+	for _, name := range []string{"journal-fsync-eio", "journal-disk-stall"} {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "..", "scenarios", "matrix", name+".yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Shorter recovery than the matrix runs; workload and faults as written.
+			y := strings.NewReplacer("quiet: 2s", "quiet: 500ms", "wait: 1s", "wait: 300ms").Replace(string(b))
+			o, _ := runScenario(t, context.Background(), parse(t, y), refBin)
+			r := o.Result
+			t.Logf("attempted %d acknowledged %d received %d lost %d latency max %.0f ms", r.Attempted, r.Acknowledged, r.Received, r.Lost, r.Latency.Max)
+			if o.Skipped != "" {
+				t.Fatalf("skipped: %s", o.Skipped)
+			}
+			if !r.OK || r.Lost != 0 || r.Acknowledged == 0 {
+				t.Fatalf("lost %d of %d acknowledged; expectations %+v", r.Lost, r.Acknowledged, r.Expectations)
+			}
+			if name == "journal-fsync-eio" {
+				lb, err := os.ReadFile(filepath.Join(o.Dir, "logs", "a1.log"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(lb), "exit: exit status 1") || !strings.Contains(string(lb), "exiting without retrying") {
+					t.Fatalf("a1 did not fail stop with exit 1:\n%s", lb)
+				}
+			}
+		})
 	}
 }
