@@ -3,10 +3,15 @@ package local
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/lazyfs"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -28,5 +33,75 @@ func TestDiskFaultsNeedTheFaultFS(t *testing.T) {
 	}
 	if _, err := d.CorruptDisk(ctx, "d1", "*.log", -1, 1); err == nil || !strings.Contains(err.Error(), "no file to corrupt") {
 		t.Errorf("corrupt of an empty disk: %v", err)
+	}
+}
+
+// TestDiskFaultsOnTheNodesData: with the node named in FaultFSNodes, the
+// faults hit the node's data folder (the disk's): an fsync EIO, a stall
+// that holds a write until it ends, a corrupt block in the backing file.
+func TestDiskFaultsOnTheNodesData(t *testing.T) {
+	if err := lazyfs.Available(); err != nil {
+		t.Skipf("skipping: needs FUSE as root: %v", err)
+	}
+	d, err := New(oneSite(scenario.Disk{Name: "d1", Node: "a1"}), Options{Dir: t.TempDir(), BrokerBin: brokerBin, ClientSite: "clients",
+		ReadyTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Log: t.Logf, FaultFSNodes: []string{"a1"}})
+	if d != nil {
+		t.Cleanup(func() {
+			if err := d.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	n, _ := d.node("a1")
+	f, err := os.Create(filepath.Join(n.dataDir, "seg.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 2*lazyfs.BlockSize)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DiskError(ctx, "d1", "EIO", []string{"fsync"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("fsync under disk-error: %v, want EIO", err)
+	}
+	if err := d.ClearDiskError(ctx, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatalf("fsync after the error cleared: %v", err)
+	}
+	if err := d.StallDisk(ctx, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := f.Write([]byte("x")); done <- err }()
+	for st, _ := d.LazyStats("a1"); st.Stalled == 0; st, _ = d.LazyStats("a1") {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("a write went through the stall: %v", err)
+	default:
+	}
+	if err := d.EndDiskStall(ctx, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	did, err := d.CorruptDisk(ctx, "d1", "*.log", 1, 0)
+	if err != nil || !strings.Contains(did, "seg.log block 1") {
+		t.Fatalf("corrupt: %q %v", did, err)
+	}
+	b, err := os.ReadFile(filepath.Join(n.backing, "seg.log"))
+	if err != nil || len(b) != 2*lazyfs.BlockSize || b[0] != 0 || b[lazyfs.BlockSize] != 0xff {
+		t.Fatalf("backing file after corrupt: %d bytes, %v", len(b), err)
 	}
 }
