@@ -41,9 +41,20 @@ func TestConcurrentWithCheckpoints(t *testing.T) {
 						if i%3 == 2 {
 							b.Acks = []uint64{mine[0].Seq}
 						}
+						before := stat(s, "checkpoints_total")
 						if err := s.Write(ctx, b); err != nil {
 							errs <- err
 							return
+						}
+						if w == 0 && (i == each/3 || i == 2*each/3) {
+							// Under load the writes can end before the
+							// checkpointer's ticks: hold writer 0 until a
+							// checkpoint has applied this write's
+							// generation, which begins after before.
+							if err := checkpointedSince(s, before); err != nil {
+								errs <- err
+								return
+							}
 						}
 						mu.Lock()
 						live[m.Seq] = string(m.Body)
@@ -82,6 +93,20 @@ func TestConcurrentWithCheckpoints(t *testing.T) {
 			t.Logf("%d checkpoints during %d writes in %v; %d live recovered", int(cps), writers*each, took, len(got))
 		})
 	}
+}
+
+// checkpointedSince waits until checkpoints_total exceeds before, which a
+// checkpointer that runs at all reaches once it applies the generation
+// holding a write made after before was read.
+func checkpointedSince(s *Store, before float64) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for stat(s, "checkpoints_total") <= before {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no checkpoint within 30s of a write (checkpoints_total %v)", before)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
 }
 
 // TestFencedCheckpointFailsStore: a checkpoint whose Fence refuses (the
