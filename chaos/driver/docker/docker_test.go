@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/lossbench/lossbench/chaos/driver"
@@ -150,5 +152,43 @@ func TestReapAfterSIGKILL(t *testing.T) {
 	t.Logf("reap: %q", did)
 	if left := leftovers(t, cli, run); len(left) > 0 {
 		t.Fatalf("after Reap the killed run still has %q", left)
+	}
+}
+
+// TestPruneImages: of three tags built in a repo of the test's own (so
+// that no other checkout's refbroker image is touched), PruneImages keeps
+// the named one and the one a container uses, and removes the third.
+func TestPruneImages(t *testing.T) {
+	cli := engine(t)
+	ctx := t.Context()
+	repo := "lossbench/prunetest-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	var refs []string
+	for i := range 3 {
+		ref := fmt.Sprintf("%s:t%d", repo, i)
+		df := fmt.Sprintf("FROM scratch\nCOPY f /f%d\n", i)
+		if _, err := buildImage(ctx, cli, ref, []imageFile{{"Dockerfile", 0o644, []byte(df)}, {"f", 0o644, []byte(ref)}}); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+		t.Cleanup(func() { cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true}) })
+	}
+	c, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Image: refs[1], Config: &container.Config{Cmd: []string{"/none"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.ContainerRemove(context.Background(), c.ID, client.ContainerRemoveOptions{Force: true}) })
+	did, err := PruneImages(ctx, cli, repo, refs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("prune: %q", did)
+	for i, want := range []bool{true, true, false} {
+		_, err := cli.ImageInspect(ctx, refs[i])
+		if there := err == nil; there != want {
+			t.Errorf("%s there=%v after the prune, want %v (%v)", refs[i], there, want, err)
+		}
+	}
+	if len(did) != 2 || !strings.Contains(strings.Join(did, "\n"), "kept "+refs[1]+": in use") {
+		t.Errorf("prune said %q, want %s removed and %s kept in use", did, refs[2], refs[1])
 	}
 }

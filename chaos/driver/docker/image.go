@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
@@ -62,14 +64,23 @@ func RefBrokerImage(ctx context.Context, cli *client.Client, dir string) (Image,
 	if in, err := cli.ImageInspect(ctx, ref); err == nil {
 		return Image{Ref: ref, ID: in.ID, Size: in.Size}, nil
 	}
+	return buildImage(ctx, cli, ref, []imageFile{{"Dockerfile", 0o644, []byte(dockerfile)}, {"refbroker", 0o755, body}})
+}
+
+// imageFile is a file of an image's build context.
+type imageFile struct {
+	name string
+	mode int64
+	body []byte
+}
+
+// buildImage builds files (a Dockerfile among them) into the image ref,
+// labelled LabelRole=image, and returns it with the time the build took.
+func buildImage(ctx context.Context, cli *client.Client, ref string, files []imageFile) (Image, error) {
 	t0 := time.Now()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		body []byte
-	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"refbroker", 0o755, body}} {
+	for _, f := range files {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body))}); err != nil {
 			return Image{}, err
 		}
@@ -94,6 +105,39 @@ func RefBrokerImage(ctx context.Context, cli *client.Client, dir string) (Image,
 		return Image{}, fmt.Errorf("docker: image %s after its build: %w", ref, err)
 	}
 	return Image{Ref: ref, ID: in.ID, Size: in.Size, Build: time.Since(t0)}, nil
+}
+
+// PruneImages removes the tags of repo that this driver built (labelled
+// LabelRole=image) other than keep, and each image left without a tag.
+// An image a container still uses (a running harness's node) is left and
+// reported, not forced. It returns one line per tag removed or kept.
+// Pruning is explicit (lossbench images --prune), never part of a run:
+// another checkout's harness may be about to start the tag it built.
+func PruneImages(ctx context.Context, cli *client.Client, repo, keep string) ([]string, error) {
+	f := make(client.Filters).Add("label", LabelRole+"=image").Add("reference", repo)
+	list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("docker: prune images: %w", err)
+	}
+	var did []string
+	var errs []error
+	for _, im := range list.Items {
+		for _, tag := range im.RepoTags {
+			if tag == keep || !strings.HasPrefix(tag, repo+":") {
+				continue
+			}
+			if _, err := cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
+				if cerrdefs.IsConflict(err) {
+					did = append(did, fmt.Sprintf("kept %s: in use (%v)", tag, err))
+					continue
+				}
+				errs = append(errs, fmt.Errorf("docker: remove image %s: %w", tag, err))
+				continue
+			}
+			did = append(did, fmt.Sprintf("removed %s (%s)", tag, im.ID))
+		}
+	}
+	return did, errors.Join(errs...)
 }
 
 // buildErr reads a build's JSON message stream to its end and returns the
