@@ -21,6 +21,11 @@ type Config struct {
 	StateDir string
 	// BrokerBin is the refbroker executable for nodes of kind refbroker.
 	BrokerBin string
+	// BrokerImage names the container image of refbroker nodes on a
+	// container driver (lossbench run --refbroker-image); "" means the
+	// image built from this source tree. It must be on the engine
+	// already: nothing is pulled.
+	BrokerImage string
 	// ClientSite is the site the clients run in; "" means outside every
 	// site: they reach every node.
 	ClientSite string

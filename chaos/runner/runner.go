@@ -56,6 +56,8 @@ type Options struct {
 	NewDriver driver.Factory
 	// BrokerBin is the refbroker executable (see FindBroker).
 	BrokerBin string
+	// BrokerImage is driver.Config.BrokerImage (--refbroker-image).
+	BrokerImage string
 	// SendTimeout bounds a send's wait for its receipt. Default 5s.
 	SendTimeout time.Duration
 	// Progress shows the run; nil shows nothing.
@@ -131,7 +133,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 		}
 	}
 	if open == nil {
-		if _, _, err := drivers.Choose(ctx, opt.Driver); err != nil {
+		if _, _, err := drivers.Choose(ctx, opt.Driver, opt.BrokerImage); err != nil {
 			return nil, fmt.Errorf("runner: %s: %w: %w", sc.Name, ErrEnvironment, err)
 		}
 		open = func(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
@@ -140,7 +142,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	}
 	drv, err := open(ctx, driver.Config{
 		Topology: sc.Topology, RunID: opt.RunID, Scenario: sc.Name,
-		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, ClientSite: sc.Workload.Site,
+		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, BrokerImage: opt.BrokerImage, ClientSite: sc.Workload.Site,
 		PowerCutNodes: PowerCutNodes(plan), FaultFSNodes: FaultFSNodes(plan),
 		Log: func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
 	})

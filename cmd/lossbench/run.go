@@ -56,6 +56,7 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	out := fs.String("out", "results", "results folder; each run writes `DIR`/<run-id>/<scenario>/")
 	seed := fs.Int64("seed", 0, "replay with this seed instead of each scenario's own")
 	brokerBin := fs.String("broker-bin", "", "refbroker executable (default: refbroker next to lossbench, else go build)")
+	brokerImage := fs.String("refbroker-image", "", "docker driver: run refbroker nodes from this image `REF`, which the engine must have (never pulled; default: lossbench/refbroker:<hash> built from this source)")
 	runID := fs.String("run-id", "", "name of this run's folder inside --out: letters, digits, '.', '_', '-' (default: the UTC start time)")
 	sendTimeout := fs.Duration("send-timeout", 5*time.Second, "how long a send waits for its receipt before its outcome is unknown")
 	files, code, ok := cmd.parse(fs, args)
@@ -73,12 +74,16 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 		fmt.Fprintf(st.err, "lossbench run: --run-id %q: expected %s (it names a folder inside --out)\n", *runID, scenario.NameRule)
 		return exitBad
 	}
-	name, why, err := drivers.Choose(ctx, *drv)
+	name, why, err := drivers.Choose(ctx, *drv, *brokerImage)
 	if err == nil {
-		err = drivers.Check(ctx, name)
+		err = drivers.Check(ctx, name, *brokerImage)
 	}
 	if err != nil {
 		fmt.Fprintf(st.err, "lossbench run: --driver %s: %v\n", *drv, err)
+		return exitBad
+	}
+	if *brokerImage != "" && name == "local" {
+		fmt.Fprintf(st.err, "lossbench run: --refbroker-image %s: the local driver runs no images (driver local: %s)\n", *brokerImage, why)
 		return exitBad
 	}
 	fmt.Fprintf(st.err, "lossbench run: driver %s (%s)\n", name, why)
@@ -100,7 +105,7 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	if bad {
 		return exitBad
 	}
-	opt := runner.Options{Out: *out, RunID: *runID, Seed: *seed, SeedSet: seedSet, Driver: name, SendTimeout: *sendTimeout,
+	opt := runner.Options{Out: *out, RunID: *runID, Seed: *seed, SeedSet: seedSet, Driver: name, SendTimeout: *sendTimeout, BrokerImage: *brokerImage,
 		Progress: runner.NewProgress(st.err, isTerminal(st.err))}
 	if opt.RunID == "" {
 		opt.RunID = runner.NewRunID(time.Now())

@@ -141,13 +141,18 @@ func ImageDir() string {
 }
 
 // Probe says whether the driver can run here: an engine answers and the
-// refbroker image builds. It is what --driver auto asks.
-func Probe(ctx context.Context) error {
+// refbroker image builds, or, when image names one (--refbroker-image),
+// the engine has that image. It is what --driver auto asks.
+func Probe(ctx context.Context, image string) error {
 	cli, err := Client(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
+	if image != "" {
+		_, err = NamedImage(ctx, cli, image)
+		return err
+	}
 	_, err = RefBrokerImage(ctx, cli, ImageDir())
 	return err
 }
@@ -219,7 +224,12 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 	if err != nil {
 		cfg.Log("warning: left-overs of an earlier run: %v", err)
 	}
-	img, err := RefBrokerImage(ctx, cli, ImageDir())
+	var img Image
+	if cfg.BrokerImage != "" {
+		img, err = NamedImage(ctx, cli, cfg.BrokerImage)
+	} else {
+		img, err = RefBrokerImage(ctx, cli, ImageDir())
+	}
 	if err != nil {
 		cli.Close()
 		return nil, err

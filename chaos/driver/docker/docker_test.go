@@ -192,3 +192,48 @@ func TestPruneImages(t *testing.T) {
 		t.Errorf("prune said %q, want %s removed and %s kept in use", did, refs[2], refs[1])
 	}
 }
+
+// TestNamedImage: Config.BrokerImage (--refbroker-image) that the engine
+// lacks is an error naming it, with nothing pulled or left behind; one it
+// has (a tag of the built image) is what the node's container runs.
+func TestNamedImage(t *testing.T) {
+	cli := engine(t)
+	ctx := t.Context()
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}}}}
+	run := "named-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	missing := "lossbench/no-such-image:" + run
+	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "named", Dir: t.TempDir(), BrokerImage: missing})
+	if d != nil {
+		d.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "never pulled") {
+		t.Fatalf("New with a missing image: %v, want an error naming %s", err, missing)
+	}
+	if left := leftovers(t, cli, run); len(left) > 0 {
+		t.Fatalf("a missing image left %q", left)
+	}
+	built, err := RefBrokerImage(ctx, cli, ImageDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := "lossbench/named-test:" + run
+	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: built.Ref, Target: named}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.ImageRemove(context.Background(), named, client.ImageRemoveOptions{}) })
+	d, err = New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "named", Dir: t.TempDir(), BrokerImage: named})
+	if d != nil {
+		defer d.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.nodes["a1"].inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Config.Image != named || d.Image().Ref != named {
+		t.Fatalf("node a1 runs image %q (driver says %q), want %s", st.Config.Image, d.Image().Ref, named)
+	}
+}

@@ -67,6 +67,20 @@ func RefBrokerImage(ctx context.Context, cli *client.Client, dir string) (Image,
 	return buildImage(ctx, cli, ref, []imageFile{{"Dockerfile", 0o644, []byte(dockerfile)}, {"refbroker", 0o755, body}})
 }
 
+// NamedImage is the image ref as the engine has it (--refbroker-image).
+// An image the engine does not have is an error naming it: it is never
+// pulled (there may be no registry, and a pull can hang).
+func NamedImage(ctx context.Context, cli *client.Client, ref string) (Image, error) {
+	in, err := cli.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return Image{}, fmt.Errorf("docker: image %s: not on the engine, and images are never pulled: build or load it there first (docker build, docker load, docker pull)", ref)
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("docker: image %s: %w", ref, err)
+	}
+	return Image{Ref: ref, ID: in.ID, Size: in.Size}, nil
+}
+
 // imageFile is a file of an image's build context.
 type imageFile struct {
 	name string

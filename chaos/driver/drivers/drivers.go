@@ -24,7 +24,7 @@ type entry struct {
 	name  string
 	about string
 	open  driver.Factory
-	probe func(ctx context.Context) error
+	probe func(ctx context.Context, image string) error
 }
 
 // registry lists the drivers in the order Auto prefers them.
@@ -33,13 +33,19 @@ var registry = []entry{
 	{name: "local", about: "child processes on this machine", open: local.Open},
 }
 
-// dockerProbe asks once per process: an engine answers and the refbroker
-// image builds.
-var dockerProbe = func() func(context.Context) error {
-	var once sync.Once
-	var err error
-	return func(ctx context.Context) error {
-		once.Do(func() { err = docker.Probe(ctx) })
+// dockerProbe asks once per process and image: an engine answers and the
+// refbroker image builds (image ""), or the engine has the named image.
+var dockerProbe = func() func(context.Context, string) error {
+	var mu sync.Mutex
+	done := map[string]error{}
+	return func(ctx context.Context, image string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if err, ok := done[image]; ok {
+			return err
+		}
+		err := docker.Probe(ctx, image)
+		done[image] = err
 		return err
 	}
 }()
@@ -73,8 +79,9 @@ func find(name string) (entry, error) {
 
 // Choose resolves name: a known driver is itself (Check says whether it
 // can run); Auto is the first driver whose probe answers, and why says
-// why that one and not the ones before it.
-func Choose(ctx context.Context, name string) (chosen, why string, err error) {
+// why that one and not the ones before it. image is the refbroker image
+// a container driver is to run (--refbroker-image; "": built here).
+func Choose(ctx context.Context, name, image string) (chosen, why string, err error) {
 	if name != Auto {
 		if _, err := find(name); err != nil {
 			return "", "", err
@@ -89,7 +96,7 @@ func Choose(ctx context.Context, name string) (chosen, why string, err error) {
 			}
 			return e.name, strings.Join(skipped, "; "), nil
 		}
-		if err := e.probe(ctx); err != nil {
+		if err := e.probe(ctx, image); err != nil {
 			skipped = append(skipped, fmt.Sprintf("not %s: %v", e.name, err))
 			continue
 		}
@@ -98,8 +105,9 @@ func Choose(ctx context.Context, name string) (chosen, why string, err error) {
 	return "", "", fmt.Errorf("no driver works here: %s", strings.Join(skipped, "; "))
 }
 
-// Check says whether driver name can run here: nil, or its probe's error.
-func Check(ctx context.Context, name string) error {
+// Check says whether driver name can run here with the refbroker image
+// (as in Choose): nil, or its probe's error.
+func Check(ctx context.Context, name, image string) error {
 	e, err := find(name)
 	if err != nil {
 		return err
@@ -107,7 +115,7 @@ func Check(ctx context.Context, name string) error {
 	if e.probe == nil {
 		return nil
 	}
-	return e.probe(ctx)
+	return e.probe(ctx, image)
 }
 
 // Open makes driver name (not Auto: Choose first) for one scenario's
@@ -129,7 +137,7 @@ func OpenAuto(ctx context.Context, cfg driver.Config) (d driver.Driver, name, wh
 	var skipped []string
 	for _, e := range registry {
 		if e.probe != nil {
-			if err := e.probe(ctx); err != nil {
+			if err := e.probe(ctx, cfg.BrokerImage); err != nil {
 				skipped = append(skipped, fmt.Sprintf("not %s: %v", e.name, err))
 				continue
 			}

@@ -19,7 +19,7 @@ func TestOpenAuto(t *testing.T) {
 	partial := driver.NewFake()
 	registry = []entry{
 		{name: "x", open: func(context.Context, driver.Config) (driver.Driver, error) { t.Fatal("x opened"); return nil, nil },
-			probe: func(context.Context) error { return errors.New("no engine") }},
+			probe: func(context.Context, string) error { return errors.New("no engine") }},
 		{name: "y", open: func(context.Context, driver.Config) (driver.Driver, error) {
 			return partial, fmt.Errorf("a postgres server: %w", driver.ErrUnsupported)
 		}},
@@ -35,7 +35,7 @@ func TestOpenAuto(t *testing.T) {
 	if partial.String() != "close" {
 		t.Errorf("the partial driver of y was not closed: %q", partial.String())
 	}
-	if got, _, err := Choose(context.Background(), "nope"); err == nil {
+	if got, _, err := Choose(context.Background(), "nope", ""); err == nil {
 		t.Errorf("Choose(nope) = %q, want an error", got)
 	}
 }
