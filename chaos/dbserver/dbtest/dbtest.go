@@ -13,6 +13,7 @@ package dbtest
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/lossbench/lossbench/broker/sqlstore"
 	"github.com/lossbench/lossbench/chaos/dbserver"
+	"golang.org/x/sys/unix"
 )
 
 // Kinds are the database kinds Fresh accepts, SQLite first.
@@ -67,7 +69,7 @@ func (p *Pool) Server(tb testing.TB, kind dbserver.Kind) *dbserver.Server {
 	e.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if e.dir, e.err = os.MkdirTemp("", p.prefix+"-"+string(kind)+"-"); e.err != nil {
+		if e.dir, e.err = os.MkdirTemp(dataRoot(), p.prefix+"-"+string(kind)+"-"); e.err != nil {
 			return
 		}
 		start := dbserver.StartPostgres
@@ -80,6 +82,27 @@ func (p *Pool) Server(tb testing.TB, kind dbserver.Kind) *dbserver.Server {
 		tb.Fatalf("start %s: %v", kind, e.err)
 	}
 	return e.srv
+}
+
+// dataRoot is where the pool's servers keep their data. Tests need a real
+// server's behaviour under kill -9 (what it committed survives the
+// process), not the disk's fsync rate, so their data lives on tmpfs
+// (/dev/shm) where there is one: a killed PostgreSQL then replays its WAL
+// in moments, where under make test's parallel fsync load its crash
+// recovery outlasted a 60 s start timeout. Benchmarks (-test.bench) measure
+// the database on the disk, in the system's temporary directory.
+// LOSSBENCH_DBTEST_DIR overrides both.
+func dataRoot() string {
+	if d := os.Getenv("LOSSBENCH_DBTEST_DIR"); d != "" {
+		return d
+	}
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		return ""
+	}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() && unix.Access("/dev/shm", unix.W_OK) == nil {
+		return "/dev/shm"
+	}
+	return ""
 }
 
 // Fresh returns sqlstore.Options naming a new, empty database of kind
