@@ -6,11 +6,16 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver"
 )
 
-// DiskLost wipes one disk under its running broker (see
+// DiskLost wipes one disk under its running brokers (see
 // driver/local.Driver.WipeDisk for what that means with plain folders:
-// open files live on, everything else is gone). Recover restarts the
-// node so it comes up on the blank disk, as after a disk swap.
-type DiskLost struct{ Disk, Node string }
+// open files live on, everything else is gone). Nodes are the nodes that
+// reach the disk: one, or several for a shared disk (a SAN). Recover
+// restarts each of them, in order, so they come up on the blank disk, as
+// after a disk swap.
+type DiskLost struct {
+	Disk  string
+	Nodes []string
+}
 
 func (f *DiskLost) Name() string { return "disk-lost " + f.Disk }
 
@@ -23,8 +28,15 @@ func (f *DiskLost) Inject(ctx context.Context, d driver.Driver) error {
 }
 
 func (f *DiskLost) Recover(ctx context.Context, d driver.Driver) error {
-	if err := d.Kill(ctx, f.Node); err != nil {
-		return err
+	for _, n := range f.Nodes {
+		if err := d.Kill(ctx, n); err != nil {
+			return err
+		}
 	}
-	return d.Start(ctx, f.Node)
+	for _, n := range f.Nodes {
+		if err := d.Start(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -59,13 +59,13 @@ func FromStep(st scenario.Step, topo scenario.Topology) (Fault, error) {
 	case scenario.PowerCut:
 		return &PowerCut{Node: t.Node, Torn: st.Torn, Seed: st.Seed}, needs(name, t.Node)
 	case scenario.DiskLost:
-		node := ""
+		f := &DiskLost{Disk: t.Disk}
 		for _, dk := range topo.Disks {
 			if dk.Name == t.Disk {
-				node = dk.Node
+				f.Nodes = dk.Attached()
 			}
 		}
-		return &DiskLost{Disk: t.Disk, Node: node}, needs(name, t.Disk, node)
+		return f, needs(name, append([]string{t.Disk}, f.Nodes...)...)
 	case scenario.DBLost:
 		return &DBLost{DB: t.Database}, needs(name, t.Database)
 	case scenario.DiskFull:

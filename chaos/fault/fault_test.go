@@ -14,7 +14,7 @@ import (
 var topo = scenario.Topology{
 	Sites: []scenario.Site{{Name: "a"}, {Name: "b"}},
 	Nodes: []scenario.Node{{Name: "a1", Site: "a"}, {Name: "a2", Site: "a"}, {Name: "b1", Site: "b"}},
-	Disks: []scenario.Disk{{Name: "d1", Node: "a1"}},
+	Disks: []scenario.Disk{{Name: "d1", Node: "a1"}, {Name: "san", Nodes: []string{"a1", "a2"}}},
 }
 
 func TestFaultsDriveTheDriver(t *testing.T) {
@@ -33,6 +33,8 @@ func TestFaultsDriveTheDriver(t *testing.T) {
 			"kill a1; wipe-node a1", "start a1"},
 		{scenario.Step{Kind: scenario.DiskLost, Target: scenario.Target{Disk: "d1"}}, "disk-lost d1",
 			"wipe-disk d1", "kill a1; start a1"},
+		{scenario.Step{Kind: scenario.DiskLost, Target: scenario.Target{Disk: "san"}}, "disk-lost san",
+			"wipe-disk san", "kill a1; kill a2; start a1; start a2"},
 		{scenario.Step{Kind: scenario.DiskFull, Target: scenario.Target{Disk: "d1"}}, "disk-full d1",
 			"fill d1", "free d1"},
 		{scenario.Step{Kind: scenario.SiteLost, Target: scenario.Target{Site: "a"}}, "site-lost a",
