@@ -55,24 +55,46 @@ func (d *Driver) WipeDisk(ctx context.Context, name string) error {
 	return nil
 }
 
-// WipeNode wipes every volume of node: its disks and its own data volume.
+// WipeNode replaces node's machine (machine-lost, site-lost): it removes
+// the node's container (SIGKILL if it still runs) and the volumes only it
+// mounts (its disks and its own data volume; a disk shared with other
+// nodes stays, as they still reach it), then makes those volumes anew,
+// empty, and a new container, not started, for Start. The old
+// container's output is kept in the node's log. It needs nothing of the
+// engine's host, so it works on a remote DOCKER_HOST too.
 func (d *Driver) WipeNode(ctx context.Context, name string) error {
 	n, err := d.node(name)
 	if err != nil {
 		return err
 	}
+	var vols []string
 	for _, dk := range d.disks {
-		if dk.node == name && !dk.shared { // a node lost leaves a shared disk alone
-			if err := d.WipeDisk(ctx, dk.name); err != nil {
-				return err
-			}
+		if dk.node == name && !dk.shared {
+			vols = append(vols, dk.volume)
 		}
 	}
 	if n.dataVo != "" {
-		if err := d.wipeVolume(ctx, n.dataVo); err != nil {
+		vols = append(vols, n.dataVo)
+	}
+	if n.id != "" {
+		n.past += n.logs(ctx, "all") + "--- machine lost: container " + n.id[:12] + " removed ---\n"
+		if _, err := d.cli.ContainerRemove(ctx, n.id, client.ContainerRemoveOptions{Force: true}); err != nil {
+			return fmt.Errorf("docker: machine of %s: remove container: %w", name, err)
+		}
+		n.id = ""
+	}
+	for _, v := range vols {
+		if _, err := d.cli.VolumeRemove(ctx, v, client.VolumeRemoveOptions{}); err != nil {
+			return fmt.Errorf("docker: machine of %s: remove volume %s: %w", name, v, err)
+		}
+		if err := d.volume(ctx, v, name); err != nil {
 			return err
 		}
 	}
+	if err := d.createNode(ctx, n); err != nil {
+		return err
+	}
+	d.log("machine of %s replaced: new container %.12s, volumes %v removed and made anew", name, n.id, vols)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -235,5 +236,60 @@ func TestNamedImage(t *testing.T) {
 	}
 	if st.Config.Image != named || d.Image().Ref != named {
 		t.Fatalf("node a1 runs image %q (driver says %q), want %s", st.Config.Image, d.Image().Ref, named)
+	}
+}
+
+// TestMachineLostReplacesContainer: WipeNode (machine-lost, site-lost)
+// removes the node's container and its own volume and makes both anew
+// (the new container starts, on an empty disk), while a disk it shares
+// with another node keeps its files and the other node its container.
+func TestMachineLostReplacesContainer(t *testing.T) {
+	cli := engine(t)
+	ctx := t.Context()
+	rb := scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: rb}, {Name: "a2", Site: "a", Broker: rb}},
+		Disks: []scenario.Disk{{Name: "a1-own", Node: "a1"}, {Name: "both", Node: "a1", Nodes: []string{"a1", "a2"}}}}
+	run := "machine-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "machine", Dir: t.TempDir()})
+	if d != nil {
+		defer d.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := func(disk string) string {
+		res, err := cli.VolumeInspect(ctx, d.disks[disk].volume, client.VolumeInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(res.Volume.Mountpoint, "marker")
+	}
+	for _, disk := range []string{"a1-own", "both"} {
+		if err := os.WriteFile(marker(disk), []byte(disk), 0o644); err != nil {
+			t.Skipf("skipping: the engine's volumes are not on this machine: %v", err)
+		}
+	}
+	old1, old2 := d.nodes["a1"].id, d.nodes["a2"].id
+	if err := d.WipeNode(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if d.nodes["a1"].id == old1 {
+		t.Fatalf("a1 still has container %.12s after its machine was lost", old1)
+	}
+	if _, err := cli.ContainerInspect(ctx, old1, client.ContainerInspectOptions{}); err == nil {
+		t.Errorf("a1's old container %.12s is still there", old1)
+	}
+	if d.nodes["a2"].id != old2 {
+		t.Errorf("a2's container changed when a1's machine was lost")
+	}
+	if _, err := os.Stat(marker("a1-own")); !os.IsNotExist(err) {
+		t.Errorf("a1's own disk kept its file: %v", err)
+	}
+	if b, err := os.ReadFile(marker("both")); err != nil || string(b) != "both" {
+		t.Errorf("the shared disk lost its file: %q %v", b, err)
+	}
+	if err := d.Start(ctx, "a1"); err != nil {
+		t.Fatalf("the replaced machine does not start: %v", err)
 	}
 }

@@ -39,6 +39,7 @@ type node struct {
 	data   string // data folder inside the container
 	dataVo string // the volume holding it when the node has no disk
 	logP   string
+	past   string // output of the containers a machine-lost replaced
 
 	mu sync.Mutex
 	ip string // the container's address on its site network while it runs
@@ -146,39 +147,47 @@ func (n *node) argv() []string { return driver.BrokerArgv(n.spec, n.d.cfg.Topolo
 // volumes.
 func (d *Driver) createNodes(ctx context.Context) error {
 	for _, name := range d.order {
-		n := d.nodes[name]
-		if n.spec.Broker.Kind == scenario.Command {
-			return fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", name, n.spec.Broker.Command, driver.ErrUnsupported)
+		if err := d.createNode(ctx, d.nodes[name]); err != nil {
+			return err
 		}
-		var mounts []mount.Mount
-		for _, dk := range d.disks {
-			if slices.Contains(dk.nodes, name) { // a shared disk: one volume in several containers
-				mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: dk.volume, Target: dk.target})
-			}
-		}
-		if n.dataVo != "" {
-			mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: n.dataVo, Target: n.data})
-		}
-		env := map[string]string{}
-		vars := driver.Vars(n.spec, n.env())
-		for k, v := range n.spec.Broker.Env {
-			env[k] = scenario.Expand(v, vars)
-		}
-		argv := n.argv()
-		req := tc.GenericContainerRequest{ContainerRequest: tc.ContainerRequest{
-			Image: d.img.Ref, Name: d.name(name), Entrypoint: argv[:1], Cmd: argv[1:], Env: env,
-			Labels: d.labels("node", n.spec.Site, name), Networks: []string{n.site.netName},
-			NetworkAliases: map[string][]string{n.site.netName: {name}},
-			HostConfigModifier: func(hc *container.HostConfig) {
-				hc.Mounts = mounts
-			},
-		}, Started: false}
-		c, err := tc.GenericContainer(ctx, req)
-		if err != nil {
-			return fmt.Errorf("docker: node %s: create container from %s: %w", name, d.img.Ref, err)
-		}
-		n.id = c.GetContainerID()
 	}
+	return nil
+}
+
+// createNode creates node n's container, not started.
+func (d *Driver) createNode(ctx context.Context, n *node) error {
+	name := n.spec.Name
+	if n.spec.Broker.Kind == scenario.Command {
+		return fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", name, n.spec.Broker.Command, driver.ErrUnsupported)
+	}
+	var mounts []mount.Mount
+	for _, dk := range d.disks {
+		if slices.Contains(dk.nodes, name) { // a shared disk: one volume in several containers
+			mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: dk.volume, Target: dk.target})
+		}
+	}
+	if n.dataVo != "" {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: n.dataVo, Target: n.data})
+	}
+	env := map[string]string{}
+	vars := driver.Vars(n.spec, n.env())
+	for k, v := range n.spec.Broker.Env {
+		env[k] = scenario.Expand(v, vars)
+	}
+	argv := n.argv()
+	req := tc.GenericContainerRequest{ContainerRequest: tc.ContainerRequest{
+		Image: d.img.Ref, Name: d.name(name), Entrypoint: argv[:1], Cmd: argv[1:], Env: env,
+		Labels: d.labels("node", n.spec.Site, name), Networks: []string{n.site.netName},
+		NetworkAliases: map[string][]string{n.site.netName: {name}},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			hc.Mounts = mounts
+		},
+	}, Started: false}
+	c, err := tc.GenericContainer(ctx, req)
+	if err != nil {
+		return fmt.Errorf("docker: node %s: create container from %s: %w", name, d.img.Ref, err)
+	}
+	n.id = c.GetContainerID()
 	return nil
 }
 
@@ -298,7 +307,7 @@ func (n *node) saveLog(ctx context.Context) {
 	if n.id == "" {
 		return
 	}
-	_ = os.WriteFile(n.logP, []byte(n.logs(ctx, "all")), 0o644)
+	_ = os.WriteFile(n.logP, []byte(n.past+n.logs(ctx, "all")), 0o644)
 }
 
 // demux strips Docker's 8-byte stream headers from a non-TTY log stream.
