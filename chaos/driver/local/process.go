@@ -292,6 +292,24 @@ func (d *Driver) Pause(ctx context.Context, name string) error {
 	if p == nil {
 		return fmt.Errorf("local: pause %s: not running", name)
 	}
+	// SIGSTOP is sent, not done: until the kernel has stopped every
+	// thread, one may still accept and answer a client.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		stopped, err := osutil.Stopped(p.pid)
+		if stopped {
+			break
+		}
+		if err != nil || p.exited() {
+			return fmt.Errorf("local: pause %s: pid %d gone (%v)", name, p.pid, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("local: pause %s: pid %d not stopped: %w", name, p.pid, ctx.Err())
+		case <-tick.C:
+		}
+	}
 	d.opt.Log("pause %s (pid %d)", name, p.pid)
 	return nil
 }

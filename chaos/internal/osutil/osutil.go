@@ -55,6 +55,29 @@ func ProcStart(pid int) (uint64, error) {
 	return strconv.ParseUint(fields[19], 10, 64)
 }
 
+// Stopped reports whether every thread of pid is stopped by a signal
+// (state T). kill(SIGSTOP) returns before that: the kernel wakes one
+// thread to start the group stop, and until it runs the others may still
+// run, serve and answer.
+func Stopped(pid int) (bool, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
+		if err != nil {
+			continue // the thread exited
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // Alive reports whether pid runs (a zombie does not) and is the process
 // that started at start.
 func Alive(pid int, start uint64) bool {

@@ -3,9 +3,12 @@ package osutil
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestFreeAddrBinds(t *testing.T) {
@@ -33,5 +36,42 @@ func TestTail(t *testing.T) {
 	}
 	if got := Tail(filepath.Join(t.TempDir(), "missing"), 2); !strings.HasPrefix(got, "(no log: ") {
 		t.Fatalf("Tail of a missing file = %q", got)
+	}
+}
+
+// TestStopped: a child is not Stopped while it runs, is once SIGSTOP has
+// taken effect on all its threads, and is not after SIGCONT.
+func TestStopped(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := cmd.Process.Pid
+	if s, err := Stopped(pid); err != nil || s {
+		t.Fatalf("running child: Stopped = %v, %v", s, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, pid, true)
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, pid, false)
+}
+
+// waitStopped waits until Stopped(pid) is want.
+func waitStopped(t *testing.T, pid int, want bool) {
+	t.Helper()
+	for {
+		s, err := Stopped(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s == want {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
