@@ -19,7 +19,7 @@ import (
 
 	"github.com/lossbench/lossbench/broker/admin"
 	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
-	"github.com/lossbench/lossbench/internal/freeport"
+	"github.com/lossbench/lossbench/chaos/freeport"
 )
 
 // These tests run two real refbrokers with --lease on one database: a

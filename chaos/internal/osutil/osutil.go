@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/lossbench/lossbench/internal/freeport"
+	"github.com/lossbench/lossbench/chaos/freeport"
 )
 
 // FreePort is freeport.Port: a port on ip free now and below the
