@@ -107,7 +107,7 @@ func startAdmin(t *testing.T, name string, args ...string) *leased {
 
 // freeAddr returns a loopback address with a port free now that no other
 // process is handed before the broker binds it (a standby binds only once
-// it takes over): see internal/freeport.
+// it takes over): see chaos/freeport.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	addr, err := freeport.Addr("127.0.0.1")
