@@ -113,3 +113,12 @@ type Toxic struct {
 type PowerCutter interface {
 	PowerCut(ctx context.Context, node string) error
 }
+
+// SiteNetworks is implemented by a driver whose sites are networks it can
+// take from their nodes (docker): site-lost disconnects the lost site's
+// network from its nodes, and its recovery connects it again before the
+// nodes start.
+type SiteNetworks interface {
+	DisconnectSite(ctx context.Context, site string) error
+	ConnectSite(ctx context.Context, site string) error
+}

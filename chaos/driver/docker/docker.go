@@ -75,6 +75,7 @@ type Driver struct {
 	notes []string
 	log   func(string, ...any)
 
+	siteMu  sync.Mutex
 	closeMu sync.Mutex
 	closed  bool
 }
@@ -82,6 +83,7 @@ type Driver struct {
 type site struct {
 	name, id, netName string
 	gateway           string
+	down              int // DisconnectSite calls not yet undone; guarded by Driver.siteMu
 }
 
 type disk struct {
@@ -94,6 +96,8 @@ var (
 	_ driver.Driver = (*Driver)(nil)
 	_ driver.Disks  = (*Driver)(nil)
 	_ driver.Links  = (*Driver)(nil)
+
+	_ driver.SiteNetworks = (*Driver)(nil)
 )
 
 func init() {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/driver/drivertest"
+	"github.com/lossbench/lossbench/chaos/fault"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -291,5 +293,77 @@ func TestMachineLostReplacesContainer(t *testing.T) {
 	}
 	if err := d.Start(ctx, "a1"); err != nil {
 		t.Fatalf("the replaced machine does not start: %v", err)
+	}
+}
+
+// TestSiteNetworkFaults: a partition of the whole site, and site-lost,
+// leave the site's containers (replaced ones for site-lost) without an
+// interface on the site's network; heal and recovery connect them again,
+// and the node serves STOMP through the clients' proxy.
+func TestSiteNetworkFaults(t *testing.T) {
+	engine(t)
+	ctx := t.Context()
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}}}}
+	run := "sitelost-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "sitelost", Dir: t.TempDir()})
+	if d != nil {
+		defer d.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	attached := func() bool {
+		st, err := d.nodes["a1"].inspect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.NetworkSettings.Networks[d.nets["a"].netName] != nil
+	}
+	ipBefore := d.nodes["a1"].ip
+	if err := d.Cut(ctx, "a", driver.Any); err != nil {
+		t.Fatal(err)
+	}
+	if attached() {
+		t.Fatalf("in a partition of site a, a1 is still on network %s", d.nets["a"].netName)
+	}
+	if err := d.Heal(ctx, "a", driver.Any); err != nil {
+		t.Fatal(err)
+	}
+	if !attached() {
+		t.Fatalf("after the partition healed a1 is not on network %s", d.nets["a"].netName)
+	}
+	t.Logf("a1's address: %s before the partition, %s after", ipBefore, d.nodes["a1"].ip)
+	addr, err := d.ClientAddr("a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("CONNECT\naccept-version:1.2\nhost:a\n\n\x00")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(conn).ReadString('\n'); line != "CONNECTED\n" {
+		t.Fatalf("a1 through the clients' proxy after the heal: %q %v", line, err)
+	}
+	f := &fault.SiteLost{Site: "a", Members: []string{"a1"}}
+	if err := f.Inject(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if attached() {
+		t.Fatalf("after site-lost a1 is still on network %s", d.nets["a"].netName)
+	}
+	if err := f.Recover(ctx, d); err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	if !attached() || !d.Running("a1") {
+		t.Fatalf("after recovery a1 attached=%v running=%v", attached(), d.Running("a1"))
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	tc "github.com/testcontainers/testcontainers-go"
 
@@ -248,6 +249,18 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	n.mu.Lock()
 	n.ip = ip
 	n.mu.Unlock()
+	if err := d.pointLinks(name, ip); err != nil {
+		return err
+	}
+	if err := n.waitReady(ctx, ip); err != nil {
+		return err
+	}
+	d.log("start %s (container %.12s, %s) in %s", name, n.id, ip, time.Since(t0).Truncate(time.Millisecond))
+	return nil
+}
+
+// pointLinks points every proxy to node name at its address ip.
+func (d *Driver) pointLinks(name, ip string) error {
 	for _, l := range d.px.Links() {
 		if l.ToNode == name {
 			if err := d.px.SetUpstream(l, net.JoinHostPort(ip, stompPort)); err != nil {
@@ -255,10 +268,6 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 			}
 		}
 	}
-	if err := n.waitReady(ctx, ip); err != nil {
-		return err
-	}
-	d.log("start %s (container %.12s, %s) in %s", name, n.id, ip, time.Since(t0).Truncate(time.Millisecond))
 	return nil
 }
 
@@ -404,8 +413,43 @@ func (d *Driver) Resume(ctx context.Context, name string) error {
 
 // Cut, Heal, AddToxic and RemoveToxic act on the proxies, as in the local
 // driver.
-func (d *Driver) Cut(ctx context.Context, a, b string) error  { return d.px.Cut(ctx, a, b) }
-func (d *Driver) Heal(ctx context.Context, a, b string) error { return d.px.Heal(ctx, a, b) }
+
+// Cut cuts the proxies between a and b; a cut isolating a whole site (a
+// site and driver.Any) also disconnects the site's network from its
+// nodes (DisconnectSite), so no traffic of theirs passes outside the
+// proxies either. Between two sites only the proxies are cut: taking a
+// network away would cut the clients too.
+func (d *Driver) Cut(ctx context.Context, a, b string) error {
+	if err := d.px.Cut(ctx, a, b); err != nil {
+		return err
+	}
+	if s := d.wholeSite(a, b); s != "" {
+		return d.DisconnectSite(ctx, s)
+	}
+	return nil
+}
+
+// Heal undoes one Cut(a, b), connecting a whole site's network again.
+func (d *Driver) Heal(ctx context.Context, a, b string) error {
+	if err := d.px.Heal(ctx, a, b); err != nil {
+		return err
+	}
+	if s := d.wholeSite(a, b); s != "" {
+		return d.ConnectSite(ctx, s)
+	}
+	return nil
+}
+
+// wholeSite is the site a Cut(a, b) isolates from everything, or "".
+func (d *Driver) wholeSite(a, b string) string {
+	if a == driver.Any {
+		a, b = b, a
+	}
+	if _, ok := d.nets[a]; ok && b == driver.Any {
+		return a
+	}
+	return ""
+}
 func (d *Driver) AddToxic(ctx context.Context, a, b string, t driver.Toxic) (string, error) {
 	return d.px.AddToxic(ctx, a, b, t)
 }
@@ -427,4 +471,88 @@ func (d *Driver) QueueDepth(ctx context.Context, name, dest string) (int, bool) 
 		return 0, false
 	}
 	return driver.RefBrokerQueueDepth(ctx, net.JoinHostPort(ip, adminPort), dest)
+}
+
+// DisconnectSite takes site's network from every node container of the
+// site (site-lost, a partition of the whole site): they keep no
+// interface on it until as many ConnectSite calls.
+func (d *Driver) DisconnectSite(ctx context.Context, name string) error {
+	st, ok := d.nets[name]
+	if !ok {
+		return fmt.Errorf("docker: site %q: %w", name, driver.ErrUnknown)
+	}
+	d.siteMu.Lock()
+	defer d.siteMu.Unlock()
+	st.down++
+	for _, nn := range d.order {
+		n := d.nodes[nn]
+		if n.site != st {
+			continue
+		}
+		c, err := n.inspect(ctx)
+		if err != nil {
+			return err
+		}
+		if c.NetworkSettings == nil || c.NetworkSettings.Networks[st.netName] == nil {
+			continue
+		}
+		if _, err := d.cli.NetworkDisconnect(ctx, st.id, client.NetworkDisconnectOptions{Container: n.id, Force: true}); err != nil {
+			return fmt.Errorf("docker: disconnect network %s of site %s from %s: %w", st.netName, name, nn, err)
+		}
+	}
+	d.log("site %s: network %s disconnected from its nodes", name, st.netName)
+	return nil
+}
+
+// ConnectSite undoes one DisconnectSite: the last one gives site's
+// network back to its node containers, with their names as aliases as
+// createNode attached them, and points the proxies to each running
+// node's address on it (the engine may give it another one).
+func (d *Driver) ConnectSite(ctx context.Context, name string) error {
+	st, ok := d.nets[name]
+	if !ok {
+		return fmt.Errorf("docker: site %q: %w", name, driver.ErrUnknown)
+	}
+	d.siteMu.Lock()
+	defer d.siteMu.Unlock()
+	if st.down > 0 {
+		st.down--
+	}
+	if st.down > 0 {
+		return nil
+	}
+	for _, nn := range d.order {
+		n := d.nodes[nn]
+		if n.site != st {
+			continue
+		}
+		c, err := n.inspect(ctx)
+		if err != nil {
+			return err
+		}
+		if c.NetworkSettings == nil || c.NetworkSettings.Networks[st.netName] == nil {
+			if _, err := d.cli.NetworkConnect(ctx, st.id, client.NetworkConnectOptions{Container: n.id,
+				EndpointConfig: &network.EndpointSettings{Aliases: []string{nn}}}); err != nil {
+				return fmt.Errorf("docker: connect network %s of site %s to %s: %w", st.netName, name, nn, err)
+			}
+		}
+		if c.State == nil || !c.State.Running {
+			continue // Start points the proxies when it starts the node
+		}
+		if c, err = n.inspect(ctx); err != nil {
+			return err
+		}
+		ep := c.NetworkSettings.Networks[st.netName]
+		if ep == nil || !ep.IPAddress.IsValid() {
+			return fmt.Errorf("docker: %s has no address on network %s after it was connected again", nn, st.netName)
+		}
+		n.mu.Lock()
+		n.ip = ep.IPAddress.String()
+		n.mu.Unlock()
+		if err := d.pointLinks(nn, ep.IPAddress.String()); err != nil {
+			return err
+		}
+	}
+	d.log("site %s: network %s connected to its nodes again", name, st.netName)
+	return nil
 }
