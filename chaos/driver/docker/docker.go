@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,6 +218,9 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 			return nil, fmt.Errorf("docker: database %s (%s): server databases are not run by the docker driver yet: %w", db.Name, db.Kind, driver.ErrUnsupported)
 		}
 	}
+	if fs := slices.Concat(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {
+		return nil, fmt.Errorf("docker: nodes %v: power cuts and disk faults need a fault-injecting filesystem (FUSE) under the node, which the docker driver does not serve yet: %w", slices.Compact(slices.Sorted(slices.Values(fs))), driver.ErrUnsupported)
+	}
 	cli, err := Client(ctx)
 	if err != nil {
 		return nil, err
@@ -246,9 +250,6 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		px: proxies.New("docker", cfg.Log)}
 	d.base = map[string]string{LabelDriver: "docker", LabelRun: cfg.RunID, LabelScenario: cfg.Scenario, LabelOwner: d.owner}
 	d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", img.Ref, img.ID, img.Size))
-	if len(cfg.PowerCutNodes) > 0 {
-		d.notes = append(d.notes, fmt.Sprintf("power-cut unsupported on %v: the docker driver does not serve a node's data through lazyfs yet", cfg.PowerCutNodes))
-	}
 	for _, step := range []func(context.Context) error{d.layoutSites, d.layoutDisks, d.layoutNodes, d.layoutLinks, d.createNodes} {
 		if err := step(ctx); err != nil {
 			return d, err

@@ -3,6 +3,7 @@ package docker
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -365,5 +366,21 @@ func TestSiteNetworkFaults(t *testing.T) {
 	}
 	if !attached() || !d.Running("a1") {
 		t.Fatalf("after recovery a1 attached=%v running=%v", attached(), d.Running("a1"))
+	}
+}
+
+// TestFUSEFaultsUnsupported: a scenario whose nodes need the fault
+// filesystem (a power cut, a disk error or stall) is refused as
+// unsupported before anything is made, so --driver auto runs it on local
+// instead of skipping its fault in a container.
+func TestFUSEFaultsUnsupported(t *testing.T) {
+	for _, cfg := range []driver.Config{
+		{Dir: t.TempDir(), PowerCutNodes: []string{"a1"}},
+		{Dir: t.TempDir(), FaultFSNodes: []string{"a1", "a2"}},
+	} {
+		d, err := New(context.Background(), cfg)
+		if d != nil || !errors.Is(err, driver.ErrUnsupported) || !strings.Contains(err.Error(), "FUSE") {
+			t.Errorf("New(%v, %v) = %v, %v; want nil and an ErrUnsupported naming FUSE", cfg.PowerCutNodes, cfg.FaultFSNodes, d, err)
+		}
 	}
 }
