@@ -415,8 +415,8 @@ func receiptFrame(id string) *stomp.Frame {
 
 func (c *conn) receipt(f *stomp.Frame) {
 	if r := f.Get("receipt"); r != "" {
-		c.out.push(outItem{f: receiptFrame(r)})
 		c.b.m.receipts.Add(1)
+		c.out.push(outItem{f: receiptFrame(r)})
 	}
 }
 
@@ -543,9 +543,11 @@ func (c *conn) flushSends() error {
 	if (err == nil || dc != nil) && !c.b.isFailed() {
 		for i := range sends {
 			if r := sends[i].receipt; r != "" {
-				c.out.push(outItem{f: receiptFrame(r)})
+				// Counted before it is pushed: a client that has
+				// its RECEIPT sees it in /metrics.
 				c.b.m.receipts.Add(1)
 				c.b.m.latency.observe(time.Since(sends[i].start))
+				c.out.push(outItem{f: receiptFrame(r)})
 			}
 		}
 	}
@@ -797,8 +799,8 @@ func (c *conn) handleAck(f *stomp.Frame, ack bool) error {
 	if r := f.Get("receipt"); r != "" {
 		b.acker.add(seqs, func(err error) {
 			if err == nil {
-				c.out.push(outItem{f: receiptFrame(r)})
 				b.m.receipts.Add(1)
+				c.out.push(outItem{f: receiptFrame(r)})
 			}
 		})
 	} else {
