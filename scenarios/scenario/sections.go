@@ -12,7 +12,7 @@ import (
 func (d *decoder) scenario(n *yaml.Node) *Scenario {
 	s := &Scenario{File: d.file, Seed: DefaultSeed}
 	f := d.mapping(n, "scenario", "name", "description", "seed", "strategy", "failure",
-		"topology", "workload", "faults", "expectations")
+		"matrix", "topology", "workload", "faults", "expectations")
 	if f == nil {
 		return s
 	}
@@ -34,6 +34,9 @@ func (d *decoder) scenario(n *yaml.Node) *Scenario {
 		if s.Failure != "" && !contains(Failures, s.Failure) {
 			d.errorf(pos(v), "failure: unknown %q; expected one of: %s", s.Failure, strings.Join(Failures, ", "))
 		}
+	}
+	if v := f.get("matrix"); v != nil {
+		s.Matrix = d.matrix(v)
 	}
 	if v := f.get("topology"); v != nil {
 		s.Topology = d.topology(v)

@@ -20,7 +20,10 @@ type Scenario struct {
 	// Strategy is the DR matrix row, e.g. "journal-batch".
 	Strategy string `json:"strategy"`
 	// Failure is the DR matrix column, one of Failures.
-	Failure      string        `json:"failure"`
+	Failure string `json:"failure"`
+	// Matrix, when the file has one, places the scenario in the DR
+	// matrix (see Cell).
+	Matrix       *Matrix       `json:"matrix,omitempty"`
 	Topology     Topology      `json:"topology"`
 	Workload     Workload      `json:"workload"`
 	Faults       []Fault       `json:"faults,omitempty"`
