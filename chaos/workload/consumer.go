@@ -4,18 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-stomp/stomp/v3"
-	"github.com/go-stomp/stomp/v3/frame"
-
 	"github.com/lossbench/lossbench/chaos/history"
 )
 
-// Ack modes a consumer subscribes with (STOMP's ack header).
+// Ack modes a consumer subscribes with (STOMP's ack header; the other
+// protocols take AckClientIndividual, one ack per message).
 const (
 	AckClientIndividual = "client-individual"
 	AckClient           = "client"
@@ -29,8 +26,8 @@ type ConsumerConfig struct {
 	Dest string
 	// Ack is the subscription's ack mode; default client-individual.
 	Ack string
-	// Prefetch, when > 0, is sent as activemq.prefetchSize and
-	// prefetch-count on SUBSCRIBE.
+	// Prefetch, when > 0, bounds the unacknowledged deliveries: STOMP
+	// sends it as activemq.prefetchSize and prefetch-count on SUBSCRIBE.
 	Prefetch int
 	// HeartBeat asks the broker for heart-beats this often, so a dead or
 	// paused broker is noticed and the consumer fails over. 0 disables.
@@ -50,9 +47,8 @@ type ConsumerStats struct {
 // Consumer receives messages, records each as a recv event and then
 // acknowledges it, reconnecting and resubscribing after failures.
 type Consumer struct {
-	cfg  ConsumerConfig
-	h    *history.Writer
-	mode stomp.AckMode
+	cfg ConsumerConfig
+	h   *history.Writer
 
 	received, connects atomic.Uint64
 	// lastActive is the unix nanos of the last message or (re)subscribe;
@@ -71,12 +67,9 @@ func NewConsumer(cfg ConsumerConfig, h *history.Writer) (*Consumer, error) {
 	}
 	c := &Consumer{cfg: cfg, h: h}
 	switch cfg.Ack {
-	case "", AckClientIndividual:
-		c.mode = stomp.AckClientIndividual
-	case AckClient:
-		c.mode = stomp.AckClient
-	case AckAuto:
-		c.mode = stomp.AckAuto
+	case "":
+		c.cfg.Ack = AckClientIndividual
+	case AckClientIndividual, AckClient, AckAuto:
 	default:
 		return nil, fmt.Errorf("workload: consumer %s: ack mode %q: want %s, %s or %s",
 			cfg.ID, cfg.Ack, AckClientIndividual, AckClient, AckAuto)
@@ -109,19 +102,9 @@ func (c *Consumer) touch(t time.Time) { c.lastActive.Store(t.UnixNano()) }
 // Run receives until ctx ends; it returns nil then, or an error when the
 // consumer cannot connect within its failover bounds.
 func (c *Consumer) Run(ctx context.Context) error {
-	// go-stomp's connection goroutine blocks handing a MESSAGE to the
-	// subscription while an ACK waits for room in its write queue: with
-	// more messages in flight than that queue holds, the two deadlock. A
-	// write queue larger than any prefetch keeps ACKs from waiting.
-	extra := []func(*stomp.Conn) error{stomp.ConnOpt.WriteChannelCapacity(max(1<<16, 2*c.cfg.Prefetch))}
-	if c.cfg.HeartBeat > 0 {
-		extra = append(extra, stomp.ConnOpt.HeartBeat(0, c.cfg.HeartBeat),
-			stomp.ConnOpt.HeartBeatError(c.cfg.HeartBeat))
-	} else {
-		extra = append(extra, stomp.ConnOpt.HeartBeat(0, 0))
-	}
+	o := DialOptions{HeartBeat: c.cfg.HeartBeat, WriteTimeout: c.cfg.WriteTimeout, Prefetch: c.cfg.Prefetch}
 	for ctx.Err() == nil {
-		s, err := c.cfg.Failover.connect(ctx, extra...)
+		s, err := c.cfg.Failover.connect(ctx, o)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -145,7 +128,7 @@ func (c *Consumer) session(ctx context.Context, s *session) {
 			s.abort()
 		}
 	}()
-	sub, err := s.conn.Subscribe(c.cfg.Dest, c.mode, c.subscribeOpts()...)
+	sub, err := s.Subscribe(c.cfg.Dest, c.cfg.Ack)
 	if err != nil {
 		return
 	}
@@ -157,16 +140,16 @@ func (c *Consumer) session(ctx context.Context, s *session) {
 	// same goroutine that writes ACKs, so a receive loop that blocks on an
 	// ACK while more messages are in flight than that channel holds stalls
 	// both for good. The receive loop only queues an ACK and reads on.
-	acks := newAcker(s, c.cfg.WriteTimeout)
+	acks := newAcker(s, sub, c.cfg.WriteTimeout)
 	defer acks.stop()
 	pending := 0 // unacked messages in client mode
 	for {
-		var m *stomp.Message
+		var m *Delivery
 		var ok bool
 		select {
 		case <-ctx.Done():
 			return
-		case m, ok = <-sub.C:
+		case m, ok = <-sub.C():
 		}
 		if !ok || m.Err != nil {
 			return
@@ -175,13 +158,13 @@ func (c *Consumer) session(ctx context.Context, s *session) {
 		c.touch(now)
 		c.record(m, node, now)
 		c.received.Add(1)
-		if c.mode == stomp.AckAuto {
+		if c.cfg.Ack == AckAuto {
 			continue
 		}
-		if c.mode == stomp.AckClient {
+		if c.cfg.Ack == AckClient {
 			// client acks are cumulative: ack when caught up or every 64.
 			pending++
-			if pending < 64 && len(sub.C) > 0 {
+			if pending < 64 && len(sub.C()) > 0 {
 				continue
 			}
 			pending = 0
@@ -197,23 +180,24 @@ func (c *Consumer) session(ctx context.Context, s *session) {
 // prefetch bounds what can be waiting).
 type acker struct {
 	s       *session
+	sub     Subscription
 	timeout time.Duration
 	mu      sync.Mutex
-	queue   []*stomp.Message
+	queue   []*Delivery
 	failed  bool
 	wake    chan struct{}
 	done    chan struct{}
 	exited  chan struct{}
 }
 
-func newAcker(s *session, writeTimeout time.Duration) *acker {
-	a := &acker{s: s, timeout: writeTimeout, wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+func newAcker(s *session, sub Subscription, writeTimeout time.Duration) *acker {
+	a := &acker{s: s, sub: sub, timeout: writeTimeout, wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	go a.run()
 	return a
 }
 
 // push queues m's ACK; false once an ACK failed.
-func (a *acker) push(m *stomp.Message) bool {
+func (a *acker) push(m *Delivery) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.failed {
@@ -244,7 +228,6 @@ func (a *acker) stop() {
 
 func (a *acker) run() {
 	defer close(a.exited)
-	var wdl time.Time // current write deadline
 	for {
 		var stopping bool
 		select {
@@ -261,13 +244,10 @@ func (a *acker) run() {
 				break
 			}
 			for _, m := range batch {
-				// A write blocked longer than the timeout drops the
-				// connection (the session then reconnects).
-				if time.Until(wdl) < a.timeout/2 {
-					wdl = time.Now().Add(a.timeout)
-					_ = a.s.nc.SetWriteDeadline(wdl)
-				}
-				if err := a.s.conn.Ack(m); err != nil {
+				// A write blocked longer than the write timeout fails
+				// the Ack and drops the connection (the session then
+				// reconnects).
+				if err := a.sub.Ack(m); err != nil {
 					a.mu.Lock()
 					a.failed = true
 					a.mu.Unlock()
@@ -282,32 +262,12 @@ func (a *acker) run() {
 	}
 }
 
-func (c *Consumer) subscribeOpts() []func(*frame.Frame) error {
-	if c.cfg.Prefetch <= 0 {
-		return nil
-	}
-	n := strconv.Itoa(c.cfg.Prefetch)
-	return []func(*frame.Frame) error{
-		stomp.SubscribeOpt.Header("activemq.prefetchSize", n),
-		stomp.SubscribeOpt.Header("prefetch-count", n),
-	}
-}
-
 // record writes the recv event of m.
-func (c *Consumer) record(m *stomp.Message, node string, now time.Time) {
-	e := history.Event{Time: now, Type: history.Recv, Process: c.cfg.ID, Dest: m.Destination, Node: node}
-	if h := m.Header; h != nil {
-		e.Producer = h.Get(HeaderProducer)
-		e.ID = h.Get(HeaderID)
-		if v := h.Get(HeaderSeq); v != "" {
-			e.Seq, _ = strconv.ParseUint(v, 10, 64)
-		}
-		if v := h.Get(HeaderTS); v != "" {
-			if ts, err := strconv.ParseInt(v, 10, 64); err == nil {
-				e.LatencyNS = now.UnixNano() - ts
-			}
-		}
-		e.Redelivered = h.Get("redelivered") == "true"
+func (c *Consumer) record(m *Delivery, node string, now time.Time) {
+	e := history.Event{Time: now, Type: history.Recv, Process: c.cfg.ID, Dest: m.Dest, Node: node,
+		Producer: m.Producer, ID: m.ID, Seq: m.Seq, Redelivered: m.Redelivered}
+	if m.TS != 0 {
+		e.LatencyNS = now.UnixNano() - m.TS
 	}
 	c.h.Add(e)
 }

@@ -1,4 +1,5 @@
-// Package workload drives a STOMP broker with real clients (go-stomp) and
+// Package workload drives a broker with real clients (STOMP through go-stomp,
+// or another Protocol: see protocol.go) and
 // writes every operation to a history.Writer, so the checker can tell which
 // acknowledged messages a failure lost.
 //

@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync/atomic"
 	"time"
-
-	"github.com/go-stomp/stomp/v3"
-	"github.com/go-stomp/stomp/v3/frame"
 
 	"github.com/lossbench/lossbench/chaos/history"
 )
@@ -107,7 +103,7 @@ func (p *Producer) Stats() ProducerStats {
 type outMsg struct {
 	seq uint64
 	id  string
-	ts  string // lb-ts header
+	ts  int64 // lb-ts header
 	t0  time.Time
 	inv time.Time // invoke of the current attempt
 }
@@ -156,7 +152,7 @@ func (p *Producer) Run(ctx context.Context) error {
 			msgs = append(msgs, &outMsg{
 				seq: seq,
 				id:  MessageID(p.cfg.Run, p.cfg.ID, seq),
-				ts:  strconv.FormatInt(now.UnixNano(), 10),
+				ts:  now.UnixNano(),
 				t0:  now,
 			})
 		}
@@ -175,12 +171,7 @@ func ignoreCtx(ctx context.Context, err error) error {
 }
 
 func (p *Producer) reconnect(ctx context.Context) error {
-	// go-stomp's Send holds the connection's lock while it waits for the
-	// receipt, and its reader takes that lock on its way out when the
-	// connection breaks: a deadline on the socket alone deadlocks the two.
-	// Its own receipt timeout makes Send return (an unknown outcome).
-	s, err := p.cfg.Failover.connect(ctx, stomp.ConnOpt.HeartBeat(0, 0),
-		stomp.ConnOpt.RcvReceiptTimeout(p.cfg.SendTimeout))
+	s, err := p.cfg.Failover.connect(ctx, DialOptions{SendTimeout: p.cfg.SendTimeout})
 	if err != nil {
 		return fmt.Errorf("workload: producer %s: %w", p.cfg.ID, err)
 	}
@@ -207,12 +198,12 @@ func (p *Producer) deliver(ctx context.Context, msgs []*outMsg) error {
 			p.h.Add(history.Event{Time: m.inv, Type: history.Invoke, Process: p.cfg.ID,
 				Producer: p.cfg.ID, Seq: m.seq, ID: m.id, Attempt: attempt, Dest: p.cfg.Dest, Node: node})
 		}
-		var typ, why string
-		if len(msgs) == 1 && p.cfg.TxSize == 0 {
-			typ, why = p.sendOne(msgs[0], attempt)
-		} else {
-			typ, why = p.sendTx(msgs)
+		out := make([]Outgoing, len(msgs))
+		for i, m := range msgs {
+			out[i] = Outgoing{Producer: p.cfg.ID, Seq: m.seq, ID: m.id, Attempt: attempt, TS: m.ts,
+				Body: p.body, Persistent: !p.cfg.NonPersistent}
 		}
+		typ, why := Outcome(p.sess.Send(p.cfg.Dest, out, p.cfg.TxSize > 0))
 		now := time.Now()
 		for _, m := range msgs {
 			p.h.Add(history.Event{Time: now, Type: typ, Process: p.cfg.ID, Producer: p.cfg.ID,
@@ -228,90 +219,13 @@ func (p *Producer) deliver(ctx context.Context, msgs []*outMsg) error {
 		default:
 			p.unknown.Add(uint64(len(msgs)))
 		}
-		// go-stomp closes the connection on any ERROR; drop ours for the
-		// unknown case too, so the next attempt fails over.
+		// A refusal may have closed the connection (go-stomp closes it on
+		// any ERROR); drop ours in every case, so the next attempt fails
+		// over.
 		p.sess.abort()
 		p.sess = nil
 		if ctx.Err() != nil || (p.cfg.MaxAttempts > 0 && attempt >= p.cfg.MaxAttempts) {
 			return nil
 		}
 	}
-}
-
-// headers returns the SEND option that sets the message's headers and
-// its receipt request.
-func (p *Producer) headers(m *outMsg, receipt string) func(*frame.Frame) error {
-	persistent := "true"
-	if p.cfg.NonPersistent {
-		persistent = "false"
-	}
-	return func(f *frame.Frame) error {
-		f.Header.Add(HeaderProducer, p.cfg.ID)
-		f.Header.Add(HeaderSeq, strconv.FormatUint(m.seq, 10))
-		f.Header.Add(HeaderID, m.id)
-		f.Header.Add(HeaderTS, m.ts)
-		f.Header.Add(HeaderDedup, m.id)
-		f.Header.Add("persistent", persistent)
-		if receipt != "" {
-			f.Header.Set(frame.Receipt, receipt)
-		}
-		return nil
-	}
-}
-
-// sendOne sends one message and waits for its receipt, bounded by
-// SendTimeout through the connection's deadline.
-func (p *Producer) sendOne(m *outMsg, attempt int) (typ, why string) {
-	s := p.sess
-	_ = s.nc.SetDeadline(time.Now().Add(p.cfg.SendTimeout))
-	receipt := m.id + "#" + strconv.Itoa(attempt)
-	err := s.conn.Send(p.cfg.Dest, "", p.body, p.headers(m, receipt))
-	if err == nil {
-		_ = s.nc.SetDeadline(time.Time{})
-		return history.OK, ""
-	}
-	return classify(err, false)
-}
-
-// sendTx sends msgs in one transaction; the COMMIT's receipt acknowledges
-// them all.
-func (p *Producer) sendTx(msgs []*outMsg) (typ, why string) {
-	s := p.sess
-	_ = s.nc.SetDeadline(time.Now().Add(p.cfg.SendTimeout))
-	tx, err := s.conn.BeginWithError()
-	if err != nil {
-		return classify(err, true)
-	}
-	for _, m := range msgs {
-		if err := tx.Send(p.cfg.Dest, "", p.body, p.headers(m, "")); err != nil {
-			return classify(err, true)
-		}
-	}
-	if err := tx.CommitWithReceipt(); err != nil {
-		return classify(err, false)
-	}
-	_ = s.nc.SetDeadline(time.Time{})
-	return history.OK, ""
-}
-
-// classify maps a send error to fail or unknown. Only an ERROR frame that
-// answers a receipt (it carries receipt-id) says the broker refused the
-// send; go-stomp reports a broken connection as an ERROR frame of its own
-// without one, and that leaves the outcome unknown. beforeCommit is set
-// for errors before a transaction's COMMIT was written: the broker drops
-// an uncommitted transaction, so nothing was stored.
-func classify(err error, beforeCommit bool) (typ, why string) {
-	if beforeCommit {
-		return history.Fail, "transaction not committed: " + err.Error()
-	}
-	if errors.Is(err, stomp.ErrAlreadyClosed) {
-		return history.Fail, "not sent: " + err.Error()
-	}
-	var se stomp.Error
-	if errors.As(err, &se) && se.Frame != nil && se.Frame.Command == frame.ERROR {
-		if _, ok := se.Frame.Header.Contains(frame.ReceiptId); ok {
-			return history.Fail, err.Error()
-		}
-	}
-	return history.Unknown, err.Error()
 }

@@ -377,7 +377,7 @@ func TestClassify(t *testing.T) {
 		{stomp.ErrAlreadyClosed, false, history.Fail},
 		{synthetic, true, history.Fail},
 	} {
-		if got, _ := classify(c.err, c.before); got != c.want {
+		if got, _ := Outcome(classify(c.err, c.before)); got != c.want {
 			t.Errorf("classify(%v, %v) = %s, want %s", c.err, c.before, got, c.want)
 		}
 	}

@@ -1,0 +1,118 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lossbench/lossbench/chaos/history"
+)
+
+// Protocol is how the workload's clients speak to a broker: STOMP (this
+// package), NATS JetStream (package jetstream) or AMQP 0-9-1 (package
+// amqp). Producers, consumers, the history they write and the checker
+// that reads it are the same for every protocol; only Conn differs.
+type Protocol interface {
+	// Name is the protocol's name in scenarios and results ("stomp").
+	Name() string
+	// Dial connects to ep within o.Timeout (and ctx).
+	Dial(ctx context.Context, ep Endpoint, o DialOptions) (Conn, error)
+}
+
+// DialOptions are what a client asks of a connection.
+type DialOptions struct {
+	// Timeout bounds the connect and the protocol's handshake.
+	Timeout time.Duration
+	// SendTimeout bounds a Send's wait for its confirmation.
+	SendTimeout time.Duration
+	// HeartBeat asks the broker for heart-beats this often (where the
+	// protocol has them), so a dead or paused broker breaks the
+	// connection. 0 disables.
+	HeartBeat time.Duration
+	// WriteTimeout bounds a blocked Ack.
+	WriteTimeout time.Duration
+	// Prefetch is a consumer's bound on unacknowledged deliveries (0:
+	// the broker's or the protocol's default).
+	Prefetch int
+	// Login and Passcode authenticate when Login is set.
+	Login, Passcode string
+}
+
+// Conn is one connection to one broker. Send and Subscribe are called by
+// one goroutine; a Subscription's Ack may run on another.
+type Conn interface {
+	// Send sends msgs to dest, as one transaction when tx is set, and
+	// returns nil once the broker confirmed every one. An error wrapping
+	// ErrRefused says the broker refused them and ErrNotSent that none
+	// left the client; any other error leaves the outcome unknown (the
+	// caller then drops the connection and retries with the same ids).
+	Send(dest string, msgs []Outgoing, tx bool) error
+	// Subscribe starts the deliveries of dest with ack (AckClientIndividual,
+	// AckClient or AckAuto; a protocol may support only the first).
+	Subscribe(dest, ack string) (Subscription, error)
+	// Close disconnects politely, bounded by d.
+	Close(d time.Duration)
+	// Abort drops the connection at once: whatever is in flight fails.
+	Abort()
+}
+
+// Subscription is one consumer's stream of deliveries on a Conn.
+type Subscription interface {
+	// C delivers the messages; it is closed, or delivers one with Err
+	// set, when the subscription ends. Its buffered length tells how many
+	// deliveries are waiting.
+	C() <-chan *Delivery
+	// Ack acknowledges d (in AckClient mode, d and every one before it).
+	Ack(d *Delivery) error
+}
+
+// Outgoing is one message a producer sends; every protocol carries its
+// fields to the consumer (as the headers of doc.go or their equivalent).
+type Outgoing struct {
+	Producer   string
+	Seq        uint64
+	ID         string // the message id; brokers that deduplicate use it
+	Attempt    int    // the attempt, from 1 (a STOMP receipt names it)
+	TS         int64  // unix nanoseconds of the first attempt (lb-ts)
+	Body       []byte
+	Persistent bool
+}
+
+// Delivery is one message a consumer received.
+type Delivery struct {
+	Dest     string
+	Producer string
+	ID       string
+	Seq      uint64
+	// TS is the lb-ts of the message (0 when absent).
+	TS int64
+	// Redelivered is the broker's word that it delivered the message
+	// before (STOMP's redelivered header, AMQP's redelivered flag, a
+	// JetStream delivery count above 1).
+	Redelivered bool
+	// Err, when set, ends the subscription: the connection failed.
+	Err error
+	// Handle is the protocol's own handle to acknowledge the message.
+	Handle any
+}
+
+// Errors a Conn's Send wraps to say what became of a send.
+var (
+	// ErrRefused: the broker answered that it did not take the messages.
+	ErrRefused = errors.New("workload: refused by the broker")
+	// ErrNotSent: the messages never left the client.
+	ErrNotSent = errors.New("workload: not sent")
+)
+
+// Outcome maps a Send's error to the history's event type: ok for nil,
+// fail for a refused or unsent message, unknown for anything else.
+func Outcome(err error) (typ, why string) {
+	switch {
+	case err == nil:
+		return history.OK, ""
+	case errors.Is(err, ErrRefused), errors.Is(err, ErrNotSent):
+		return history.Fail, err.Error()
+	default:
+		return history.Unknown, err.Error()
+	}
+}
