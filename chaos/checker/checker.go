@@ -70,6 +70,10 @@ type Result struct {
 
 	LostByProducer map[string]int `json:"lost_by_producer"`
 	LostByPhase    map[string]int `json:"lost_by_phase"`
+	// LossAttribution places the lost messages by the fault window in
+	// force at their acknowledgement, their node, and their part of the
+	// history (prefix, middle, postfix), with the observed RPO.
+	LossAttribution Attribution `json:"loss_attribution"`
 	// LostSample is up to Options.LostSample lost messages, by send time.
 	LostSample []LostMessage `json:"lost_sample,omitempty"`
 
@@ -107,6 +111,13 @@ type LostMessage struct {
 	SentS float64 `json:"sent_s"`
 	Phase string  `json:"phase"`
 	Node  string  `json:"node,omitempty"`
+	// AckedS is the time of its first ok; Window the fault window in force
+	// then (see Attribution), AckNode the node whose RECEIPT it was, Part
+	// its part of the history.
+	AckedS  float64 `json:"acked_s"`
+	Window  string  `json:"window"`
+	AckNode string  `json:"ack_node,omitempty"`
+	Part    string  `json:"part"`
 }
 
 // Window is an interval, seconds from Start.
@@ -155,6 +166,7 @@ type msg struct {
 	invoked     bool
 	firstInvoke time.Time
 	node        string
+	ackNode     string // node of the first ok
 	acked       bool
 	okAt        time.Time // first ok
 	sentAt      time.Time // invoke of the first ok attempt
@@ -181,10 +193,11 @@ func Check(events []history.Event, opt Options) *Result {
 	sort.SliceStable(ev, func(i, j int) bool { return ev[i].Time.Before(ev[j].Time) })
 
 	r := &Result{
-		Events:         len(ev),
-		LostByProducer: map[string]int{},
-		LostByPhase:    map[string]int{PhaseBefore: 0, PhaseDuring: 0, PhaseAfter: 0},
-		Timeline:       []Bucket{},
+		Events:          len(ev),
+		LostByProducer:  map[string]int{},
+		LostByPhase:     map[string]int{PhaseBefore: 0, PhaseDuring: 0, PhaseAfter: 0},
+		Timeline:        []Bucket{},
+		LossAttribution: Attribution{Groups: []LossGroup{}},
 	}
 	if len(ev) == 0 {
 		return r
@@ -261,7 +274,10 @@ func Check(events []history.Event, opt Options) *Result {
 			switch e.Type {
 			case history.OK:
 				if !m.acked {
-					m.acked, m.okAt, m.sentAt = true, e.Time, inv
+					m.acked, m.okAt, m.sentAt, m.ackNode = true, e.Time, inv, e.Node
+					if m.ackNode == "" {
+						m.ackNode = m.node
+					}
 				}
 				lat := float64(e.LatencyNS) / 1e6
 				if e.LatencyNS <= 0 {
@@ -333,13 +349,14 @@ func Check(events []history.Event, opt Options) *Result {
 	r.Faults = faults.windows(r.Start, end)
 
 	// Per-id accounting.
-	var lost []*msg
+	var lost, acked []*msg
 	for _, m := range msgs {
 		if m.invoked {
 			r.Attempted++
 		}
 		if m.acked {
 			r.Acknowledged++
+			acked = append(acked, m)
 		}
 		if m.deliveries > 0 {
 			r.Received++
@@ -371,6 +388,11 @@ func Check(events []history.Event, opt Options) *Result {
 		}
 		return lost[i].id < lost[j].id
 	})
+	lostSet := make(map[*msg]bool, len(lost))
+	for _, m := range lost {
+		lostSet[m] = true
+	}
+	parts := attribute(r, acked, lostSet)
 	for _, m := range lost {
 		phase, fi := phaseOf(r.Faults, sec(m.sentAt))
 		r.LostByPhase[phase]++
@@ -381,7 +403,8 @@ func Check(events []history.Event, opt Options) *Result {
 		bucket(m.sentAt).Lost++
 		if opt.LostSample > 0 && len(r.LostSample) < opt.LostSample {
 			r.LostSample = append(r.LostSample, LostMessage{ID: m.id, Producer: m.producer, Seq: m.seq,
-				SentS: sec(m.sentAt), Phase: phase, Node: m.node})
+				SentS: sec(m.sentAt), Phase: phase, Node: m.node,
+				AckedS: sec(m.okAt), Window: windowAt(r.Faults, sec(m.okAt)), AckNode: m.ackNode, Part: parts[m]})
 		}
 	}
 

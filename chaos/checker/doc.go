@@ -46,6 +46,15 @@
 // name (matched first-in first-out); a start without an end lasts to the
 // end of the history.
 //
+// Loss attribution (Attribution, result.json's loss_attribution): each
+// lost message is attributed to the fault window in force when it was
+// acknowledged (its first ok; "before any fault" before the first fault,
+// "after X" between windows, X the fault that ended last) and to the node
+// whose RECEIPT it was, and placed in the prefix, middle or postfix of the
+// history of acknowledgements. rpo_s, the observed recovery point, is how
+// long before the fault (the first not over at that moment) the oldest
+// lost message was acknowledged.
+//
 // Order: a consumer's delivery of producer P's message n is an order
 // violation when that consumer had already received, from P on the same
 // destination, a message m > n (the highest such m is used), and all of:

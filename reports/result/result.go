@@ -45,6 +45,9 @@ type Result struct {
 	Seed     int64  `json:"seed"`
 	Strategy string `json:"strategy"`
 	Failure  string `json:"failure"`
+	// Matrix is the scenario's DR matrix cell (scenario.Scenario.Cell);
+	// empty in results written before it existed (see CellOf).
+	Matrix scenario.Cell `json:"matrix"`
 	// OK is true when every expectation holds and something was
 	// acknowledged.
 	OK bool `json:"ok"`
@@ -123,6 +126,7 @@ func New(plan *scenario.Plan, c *checker.Result, env Environment) *Result {
 		Seed:        plan.Seed,
 		Strategy:    s.Strategy,
 		Failure:     s.Failure,
+		Matrix:      s.Cell(),
 		Result:      *c,
 		Planned:     plan.Steps,
 		Environment: env,
@@ -181,4 +185,14 @@ func ReadFile(path string) (*Result, error) {
 		r.OK = r.Verdict == Pass
 	}
 	return &r, nil
+}
+
+// CellOf is r's DR matrix cell; for a result written before result.json
+// carried it, derived from its strategy and failure.
+func (r *Result) CellOf() scenario.Cell {
+	if r.Matrix.Column != "" {
+		return r.Matrix
+	}
+	s := scenario.Scenario{Strategy: r.Strategy, Failure: r.Failure}
+	return s.Cell()
 }
