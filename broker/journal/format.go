@@ -139,7 +139,8 @@ func appendBatch(buf []byte, b *store.Batch, firstSeq uint64, bodyOffs []int64) 
 }
 
 // appendRecord is appendBatch for a record of type typ; a move record
-// (recMove) keeps each add's Seq.
+// (recMove), and a batch with firstSeq 0 (Store.Apply), keeps each add's
+// Seq.
 func appendRecord(buf []byte, typ byte, b *store.Batch, firstSeq uint64, bodyOffs []int64) ([]byte, []int64) {
 	buf, start := beginFrame(buf, typ)
 	buf = binary.AppendUvarint(buf, uint64(len(b.Acks)))
@@ -149,7 +150,7 @@ func appendRecord(buf []byte, typ byte, b *store.Batch, firstSeq uint64, bodyOff
 	buf = binary.AppendUvarint(buf, uint64(len(b.Adds)))
 	for i, m := range b.Adds {
 		seq := firstSeq + uint64(i)
-		if typ == recMove {
+		if typ == recMove || firstSeq == 0 {
 			seq = m.Seq
 		}
 		buf = binary.LittleEndian.AppendUint64(buf, seq)

@@ -93,6 +93,8 @@ type request struct {
 	size int64
 	err  error
 	done chan error
+	keep bool   // Apply: the adds carry their seqs
+	next uint64 // Apply: raise nextSeq to at least this
 }
 
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
@@ -326,7 +328,7 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 		return nil
 	}
 	r := requestPool.Get().(*request)
-	r.b, r.size, r.err = b, size, nil
+	r.b, r.size, r.err, r.keep, r.next = b, size, nil, false, 0
 	s.reqs <- r
 	s.closeMu.RUnlock()
 	err := <-r.done

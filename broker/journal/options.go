@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lossbench/lossbench/broker/store"
 	"github.com/lossbench/lossbench/broker/vfs"
 )
 
@@ -48,6 +49,12 @@ type Options struct {
 	// messages past it come with Body nil, for Load. 0 means
 	// DefaultRecoverBodyBudget, negative means no bound.
 	RecoverBodyBudget int64
+	// Tap, when set, is called by the writer goroutine with the batches
+	// of each write, in log order, once written and before their sync
+	// (their adds carry their seqs): a master streams them to its
+	// replicas while its own fdatasync runs (broker/replication). It must
+	// not block, nor keep the batches past the Write that returns them.
+	Tap func(bs []*store.Batch)
 
 	// syncPrealloc makes segment preallocation synchronous, so tests that
 	// count filesystem operations see them in a fixed order.

@@ -113,6 +113,7 @@ func (s *Store) commit(group []*request) {
 			if err != nil {
 				s.fail(err)
 			}
+			s.tap(written)
 			s.complete(s.active, written)
 			written = nil
 			if err == nil {
@@ -128,8 +129,11 @@ func (s *Store) commit(group []*request) {
 		}
 		s.mu.Lock()
 		r.err = s.validateLocked(r.b)
+		if r.err == nil && r.keep {
+			r.err = s.validateSeqsLocked(r.b)
+		}
 		if r.err == nil {
-			buf = s.encodeLocked(buf, r.b)
+			buf = s.encodeLocked(buf, r)
 		}
 		s.mu.Unlock()
 		if r.err != nil {
@@ -144,6 +148,7 @@ func (s *Store) commit(group []*request) {
 			s.fail(err)
 		}
 	}
+	s.tap(written)
 	s.complete(s.active, written)
 	if wrote > 0 {
 		s.stats.groups.Add(1)
@@ -338,17 +343,28 @@ func (s *Store) validateLocked(b *store.Batch) error {
 // encodeLocked appends b's frame to buf, assigns seqs and applies b to the
 // index. The index may so run ahead of the disk; if the write then fails,
 // the store has failed and the index no longer matters.
-func (s *Store) encodeLocked(buf []byte, b *store.Batch) []byte {
+func (s *Store) encodeLocked(buf []byte, r *request) []byte {
+	b := r.b
 	frameOff := s.off + int64(len(buf))
 	first := s.nextSeq
-	buf, s.offs = appendBatch(buf, b, first, s.offs[:0])
+	if r.keep {
+		first = 0 // appendBatch keeps the adds' seqs
+	}
+	if len(b.Adds) > 0 || len(b.Acks) > 0 {
+		buf, s.offs = appendBatch(buf, b, first, s.offs[:0])
+	}
 	for i, m := range b.Adds {
-		m.Seq = first + uint64(i)
+		if !r.keep {
+			m.Seq = s.nextSeq + uint64(i)
+		}
 		m.Size = len(m.Body)
 		s.linkLocked(m.Seq, entry{seg: s.active.id, off: frameOff + s.offs[i], size: int32(m.Size), rec: int32(addSize(m))})
 	}
 	s.encoded++
-	s.nextSeq += uint64(len(b.Adds))
+	if n := len(b.Adds); n > 0 {
+		s.nextSeq = b.Adds[n-1].Seq + 1
+	}
+	s.nextSeq = max(s.nextSeq, r.next)
 	for _, seq := range b.Acks {
 		s.unlinkLocked(seq)
 	}

@@ -87,3 +87,20 @@ type Statser interface {
 type Namer interface {
 	Name() string
 }
+
+// Applier is implemented by stores that can apply batches whose adds
+// already carry their Seq: assigning seqs is apart from making a batch
+// durable, so a replica applies its master's records with the master's
+// seqs (broker/replication). Recover and Load see applied messages as
+// written ones.
+type Applier interface {
+	// Apply makes every batch of bs durable as Write would, in order and
+	// each atomic, keeping the Seq of every add: the seqs must increase
+	// across bs and be at least NextSeq, or Apply fails before writing
+	// anything of the offending batch. Afterwards NextSeq is at least
+	// next (the master's next seq), so that seqs are never handed out
+	// twice.
+	Apply(ctx context.Context, bs []*Batch, next uint64) error
+	// NextSeq is the Seq the store would give the next add of a Write.
+	NextSeq() uint64
+}

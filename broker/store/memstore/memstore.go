@@ -114,3 +114,50 @@ func clone(m *store.Message) *store.Message {
 	c.Body = append([]byte(nil), m.Body...)
 	return &c
 }
+
+var _ store.Applier = (*Store)(nil)
+
+// Apply implements store.Applier.
+func (s *Store) Apply(ctx context.Context, bs []*store.Batch, next uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	for _, b := range bs {
+		for _, seq := range b.Acks {
+			if _, ok := s.live[seq]; !ok {
+				return fmt.Errorf("memstore: ack of unknown message %d", seq)
+			}
+		}
+		want := s.next
+		for _, m := range b.Adds {
+			if m.Seq < want {
+				return fmt.Errorf("memstore: applied sequence number %d not above %d", m.Seq, want-1)
+			}
+			want = m.Seq + 1
+		}
+		for _, m := range b.Adds {
+			m.Size = len(m.Body)
+			s.live[m.Seq] = clone(m)
+			s.written += uint64(m.Size)
+			s.next = m.Seq + 1
+		}
+		for _, seq := range b.Acks {
+			delete(s.live, seq)
+		}
+		s.writes++
+	}
+	s.next = max(s.next, next)
+	return nil
+}
+
+// NextSeq implements store.Applier.
+func (s *Store) NextSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next
+}

@@ -66,6 +66,8 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"RecoverError", true, testRecoverError},
 		{"Closed", false, testClosed},
 		{"ManyReopens", true, testManyReopens},
+		{"ApplyKeepsSeqs", false, testApplyKeepsSeqs},
+		{"ApplyRejectsOldSeqs", false, testApplyRejectsOldSeqs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
