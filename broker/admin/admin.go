@@ -33,6 +33,9 @@ type Options struct {
 	// --db-reconnect) live: while its State is "reconnecting", /readyz is
 	// 503 and /status's role is "reconnecting".
 	Reconnect func() ReconnectState
+	// Replication, when set, reports replicated master/slave (refbroker
+	// --replication-listen, broker/replication) as /status's replication.
+	Replication func() any
 	// Version is reported in /status and as refbroker_build_info.
 	Version string
 }
@@ -141,6 +144,8 @@ type Status struct {
 	Lease *LeaseState `json:"lease,omitempty"`
 	// Reconnect is the database connection, if the broker reconnects.
 	Reconnect *ReconnectState `json:"reconnect,omitempty"`
+	// Replication is replicated master/slave: role, peers, lag, in-sync.
+	Replication any `json:"replication,omitempty"`
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
@@ -161,6 +166,9 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		if rs.State == Reconnecting {
 			out.Role, out.Ready = Reconnecting, false
 		}
+	}
+	if h.opts.Replication != nil {
+		out.Replication = h.opts.Replication()
 	}
 	for _, q := range out.Queues {
 		out.Consumers += q.Consumers

@@ -42,6 +42,8 @@ type Options struct {
 	// Reconnect, when set, rides out the store failures it accepts
 	// (reconnect.go) instead of failing stop.
 	Reconnect *ReconnectOptions
+	// Replication, when set, is /status's replication (broker/replication).
+	Replication func() any
 	// Logf receives what the machine does.
 	Logf func(format string, args ...any)
 }
@@ -62,7 +64,7 @@ func New(o Options) *Machine {
 	if o.Reconnect != nil {
 		m.rc = newReconnector(*o.Reconnect, o.Logf)
 	}
-	m.aopts = admin.Options{Version: o.Version}
+	m.aopts = admin.Options{Version: o.Version, Replication: o.Replication}
 	if o.Lock != nil {
 		m.aopts.Lease = m.lockState
 	}
