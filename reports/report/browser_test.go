@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/lossbench/lossbench/reports/result"
+	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 // findChromium returns a headless-capable Chromium, "" when none is
@@ -33,11 +34,23 @@ type pageCheck struct {
 	MatrixCells  int      `json:"matrixCells"`
 	MatrixHeight float64  `json:"matrixHeight"`
 	External     []string `json:"external"`
+	// The headline: the DR matrix's rows and cells with figures, the
+	// trade-off chart's width; every in-page link without a target, and
+	// every other link (checked on disk).
+	DRRows       int      `json:"drRows"`
+	DRCells      int      `json:"drCells"`
+	TradeOffW    int      `json:"tradeOffW"`
+	DeadAnchors  []string `json:"deadAnchors"`
+	Files        []string `json:"files"`
+	AnchorsTotal int      `json:"anchorsTotal"`
 }
 
 const pageScript = `(() => {
   const imgs = Array.from(document.images);
   const m = document.getElementById('loss-matrix');
+  const dr = document.getElementById('dr-matrix');
+  const tr = document.querySelector('#fig-tradeoff img');
+  const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));
   const ext = Array.from(document.querySelectorAll('[src],link[href]'))
     .map(e => e.getAttribute('src') || e.getAttribute('href'))
     .filter(u => /^(https?:)?\/\//.test(u));
@@ -48,11 +61,19 @@ const pageScript = `(() => {
     matrixCells: m ? m.querySelectorAll('tbody td.noloss, tbody td.wait, tbody td.loss, tbody td.na').length : 0,
     matrixHeight: m ? m.getBoundingClientRect().height : 0,
     external: ext,
+    drRows: dr ? dr.tBodies[0].rows.length : 0,
+    drCells: dr ? dr.querySelectorAll('tbody td.noloss, tbody td.wait, tbody td.loss').length : 0,
+    tradeOffW: tr ? tr.naturalWidth : 0,
+    deadAnchors: links.filter(h => h.startsWith('#') && !document.getElementById(decodeURIComponent(h.slice(1)))),
+    files: links.filter(h => !h.startsWith('#')),
+    anchorsTotal: links.filter(h => h.startsWith('#')).length,
   };
 })()`
 
 // TestReportInBrowser opens report.html from disk in headless Chromium,
-// checks every image decoded and the loss matrix renders, and saves a
+// checks every image decoded, the headline (the DR matrix and the
+// trade-off chart) and the loss matrix render and every link leads
+// somewhere (an element of the page, or a file beside it), and saves a
 // screenshot beside the report (report.png, the whole page; report-top.png,
 // the first screen). LOSSBENCH_BROWSER_REPORT
 // names another report.html to check instead of the generated one.
@@ -136,6 +157,25 @@ func TestReportInBrowser(t *testing.T) {
 	}
 	if wantRows >= 0 && (got.MatrixRows != wantRows || got.MatrixCells != 2) {
 		t.Errorf("matrix %d rows, %d coloured cells; want %d, 2", got.MatrixRows, got.MatrixCells, wantRows)
+	}
+	if got.DRRows == 0 || got.DRCells == 0 {
+		t.Errorf("headline (DR matrix) did not render: %+v", got)
+	}
+	if wantRows >= 0 && (got.DRRows != len(scenario.MatrixRows) || got.DRCells != 2 || got.TradeOffW < 600) {
+		t.Errorf("headline: %d rows, %d coloured cells, trade-off chart %d px wide; want %d, 2, >= 600", got.DRRows, got.DRCells, got.TradeOffW, len(scenario.MatrixRows))
+	}
+	if len(got.DeadAnchors) > 0 || got.AnchorsTotal == 0 {
+		t.Errorf("%d in-page links, without a target: %v", got.AnchorsTotal, got.DeadAnchors)
+	}
+	for _, f := range got.Files {
+		u, err := url.Parse(f)
+		if err != nil || u.Scheme != "" {
+			t.Errorf("link %q: not a relative file link (%v)", f, err)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(abs), filepath.FromSlash(u.Path))); err != nil {
+			t.Errorf("link %q: %v", f, err)
+		}
 	}
 	if len(got.External) > 0 {
 		t.Errorf("page refers to the network: %v", got.External)

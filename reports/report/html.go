@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/lossbench/lossbench/chaos/checker"
 	"github.com/lossbench/lossbench/reports/result"
 )
 
@@ -28,6 +29,8 @@ type htmlScenario struct {
 	Throughput, P99, Unavailable, DualActive      float64
 	Summary                                       string
 	Timeline, LostFig                             *Figure
+	Attribution                                   checker.Attribution
+	Parts                                         string
 }
 
 type htmlPage struct {
@@ -41,6 +44,7 @@ type htmlPage struct {
 	Colours    map[string]template.CSS
 	HasMatrix  bool
 	BenchTable [][]string
+	DR         *htmlDR
 }
 
 type htmlRow struct {
@@ -109,8 +113,13 @@ func writeHTML(rep *Report) error {
 		page.Meta += benchMeta(in.Benches, rep.host)
 	}
 	idx := map[*Scenario]int{}
+	anchors := map[*Scenario]string{}
 	for i, s := range in.Scenarios {
 		idx[s] = i
+		anchors[s] = anchor(s, i)
+	}
+	if len(in.Scenarios) > 0 || len(in.Errors) > 0 {
+		page.DR = drHTML(rep, anchors)
 	}
 	for _, st := range m.Strategies {
 		row := htmlRow{Strategy: st}
@@ -132,13 +141,20 @@ func writeHTML(rep *Report) error {
 		}
 		page.Rows = append(page.Rows, row)
 	}
-	perScenario := map[*Figure]bool{}
+	perScenario := map[*Figure]bool{rep.TradeOff: true}
 	for i, s := range in.Scenarios {
 		r := s.Result
 		hs := htmlScenario{Name: r.Scenario, Strategy: r.Strategy, Failure: r.Failure, Run: s.Run(), Verdict: verdict(s),
 			Anchor: anchor(s, i), Seed: r.Seed, Attempted: r.Attempted, Acknowledged: r.Acknowledged, Lost: r.Lost,
 			Duplicated: r.Duplicated, Unknown: r.UnknownOutcomes, Throughput: r.Throughput, P99: r.Latency.P99,
-			Unavailable: r.UnavailableS, DualActive: r.DualActiveS, Summary: summaryLink(rep.Dir, s), Timeline: rep.Timelines[i], LostFig: rep.Lost[i]}
+			Unavailable: r.UnavailableS, DualActive: r.DualActiveS, Summary: summaryLink(rep.Dir, s), Timeline: rep.Timelines[i], LostFig: rep.Lost[i],
+			Attribution: r.LossAttribution}
+		if a := r.LossAttribution; r.Lost > 0 {
+			hs.Parts = fmt.Sprintf("%d prefix, %d middle, %d postfix of the history", a.Prefix, a.Middle, a.Postfix)
+			if a.RPOS != nil {
+				hs.Parts += fmt.Sprintf("; observed RPO %.2f s (the oldest lost message was acknowledged that long before the fault)", *a.RPOS)
+			}
+		}
 		perScenario[rep.Timelines[i]] = true
 		if rep.Lost[i] != nil {
 			perScenario[rep.Lost[i]] = true
@@ -186,14 +202,27 @@ td.num{text-align:right}
 table.matrix td{min-width:9em}
 td.noloss{background:{{index .Colours "noloss"}}} td.wait{background:{{index .Colours "wait"}}}
 td.loss{background:{{index .Colours "loss"}}} td.na{background:{{index .Colours "na"}}} td.none{color:#999}
+td.error{background:#f3c0f0} td.differs{outline:3px solid #b00020;outline-offset:-3px}
+table.dr td{min-width:7em;font-size:.85em} table.dr th{font-size:.85em}
 .legend span{display:inline-block;padding:.1em .6em;margin-right:.4em;border:1px solid #bbb}
 figure{margin:1em 0 2em} figure img{max-width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:.9em;color:#444} small{color:#555} a{color:#0645ad}
 </style></head><body>
 <h1>{{.Title}}</h1>
 <p><small>{{.Meta}}</small></p>
+{{with .DR}}
+<section id="headline"><h2>Which strategy keeps acknowledged messages, and at what cost</h2>
+<p><small>Each cell: acknowledged messages lost (worst run over seeds and scenarios: count of acknowledged, fraction), duplicates, unavailable seconds (RTO), observed RPO, seconds with two masters acknowledging. A red frame marks a cell where a run missed its scenario's expectations (the hypothesis); {{.Differing}} cell(s) differ. Throughput from the bench of the same run: ratio to {{.Reference}} and fraction of the disk's fsync limit, p99 receipt latency, for 1 and 16 producers.</small></p>
+<table class="matrix dr" id="dr-matrix">
+<thead><tr><th>strategy \ failure</th>{{range .Columns}}<th>{{.}}</th>{{end}}<th>× {{.Reference}} 1p / 16p</th><th>of disk 1p / 16p</th><th>p99 ms 1p / 16p</th></tr></thead>
+<tbody>{{range .Rows}}<tr><th>{{.Title}}</th>{{range .Cells}}<td class="{{.Class}}{{if .Differs}} differs{{end}}" title="{{.Tip}}">{{range $i, $l := .Lines}}{{if $i}}<br>{{end}}{{$l}}{{end}}{{range .Links}}<br><a href="{{.Href}}">{{.Text}}</a>{{end}}</td>{{end}}<td class="num" title="{{.Target}}">{{index .Bench 0}}</td><td class="num">{{index .Bench 1}}</td><td class="num">{{index .Bench 2}}</td></tr>
+{{end}}</tbody></table>
+{{with .TradeOff}}<figure id="fig-tradeoff"><img src="{{img .}}" alt="{{.Title}}"><figcaption>{{.Caption}} Files: <a href="{{.PNG}}">PNG</a>, <a href="{{.SVG}}">SVG</a>.</figcaption></figure>{{end}}
+{{if .Missing}}<p><small>Not on the chart: {{.Missing}}.</small></p>{{end}}
+</section>
+{{end}}
 {{if .HasMatrix}}
-<h2 id="matrix">Loss matrix</h2>
+<h2 id="matrix">Loss matrix by scenario label</h2>
 <p class="legend"><span style="background:{{index .Colours "noloss"}}">no loss</span><span style="background:{{index .Colours "wait"}}">wait</span><span style="background:{{index .Colours "loss"}}">loss</span><span style="background:{{index .Colours "na"}}">not measured</span></p>
 <table class="matrix" id="loss-matrix">
 <thead><tr><th>strategy \ failure</th>{{range .Failures}}<th>{{.}}</th>{{end}}</tr></thead>
@@ -210,10 +239,14 @@ figcaption{font-size:.9em;color:#444} small{color:#555} a{color:#0645ad}
 <table><thead><tr><th>scenario</th><th>strategy</th><th>failure</th><th>run</th><th>seed</th><th>verdict</th><th>attempted</th><th>acknowledged</th><th>lost</th><th>duplicated</th><th>unknown</th><th>msg/s</th><th>p99 ms</th><th>unavailable s</th><th>dual active s</th></tr></thead><tbody>
 {{range .Scenarios}}<tr><td><a href="#{{.Anchor}}">{{.Name}}</a></td><td>{{.Strategy}}</td><td>{{.Failure}}</td><td>{{.Run}}</td><td class="num">{{.Seed}}</td><td>{{.Verdict}}</td><td class="num">{{.Attempted}}</td><td class="num">{{.Acknowledged}}</td><td class="num">{{.Lost}}</td><td class="num">{{.Duplicated}}</td><td class="num">{{.Unknown}}</td><td class="num">{{printf "%.0f" .Throughput}}</td><td class="num">{{printf "%.1f" .P99}}</td><td class="num">{{printf "%.1f" .Unavailable}}</td><td class="num">{{printf "%.1f" .DualActive}}</td></tr>
 {{end}}</tbody></table>
-{{range .Scenarios}}<section id="{{.Anchor}}"><h3>{{.Name}} <small>({{.Strategy}}, {{.Failure}}, run {{.Run}}, seed {{.Seed}}, {{.Verdict}})</small></h3>
+{{range .Scenarios}}{{$s := .}}<section id="{{.Anchor}}"><h3>{{.Name}} <small>({{.Strategy}}, {{.Failure}}, run {{.Run}}, seed {{.Seed}}, {{.Verdict}})</small></h3>
 <p><a href="{{.Summary}}">details (summary)</a></p>
-{{with .Timeline}}<figure><img src="{{img .}}" alt="{{.Title}}"><figcaption>{{.Caption}} Files: <a href="{{.PNG}}">PNG</a>, <a href="{{.SVG}}">SVG</a>.</figcaption></figure>{{end}}
-{{with .LostFig}}<figure><img src="{{img .}}" alt="{{.Title}}"><figcaption>{{.Caption}} Files: <a href="{{.PNG}}">PNG</a>, <a href="{{.SVG}}">SVG</a>.</figcaption></figure>{{end}}
+{{if .Parts}}<p>Lost: {{.Parts}}.</p>
+<table><thead><tr><th>fault window in force when acknowledged</th><th>node</th><th>lost</th><th>prefix</th><th>middle</th><th>postfix</th><th>acknowledged s</th></tr></thead><tbody>
+{{range .Attribution.Groups}}<tr><td>{{.Window}}</td><td>{{.Node}}</td><td class="num">{{.Lost}}</td><td class="num">{{.Prefix}}</td><td class="num">{{.Middle}}</td><td class="num">{{.Postfix}}</td><td class="num">{{printf "%.1f" .FirstAckS}}–{{printf "%.1f" .LastAckS}}</td></tr>
+{{end}}</tbody></table>{{end}}
+{{with .Timeline}}<figure id="{{$s.Anchor}}-timeline"><img src="{{img .}}" alt="{{.Title}}"><figcaption>{{.Caption}} Files: <a href="{{.PNG}}">PNG</a>, <a href="{{.SVG}}">SVG</a>.</figcaption></figure>{{end}}
+{{with .LostFig}}<figure id="{{$s.Anchor}}-lost"><img src="{{img .}}" alt="{{.Title}}"><figcaption>{{.Caption}} Files: <a href="{{.PNG}}">PNG</a>, <a href="{{.SVG}}">SVG</a>.</figcaption></figure>{{end}}
 </section>
 {{end}}{{end}}
 </body></html>

@@ -52,6 +52,8 @@ type Bench struct {
 type Input struct {
 	Scenarios []*Scenario
 	Benches   []*Bench
+	// Errors are the runs `lossbench matrix` could not make (ErrorsFile).
+	Errors []RunError
 }
 
 // ErrNothing is returned by Load when the folders hold neither a
@@ -102,6 +104,13 @@ func Load(dirs ...string) (*Input, error) {
 					}
 				}
 				in.Scenarios = append(in.Scenarios, s)
+			case ErrorsFile:
+				seen[abs] = true
+				errs, err := ReadErrors(path)
+				if err != nil {
+					return err
+				}
+				in.Errors = append(in.Errors, errs...)
 			case BenchFile:
 				seen[abs] = true
 				b, err := os.ReadFile(path)

@@ -47,6 +47,11 @@ type Report struct {
 	// Dir is the folder written to.
 	Dir    string
 	Matrix *Matrix
+	// DR is the DR matrix of the headline; TradeOff its chart (nil without
+	// a bench), TradeOffMissing the rows it could not place, and why.
+	DR              *DRMatrix
+	TradeOff        *Figure
+	TradeOffMissing []string
 	// Figures in the order the report shows them.
 	Figures []*Figure
 	// Timelines and Lost are the per-scenario figures, by scenario index
@@ -75,7 +80,7 @@ func Write(dir string, in *Input, opt Options) (*Report, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	rep := &Report{Dir: dir, in: in, host: host, Matrix: NewMatrix(in.Scenarios, opt.WaitAfter)}
+	rep := &Report{Dir: dir, in: in, host: host, Matrix: NewMatrix(in.Scenarios, opt.WaitAfter), DR: NewDRMatrix(in, opt.WaitAfter)}
 	add := func(f *Figure, err error) error {
 		if err != nil {
 			return err
@@ -84,6 +89,16 @@ func Write(dir string, in *Input, opt Options) (*Report, error) {
 			rep.Figures = append(rep.Figures, f)
 		}
 		return nil
+	}
+	if len(in.Scenarios) > 0 && rep.DR.Bench != nil {
+		f, missing, err := plotTradeOff(dir, rep.DR, in.Scenarios)
+		if err := add(f, err); err != nil {
+			return nil, err
+		}
+		rep.TradeOff, rep.TradeOffMissing = f, missing
+		if f != nil {
+			f.Title, f.Caption = "Trade-off: throughput against worst loss", fmt.Sprintf("Per strategy: messages/s acknowledged and consumed with %d producers in the bench of the same run (x) against the largest fraction of acknowledged messages lost over the failures measured (y, %%). Bottom right keeps everything and is fast.", TradeOffProducers)
+		}
 	}
 	if len(in.Scenarios) > 0 {
 		f, err := plotMatrix(dir, rep.Matrix, in.Scenarios)

@@ -137,7 +137,7 @@ func TestWriteReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"loss-matrix", "throughput-bench-1", "latency-bench-1", "throughput-scenarios", "latency-scenarios",
+	want := []string{"tradeoff", "loss-matrix", "throughput-bench-1", "latency-bench-1", "throughput-scenarios", "latency-scenarios",
 		"timeline-journal-crash", "timeline-never-power-cut", "timeline-memory-crash", "lost-memory-crash"}
 	var got []string
 	for _, f := range rep.Figures {
@@ -184,7 +184,10 @@ func TestWriteReport(t *testing.T) {
 		t.Error("report.html refers to the network")
 	}
 	for _, s := range []string{`<td class="loss">40 lost`, `<td class="noloss">0 lost`, `<td class="na">skipped`,
-		`href="../run-1/memory-crash/summary.md"`, "run run-1", "seed 7", "2 CPUs, Linux 6.1-test"} {
+		`href="../run-1/memory-crash/summary.md"`, "run run-1", "seed 7", "2 CPUs, Linux 6.1-test",
+		`id="dr-matrix"`, `<td class="loss" title="memory × broker crash`, "lost 40 of 1000 (4.0%)", `<td class="none"`, "no scenario",
+		`<td class="na" title="memory × disk lost`, `href="#s2-memory-crash-timeline"`, `href="#s2-memory-crash-lost"`,
+		`id="s2-memory-crash-timeline"`, `id="s2-memory-crash-lost"`, `id="fig-tradeoff"`} {
 		if !strings.Contains(h, s) {
 			t.Errorf("report.html lacks %q", s)
 		}
