@@ -45,6 +45,7 @@ type Store struct {
 
 	splitBrain []SplitBrain // found by replay (Options.Epoch)
 	fresh      bool         // replay cut the last segment: Open starts a new one
+	readOnly   bool         // Verify: replay changes nothing on disk
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	active   *segment
@@ -147,7 +148,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := s.fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 		return nil, fmt.Errorf("journal: sync parent of %s: %w", dir, err)
 	}
-	lock, err := lockDir(s.fs, dir, opts.LockTimeout)
+	lock, err := LockDir(s.fs, dir, opts.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +276,10 @@ func (s *Store) writeHeader(seg *segment, nextSeq, prevID uint64, prevEnd int64)
 	return nil
 }
 
-func lockDir(fs vfs.FS, dir string, timeout time.Duration) (io.Closer, error) {
+// LockDir takes the journal's directory lock (dir/LOCK), waiting up to
+// timeout for another holder (negative: for ever); see
+// Options.LockTimeout.
+func LockDir(fs vfs.FS, dir string, timeout time.Duration) (io.Closer, error) {
 	path := filepath.Join(dir, "LOCK")
 	deadline := time.Now().Add(timeout)
 	for {

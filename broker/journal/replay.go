@@ -442,6 +442,9 @@ func findValidFrame(data []byte, from int64) int64 {
 // zero length word that ends the log is back where new frames will go.
 func (s *Store) truncateTorn(seg *segment, data []byte, end int64) (int64, error) {
 	if size := int64(len(data)); size < end {
+		if s.readOnly {
+			return end, nil
+		}
 		// The file ends inside the last frame's padding (only a file the
 		// journal did not preallocate can): extend it to the frame boundary.
 		if err := seg.f.Truncate(end); err != nil {
@@ -454,6 +457,10 @@ func (s *Store) truncateTorn(seg *segment, data []byte, end int64) (int64, error
 	}
 	n := int64(lastNonZero(data[end:]))
 	if n == 0 {
+		return end, nil
+	}
+	if s.readOnly {
+		s.stats.tornBytes.Add(uint64(n))
 		return end, nil
 	}
 	if err := zeroRange(seg, end, n); err != nil {
