@@ -83,6 +83,24 @@ type Statser interface {
 	Stats() map[string]float64
 }
 
+// MirrorReporter is implemented by stores kept in several copies (the
+// mirrored journal): /status shows each copy's state.
+type MirrorReporter interface {
+	Mirrors() []MirrorStatus
+}
+
+// MirrorStatus is one copy of a mirrored store.
+type MirrorStatus struct {
+	Dir string `json:"dir"`
+	// State is healthy, failed, stale or rebuilding.
+	State string `json:"state"`
+	// Error is why it failed or is stale.
+	Error string `json:"error,omitempty"`
+	// CopiedBytes of TotalBytes: a rebuild's progress.
+	CopiedBytes int64 `json:"copied_bytes,omitempty"`
+	TotalBytes  int64 `json:"total_bytes,omitempty"`
+}
+
 // Namer says what kind of store this is, as shown in /status.
 type Namer interface {
 	Name() string
