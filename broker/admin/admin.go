@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lossbench/lossbench/broker/server"
+	"github.com/lossbench/lossbench/broker/store"
 )
 
 // Options configure the handler.
@@ -140,6 +141,9 @@ type Status struct {
 	// StoreStats are the store's own statistics (store.Statser), e.g. the
 	// journaled-jdbc checkpoint lag: the window a lost journal loses.
 	StoreStats map[string]float64 `json:"store_stats,omitempty"`
+	// Mirrors are the mirrored journal's copies: healthy, failed (with
+	// the error), stale, or rebuilding (with its progress).
+	Mirrors []store.MirrorStatus `json:"mirrors,omitempty"`
 	// Lease is the database master/slave lease, if the broker has one.
 	Lease *LeaseState `json:"lease,omitempty"`
 	// Reconnect is the database connection, if the broker reconnects.
@@ -154,6 +158,7 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		st := h.b.Status()
 		out.Store, out.Ready, out.Failed = st.Store, st.Ready, st.Failed
 		out.Connections, out.Queues, out.StoreStats = st.Connections, st.Queues, h.b.Metrics().Store
+		out.Mirrors = st.Mirrors
 	}
 	if h.opts.Lease != nil {
 		ls := h.opts.Lease()

@@ -8,7 +8,8 @@
 //	admin: 127.0.0.1:8161      # "" disables the HTTP admin
 //	admin-token: s3cret        # then required as "Authorization: Bearer s3cret" (not on /healthz)
 //	store: journal             # memory | journal
-//	data: /var/lib/refbroker
+//	data: /var/lib/refbroker   # or a list: the journal mirrored in each
+//	min-mirrors: 1             # healthy journal copies needed to acknowledge
 //	fsync: batch               # always | batch | interval=10ms | never
 //	segment-size: 64MiB        # journal segment files (1KiB to 4GiB)
 //	lease: false               # jdbc master/slave: stand by until master
@@ -110,8 +111,14 @@ type Config struct {
 	// server keeps a session idle inside a transaction (without --lease;
 	// with it, the lease TTL does).
 	DBCommitTimeout time.Duration `yaml:"db-commit-timeout"`
-	// Data is the directory persistent stores keep their files under.
-	Data string `yaml:"data"`
+	// Data are the directories persistent stores keep their files under:
+	// one, or for the journal several, each holding a full copy of it
+	// (the mirrored journal); the first holds the lock and the other
+	// stores' files. YAML takes one directory or a list.
+	Data Dirs `yaml:"data"`
+	// MinMirrors is the fewest healthy journal copies a write may be
+	// acknowledged with (several Data directories).
+	MinMirrors int `yaml:"min-mirrors"`
 	// Fsync is the journal's sync policy: always, batch, interval=<d>, never.
 	Fsync string `yaml:"fsync"`
 	// SegmentSize is the size of a journal segment file.
@@ -182,11 +189,12 @@ type Limits struct {
 func Default() Config {
 	l := stomp.DefaultLimits()
 	return Config{
-		Listen: "127.0.0.1:61613",
-		Admin:  "127.0.0.1:8161",
-		Store:  "journal",
-		Data:   "data",
-		Fsync:  "batch",
+		Listen:     "127.0.0.1:61613",
+		Admin:      "127.0.0.1:8161",
+		Store:      "journal",
+		Data:       Dirs{"data"},
+		Fsync:      "batch",
+		MinMirrors: 1,
 		// broker/lease's defaults, not imported: that would link the
 		// database drivers into every user of this package.
 		LeaseRenew:       time.Second,
@@ -388,6 +396,16 @@ func (c *Config) Validate() error {
 			c.Limits.MaxBody, c.Limits.MaxFrame)
 	case c.Passcode != "" && c.Login == "":
 		return bad("passcode", "is set without login: CONNECT would be accepted without credentials; set login too")
+	case len(c.Data) == 0:
+		return bad("data", "must name a directory")
+	case c.Data.dup() != "":
+		return bad("data", "%s is given twice: each copy of the journal needs its own directory (on its own disk)", c.Data.dup())
+	case len(c.Data) > 1 && c.Store != "journal":
+		return bad("data", "several directories (a mirrored journal) need store journal, not %q", c.Store)
+	case len(c.Data) > 1 && c.Shared:
+		return bad("data", "several directories (a mirrored journal) and shared are not supported together")
+	case c.MinMirrors < 1 || c.MinMirrors > max(len(c.Data), 1):
+		return bad("min-mirrors", "%d is outside 1 to %d (the data directories given)", c.MinMirrors, len(c.Data))
 	case c.Shared && c.Lease:
 		return bad("shared", "and lease are two kinds of master/slave (a shared directory, a shared database): pick one")
 	case c.Lease && c.Store != "jdbc" && c.Store != "journaled-jdbc":

@@ -13,12 +13,14 @@ type Flags struct {
 	fs     *flag.FlagSet
 	config string
 	set    map[string]string
+	multi  map[string][]string // values of repeatable flags, in order
 	defs   []flagDef
 }
 
 type flagDef struct {
 	name, usage string
 	apply       func(c *Config, v string) error
+	applyAll    func(c *Config, vs []string) error // repeatable flags
 	boolean     bool
 }
 
@@ -40,6 +42,7 @@ func (v *flagValue) String() string {
 
 func (v *flagValue) Set(s string) error {
 	v.f.set[v.name] = s
+	v.f.multi[v.name] = append(v.f.multi[v.name], s)
 	return nil
 }
 
@@ -47,7 +50,7 @@ func (v *flagValue) IsBoolFlag() bool { return v.bool }
 
 // RegisterFlags defines every configuration flag on fs, plus --config.
 func RegisterFlags(fs *flag.FlagSet) *Flags {
-	f := &Flags{fs: fs, set: make(map[string]string)}
+	f := &Flags{fs: fs, set: make(map[string]string), multi: make(map[string][]string)}
 	d := Default()
 	fs.StringVar(&f.config, "config", "", "read configuration from this YAML `file`; flags override it")
 	f.def("listen", "STOMP listen `address`", d.Listen, false, func(c *Config, v string) error { c.Listen = v; return nil })
@@ -81,8 +84,10 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		durSetter(func(c *Config) *time.Duration { return &c.DBReconnectMax }))
 	f.def("db-commit-timeout", "jdbc, journaled-jdbc: a database commit that takes longer than this `duration` fails with an unknown outcome, unacknowledged (a lost connection for --db-reconnect); also the server's limit on a session idle in a transaction", d.DBCommitTimeout.String(), false,
 		durSetter(func(c *Config) *time.Duration { return &c.DBCommitTimeout }))
-	f.def("data", "`directory` for persistent stores (the journal lives in <data>/journal)", d.Data, false,
-		func(c *Config, v string) error { c.Data = v; return nil })
+	f.defRepeat("data", "`directory` for persistent stores (the journal lives in <data>/journal); repeat it to mirror the journal: each directory (on its own disk) holds a full copy, written and fdatasynced on every healthy copy before a RECEIPT; the first holds the lock and the other stores' files", d.Data.First(),
+		func(c *Config, vs []string) error { c.Data = Dirs(vs); return nil })
+	f.def("min-mirrors", "mirrored journal: the fewest healthy copies a write may be acknowledged with; with fewer the broker fails stop, and at start stale copies are rebuilt first", strconv.Itoa(d.MinMirrors), false,
+		intSetter(func(c *Config) *int { return &c.MinMirrors }))
 	f.def("fsync", "journal sync `policy`: always, batch (group commit), interval=<duration>, never", d.Fsync, false,
 		func(c *Config, v string) error { c.Fsync = v; return nil })
 	f.def("segment-size", "journal segment file `bytes` (1KiB to 4GiB), preallocated; a segment is reclaimed or compacted as a whole", d.SegmentSize.String(), false,
@@ -138,6 +143,13 @@ func (f *Flags) def(name, usage, def string, boolean bool, apply func(*Config, s
 	f.fs.Var(&flagValue{f: f, name: name, def: def, bool: boolean}, name, usage)
 }
 
+// defRepeat defines a flag that may be given several times; the values
+// given replace the configuration file's list.
+func (f *Flags) defRepeat(name, usage, def string, apply func(*Config, []string) error) {
+	f.defs = append(f.defs, flagDef{name: name, usage: usage, applyAll: apply})
+	f.fs.Var(&flagValue{f: f, name: name, def: def}, name, usage)
+}
+
 // ConfigFile returns the --config value.
 func (f *Flags) ConfigFile() string { return f.config }
 
@@ -147,6 +159,12 @@ func (f *Flags) Apply(c *Config) error {
 	for _, d := range f.defs {
 		v, ok := f.set[d.name]
 		if !ok {
+			continue
+		}
+		if d.applyAll != nil {
+			if err := d.applyAll(c, f.multi[d.name]); err != nil {
+				return fmt.Errorf("flag --%s: %w", d.name, err)
+			}
 			continue
 		}
 		if err := d.apply(c, v); err != nil {

@@ -148,6 +148,8 @@ type Status struct {
 	Version     string        `json:"version"`
 	Connections int64         `json:"connections"`
 	Queues      []QueueStatus `json:"queues"`
+	// Mirrors are the copies of a mirrored store (store.MirrorReporter).
+	Mirrors []store.MirrorStatus `json:"mirrors,omitempty"`
 }
 
 // Status returns the broker's state.
@@ -161,6 +163,9 @@ func (b *Broker) Status() Status {
 	}
 	if n, ok := b.st.(store.Namer); ok {
 		st.Store = n.Name()
+	}
+	if m, ok := b.st.(store.MirrorReporter); ok {
+		st.Mirrors = m.Mirrors()
 	}
 	if err := b.Err(); err != nil {
 		st.Failed = err.Error()

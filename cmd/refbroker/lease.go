@@ -51,12 +51,12 @@ func (d *dbLease) Release() error {
 // (--shared).
 func openShared(cfg *config.Config, logf func(string, ...any)) (*filelease.Lease, error) {
 	owner := leaseOwner(cfg)
-	l, err := filelease.New(cfg.Data, owner, filelease.Options{TermOptions: role.TermOptions{
+	l, err := filelease.New(cfg.Data.First(), owner, filelease.Options{TermOptions: role.TermOptions{
 		Renew: cfg.LeaseRenew, TTL: cfg.LeaseTTL, Margin: cfg.LeaseMargin, Logf: logf}})
 	if err != nil {
 		return nil, fmt.Errorf("--shared: %w", err)
 	}
-	logf("shared: %s stands by on %s (renew %v, ttl %v, margin %v)", owner, cfg.Data, cfg.LeaseRenew, cfg.LeaseTTL, cfg.LeaseMargin)
+	logf("shared: %s stands by on %s (renew %v, ttl %v, margin %v)", owner, cfg.Data.First(), cfg.LeaseRenew, cfg.LeaseTTL, cfg.LeaseMargin)
 	return l, nil
 }
 

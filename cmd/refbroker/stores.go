@@ -10,6 +10,7 @@ import (
 
 	"github.com/lossbench/lossbench/broker/config"
 	"github.com/lossbench/lossbench/broker/journal"
+	"github.com/lossbench/lossbench/broker/journal/mirror"
 	"github.com/lossbench/lossbench/broker/sqlstore"
 	"github.com/lossbench/lossbench/broker/store"
 	"github.com/lossbench/lossbench/broker/store/journaled"
@@ -35,8 +36,11 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, ep
 		if budget == 0 {
 			budget = -1 // no bound, as for the broker
 		}
-		dir := filepath.Join(cfg.Data, "journal")
+		dir := filepath.Join(cfg.Data.First(), "journal")
 		jo := journal.Options{Sync: pol, SegmentSize: int64(cfg.SegmentSize), Repair: cfg.Repair, Logf: logf, RecoverBodyBudget: budget, Epoch: epoch}
+		if len(cfg.Data) > 1 {
+			return openMirrored(cfg, jo, logf)
+		}
 		if cfg.Shared {
 			// A new master holds the lease; an ex-master that has not
 			// exited yet (paused, or stuck on the storage) still holds
@@ -71,7 +75,7 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, ep
 			return nil, err
 		}
 		opts.Fence = fence
-		dir := filepath.Join(cfg.Data, "journal")
+		dir := filepath.Join(cfg.Data.First(), "journal")
 		ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		st, err := journaled.Open(ctx, journaled.Options{
@@ -88,6 +92,20 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, ep
 		return st, nil
 	}
 	return nil, fmt.Errorf("--store: unknown store %q (want memory, journal, jdbc or journaled-jdbc)", cfg.Store)
+}
+
+// openMirrored opens the journal mirrored in <data>/journal of every
+// --data directory.
+func openMirrored(cfg *config.Config, jo journal.Options, logf func(string, ...any)) (store.Store, error) {
+	var dirs []mirror.Dir
+	for _, d := range cfg.Data {
+		dirs = append(dirs, mirror.Dir{Path: filepath.Join(d, "journal")})
+	}
+	st, err := mirror.OpenJournal(dirs, mirror.Options{MinMirrors: cfg.MinMirrors, Logf: logf}, jo)
+	if err != nil {
+		return nil, fmt.Errorf("open mirrored journal (%s): %w", cfg.Data, err)
+	}
+	return st, nil
 }
 
 // sqlOptions are the database settings of the jdbc and journaled-jdbc
@@ -112,10 +130,10 @@ func sqlOptions(cfg *config.Config, logf func(string, ...any)) (opts sqlstore.Op
 	if cfg.DBDriver != "" && cfg.DBDriver != "sqlite" {
 		return opts, "", fmt.Errorf("--dsn: the %s database needs a data source name", cfg.DBDriver)
 	}
-	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Data.First(), 0o755); err != nil {
 		return opts, "", fmt.Errorf("--data: %w", err)
 	}
-	opts.Path = filepath.Join(cfg.Data, "refbroker.db")
+	opts.Path = filepath.Join(cfg.Data.First(), "refbroker.db")
 	return opts, "sqlite " + opts.Path, nil
 }
 
