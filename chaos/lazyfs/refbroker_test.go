@@ -55,7 +55,9 @@ type broker struct {
 	err    error
 }
 
-func startRefbroker(t *testing.T, data string) *broker {
+// startRefbroker starts refbroker on the journal in data; extra are more
+// flags (a second --data: the mirrored journal).
+func startRefbroker(t *testing.T, data string, extra ...string) *broker {
 	t.Helper()
 	addr, err := osutil.FreeAddr("127.0.0.1")
 	if err != nil {
@@ -66,7 +68,8 @@ func startRefbroker(t *testing.T, data string) *broker {
 		t.Fatal(err)
 	}
 	b := &broker{addr: addr, done: make(chan struct{})}
-	b.cmd = exec.Command(refBin(t), "--store", "journal", "--fsync", "always", "--data", data, "--listen", addr, "--admin", admin)
+	args := append([]string{"--store", "journal", "--fsync", "always", "--data", data, "--listen", addr, "--admin", admin}, extra...)
+	b.cmd = exec.Command(refBin(t), args...)
 	b.cmd.Stderr = &b.stderr
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
