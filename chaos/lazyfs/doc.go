@@ -14,8 +14,14 @@
 //     the size reported on lookup merge the overlay over the backing file.
 //   - fsync(2) and fdatasync(2) on any descriptor of a file write all of
 //     that file's dirty pages and its size (truncations included) to the
-//     backing file and fsync it. Nothing else persists data: close(2)
-//     does not, like a real page cache, and neither does time.
+//     backing file and fsync it. close(2) persists nothing, like a real
+//     page cache. Time does only under a writeback model
+//     (Options.Writeback, see Writeback; HostWriteback reads this
+//     machine's vm.dirty_expire_centisecs and
+//     vm.dirty_writeback_centisecs): a flusher then writes back, every
+//     interval, each file dirtied at least the expiry before, so a cut
+//     long after the last write keeps what a real machine would have
+//     written back. The zero Options write nothing back: the worst case.
 //   - truncate(2)/ftruncate(2) and O_TRUNC change only the overlay's size
 //     until the next fsync; fallocate(2) without flags or with
 //     FALLOC_FL_KEEP_SIZE goes straight to the backing file (an

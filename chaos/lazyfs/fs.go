@@ -24,6 +24,13 @@ var ErrUnavailable = errors.New("lazyfs: FUSE unavailable")
 type Options struct {
 	// Debug logs every FUSE request to stderr.
 	Debug bool
+	// Writeback is the model of the kernel's writeback of unsynced data
+	// (HostWriteback reads this machine's); the zero value writes nothing
+	// back: only fsync makes data durable.
+	Writeback Writeback
+	// Now is the clock the writeback model ages files by; nil is
+	// time.Now.
+	Now func() time.Time
 }
 
 // Stats describe an FS's unsynced data.
@@ -43,6 +50,9 @@ type Stats struct {
 	Injected int64
 	// Stalled counts operations a stall held.
 	Stalled int64
+	// WrittenBack counts dirty bytes (whole pages) the writeback model
+	// made durable.
+	WrittenBack int64
 }
 
 // FS is a mounted lazyfs. Its methods are safe for concurrent use.
@@ -59,6 +69,12 @@ type FS struct {
 	last             lastWrite
 	lastTorn, lastOf int
 	faults           injector
+	// wb is the writeback model, now its clock; writtenBack counts what
+	// it wrote; stopFlusher ends its goroutine.
+	wb          Writeback
+	now         func() time.Time
+	writtenBack int64
+	stopFlusher chan struct{}
 }
 
 // lastWrite is a copy of one write(2).
@@ -107,7 +123,10 @@ func Mount(backing, mountpoint string, opt Options) (*FS, error) {
 	if !ok {
 		return nil, fmt.Errorf("lazyfs: loopback root is a %T", root)
 	}
-	l := &FS{backing: backing, mountpoint: mountpoint, files: map[uint64]*overlay{}}
+	l := &FS{backing: backing, mountpoint: mountpoint, files: map[uint64]*overlay{}, wb: opt.Writeback, now: opt.Now}
+	if l.now == nil {
+		l.now = time.Now
+	}
 	zero := time.Duration(0)
 	srv, err := fs.Mount(mountpoint, &node{LoopbackNode: lr, lfs: l}, &fs.Options{
 		EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero,
@@ -122,8 +141,15 @@ func Mount(backing, mountpoint string, opt Options) (*FS, error) {
 		return nil, fmt.Errorf("lazyfs: mount %s on %s: %w", backing, mountpoint, err)
 	}
 	l.server = srv
+	if !l.wb.None() {
+		l.stopFlusher = make(chan struct{})
+		go l.flusher(l.stopFlusher)
+	}
 	return l, nil
 }
+
+// Writeback is the FS's writeback model.
+func (l *FS) Writeback() Writeback { return l.wb }
 
 // Backing is the directory the FS serves.
 func (l *FS) Backing() string { return l.backing }
@@ -171,7 +197,7 @@ func (l *FS) cut(torn bool, seed uint64) Stats {
 func (l *FS) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Stats{Files: len(l.files), Cuts: l.cuts, LastDropped: l.lastDropped, LastTorn: l.lastTorn, LastTornOf: l.lastOf}
+	s := Stats{Files: len(l.files), Cuts: l.cuts, LastDropped: l.lastDropped, LastTorn: l.lastTorn, LastTornOf: l.lastOf, WrittenBack: l.writtenBack}
 	l.faults.mu.Lock()
 	s.Injected, s.Stalled = l.faults.injected, l.faults.stalled
 	l.faults.mu.Unlock()
@@ -191,6 +217,9 @@ func (l *FS) Unmount() error {
 		return nil
 	}
 	l.unmounted = true
+	if l.stopFlusher != nil {
+		close(l.stopFlusher)
+	}
 	l.mu.Unlock()
 	l.faults.endStall()
 	var errs []error
@@ -250,6 +279,7 @@ func (l *FS) acquire(path string) (*overlay, error) {
 		return ov, nil
 	}
 	ov := newOverlay(st.Ino, fd, st.Size)
+	ov.now = l.now
 	ov.refs = 1
 	l.files[st.Ino] = ov
 	return ov, nil

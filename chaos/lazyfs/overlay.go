@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,10 +33,27 @@ type overlay struct {
 	// yet synced) and read as zeros. Invariant: size < disk implies
 	// zeroFrom <= size.
 	zeroFrom int64
+	// dirtied is when the overlay last went from clean to dirty (zero
+	// while clean): the age the writeback model goes by.
+	dirtied time.Time
+	// now is the FS's clock (time.Now when nil).
+	now func() time.Time
 }
 
 func newOverlay(ino uint64, fd int, size int64) *overlay {
 	return &overlay{ino: ino, fd: fd, size: size, disk: size, pages: map[int64][]byte{}, zeroFrom: noZero}
+}
+
+// markDirty notes that the overlay changed; ov.mu is held.
+func (ov *overlay) markDirty() {
+	if !ov.dirtied.IsZero() || ov.clean() {
+		return
+	}
+	if ov.now != nil {
+		ov.dirtied = ov.now()
+	} else {
+		ov.dirtied = time.Now()
+	}
 }
 
 // limit is where backing data stops counting; ov.mu is held.
@@ -132,6 +150,7 @@ func (ov *overlay) write(p []byte, off int64) error {
 		}
 		pos += copy(pg[in:], p[pos:])
 	}
+	ov.markDirty()
 	return nil
 }
 
@@ -153,6 +172,7 @@ func (ov *overlay) truncate(n int64) {
 		ov.zeroFrom = min(ov.zeroFrom, n)
 		ov.size = n
 	}
+	ov.markDirty()
 }
 
 // allocate extends the backing file with fallocate(2); mode is 0 or
@@ -169,6 +189,7 @@ func (ov *overlay) allocate(off, n int64, mode uint32) error {
 			ov.grow(off + n)
 		}
 	}
+	ov.markDirty()
 	return nil
 }
 
@@ -252,7 +273,27 @@ func (ov *overlay) writeBack() error {
 	}
 	clear(ov.pages)
 	ov.disk, ov.zeroFrom = ov.size, noZero
+	ov.dirtied = time.Time{}
 	return nil
+}
+
+// writeBackIfOlder writes the overlay back (without fsync) if it was
+// dirtied at or before t, and returns the dirty bytes it wrote, in whole
+// pages.
+func (ov *overlay) writeBackIfOlder(t time.Time) (int64, error) {
+	ov.mu.Lock()
+	if ov.dirtied.IsZero() || ov.dirtied.After(t) {
+		ov.mu.Unlock()
+		return 0, nil
+	}
+	n := int64(len(ov.pages)) * pageSize
+	ov.mu.Unlock()
+	// Another write between the unlock and writeBack only makes it write
+	// more, as the kernel's flusher would.
+	if err := ov.writeBack(); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // drop forgets everything unsynced and returns the dirty bytes dropped.
@@ -266,6 +307,7 @@ func (ov *overlay) drop() int64 {
 		ov.disk = st.Size
 	}
 	ov.size, ov.zeroFrom = ov.disk, noZero
+	ov.dirtied = time.Time{}
 	return n
 }
 
