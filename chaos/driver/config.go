@@ -36,6 +36,9 @@ type Config struct {
 	// torn power-cut) may hit: a driver that implements DiskFaulter serves
 	// their data directory through its fault-injecting filesystem.
 	FaultFSNodes []string
+	// Writeback is the scenario's writeback model of its fault-injecting
+	// filesystem (scenario.WritebackHost or WritebackNone; "" is host).
+	Writeback string
 	// Log, if set, gets one line per action (start, kill, cut...).
 	Log func(format string, args ...any)
 }

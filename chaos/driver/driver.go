@@ -55,6 +55,10 @@ type Info struct {
 	// Brokers is each node's command line, by node name.
 	Brokers map[string][]string `json:"brokers,omitempty"`
 	Notes   []string            `json:"notes,omitempty"`
+	// Writeback says how the driver's fault-injecting filesystem makes
+	// unsynced writes durable, e.g. "host: expire 30s, every 5s" or
+	// "none"; "" when no node is on one.
+	Writeback string `json:"writeback,omitempty"`
 }
 
 // Disks is a driver that can fault a node's disks.

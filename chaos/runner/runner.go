@@ -143,7 +143,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	drv, err := open(ctx, driver.Config{
 		Topology: sc.Topology, RunID: opt.RunID, Scenario: sc.Name,
 		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, BrokerImage: opt.BrokerImage, ClientSite: sc.Workload.Site,
-		PowerCutNodes: PowerCutNodes(plan), FaultFSNodes: FaultFSNodes(plan),
+		PowerCutNodes: PowerCutNodes(plan), FaultFSNodes: FaultFSNodes(plan), Writeback: sc.Writeback,
 		Log: func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
 	})
 	if drv != nil {
@@ -612,6 +612,7 @@ func (r *run) finish(ctx context.Context, info driver.Info) (*Outcome, error) {
 	}
 	env := result.Collect(ctx)
 	env.Driver = info.Name
+	env.Writeback = info.Writeback
 	if len(r.sc.Topology.Nodes) > 0 {
 		env.Broker = info.Brokers[r.sc.Topology.Nodes[0].Name]
 	}

@@ -27,6 +27,11 @@ type Environment struct {
 	Arch          string   `json:"arch"`
 	CPUs          int      `json:"cpus"`
 	Driver        string   `json:"driver,omitempty"`
+	// Writeback is the writeback model of the driver's fault-injecting
+	// filesystem (when a node was on one): how unsynced writes became
+	// durable before a power cut, e.g. "host: expire 30s, every 5s" or
+	// "none: only fsync makes data durable".
+	Writeback string `json:"writeback,omitempty"`
 }
 
 // Collect describes this process's environment; the caller fills in the

@@ -129,6 +129,9 @@ func (r *Result) Markdown() string {
 	if e.BrokerVersion != "" {
 		p(" %s", e.BrokerVersion)
 	}
+	if e.Writeback != "" {
+		p(", writeback of unsynced data %s", e.Writeback)
+	}
 	p(".\n")
 	return b.String()
 }

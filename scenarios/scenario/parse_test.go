@@ -104,6 +104,7 @@ workload:
 		{"wait", w.Recovery.Wait, scenario.DefaultWait},
 		{"drain", w.Recovery.Drain, scenario.DefaultDrain},
 		{"quiet", w.Recovery.Quiet, scenario.DefaultQuiet},
+		{"writeback", s.Writeback, scenario.WritebackHost},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

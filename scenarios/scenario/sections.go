@@ -10,9 +10,9 @@ import (
 
 // scenario decodes the top level.
 func (d *decoder) scenario(n *yaml.Node) *Scenario {
-	s := &Scenario{File: d.file, Seed: DefaultSeed}
+	s := &Scenario{File: d.file, Seed: DefaultSeed, Writeback: WritebackHost}
 	f := d.mapping(n, "scenario", "name", "description", "seed", "strategy", "failure",
-		"matrix", "topology", "workload", "faults", "expectations")
+		"matrix", "topology", "workload", "faults", "expectations", "writeback")
 	if f == nil {
 		return s
 	}
@@ -37,6 +37,14 @@ func (d *decoder) scenario(n *yaml.Node) *Scenario {
 	}
 	if v := f.get("matrix"); v != nil {
 		s.Matrix = d.matrix(v)
+	}
+	if v := f.get("writeback"); v != nil {
+		switch w := d.str(v, "writeback"); {
+		case contains(WritebackModels, w):
+			s.Writeback = w
+		case v.Kind == yaml.ScalarNode:
+			d.errorf(pos(v), "writeback: unknown %q; expected one of: %s", w, strings.Join(WritebackModels, ", "))
+		}
 	}
 	if v := f.get("topology"); v != nil {
 		s.Topology = d.topology(v)

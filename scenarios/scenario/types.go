@@ -28,7 +28,24 @@ type Scenario struct {
 	Workload     Workload      `json:"workload"`
 	Faults       []Fault       `json:"faults,omitempty"`
 	Expectations []Expectation `json:"expectations,omitempty"`
+	// Writeback is how unsynced writes on a fault-injecting filesystem
+	// (power-cut, disk faults) become durable: WritebackHost (default)
+	// or WritebackNone.
+	Writeback string `json:"writeback,omitempty"`
 }
+
+// Writeback models, the values of `writeback`. Part of the file format.
+const (
+	// WritebackHost: unsynced writes become durable as the host's kernel
+	// writes them back (vm.dirty_expire_centisecs, checked every
+	// vm.dirty_writeback_centisecs).
+	WritebackHost = "host"
+	// WritebackNone: only fsync makes data durable (the worst case).
+	WritebackNone = "none"
+)
+
+// WritebackModels lists the values of `writeback`.
+var WritebackModels = []string{WritebackHost, WritebackNone}
 
 // Failures are the DR matrix columns a scenario may name in `failure`.
 var Failures = []string{

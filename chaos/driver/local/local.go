@@ -60,6 +60,10 @@ type Options struct {
 	// FaultFSNodes are more nodes served through lazyfs: those a disk
 	// fault (disk-error, disk-stall) may hit (DiskFaulter).
 	FaultFSNodes []string
+	// Writeback is the writeback model of the lazyfs data folders:
+	// scenario.WritebackHost ("" too: this machine's settings) or
+	// scenario.WritebackNone.
+	Writeback string
 }
 
 // ClientsEnd is the name of the clients' end of links when the clients run
@@ -78,7 +82,9 @@ type Driver struct {
 	notes []string
 	// lazyErr says why no node could be put on lazyfs.
 	lazyErr error
-	dbs     *dbState // database servers (databases.go)
+	// writeback describes the lazyfs writeback model, "" with no lazyfs.
+	writeback string
+	dbs       *dbState // database servers (databases.go)
 
 	closed  bool
 	closeMu sync.Mutex
@@ -242,7 +248,7 @@ func (d *Driver) LogPath(name string) (string, error) {
 
 // Info describes the driver for reports.
 func (d *Driver) Info() driver.Info {
-	in := driver.Info{Name: "local", Brokers: map[string][]string{}, Notes: append([]string(nil), d.notes...)}
+	in := driver.Info{Name: "local", Brokers: map[string][]string{}, Notes: append([]string(nil), d.notes...), Writeback: d.writeback}
 	for name, n := range d.nodes {
 		in.Brokers[name] = n.argv()
 	}
@@ -315,7 +321,7 @@ func Open(_ context.Context, cfg driver.Config) (driver.Driver, error) {
 	}
 	d, err := New(cfg.Topology, Options{Dir: cfg.Dir, StateDir: cfg.StateDir, BrokerBin: cfg.BrokerBin,
 		ClientSite: cfg.ClientSite, PowerCutNodes: cfg.PowerCutNodes,
-		FaultFSNodes: cfg.FaultFSNodes, Log: cfg.Log})
+		FaultFSNodes: cfg.FaultFSNodes, Writeback: cfg.Writeback, Log: cfg.Log})
 	if d == nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,42 @@ func TestReapUnmountsDeadLazyFS(t *testing.T) {
 	}
 	if mounted(mnt) || len(did) != 1 {
 		t.Fatalf("after Reap: mounted %v, did %q", mounted(mnt), did)
+	}
+}
+
+// The scenario's writeback model reaches the lazyfs data folders and
+// Info says which it is.
+func TestWritebackModel(t *testing.T) {
+	if err := lazyfs.Available(); err != nil {
+		t.Skipf("skipping: needs FUSE as root: %v", err)
+	}
+	host, err := lazyfs.HostWriteback()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, tc := range []struct {
+		model string
+		want  lazyfs.Writeback
+		info  string
+	}{{"", host, "host: "}, {scenario.WritebackHost, host, "host: "}, {scenario.WritebackNone, lazyfs.Writeback{}, "none: "}} {
+		d, err := New(oneSite(scenario.Disk{Name: "a1-data", Node: "a1"}), Options{Dir: t.TempDir(), BrokerBin: brokerBin, ClientSite: "clients",
+			Log: t.Logf, PowerCutNodes: []string{"a1"}, Writeback: tc.model})
+		if err != nil {
+			d.Close()
+			t.Fatal(err)
+		}
+		got, info := d.nodes["a1"].lazy.Writeback(), d.Info().Writeback
+		d.Close()
+		if got != tc.want || !strings.HasPrefix(info, tc.info) {
+			t.Errorf("writeback %q: lazyfs %v, Info %q; want %v, %q...", tc.model, got, info, tc.want, tc.info)
+		}
+	}
+	d, err := New(oneSite(), Options{Dir: t.TempDir(), BrokerBin: brokerBin, ClientSite: "clients", Log: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if w := d.Info().Writeback; w != "" {
+		t.Errorf("no node on lazyfs, yet Info.Writeback %q", w)
 	}
 }
