@@ -618,6 +618,14 @@ func (r *run) finish(ctx context.Context, info driver.Info) (*Outcome, error) {
 	}
 	res := result.New(r.plan, checker.Check(events, checker.Options{}), env)
 	res.Run = r.opt.RunID
+	var exits []result.NodeExit
+	er, known := r.drv.(driver.ExitReporter)
+	if known {
+		for _, x := range er.Exits() {
+			exits = append(exits, result.NodeExit{Node: x.Node, Status: x.Status, Signal: x.Signal, At: x.At, ByHarness: x.ByHarness})
+		}
+	}
+	res.CheckExits(r.sc.Exits, exits, known)
 	r.mu.Lock()
 	res.Notes = append(append(res.Notes, info.Notes...), r.notes...)
 	for _, rec := range r.records {

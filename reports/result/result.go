@@ -60,7 +60,10 @@ type Result struct {
 	// Faults are what the history recorded.
 	Planned      []scenario.Step `json:"planned_faults"`
 	Expectations []Expectation   `json:"expectations"`
-	Environment  Environment     `json:"environment"`
+	// Exits are the ends of the nodes' broker processes, if the driver
+	// reports them (see CheckExits).
+	Exits       []NodeExit  `json:"node_exits,omitempty"`
+	Environment Environment `json:"environment"`
 	// Notes are things a reader must know, e.g. a fault the driver does
 	// not support and skipped.
 	Notes []string `json:"notes,omitempty"`

@@ -51,6 +51,9 @@ func (r *Result) Markdown() string {
 	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	p("| %d | %d | %d | %d | %d (%d ids) | %d | %d | %d | %d |\n\n", r.Attempted, r.Acknowledged, r.Received, r.Lost,
 		r.Duplicated, r.DuplicatedIDs, r.Unexpected, r.Recovered, r.Unconfirmed, r.OrderViolations)
+	if own := r.ownExits(); len(own) > 0 {
+		p("Nodes that ended by themselves (not killed or stopped by the harness): %s.\n\n", strings.Join(own, "; "))
+	}
 	if r.Drained > 0 {
 		p("%d message(s) were first read by the final drain, after the consumers stopped: they had stopped taking them (a stall) or fallen behind. Received, not lost.\n\n", r.Drained)
 	}

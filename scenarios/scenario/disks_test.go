@@ -64,3 +64,31 @@ func TestWriteback(t *testing.T) {
 		}
 	}
 }
+
+func TestExitExpectations(t *testing.T) {
+	s, err := scenario.Parse("t.yaml", []byte(disksScenario(map[string]string{"EXPECT": "  exit: {a1: 1, a2: none, a3: 0}"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, e := range s.Exits {
+		got += e.Node + "=" + e.String() + " "
+	}
+	if got != "a1=1 a2=none a3=0 " || len(s.Expectations) != 1 {
+		t.Fatalf("exits %q, expectations %+v", got, s.Expectations)
+	}
+	for exp, want := range map[string]string{
+		"  exit: {a9: 1}":        `t.yaml:27:10: expectations exit: unknown node "a9"; declared nodes: a1, a2, a3`,
+		"  exit: {a1: 256}":      `t.yaml:27:14: expectations exit a1: expected an exit status (0 to 255) or none, got "256"`,
+		"  exit: {a1: never}":    `expected an exit status (0 to 255) or none, got "never"`,
+		"  exit: 1":              "t.yaml:27:9: expectations exit: expected a mapping of node: exit status",
+		"  exit: {a1: 1, a1: 2}": `node "a1" twice`,
+		"  exit: {d1: 1}":        `"d1" is a disk`,
+		"  exit: {a1: [1]}":      "expectations exit a1: expected an exit status (0 to 255) or none",
+	} {
+		_, err := scenario.Parse("t.yaml", []byte(disksScenario(map[string]string{"EXPECT": exp})))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want it to say %q", exp, err, want)
+		}
+	}
+}

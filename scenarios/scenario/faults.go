@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -182,12 +183,13 @@ func (d *decoder) targetChoice(n *yaml.Node, what string, keys []string) []Targe
 	return out
 }
 
-func (d *decoder) expectations(n *yaml.Node) []Expectation {
+func (d *decoder) expectations(n *yaml.Node) ([]Expectation, []ExitExpectation) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(pos(n), "expectations: expected a mapping of metric: condition, like lost: 0, got %s", describe(n))
-		return nil
+		return nil, nil
 	}
 	var out []Expectation
+	var exits []ExitExpectation
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -200,6 +202,10 @@ func (d *decoder) expectations(n *yaml.Node) []Expectation {
 			continue
 		}
 		seen[m] = k.Line
+		if m == ExitKey {
+			exits = d.exitExpectations(v)
+			continue
+		}
 		if !contains(Metrics, m) {
 			d.errorf(pos(k), "expectations: unknown metric %q; expected one of: %s", m, strings.Join(Metrics, ", "))
 			continue
@@ -213,6 +219,43 @@ func (d *decoder) expectations(n *yaml.Node) []Expectation {
 			continue
 		}
 		out = append(out, Expectation{Metric: m, Condition: c, Pos: pos(k)})
+	}
+	return out, exits
+}
+
+// exitExpectations reads expectations' exit: {node: status | none}.
+func (d *decoder) exitExpectations(n *yaml.Node) []ExitExpectation {
+	const what = "expectations " + ExitKey
+	if n.Kind != yaml.MappingNode {
+		d.errorf(pos(n), "%s: expected a mapping of node: exit status (0 to 255) or none, like {a1: 1}, got %s", what, describe(n))
+		return nil
+	}
+	var out []ExitExpectation
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		node := d.name(k, what)
+		if node == "" {
+			continue
+		}
+		if line, dup := seen[node]; dup {
+			d.errorf(pos(k), "%s: node %q twice (first at line %d)", what, node, line)
+			continue
+		}
+		seen[node] = k.Line
+		if !d.scalar(v, what+" "+node, "an exit status (0 to 255) or none") {
+			continue
+		}
+		e := ExitExpectation{Node: node, Pos: pos(k)}
+		if v.Value == ExitNone {
+			e.Never = true
+		} else if st, err := strconv.Atoi(v.Value); err == nil && st >= 0 && st <= 255 {
+			e.Status = st
+		} else {
+			d.errorf(pos(v), "%s %s: expected an exit status (0 to 255) or none, got %q", what, node, v.Value)
+			continue
+		}
+		out = append(out, e)
 	}
 	return out
 }

@@ -60,7 +60,7 @@ func (d *decoder) scenario(n *yaml.Node) *Scenario {
 		}
 	}
 	if v := f.get("expectations"); v != nil && v.Tag != "!!null" {
-		s.Expectations = d.expectations(v)
+		s.Expectations, s.Exits = d.expectations(v)
 	}
 	return s
 }

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,6 +29,9 @@ type Scenario struct {
 	Workload     Workload      `json:"workload"`
 	Faults       []Fault       `json:"faults,omitempty"`
 	Expectations []Expectation `json:"expectations,omitempty"`
+	// Exits are the expectations on the nodes' exit statuses
+	// (expectations: exit: {a1: 1}).
+	Exits []ExitExpectation `json:"exit_expectations,omitempty"`
 	// Writeback is how unsynced writes on a fault-injecting filesystem
 	// (power-cut, disk faults) become durable: WritebackHost (default)
 	// or WritebackNone.
@@ -487,6 +491,33 @@ type Expectation struct {
 	Metric    string    `json:"metric"`
 	Condition Condition `json:"condition"`
 	Pos       Pos       `json:"pos"`
+}
+
+// ExitKey is the expectation on nodes' exit statuses, and ExitNone its
+// value for "never exited by itself". Part of the file format.
+const (
+	ExitKey  = "exit"
+	ExitNone = "none"
+)
+
+// ExitExpectation says how a node's broker must have ended during the
+// run, counting only the exits the harness did not cause (a kill, a
+// stop, a power cut, the end of the run do not count): it exited by
+// itself at least once and every time with Status, or, when Never, not
+// at all.
+type ExitExpectation struct {
+	Node   string `json:"node"`
+	Status int    `json:"status"`
+	Never  bool   `json:"never,omitempty"`
+	Pos    Pos    `json:"pos"`
+}
+
+// String is the expectation as written: "1" or "none".
+func (e ExitExpectation) String() string {
+	if e.Never {
+		return ExitNone
+	}
+	return strconv.Itoa(e.Status)
 }
 
 // Metrics are the names an expectation may test; the checker provides a

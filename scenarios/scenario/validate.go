@@ -146,6 +146,9 @@ func (d *decoder) validate(s *Scenario) {
 	for i := range s.Faults {
 		d.validateFault(s, &s.Faults[i], ref, hasLink)
 	}
+	for _, e := range s.Exits {
+		ref(e.Pos, "expectations "+ExitKey, "node", e.Node)
+	}
 }
 
 // declared lists the declared names of one kind, for "unknown" messages.

@@ -84,7 +84,10 @@ type Driver struct {
 	lazyErr error
 	// writeback describes the lazyfs writeback model, "" with no lazyfs.
 	writeback string
-	dbs       *dbState // database servers (databases.go)
+
+	exitMu sync.Mutex
+	exits  []driver.Exit // how node processes ended
+	dbs    *dbState      // database servers (databases.go)
 
 	closed  bool
 	closeMu sync.Mutex
@@ -93,6 +96,7 @@ type Driver struct {
 var _ driver.Driver = (*Driver)(nil)
 var _ driver.Disks = (*Driver)(nil)
 var _ driver.Links = (*Driver)(nil)
+var _ driver.ExitReporter = (*Driver)(nil)
 
 // New lays out topo: addresses, disks, node folders and proxies. It starts
 // no broker (see Start, StartAll). On error it returns the partial driver,

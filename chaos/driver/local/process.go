@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,6 +49,8 @@ type proc struct {
 	pid  int
 	done chan struct{} // closed when the process has exited
 	err  error         // Wait's result, set before done closes
+	// ended: the driver told the process to end (SIGKILL, SIGTERM).
+	ended atomic.Bool
 }
 
 func (p *proc) exited() bool {
@@ -166,12 +169,34 @@ func (n *node) start() (*proc, error) {
 	n.d.state.addProc(n.spec.Name, p.pid)
 	go func() {
 		p.err = cmd.Wait()
+		n.d.recordExit(n.spec.Name, p)
 		fmt.Fprintf(logf, "=== lossbench: %s exit: %v\n", time.Now().UTC().Format(time.RFC3339Nano), p.err)
 		logf.Close()
 		n.d.state.removeProc(n.spec.Name, p.pid)
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// recordExit notes how p, a process of node, ended.
+func (d *Driver) recordExit(node string, p *proc) {
+	e := driver.Exit{Node: node, Status: -1, At: time.Now().UTC(), ByHarness: p.ended.Load()}
+	if st := p.cmd.ProcessState; st != nil {
+		e.Status = st.ExitCode()
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Signal = ws.Signal().String()
+		}
+	}
+	d.exitMu.Lock()
+	d.exits = append(d.exits, e)
+	d.exitMu.Unlock()
+}
+
+// Exits returns how every node process ended so far.
+func (d *Driver) Exits() []driver.Exit {
+	d.exitMu.Lock()
+	defer d.exitMu.Unlock()
+	return append([]driver.Exit(nil), d.exits...)
 }
 
 func (n *node) waitReady(ctx context.Context, p *proc) error {
@@ -213,6 +238,9 @@ func (n *node) signal(sig syscall.Signal) (*proc, error) {
 	p := n.current()
 	if p == nil {
 		return nil, nil
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+		p.ended.Store(true)
 	}
 	if err := syscall.Kill(-p.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return p, fmt.Errorf("local: %s %s: %w", sig, n.spec.Name, err)
