@@ -18,6 +18,9 @@
 //	db-reconnect: true         # jdbc: reconnect after losing the database
 //	db-reconnect-max: 0s       # give up (exit 1) after this long; 0 never
 //	db-commit-timeout: 30s     # a database commit taking longer fails (unknown outcome)
+//	dsns: [a.db, b.db]         # jdbc over several databases (C-JDBC); db-drivers: [sqlite, postgres]
+//	write-policy: all          # all | majority | first: when the replicated store acknowledges
+//	min-databases: 1           # fewer enabled databases: fail stop
 //	max-memory: 256MiB
 //	max-memory-wait: 30s       # a SEND held at max-memory gets an ERROR after this
 //	max-connections: 10000     # lowered to fit RLIMIT_NOFILE less a reserve
@@ -70,6 +73,19 @@ type Config struct {
 	// DSN is the jdbc store's data source name; empty with sqlite means a
 	// file under Data.
 	DSN string `yaml:"dsn"`
+	// DSNs, with two or more, make the jdbc store replicated (C-JDBC,
+	// broker/store/cjdbc): every write goes to each of these databases.
+	// DBDrivers names each one's driver (one entry each), or DBDriver all
+	// of them. A sqlite entry is a file path (relative to Data) or a
+	// file: URI.
+	DSNs      []string `yaml:"dsns"`
+	DBDrivers []string `yaml:"db-drivers"`
+	// WritePolicy is when the replicated store acknowledges: all,
+	// majority or first (see broker/store/cjdbc).
+	WritePolicy string `yaml:"write-policy"`
+	// MinDatabases is how many databases the replicated store needs
+	// enabled to go on acknowledging; below it fails stop.
+	MinDatabases int `yaml:"min-databases"`
 	// CheckpointInterval is how often journaled-jdbc moves its journal
 	// into the database; CheckpointBytes starts one early.
 	CheckpointInterval time.Duration `yaml:"checkpoint-interval"`
@@ -201,6 +217,8 @@ func Default() Config {
 		LeaseTTL:         5 * time.Second,
 		LeaseMargin:      time.Second,
 		DBReconnect:      true,
+		WritePolicy:      "all",
+		MinDatabases:     1,
 		DBCommitTimeout:  30 * time.Second,
 		SegmentSize:      journal.DefaultSegmentSize,
 		MaxMemory:        256 << 20,
@@ -420,6 +438,22 @@ func (c *Config) Validate() error {
 		return bad("lease-margin", "must be positive")
 	case c.DBCommitTimeout <= 0:
 		return bad("db-commit-timeout", "must be positive")
+	case len(c.DSNs) == 1:
+		return bad("dsns", "has one entry: a replicated jdbc store needs two or more (use dsn for one database)")
+	case len(c.DSNs) > 1 && c.DSN != "":
+		return bad("dsn", "and dsns are both set: give one database in dsn or several in dsns")
+	case len(c.DSNs) > 1 && c.Store != "jdbc":
+		return bad("dsns", "(several databases, C-JDBC) needs store jdbc, not %q", c.Store)
+	case len(c.DSNs) > 1 && c.Lease:
+		return bad("lease", "is not supported with several databases (dsns): the lease row lives in one database")
+	case len(c.DBDrivers) > 0 && len(c.DBDrivers) != len(c.DSNs):
+		return bad("db-drivers", "has %d entries for %d databases: give one driver per dsn, or one db-driver for all", len(c.DBDrivers), len(c.DSNs))
+	case c.WritePolicy != "all" && c.WritePolicy != "majority" && c.WritePolicy != "first":
+		return bad("write-policy", "%q is not all, majority or first", c.WritePolicy)
+	case c.MinDatabases < 1:
+		return bad("min-databases", "must be at least 1, not %d", c.MinDatabases)
+	case len(c.DSNs) > 1 && c.MinDatabases > len(c.DSNs):
+		return bad("min-databases", "%d is more than the %d databases", c.MinDatabases, len(c.DSNs))
 	case c.DBReconnectMax < 0:
 		return bad("db-reconnect-max", "must not be negative (0 reconnects for as long as it takes)")
 	case c.LeaseMargin >= c.LeaseTTL-c.LeaseRenew:

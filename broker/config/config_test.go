@@ -208,7 +208,7 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	fs.SetOutput(&out)
 	fs.PrintDefaults()
 	for _, name := range []string{"config", "listen", "admin", "store", "db-driver", "dsn", "checkpoint-interval", "checkpoint-bytes",
-		"lease", "shared", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "data", "fsync", "segment-size", "repair", "login", "passcode", "admin-token",
+		"lease", "shared", "lease-owner", "lease-renew", "lease-ttl", "lease-margin", "db-reconnect", "db-reconnect-max", "db-commit-timeout", "write-policy", "min-databases", "data", "fsync", "segment-size", "repair", "login", "passcode", "admin-token",
 		"max-memory", "max-memory-wait", "max-connections", "dedup-window", "prefetch", "heartbeat-send", "heartbeat-receive", "heartbeat-grace",
 		"connect-timeout", "max-frame", "max-headers", "max-header-line", "max-body", "frame-timeout", "max-subscriptions", "max-queues",
 		"max-redeliveries", "max-login-failures"} {
@@ -264,5 +264,43 @@ func TestExposed(t *testing.T) {
 				t.Errorf("%+v: warning %q lacks %q", tt, got[i], w)
 			}
 		}
+	}
+}
+
+func TestReplicatedJDBCFlags(t *testing.T) {
+	apply := func(args ...string) (Config, error) {
+		fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
+		f := RegisterFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		c := Default()
+		return c, f.Apply(&c)
+	}
+	c, err := apply("--store", "jdbc", "--dsn", "a", "--db-driver", "sqlite", "--dsn", "b", "--db-driver", "postgres", "--write-policy", "first", "--min-databases", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.DSNs) != 2 || c.DSNs[1] != "b" || len(c.DBDrivers) != 2 || c.DBDrivers[1] != "postgres" || c.DSN != "" || c.WritePolicy != "first" || c.MinDatabases != 2 {
+		t.Fatalf("got dsns %q drivers %q dsn %q policy %q min %d", c.DSNs, c.DBDrivers, c.DSN, c.WritePolicy, c.MinDatabases)
+	}
+	c, err = apply("--store", "jdbc", "--dsn", "a", "--dsn", "b", "--db-driver", "postgres")
+	if err != nil || c.DBDriver != "postgres" || len(c.DBDrivers) != 0 {
+		t.Fatalf("one driver for all: %v, %+v", err, c)
+	}
+	for _, bad := range [][]string{
+		{"--store", "journal", "--dsn", "a", "--dsn", "b"},
+		{"--store", "jdbc", "--dsn", "a", "--dsn", "b", "--db-driver", "sqlite", "--db-driver", "sqlite", "--db-driver", "sqlite"},
+		{"--store", "jdbc", "--dsn", "a", "--dsn", "b", "--write-policy", "some"},
+		{"--store", "jdbc", "--dsn", "a", "--dsn", "b", "--min-databases", "3"},
+		{"--store", "jdbc", "--dsn", "a", "--dsn", "b", "--lease"},
+		{"--store", "jdbc", "--dsn", "a", "--db-driver", "sqlite", "--db-driver", "postgres"},
+	} {
+		if _, err := apply(bad...); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := Parse("c.yaml", []byte("store: jdbc\ndsns: [a]\n")); err == nil || !strings.Contains(err.Error(), "c.yaml:2") {
+		t.Errorf("one dsns entry: %v, want an error at c.yaml:2", err)
 	}
 }

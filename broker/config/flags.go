@@ -58,10 +58,14 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		func(c *Config, v string) error { c.Admin = v; return nil })
 	f.def("store", "message `store`: memory (lost on crash), journal (durable), jdbc (a SQL database) or journaled-jdbc (journal checkpointed into the database)", d.Store, false,
 		func(c *Config, v string) error { c.Store = v; return nil })
-	f.def("db-driver", "jdbc store `database`: sqlite (a file under --data), postgres or mysql (MariaDB)", "sqlite", false,
+	f.def("db-driver", "jdbc store `database`: sqlite (a file under --data), postgres or mysql (MariaDB); with several --dsn, once for all of them or once per --dsn in the same order", "sqlite", false,
 		func(c *Config, v string) error { c.DBDriver = v; return nil })
-	f.def("dsn", "jdbc store data source `name`, e.g. postgres://user@127.0.0.1:5432/db or user@tcp(127.0.0.1:3306)/db; empty with sqlite", "", false,
+	f.def("dsn", "jdbc store data source `name`, e.g. postgres://user@127.0.0.1:5432/db or user@tcp(127.0.0.1:3306)/db; empty with sqlite. Given several times: replicated JDBC (C-JDBC), every write to each database (a sqlite one is a file path, relative to --data)", "", false,
 		func(c *Config, v string) error { c.DSN = v; return nil })
+	f.def("write-policy", "replicated jdbc (several --dsn): RECEIPT once all enabled databases committed (all), more than half of them (majority), or the first one (first; may lose what only that database had)", d.WritePolicy, false,
+		func(c *Config, v string) error { c.WritePolicy = v; return nil })
+	f.def("min-databases", "replicated jdbc (several --dsn): fail stop when fewer than this many databases are enabled", strconv.Itoa(d.MinDatabases), false,
+		intSetter(func(c *Config) *int { return &c.MinDatabases }))
 	f.def("checkpoint-interval", "journaled-jdbc: how often the journal is checkpointed into the database", "1s", false,
 		durSetter(func(c *Config) *time.Duration { return &c.CheckpointInterval }))
 	f.def("checkpoint-bytes", "journaled-jdbc: journal `bytes` written since the last checkpoint that start one early", "32MiB", false,
@@ -170,6 +174,14 @@ func (f *Flags) Apply(c *Config) error {
 		if err := d.apply(c, v); err != nil {
 			return fmt.Errorf("flag --%s: %w", d.name, err)
 		}
+	}
+	if dsns := f.multi["dsn"]; len(dsns) > 1 {
+		c.DSNs, c.DSN = dsns, ""
+		if drivers := f.multi["db-driver"]; len(drivers) > 1 {
+			c.DBDrivers, c.DBDriver = drivers, ""
+		}
+	} else if len(f.multi["db-driver"]) > 1 {
+		return &Error{Field: "db-driver", Msg: "given several times with one --dsn: give --dsn once per database"}
 	}
 	c.fitFrame()
 	if err := c.Validate(); err != nil {

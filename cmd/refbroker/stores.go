@@ -13,6 +13,7 @@ import (
 	"github.com/lossbench/lossbench/broker/journal/mirror"
 	"github.com/lossbench/lossbench/broker/sqlstore"
 	"github.com/lossbench/lossbench/broker/store"
+	"github.com/lossbench/lossbench/broker/store/cjdbc"
 	"github.com/lossbench/lossbench/broker/store/journaled"
 	"github.com/lossbench/lossbench/broker/store/memstore"
 )
@@ -53,6 +54,9 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, ep
 		}
 		return st, nil
 	case "jdbc":
+		if len(cfg.DSNs) > 1 {
+			return openReplicated(ctx, cfg, logf)
+		}
 		opts, where, err := sqlOptions(cfg, logf)
 		if err != nil {
 			return nil, err
@@ -104,6 +108,47 @@ func openMirrored(cfg *config.Config, jo journal.Options, logf func(string, ...a
 	st, err := mirror.OpenJournal(dirs, mirror.Options{MinMirrors: cfg.MinMirrors, Logf: logf}, jo)
 	if err != nil {
 		return nil, fmt.Errorf("open mirrored journal (%s): %w", cfg.Data, err)
+	}
+	return st, nil
+}
+
+// openReplicated opens the C-JDBC store over cfg.DSNs (--dsn given
+// several times): it needs enough of them reachable (broker/store/cjdbc),
+// and gives itself at most 60 s, copies to databases behind included.
+func openReplicated(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (store.Store, error) {
+	pol, err := cjdbc.ParsePolicy(cfg.WritePolicy)
+	if err != nil {
+		return nil, fmt.Errorf("--write-policy: %w", err)
+	}
+	opts := cjdbc.Options{Policy: pol, MinDatabases: cfg.MinDatabases, Logf: logf}
+	for i, dsn := range cfg.DSNs {
+		driver := cfg.DBDriver
+		if len(cfg.DBDrivers) > 0 {
+			driver = cfg.DBDrivers[i]
+		}
+		if driver == "" {
+			driver = "sqlite"
+		}
+		so := sqlstore.Options{Driver: driver, DSN: dsn, Logf: logf, CommitTimeout: cfg.DBCommitTimeout}
+		if cfg.MaxMemory > 0 {
+			so.BodyBudget = int64(cfg.MaxMemory)
+		}
+		if driver == "sqlite" && !strings.HasPrefix(dsn, "file:") {
+			so.DSN, so.Path = "", dsn
+			if !filepath.IsAbs(dsn) {
+				so.Path = filepath.Join(cfg.Data.First(), dsn)
+			}
+		}
+		name := driver + " " + redactDSN(dsn)
+		opts.Databases = append(opts.Databases, cjdbc.Database{Name: name, Open: func(ctx context.Context) (cjdbc.DB, error) {
+			return cjdbc.OpenSQL(ctx, so)
+		}})
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	st, err := cjdbc.Open(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open replicated jdbc store (%d databases): %w", len(cfg.DSNs), err)
 	}
 	return st, nil
 }
