@@ -17,6 +17,9 @@ type NodeEnv struct {
 	// DSN is the node's database's data source name ({dsn}, --dsn), as
 	// the broker reaches it; "" without a server database.
 	DSN string
+	// DSNs are the data source names of every server database the node
+	// uses, by database name (Broker.Databases: one --dsn each).
+	DSNs map[string]string
 	// Disks are the mount points of the topology's disks by name
 	// ({disk.NAME}); Peers the addresses of the other nodes this node
 	// reaches by name ({peer.NAME}).
@@ -62,30 +65,39 @@ func BrokerArgv(n scenario.Node, topo scenario.Topology, env NodeEnv) []string {
 	if b.Fsync != "" {
 		argv = append(argv, "--fsync", b.Fsync)
 	}
-	argv = append(argv, dbArgs(n, topo, env.DSN)...)
+	argv = append(argv, dbArgs(n, topo, env)...)
 	return append(argv, b.Argv(vars)...)
 }
 
 // dbArgs are refbroker's database flags for node n: --db-driver and --dsn
 // for a server database, --db-driver sqlite (a file under --data) for a
-// sqlite one, none without a database.
-func dbArgs(n scenario.Node, topo scenario.Topology, dsn string) []string {
-	name := n.Broker.Database
-	if name == "" {
-		return nil
-	}
-	for _, spec := range topo.Databases {
-		if spec.Name != name {
-			continue
+// sqlite one, none without a database. With Broker.Databases, a
+// --db-driver and a --dsn for each (a sqlite one's --dsn is the file
+// <name>.db, under --data).
+func dbArgs(n scenario.Node, topo scenario.Topology, env NodeEnv) []string {
+	names := n.Broker.DatabaseNames()
+	var argv []string
+	for _, name := range names {
+		dsn := env.DSNs[name]
+		if dsn == "" && len(names) == 1 {
+			dsn = env.DSN
 		}
-		switch spec.Kind {
-		case scenario.SQLite:
-			return []string{"--db-driver", "sqlite"}
-		case scenario.Postgres:
-			return []string{"--db-driver", "postgres", "--dsn", dsn}
-		case scenario.MariaDB:
-			return []string{"--db-driver", "mysql", "--dsn", dsn}
+		for _, spec := range topo.Databases {
+			if spec.Name != name {
+				continue
+			}
+			switch spec.Kind {
+			case scenario.SQLite:
+				argv = append(argv, "--db-driver", "sqlite")
+				if len(names) > 1 {
+					argv = append(argv, "--dsn", name+".db")
+				}
+			case scenario.Postgres:
+				argv = append(argv, "--db-driver", "postgres", "--dsn", dsn)
+			case scenario.MariaDB:
+				argv = append(argv, "--db-driver", "mysql", "--dsn", dsn)
+			}
 		}
 	}
-	return nil
+	return argv
 }

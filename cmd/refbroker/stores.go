@@ -189,7 +189,7 @@ func redactDSN(dsn string) string {
 		return dsn
 	}
 	user := dsn[:at]
-	if i := strings.LastIndex(user, ":"); i >= 0 && !strings.HasSuffix(user[:i], "/") {
+	if i := strings.LastIndex(user, ":"); i >= 0 && !strings.HasSuffix(user[:i], "/") && !strings.HasPrefix(user[i:], "://") {
 		return user[:i] + ":***" + dsn[at:]
 	}
 	return dsn

@@ -118,7 +118,7 @@ var placeholderRE = regexp.MustCompile(`\{([^{}]*)\}`)
 
 func (d *decoder) broker(n *yaml.Node, what string) Broker {
 	b := Broker{Kind: RefBroker, Pos: pos(n)}
-	f := d.mapping(n, what, "kind", "store", "fsync", "args", "command", "env", "database")
+	f := d.mapping(n, what, "kind", "store", "fsync", "args", "command", "env", "database", "databases")
 	if f == nil {
 		return b
 	}
@@ -134,6 +134,19 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 	}
 	if v := f.get("database"); v != nil {
 		b.Database, b.dbPos = d.name(v, what+" database"), pos(v)
+	}
+	if v := f.get("databases"); v != nil {
+		if v.Kind != yaml.SequenceNode {
+			d.errorf(pos(v), "%s databases: expected a list of database names", what)
+		} else {
+			for _, it := range v.Content {
+				b.Databases = append(b.Databases, d.name(it, what+" databases"))
+			}
+		}
+		if b.Database != "" {
+			d.errorf(pos(v), "%s: database and databases are both set: name one database, or two or more in databases", what)
+		}
+		b.dbPos = pos(v)
 	}
 	if v := f.get("fsync"); v != nil {
 		b.Fsync = d.str(v, what+" fsync")

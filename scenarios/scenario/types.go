@@ -149,9 +149,27 @@ type Broker struct {
 	// refbroker with store jdbc or journaled-jdbc gets --db-driver and
 	// --dsn for it; a command broker gets it as {dsn}.
 	Database string `json:"database,omitempty"`
-	Pos      Pos    `json:"pos"`
+	// Databases, instead of Database, name two or more topology
+	// databases a refbroker with store jdbc replicates every write to
+	// (C-JDBC, broker/store/cjdbc): it gets --db-driver and --dsn once
+	// for each, in this order (a sqlite one is the file <name>.db under
+	// --data).
+	Databases []string `json:"databases,omitempty"`
+	Pos       Pos      `json:"pos"`
 
 	dbPos, storePos Pos
+}
+
+// DatabaseNames are the databases the broker stores into: Databases, or
+// Database alone, or none.
+func (b Broker) DatabaseNames() []string {
+	if len(b.Databases) > 0 {
+		return b.Databases
+	}
+	if b.Database != "" {
+		return []string{b.Database}
+	}
+	return nil
 }
 
 // Expand replaces {name} placeholders in s with vars[name]. Unknown

@@ -224,24 +224,44 @@ func (d *decoder) validateNodeDatabase(t *Topology, n Node, ref func(Pos, string
 	hasLink func(a, b string) bool) {
 	b := n.Broker
 	what := fmt.Sprintf("node %q broker", n.Name)
-	if b.Database == "" {
+	names := b.DatabaseNames()
+	if len(names) == 0 {
 		if b.Kind == Command && usesDSN(b) {
 			d.errorf(b.Pos, "%s: placeholder {dsn} needs a database: add database: <name>", what)
 		}
 		return
 	}
-	if !ref(b.dbPos, what+" database", "database", b.Database) {
-		return
+	if len(b.Databases) > 0 {
+		switch {
+		case len(b.Databases) < 2:
+			d.errorf(b.dbPos, "%s databases: %d database; replicating needs two or more (use database: for one)", what, len(b.Databases))
+		case b.Kind == Command:
+			d.errorf(b.dbPos, "%s databases: a command broker gets one database as {dsn}; databases is for refbroker's replicated jdbc store", what)
+		case b.Store != "jdbc":
+			d.errorf(b.dbPos, "%s databases: replicating to several databases needs store jdbc, not %q", what, b.Store)
+		}
+		seen := map[string]bool{}
+		for _, name := range b.Databases {
+			if seen[name] {
+				d.errorf(b.dbPos, "%s databases: %s named twice", what, name)
+			}
+			seen[name] = true
+		}
+	}
+	for _, name := range names {
+		if !ref(b.dbPos, what+" database", "database", name) {
+			return
+		}
 	}
 	if b.Kind == RefBroker && !contains(DatabaseStores, b.Store) {
 		p := b.storePos
 		if p.Line == 0 {
 			p = b.dbPos
 		}
-		d.errorf(p, "%s: store %q keeps no database; database: %s needs store %s", what, b.Store, b.Database, strings.Join(DatabaseStores, " or "))
+		d.errorf(p, "%s: store %q keeps no database; database: %s needs store %s", what, b.Store, strings.Join(names, ", "), strings.Join(DatabaseStores, " or "))
 	}
 	for _, db := range t.Databases {
-		if db.Name == b.Database && n.Site != "" && db.Site != "" && db.Site != n.Site && !hasLink(n.Site, db.Site) {
+		if contains(names, db.Name) && n.Site != "" && db.Site != "" && db.Site != n.Site && !hasLink(n.Site, db.Site) {
 			d.errorf(b.dbPos, "%s database: node in site %q cannot reach database %q in site %q: add the link [%s, %s]",
 				what, n.Site, db.Name, db.Site, n.Site, db.Site)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,7 +102,7 @@ func (d *Driver) layoutDatabases() error {
 		d.dbs.order = append(d.dbs.order, spec.Name)
 		for _, name := range d.order {
 			n := d.nodes[name]
-			if n.spec.Broker.Database != spec.Name {
+			if !slices.Contains(n.spec.Broker.DatabaseNames(), spec.Name) {
 				continue
 			}
 			if !d.linked(n.spec.Site, spec.Site) {
@@ -186,18 +187,13 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 	return nil
 }
 
-// dbOf returns the server database node n uses, or nil.
-func (d *Driver) dbOf(n *node) *database {
-	if d.dbs == nil {
-		return nil
+// dsn is node n's data source name for server database name, through
+// its proxy; "" when it has none or the server has not started.
+func (n *node) dsn(name string) string {
+	if n.d.dbs == nil {
+		return ""
 	}
-	return d.dbs.byName[n.spec.Broker.Database]
-}
-
-// dsn is node n's data source name for its server database, through its
-// proxy; "" when it has none or the server has not started.
-func (n *node) dsn() string {
-	db := n.d.dbOf(n)
+	db := n.d.dbs.byName[name]
 	if db == nil {
 		return ""
 	}
@@ -209,6 +205,17 @@ func (n *node) dsn() string {
 		return ""
 	}
 	return strings.Replace(srv.DSN(db.name), srv.Addr(), l.Listen, 1)
+}
+
+// dsns are node n's data source names by server database name.
+func (n *node) dsns() map[string]string {
+	out := map[string]string{}
+	for _, name := range n.spec.Broker.DatabaseNames() {
+		if dsn := n.dsn(name); dsn != "" {
+			out[name] = dsn
+		}
+	}
+	return out
 }
 
 func (d *Driver) database(name string) (*database, *dbserver.Server, error) {

@@ -65,7 +65,7 @@ func (p *proc) exited() bool {
 // env is where node n's broker finds what it needs on this machine.
 func (n *node) env() driver.NodeEnv {
 	e := driver.NodeEnv{Bin: n.d.opt.BrokerBin, Listen: n.listen, Admin: n.admin, Data: n.dataDir,
-		DSN: n.dsn(), Disks: map[string]string{}, Peers: map[string]string{}}
+		DSN: n.dsn(n.spec.Broker.Database), DSNs: n.dsns(), Disks: map[string]string{}, Peers: map[string]string{}}
 	for name, dk := range n.d.disks {
 		e.Disks[name] = dk.path
 	}
