@@ -124,8 +124,8 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 	}
 	if v := f.get("kind"); v != nil {
 		b.Kind = BrokerKind(d.str(v, what+" kind"))
-		if b.Kind != RefBroker && b.Kind != Command && b.Kind != "" {
-			d.errorf(pos(v), "%s kind: unknown %q; expected refbroker or command", what, b.Kind)
+		if b.Kind != "" && !contains(BrokerKinds, b.Kind) {
+			d.errorf(pos(v), "%s kind: unknown %q; expected one of: %s", what, b.Kind, joinKinds(BrokerKinds))
 		}
 	}
 	if v := f.get("store"); v != nil {
@@ -150,8 +150,15 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 	}
 	if v := f.get("fsync"); v != nil {
 		b.Fsync = d.str(v, what+" fsync")
-		if b.Fsync != "" && !contains(FsyncPolicies, b.Fsync) {
-			d.errorf(pos(v), "%s fsync: unknown %q; expected one of: %s", what, b.Fsync, strings.Join(FsyncPolicies, ", "))
+		switch b.Kind {
+		case NATS:
+			if err := CheckNATSSync(b.Fsync); err != nil {
+				d.errorf(pos(v), "%s fsync: %v", what, err)
+			}
+		default:
+			if b.Fsync != "" && !contains(FsyncPolicies, b.Fsync) {
+				d.errorf(pos(v), "%s fsync: unknown %q; expected one of: %s", what, b.Fsync, strings.Join(FsyncPolicies, ", "))
+			}
 		}
 	}
 	checkPlaceholders := func(v *yaml.Node, s string) {
@@ -203,6 +210,12 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 	case Command:
 		if len(b.Command) == 0 {
 			d.errorf(pos(n), "%s: kind command needs a non-empty \"command\", e.g. [activemq, start]", what)
+		}
+	default:
+		for _, k := range []string{"command", "database"} {
+			if f.has(k) {
+				d.errorf(pos(f.keys[k]), "%s: %q does not apply to kind: %s (its configuration is generated)", what, k, b.Kind)
+			}
 		}
 	}
 	return b
@@ -267,7 +280,7 @@ func (d *decoder) workload(n *yaml.Node) Workload {
 		Consumers: Consumers{Ack: AckClientIndividual},
 		Recovery:  Recovery{RepairAll: true, Wait: DefaultWait, Drain: DefaultDrain, Quiet: DefaultQuiet},
 	}
-	f := d.mapping(n, "workload", "site", "connect", "destination", "destinations",
+	f := d.mapping(n, "workload", "site", "connect", "protocol", "destination", "destinations",
 		"producers", "consumers", "duration", "recovery")
 	if f == nil {
 		return w
@@ -280,6 +293,12 @@ func (d *decoder) workload(n *yaml.Node) Workload {
 		for _, it := range d.list(v, "workload connect", "node names") {
 			w.Connect = append(w.Connect, d.name(it, "workload connect"))
 			w.connectPos = append(w.connectPos, pos(it))
+		}
+	}
+	if v := f.get("protocol"); v != nil {
+		w.Protocol, w.protocolPos = d.str(v, "workload protocol"), pos(v)
+		if !contains(Protocols, w.Protocol) {
+			d.errorf(pos(v), "workload protocol: unknown %q; expected one of: %s", w.Protocol, strings.Join(Protocols, ", "))
 		}
 	}
 	switch d.oneOf(f, false, "destination", "destinations") {

@@ -114,7 +114,37 @@ const (
 	// Command is any other broker, started as Command with placeholders
 	// expanded (see Placeholders).
 	Command BrokerKind = "command"
+	// NATS is nats-server with JetStream, built from its Go module
+	// (chaos/peers), started on a generated configuration; clients speak
+	// NATS (workload protocol nats). Fsync is JetStream's sync_interval:
+	// "" (the server's default, 2 minutes), "always", or a duration.
+	NATS BrokerKind = "nats"
 )
+
+// BrokerKinds lists every broker kind, in documentation order.
+var BrokerKinds = []BrokerKind{RefBroker, Command, NATS}
+
+// Protocols the workload's clients speak (workload protocol).
+const (
+	ProtocolSTOMP = "stomp"
+	ProtocolNATS  = "nats"
+	ProtocolAMQP  = "amqp"
+)
+
+// Protocols lists every workload protocol.
+var Protocols = []string{ProtocolSTOMP, ProtocolNATS, ProtocolAMQP}
+
+// NativeProtocol is the protocol a node of kind k speaks, "" when any
+// (a command broker's is its own business).
+func NativeProtocol(k BrokerKind) string {
+	switch k {
+	case RefBroker:
+		return ProtocolSTOMP
+	case NATS:
+		return ProtocolNATS
+	}
+	return ""
+}
 
 // Fsync policies a refbroker journal understands.
 var FsyncPolicies = []string{"always", "batch", "never"}
@@ -277,7 +307,10 @@ type Workload struct {
 	Site string `json:"site,omitempty"`
 	// Connect lists the nodes clients connect to, in failover order;
 	// default every node in file order.
-	Connect      []string  `json:"connect"`
+	Connect []string `json:"connect"`
+	// Protocol is what the clients speak, one of Protocols; default the
+	// protocol of the nodes' kind (stomp for refbroker and command).
+	Protocol     string    `json:"protocol,omitempty"`
 	Destinations []string  `json:"destinations"`
 	Producers    Producers `json:"producers"`
 	Consumers    Consumers `json:"consumers"`
@@ -286,9 +319,10 @@ type Workload struct {
 	Recovery Recovery `json:"recovery"`
 	Pos      Pos      `json:"pos"`
 
-	connectPos []Pos // where each Connect name was written
-	destPos    []Pos // where each destination was written
-	sitePos    Pos
+	connectPos  []Pos // where each Connect name was written
+	protocolPos Pos
+	destPos     []Pos // where each destination was written
+	sitePos     Pos
 }
 
 // Producers describes every producer (they are alike).

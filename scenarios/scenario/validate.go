@@ -134,6 +134,7 @@ func (d *decoder) validate(s *Scenario) {
 		}
 	}
 	d.validateDestinations(s)
+	d.validateProtocol(s)
 	for i, r := range w.Recovery.Repair {
 		if r == "" {
 			continue
@@ -320,4 +321,65 @@ func (d *decoder) validateDestinations(s *Scenario) {
 // queueName): "/queue/" and a name.
 func refBrokerAccepts(dest string) bool {
 	return strings.HasPrefix(dest, "/queue/") && len(dest) > len("/queue/")
+}
+
+// validateProtocol settles the workload's protocol (by default the one the
+// connected nodes speak) and checks that every connected node speaks it
+// and that the workload asks nothing the protocol lacks.
+func (d *decoder) validateProtocol(s *Scenario) {
+	w := &s.Workload
+	kinds := map[string]BrokerKind{}
+	for _, n := range s.Topology.Nodes {
+		kinds[n.Name] = n.Broker.Kind
+	}
+	if w.Protocol == "" {
+		w.Protocol = ProtocolSTOMP
+		for _, c := range w.Connect {
+			if p := NativeProtocol(kinds[c]); p != "" {
+				w.Protocol = p
+				break
+			}
+		}
+	}
+	p := w.protocolPos
+	if p.Line == 0 {
+		p = w.Pos
+	}
+	for _, c := range w.Connect {
+		if np := NativeProtocol(kinds[c]); np != "" && np != w.Protocol {
+			d.errorf(p, "workload protocol %s: node %q (kind %s) speaks %s only", w.Protocol, c, kinds[c], np)
+		}
+	}
+	if w.Protocol == ProtocolSTOMP {
+		return
+	}
+	if w.Producers.Transactions > 0 {
+		d.errorf(p, "workload protocol %s: producers transactions are STOMP's; this client sends one confirmed message at a time", w.Protocol)
+	}
+	if w.Consumers.Ack != AckClientIndividual {
+		d.errorf(p, "workload protocol %s: consumers ack %s is STOMP's; %s acknowledges each message (client-individual)", w.Protocol, w.Consumers.Ack, w.Protocol)
+	}
+	if !w.Producers.Persistent {
+		d.errorf(p, "workload protocol %s: producers persistent: false is STOMP's; %s messages are as persistent as the broker's queue or stream", w.Protocol, w.Protocol)
+	}
+}
+
+// CheckNATSSync checks a nats node's fsync: "" (nats-server's default
+// sync_interval), "always", or a positive duration.
+func CheckNATSSync(v string) error {
+	if v == "" || v == "always" {
+		return nil
+	}
+	if dur, err := time.ParseDuration(v); err != nil || dur <= 0 {
+		return fmt.Errorf("unknown %q for kind nats; expected always or a duration such as 2m (JetStream's sync_interval)", v)
+	}
+	return nil
+}
+
+func joinKinds(ks []BrokerKind) string {
+	var ss []string
+	for _, k := range ks {
+		ss = append(ss, string(k))
+	}
+	return strings.Join(ss, ", ")
 }
