@@ -18,7 +18,7 @@ const RefBrokerPackage = "github.com/lossbench/lossbench/cmd/refbroker"
 func NeedsRefBroker(scs []*scenario.Scenario) bool {
 	for _, sc := range scs {
 		for _, n := range sc.Topology.Nodes {
-			if n.Broker.Kind != scenario.Command {
+			if n.Broker.Kind == scenario.RefBroker {
 				return true
 			}
 		}

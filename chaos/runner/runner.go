@@ -33,6 +33,7 @@ import (
 	"github.com/lossbench/lossbench/chaos/fault"
 	"github.com/lossbench/lossbench/chaos/history"
 	"github.com/lossbench/lossbench/chaos/workload"
+	"github.com/lossbench/lossbench/chaos/workload/jetstream"
 	"github.com/lossbench/lossbench/reports/result"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
@@ -439,10 +440,32 @@ func (r *run) failover() (workload.Failover, error) {
 		}
 		fo.Endpoints = append(fo.Endpoints, workload.Endpoint{Name: n, Addr: addr})
 	}
+	var err error
+	if fo.Protocol, err = Protocol(r.sc); err != nil {
+		return fo, fmt.Errorf("runner: %s: %w: %w", r.sc.Name, ErrEnvironment, err)
+	}
 	fo.ConnectTimeout = 2 * time.Second
 	fo.InitialBackoff = 50 * time.Millisecond
 	fo.MaxBackoff = 500 * time.Millisecond
 	return fo, nil
+}
+
+// Protocol is the client protocol of sc's workload: STOMP, or NATS
+// JetStream with one stream replica per nats node.
+func Protocol(sc *scenario.Scenario) (workload.Protocol, error) {
+	switch sc.Workload.Protocol {
+	case scenario.ProtocolAMQP:
+		return nil, fmt.Errorf("workload protocol %s: no client in this build yet", sc.Workload.Protocol)
+	case scenario.ProtocolNATS:
+		n := 0
+		for _, nd := range sc.Topology.Nodes {
+			if nd.Broker.Kind == scenario.NATS {
+				n++
+			}
+		}
+		return jetstream.Protocol{Replicas: max(n, 1)}, nil
+	}
+	return workload.STOMP{}, nil
 }
 
 // clients makes the producers and consumers; producer i and consumer j

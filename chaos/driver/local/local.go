@@ -28,6 +28,7 @@ import (
 	"github.com/lossbench/lossbench/scenarios/scenario"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
+	"github.com/lossbench/lossbench/chaos/peers"
 )
 
 // Options configure a local driver.
@@ -41,6 +42,9 @@ type Options struct {
 	StateDir string
 	// BrokerBin is the refbroker executable for nodes of kind refbroker.
 	BrokerBin string
+	// NATSServerBin is the nats-server executable for nodes of kind nats
+	// (Open finds or builds it: peers.NATSServer).
+	NATSServerBin string
 	// ClientSite is the site the clients run in; "" means outside every
 	// site: they reach every node.
 	ClientSite string
@@ -191,6 +195,11 @@ func (d *Driver) layoutNodes() error {
 			return fmt.Errorf("local: %w", err)
 		}
 		n.dataDir = filepath.Join(n.dir, "data")
+		if sn.Broker.Kind == scenario.NATS && natsNodes(d.topo) > 1 {
+			if n.cluster, err = osutil.FreeAddr(ip); err != nil {
+				return err
+			}
+		}
 		d.nodes[sn.Name] = n
 		d.order = append(d.order, sn.Name)
 	}
@@ -309,7 +318,7 @@ func (d *Driver) Close() error {
 // Open is the local driver's driver.Factory: it first removes what runs
 // killed earlier left under cfg.StateDir (Reap), logging each thing it
 // removed, then lays out cfg.Topology (New).
-func Open(_ context.Context, cfg driver.Config) (driver.Driver, error) {
+func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 	logf := cfg.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -323,11 +332,29 @@ func Open(_ context.Context, cfg driver.Config) (driver.Driver, error) {
 			logf("warning: left-overs of an earlier run: %v", err)
 		}
 	}
-	d, err := New(cfg.Topology, Options{Dir: cfg.Dir, StateDir: cfg.StateDir, BrokerBin: cfg.BrokerBin,
+	var natsBin string
+	if natsNodes(cfg.Topology) > 0 {
+		var err error
+		if natsBin, err = peers.NATSServer(ctx); err != nil {
+			return nil, fmt.Errorf("local: %w", err)
+		}
+	}
+	d, err := New(cfg.Topology, Options{Dir: cfg.Dir, StateDir: cfg.StateDir, BrokerBin: cfg.BrokerBin, NATSServerBin: natsBin,
 		ClientSite: cfg.ClientSite, PowerCutNodes: cfg.PowerCutNodes,
 		FaultFSNodes: cfg.FaultFSNodes, Writeback: cfg.Writeback, Log: cfg.Log})
 	if d == nil {
 		return nil, err
 	}
 	return d, err
+}
+
+// natsNodes counts the topology's nodes of kind nats.
+func natsNodes(topo scenario.Topology) int {
+	n := 0
+	for _, sn := range topo.Nodes {
+		if sn.Broker.Kind == scenario.NATS {
+			n++
+		}
+	}
+	return n
 }

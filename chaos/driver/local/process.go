@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
+	"github.com/lossbench/lossbench/chaos/peers"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
@@ -27,7 +29,8 @@ type node struct {
 	spec    scenario.Node
 	ip      string
 	listen  string // the broker's own STOMP address
-	admin   string // the broker's admin HTTP address
+	admin   string // the broker's admin HTTP address (nats: monitoring)
+	cluster string // a nats node's route address in a cluster, or ""
 	dir     string // working folder
 	dataDir string // {data}
 	// sharedData: dataDir is on a disk shared with other nodes, which
@@ -78,7 +81,34 @@ func (n *node) env() driver.NodeEnv {
 }
 
 // argv is the node's broker command line.
-func (n *node) argv() []string { return driver.BrokerArgv(n.spec, n.d.topo, n.env()) }
+func (n *node) argv() []string {
+	if n.spec.Broker.Kind != scenario.NATS {
+		return driver.BrokerArgv(n.spec, n.d.topo, n.env())
+	}
+	argv := []string{n.d.opt.NATSServerBin, "-c", n.natsConf()}
+	return append(argv, n.spec.Broker.Argv(driver.Vars(n.spec, n.env()))...)
+}
+
+// natsConf is where a nats node's configuration file goes.
+func (n *node) natsConf() string { return filepath.Join(n.dir, "nats.conf") }
+
+// writeConfig writes a generated broker configuration (nats) before a
+// start; other kinds have none.
+func (n *node) writeConfig() error {
+	if n.spec.Broker.Kind != scenario.NATS {
+		return nil
+	}
+	nn := peers.NATSNode{Name: n.spec.Name, Listen: n.listen, Monitor: n.admin, Cluster: n.cluster,
+		Data: n.dataDir, Sync: n.spec.Broker.Fsync}
+	if n.cluster != "" {
+		for _, name := range n.d.order {
+			if o := n.d.nodes[name]; o != n && o.cluster != "" {
+				nn.Routes = append(nn.Routes, o.cluster)
+			}
+		}
+	}
+	return nn.WriteConfig(n.natsConf())
+}
 
 func (n *node) current() *proc {
 	n.mu.Lock()
@@ -138,8 +168,11 @@ func (n *node) start() (*proc, error) {
 	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("local: start %s: %w", n.spec.Name, err)
 	}
+	if err := n.writeConfig(); err != nil {
+		return nil, fmt.Errorf("local: start %s: %w", n.spec.Name, err)
+	}
 	argv := n.argv()
-	if len(argv) == 0 {
+	if len(argv) == 0 || argv[0] == "" {
 		return nil, fmt.Errorf("local: start %s: empty command", n.spec.Name)
 	}
 	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -222,7 +255,10 @@ func (n *node) waitReady(ctx context.Context, p *proc) error {
 }
 
 func (n *node) ready(ctx context.Context, client *http.Client) bool {
-	if n.spec.Broker.Kind != scenario.Command {
+	switch n.spec.Broker.Kind {
+	case scenario.NATS:
+		return peers.NATSReady(ctx, client, n.admin)
+	case scenario.RefBroker:
 		return driver.RefBrokerReady(ctx, client, n.admin)
 	}
 	c, err := net.DialTimeout("tcp", n.listen, time.Second)
