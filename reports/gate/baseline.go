@@ -13,19 +13,37 @@ import (
 )
 
 // Budget is how much of a metric a cell may show: a number (the maximum,
-// inclusive) or "any" (not gated: the strategy promises nothing).
+// inclusive), "any" (not gated: the strategy promises nothing), or a
+// floor, ">N" (more than N): a known loss the checker must keep seeing,
+// pinned so that a harness that stopped catching a real broker's loss
+// fails the gate.
 type Budget struct {
 	Any bool
 	Max float64
+	// Floor, when set, makes the budget "more than Min" instead of a
+	// maximum.
+	Floor bool
+	Min   float64
 }
 
 // Allows reports whether v is within the budget.
-func (b Budget) Allows(v float64) bool { return b.Any || v <= b.Max }
+func (b Budget) Allows(v float64) bool {
+	switch {
+	case b.Any:
+		return true
+	case b.Floor:
+		return v > b.Min
+	}
+	return v <= b.Max
+}
 
 // String is the budget as the baseline writes it.
 func (b Budget) String() string {
-	if b.Any {
+	switch {
+	case b.Any:
 		return "any"
+	case b.Floor:
+		return "> " + strconv.FormatFloat(b.Min, 'f', -1, 64)
 	}
 	return "<= " + strconv.FormatFloat(b.Max, 'f', -1, 64)
 }
@@ -164,7 +182,13 @@ func (p *parser) budget(m map[string]*yaml.Node, parent *yaml.Node, key, what st
 	if n.Kind == yaml.ScalarNode && n.Value == "any" {
 		return Budget{Any: true}
 	}
-	v, _ := p.number(n, what+": "+key+" (a number or \"any\")")
+	if n.Kind == yaml.ScalarNode && strings.HasPrefix(n.Value, ">") {
+		f := *n
+		f.Value = strings.TrimSpace(strings.TrimPrefix(n.Value, ">"))
+		v, _ := p.number(&f, what+": "+key+" (\">N\": more than a number)")
+		return Budget{Floor: true, Min: v}
+	}
+	v, _ := p.number(n, what+": "+key+" (a number, \">N\" or \"any\")")
 	return Budget{Max: v}
 }
 

@@ -113,7 +113,10 @@ func Evaluate(b *Baseline, in *report.Input) *Verdict {
 			if !m.budget.Allows(m.got) {
 				c.Status = Fail
 				c.Message = fmt.Sprintf("%s %s exceeds the budget %s (%s:%d)", m.metric, num(m.got), m.budget, b.File, cell.Line)
-				if m.metric == "lost" && !m.budget.Any && m.budget.Max == 0 {
+				if m.budget.Floor {
+					c.Message = fmt.Sprintf("%s %s, expected %s: a loss measured before is no longer seen (%s:%d)", m.metric, num(m.got), m.budget, b.File, cell.Line)
+				}
+				if m.metric == "lost" && !m.budget.Any && !m.budget.Floor && m.budget.Max == 0 {
 					c.Message = fmt.Sprintf("%s lost %d acknowledged messages; strategy %s promises none (%s:%d)", r.Scenario, r.Lost, r.Strategy, b.File, cell.Line)
 				}
 			}

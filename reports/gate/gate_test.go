@@ -50,7 +50,7 @@ const checkedIn = "../../scenarios/baseline.yaml"
 var parseErrorCases = []struct{ yaml, want string }{
 	{"cells:\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1, lsot: 3}\n", `b.yaml:2:73: cell: unknown key "lsot"`},
 	{"cells:\n  - strategy: a\n    failure: b\n    duplicated: 0\n    unavailable_s: 1\n", `b.yaml:2:5: cell: "lost" is required`},
-	{"cells:\n  - {strategy: a, failure: b, lost: some, duplicated: 0, unavailable_s: 1}\n", `b.yaml:2:37: cell: lost (a number or "any"): expected a number >= 0, got "some"`},
+	{"cells:\n  - {strategy: a, failure: b, lost: some, duplicated: 0, unavailable_s: 1}\n", `b.yaml:2:37: cell: lost (a number, ">N" or "any"): expected a number >= 0, got "some"`},
 	{"cells:\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n", "b.yaml:3:5: cell (a, b) already given at line 2"},
 	{"cells: []\nthroughput:\n  - {strategy: x, min_ratio: 1}\n", `b.yaml:3:3: throughput floors need "reference"`},
 	{"cells:\n  - [a\n", "b.yaml:1: yaml: line 1: did not find expected"},
@@ -187,5 +187,31 @@ func TestJUnit(t *testing.T) {
 	if failed == nil || failed.Name != "jb (run r1): lost" || failed.Classname != "lossbench.gate.journal-batch.broker-crash" ||
 		!strings.Contains(failed.Failure.Message, "lost 2 acknowledged") {
 		t.Fatalf("failed case %+v", failed)
+	}
+}
+
+// TestFloorBudget: a cell pinning a known loss (lost: ">0") passes while
+// the loss is seen and fails when a run sees none: the harness must not
+// lose its ability to catch a real broker losing messages.
+func TestFloorBudget(t *testing.T) {
+	b, err := Parse("b.yaml", []byte("reference: journal-batch\ncells:\n  - {strategy: nats-default, failure: power-cut, lost: \">0\", duplicated: any, unavailable_s: any}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Cells[0].Lost.String(); got != "> 0" {
+		t.Errorf("budget %q, want > 0", got)
+	}
+	seen := Evaluate(b, &report.Input{Scenarios: []*report.Scenario{measured("nd", "nats-default", "power-cut", 3425, 0, 1)}})
+	if !seen.OK() {
+		t.Errorf("a loss that is seen fails the floor: %v", statuses(seen))
+	}
+	gone := Evaluate(b, &report.Input{Scenarios: []*report.Scenario{measured("nd", "nats-default", "power-cut", 0, 0, 1)}})
+	var sb strings.Builder
+	_ = gone.WriteTable(&sb, false)
+	if gone.OK() || !strings.Contains(sb.String(), "a loss measured before is no longer seen") {
+		t.Errorf("no loss where one was pinned passes:\n%s", sb.String())
+	}
+	if _, err := Parse("b.yaml", []byte("reference: x\ncells:\n  - {strategy: s, failure: f, lost: \">x\", duplicated: 0, unavailable_s: 0}\n")); err == nil {
+		t.Error("lost: \">x\" parsed")
 	}
 }
