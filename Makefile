@@ -20,7 +20,7 @@ deps:
 	  else echo "deps: not root, cannot install chromium; the browser test will skip"; fi; \
 	fi
 
-.PHONY: all deps build test unit lint fmt-check vet staticcheck images chaos gate bench bench-go fuzz clean
+.PHONY: all deps build test unit lint fmt-check vet staticcheck nats-server images chaos gate bench bench-go fuzz clean
 
 all: build
 
@@ -47,6 +47,14 @@ staticcheck:
 unit:
 	bash .ci/unit.sh
 
+# nats-server: the peer broker of kind nats, built from its Go module at
+# the version chaos/peers pins (outside this module, which does not import
+# the server) into bin/, where lossbench finds it; a few seconds once the
+# Go build cache has it, a minute or two the first time.
+NATS_SERVER_VERSION := $(shell sed -n 's/^\tNATSServerVersion = "\(.*\)"/\1/p' chaos/peers/nats.go)
+nats-server:
+	GOBIN=$(abspath $(BIN)) GOFLAGS= $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+
 # images: the container images the docker driver runs (built here, never
 # pulled; a run builds them too when missing).
 images: build
@@ -54,17 +62,17 @@ images: build
 
 # chaos: the default scenario suite (scenarios/suite) and the DR matrix's
 # scenarios (scenarios/matrix), results under $(OUT)/.
-chaos: build
-	$(BIN)/lossbench run --out $(OUT) scenarios/suite/*.yaml scenarios/matrix/*.yaml
+chaos: build nats-server
+	$(BIN)/lossbench run --out $(OUT) scenarios/suite/*.yaml scenarios/matrix/*.yaml scenarios/peers/*.yaml
 
 # gate: the default suite and a short bench of the gated strategies, then the
 # loss-regression gate against the checked-in baseline (loss budgets per
 # cell, throughput floors as ratios within the bench). A failed expectation
 # still goes on to the gate; an environment error stops. Writes
 # $(OUT)/gate/gate.xml (JUnit) and report.html.
-gate: build
+gate: build nats-server
 	rm -rf $(OUT)/gate
-	$(BIN)/lossbench run --driver local --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml scenarios/matrix/*.yaml || [ $$? -eq 1 ]
+	$(BIN)/lossbench run --driver local --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml scenarios/matrix/*.yaml scenarios/peers/*.yaml || [ $$? -eq 1 ]
 	$(BIN)/lossbench bench --out $(OUT)/gate --broker-bin $(BIN)/refbroker \
 	  --targets memory,journal-always,journal-batch,journal-never --producers 1,16 --duration 3s --warmup 1s
 	$(BIN)/lossbench gate --baseline scenarios/baseline.yaml $(OUT)/gate
