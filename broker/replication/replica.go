@@ -1,0 +1,293 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/lossbench/lossbench/broker/store"
+)
+
+// replicate serves the master that sent h on c: it accepts a master no
+// older than any it knows, resyncs from its snapshot, then applies its
+// groups and acknowledges them.
+func (n *Node) replicate(c net.Conn, fr *frameReader, h hello) {
+	n.mu.Lock()
+	if n.master {
+		mine := n.masterEpoch
+		n.mu.Unlock()
+		c.SetWriteDeadline(time.Now().Add(n.o.Timeout))
+		c.Write(appendFrame(nil, typeWelcome, welcome{Epoch: mine, ID: n.o.ID}.encode()))
+		if wins(h.Epoch, h.ID, mine, n.o.ID) {
+			n.markStale(fmt.Sprintf("master %s with epoch %d reached this master (epoch %d)", h.ID, h.Epoch, mine))
+		}
+		return
+	}
+	if h.Epoch < n.epoch || n.stale != "" {
+		known := n.epoch
+		n.mu.Unlock()
+		c.SetWriteDeadline(time.Now().Add(n.o.Timeout))
+		c.Write(appendFrame(nil, typeWelcome, welcome{Epoch: known, ID: n.o.ID}.encode()))
+		n.o.Logf("replication: refused master %s: its epoch %d is older than %d", h.ID, h.Epoch, known)
+		return
+	}
+	if err := n.setEpochLocked(h.Epoch); err != nil {
+		n.mu.Unlock()
+		n.fail(err)
+		return
+	}
+	if n.conn != nil {
+		n.conn.Close() // the previous master's connection
+	}
+	n.conn, n.masterID, n.lastContact = c, h.ID, time.Now()
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		if n.conn == c {
+			n.conn = nil
+		}
+		n.mu.Unlock()
+	}()
+
+	n.replMu.Lock()
+	defer n.replMu.Unlock()
+	n.mu.Lock()
+	if n.master || n.conn != c { // promoted, or a newer connection came
+		n.mu.Unlock()
+		return
+	}
+	n.mu.Unlock()
+	w := &connWriter{c: c, timeout: n.o.Timeout}
+	if err := w.send(typeWelcome, welcome{OK: true, Epoch: h.Epoch, ID: n.o.ID}.encode()); err != nil {
+		return
+	}
+	n.o.Logf("replication: replica of %s (epoch %d): resyncing", h.ID, h.Epoch)
+	lsn, err := n.resync(c, fr)
+	if err != nil {
+		n.o.Logf("replication: resync from %s: %v", h.ID, err)
+		return
+	}
+	n.o.Logf("replication: resynced from %s at lsn %d; in sync", h.ID, lsn)
+	if err := w.send(typeAck, encodeLSN(lsn)); err != nil {
+		return
+	}
+	err = n.follow(c, fr, w, lsn)
+	n.o.Logf("replication: master %s: %v", h.ID, err)
+}
+
+// connWriter serialises writes to a connection, each with a deadline.
+type connWriter struct {
+	mu      sync.Mutex
+	c       net.Conn
+	timeout time.Duration
+}
+
+func (w *connWriter) send(typ byte, p []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.c.SetWriteDeadline(time.Now().Add(w.timeout))
+	_, err := w.c.Write(appendFrame(nil, typ, p))
+	return err
+}
+
+// resync discards the node's store and applies the master's snapshot,
+// returning its LSN. While it runs the resync marker says the copy is
+// partial: a node that crashes meanwhile is never eligible as master
+// until a master resyncs it whole.
+func (n *Node) resync(c net.Conn, fr *frameReader) (uint64, error) {
+	n.mu.Lock()
+	n.complete = false
+	n.received, n.applied = 0, 0
+	st := n.st
+	n.st = nil
+	n.mu.Unlock()
+	if err := writeFileSync(n.markerPath(), []byte("resync in progress\n")); err != nil {
+		n.fail(fmt.Errorf("replication: mark resync: %w", err))
+		return 0, err
+	}
+	if st != nil {
+		if err := st.Close(); err != nil {
+			n.o.Logf("replication: close store before resync: %v", err)
+		}
+	}
+	if err := os.RemoveAll(n.storeDir()); err != nil {
+		n.fail(fmt.Errorf("replication: wipe %s: %w", n.storeDir(), err))
+		return 0, err
+	}
+	st, err := n.o.OpenStore(n.storeDir(), n.tap)
+	if err != nil {
+		n.fail(fmt.Errorf("replication: reopen store for resync: %w", err))
+		return 0, err
+	}
+	n.mu.Lock()
+	n.st = st
+	n.mu.Unlock()
+	a := st.(store.Applier)
+	var lsn uint64
+	first := true
+	for {
+		typ, p, err := readFrame(c, fr, n.o.Timeout)
+		if err != nil {
+			return 0, err
+		}
+		if typ == typePing {
+			continue
+		}
+		if typ != typeSnapshot {
+			return 0, fmt.Errorf("%w: frame type %d during a snapshot", ErrProtocol, typ)
+		}
+		s, err := decodeSnapshot(p)
+		if err != nil {
+			return 0, err
+		}
+		if !first && s.LSN != lsn {
+			return 0, fmt.Errorf("%w: snapshot chunk at lsn %d, then %d", ErrProtocol, lsn, s.LSN)
+		}
+		first, lsn = false, s.LSN
+		var next uint64
+		if s.Final {
+			next = s.Next
+		}
+		var bs []*store.Batch
+		if len(s.Batch.Adds) > 0 || len(s.Batch.Acks) > 0 {
+			bs = []*store.Batch{s.Batch}
+		}
+		if len(bs) > 0 || next > 0 {
+			if err := a.Apply(context.Background(), bs, next); err != nil {
+				if errors.Is(err, store.ErrFailed) {
+					n.fail(err)
+				}
+				return 0, fmt.Errorf("apply snapshot: %w", err)
+			}
+		}
+		n.touch()
+		if s.Final {
+			break
+		}
+	}
+	if err := os.Remove(n.markerPath()); err != nil {
+		n.fail(fmt.Errorf("replication: clear resync mark: %w", err))
+		return 0, err
+	}
+	if err := syncDir(n.o.Dir); err != nil {
+		n.fail(fmt.Errorf("replication: clear resync mark: %w", err))
+		return 0, err
+	}
+	n.mu.Lock()
+	n.complete = true
+	n.received, n.applied = lsn, lsn
+	n.mu.Unlock()
+	return lsn, nil
+}
+
+func (n *Node) touch() {
+	n.mu.Lock()
+	n.lastContact = time.Now()
+	n.mu.Unlock()
+}
+
+// follow applies the master's groups from lsn on: the reader acknowledges
+// a group once received (--replica-ack received) and hands it to the
+// applier, which applies what has arrived in one store Apply (one fsync)
+// and then acknowledges it (fsynced).
+func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, lsn uint64) error {
+	type item struct {
+		last uint64
+		bs   []*store.Batch
+	}
+	work := make(chan item, 1024)
+	applyErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.mu.Lock()
+		a := n.st.(store.Applier)
+		n.mu.Unlock()
+		for it := range work {
+			bs, last := it.bs, it.last
+		more:
+			for {
+				select {
+				case it2, ok := <-work:
+					if !ok {
+						break more
+					}
+					bs, last = append(bs, it2.bs...), it2.last
+				default:
+					break more
+				}
+			}
+			if err := a.Apply(context.Background(), bs, 0); err != nil {
+				err = fmt.Errorf("apply lsn up to %d: %w", last, err)
+				if errors.Is(err, store.ErrFailed) {
+					n.fail(err)
+				}
+				applyErr <- err
+				c.Close()
+				for range work {
+				}
+				return
+			}
+			n.mu.Lock()
+			n.applied = last
+			n.mu.Unlock()
+			if n.o.Ack == Fsynced {
+				w.send(typeAck, encodeLSN(last))
+			}
+		}
+	}()
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
+	received := lsn
+	for {
+		typ, p, err := readFrame(c, fr, n.o.Timeout)
+		if err != nil {
+			select {
+			case aerr := <-applyErr:
+				return aerr
+			default:
+			}
+			return err
+		}
+		n.touch()
+		switch typ {
+		case typeGroup:
+			g, err := decodeGroup(p)
+			if err != nil {
+				return err
+			}
+			if g.First != received+1 {
+				return fmt.Errorf("%w: group at lsn %d, expected %d", ErrProtocol, g.First, received+1)
+			}
+			received += uint64(len(g.Batches))
+			n.mu.Lock()
+			n.received = received
+			n.mu.Unlock()
+			work <- item{last: received, bs: g.Batches}
+			if n.o.Ack == Received {
+				if err := w.send(typeAck, encodeLSN(received)); err != nil {
+					return err
+				}
+			}
+		case typePing:
+			at := received
+			if n.o.Ack == Fsynced {
+				n.mu.Lock()
+				at = n.applied
+				n.mu.Unlock()
+			}
+			if err := w.send(typeAck, encodeLSN(at)); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: frame type %d from a master", ErrProtocol, typ)
+		}
+	}
+}
