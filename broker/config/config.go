@@ -100,6 +100,22 @@ type Config struct {
 	// holds the lease file in Data, and stops for good when it loses it.
 	// LeaseOwner, LeaseRenew, LeaseTTL and LeaseMargin apply as for Lease.
 	Shared bool `yaml:"shared"`
+	// ReplicationListen makes the broker one of a replicated master/slave
+	// group (broker/replication): it accepts replication connections
+	// there, stands by as a replica of the master, and serves once its
+	// lock (Witness, or without one the peers) makes it master.
+	ReplicationListen string `yaml:"replication-listen"`
+	// Peers are the other nodes' replication addresses.
+	Peers []string `yaml:"peers"`
+	// ReplicaAck is what a replica must have done before the master counts
+	// it: fsynced (the default) or received.
+	ReplicaAck string `yaml:"replica-ack"`
+	// MinReplicas is how many in-sync replicas must hold a write before it
+	// is acknowledged; 0 lets a master go on alone (asynchronous).
+	MinReplicas int `yaml:"min-replicas"`
+	// Witness is the witness's address (refbroker witness); empty elects
+	// the master among the peers, with the split-brain risk that brings.
+	Witness string `yaml:"witness"`
 	// LeaseOwner names this broker in the lease row; empty means
 	// "<hostname>/<listen address>". It must be unique among the brokers
 	// sharing the database.
@@ -215,6 +231,8 @@ func Default() Config {
 		// database drivers into every user of this package.
 		LeaseRenew:       time.Second,
 		LeaseTTL:         5 * time.Second,
+		ReplicaAck:       "fsynced",
+		MinReplicas:      1,
 		LeaseMargin:      time.Second,
 		DBReconnect:      true,
 		WritePolicy:      "all",
@@ -428,6 +446,18 @@ func (c *Config) Validate() error {
 		return bad("shared", "and lease are two kinds of master/slave (a shared directory, a shared database): pick one")
 	case c.Lease && c.Store != "jdbc" && c.Store != "journaled-jdbc":
 		return bad("lease", "needs store jdbc or journaled-jdbc (the brokers share the database), not %q", c.Store)
+	case c.ReplicationListen == "" && (len(c.Peers) > 0 || c.Witness != ""):
+		return bad("peer", "and witness need replication-listen (replicated master/slave)")
+	case c.ReplicationListen != "" && (c.Shared || c.Lease):
+		return bad("replication-listen", "is replicated master/slave; shared and lease are other kinds: pick one")
+	case c.ReplicationListen != "" && c.Store != "journal":
+		return bad("replication-listen", "needs store journal (its records are what is replicated), not %q", c.Store)
+	case c.ReplicationListen != "" && len(c.Peers) == 0:
+		return bad("peer", "replication-listen needs at least one peer (--peer ADDR, repeatable)")
+	case c.ReplicaAck != "fsynced" && c.ReplicaAck != "received":
+		return bad("replica-ack", "%q: want received or fsynced", c.ReplicaAck)
+	case c.MinReplicas < 0 || c.ReplicationListen != "" && c.MinReplicas > len(c.Peers):
+		return bad("min-replicas", "%d: want 0 to the number of peers (%d)", c.MinReplicas, len(c.Peers))
 	case c.Shared && c.Store != "journal":
 		return bad("shared", "needs store journal (the brokers share its data directory), not %q", c.Store)
 	case c.LeaseRenew <= 0:

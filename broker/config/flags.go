@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -41,6 +42,9 @@ func (v *flagValue) String() string {
 }
 
 func (v *flagValue) Set(s string) error {
+	if prev, ok := v.f.set[v.name]; ok && v.name == "peer" {
+		s = prev + "," + s // repeatable
+	}
 	v.f.set[v.name] = s
 	v.f.multi[v.name] = append(v.f.multi[v.name], s)
 	return nil
@@ -74,6 +78,24 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		func(c *Config, v string) (err error) { c.Lease, err = strconv.ParseBool(v); return err })
 	f.def("shared", "shared-storage master/slave (with --store journal): brokers on one --data directory (a SAN or network drive); stand by, /readyz 503 and no STOMP listener, until this broker holds the lease file <data>/shared.lease (renewed every --lease-renew, taken over after --lease-ttl; each takeover increments its epoch); exit 1 when the lease is lost", "", true,
 		func(c *Config, v string) (err error) { c.Shared, err = strconv.ParseBool(v); return err })
+	f.def("replication-listen", "replicated master/slave (with --store journal): accept replication connections on this `address`; stand by as a replica (/readyz 503, no STOMP listener) until this broker is master (through --witness, else elected among the --peer nodes), then stream every group commit to the replicas", "", false,
+		func(c *Config, v string) error { c.ReplicationListen = v; return nil })
+	f.def("peer", "replicated master/slave: another node's replication `address` (repeatable, or comma-separated)", "", false,
+		func(c *Config, v string) error {
+			c.Peers = nil
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					c.Peers = append(c.Peers, p)
+				}
+			}
+			return nil
+		})
+	f.def("replica-ack", "replicated master/slave: what a replica must have done before the master counts it: fsynced (written and fdatasynced to its own journal) or received (in its memory)", d.ReplicaAck, false,
+		func(c *Config, v string) error { c.ReplicaAck = v; return nil })
+	f.def("min-replicas", "replicated master/slave: acknowledge a message only once this many in-sync replicas hold it (0: the master goes on alone, asynchronous in effect)", strconv.Itoa(d.MinReplicas), false,
+		intSetter(func(c *Config) *int { return &c.MinReplicas }))
+	f.def("witness", "replicated master/slave: the witness's `address` (refbroker witness --listen): only a node holding its grant serves as master; without one a partitioned pair may elect two", "", false,
+		func(c *Config, v string) error { c.Witness = v; return nil })
 	f.def("lease-owner", "`name` of this broker in the lease (--lease, --shared), unique among the brokers sharing the database or directory (default <hostname>/<listen address>, plus the pid when the port is 0)", "", false,
 		func(c *Config, v string) error { c.LeaseOwner = v; return nil })
 	f.def("lease-renew", "--lease, --shared: how often the master renews the lease", d.LeaseRenew.String(), false,

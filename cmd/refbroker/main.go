@@ -39,6 +39,9 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "witness" {
+		return runWitness(args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("refbroker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	flags := config.RegisterFlags(fs)
@@ -84,6 +87,19 @@ SIGTERM; each takeover increments the epoch. A master that cannot renew
 stops acknowledging --lease-margin before its lease can expire and exits
 1, and so does a master paused past its lease once it resumes. See the
 README for what NFS or SAN mounts need for this to hold.
+
+Replicated master/slave: start each node with --store journal
+--replication-listen ADDR --peer OTHER (repeatable), each with its own
+--data, ideally in different sites. A node stands by as a replica; the
+master streams every group commit to the replicas and sends a RECEIPT
+only after its own fdatasync and --min-replicas replicas' acks
+(--replica-ack fsynced by default). With --witness ADDR (refbroker
+witness --listen ADDR, in a third site) only the node holding the
+witness's grant serves; without it a node that has heard from no master
+for --lease-ttl elects itself, so a partition may make two masters. A
+master that meets a newer epoch exits 1; restarted, it is a replica and
+resyncs, discarding what it had not replicated. Run 'refbroker witness
+--help' for the witness.
 
 Flags:
 `)
@@ -164,7 +180,20 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 		}
 		o.Lock = l
 	}
+	if cfg.ReplicationListen != "" {
+		n, l, err := openReplicated(cfg, logf)
+		if err != nil {
+			logf("startup failed: %v", err)
+			return 2
+		}
+		o.Lock = replicatedLock{Lock: l, n: n}
+		o.Replication = func() any { return n.Status() }
+		o.Describe = fmt.Sprintf("store replicated journal (fsync %s, data %s, min-replicas %d, replica-ack %s)", cfg.Fsync, cfg.Data, cfg.MinReplicas, cfg.ReplicaAck)
+	}
 	o.Open = func(ctx context.Context) (store.Store, error) {
+		if r, ok := o.Lock.(replicatedLock); ok {
+			return r.n.Open(ctx)
+		}
 		var epoch int64 // --shared: the journal records it and is fenced by it
 		if cfg.Shared {
 			epoch = o.Lock.Epoch()

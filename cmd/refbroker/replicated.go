@@ -1,0 +1,132 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lossbench/lossbench/broker/config"
+	"github.com/lossbench/lossbench/broker/journal"
+	"github.com/lossbench/lossbench/broker/replication"
+	"github.com/lossbench/lossbench/broker/role"
+	"github.com/lossbench/lossbench/broker/store"
+)
+
+// openReplicated starts this broker's replication node (--replication-listen)
+// over its journal in <data>/journal, and the lock that makes it master:
+// the witness's grant (--witness) or, without one, the election among the
+// peers.
+func openReplicated(cfg *config.Config, logf func(string, ...any)) (*replication.Node, role.Lock, error) {
+	pol, err := journal.ParseSyncPolicy(cfg.Fsync)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--fsync: %w", err)
+	}
+	ack, err := replication.ParseAckMode(cfg.ReplicaAck)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--replica-ack: %w", err)
+	}
+	budget := int64(cfg.MaxMemory)
+	if budget == 0 {
+		budget = -1
+	}
+	id := leaseOwner(cfg)
+	n, err := replication.New(replication.Options{
+		ID: id, Dir: cfg.Data, Listen: cfg.ReplicationListen, Peers: cfg.Peers,
+		Ack: ack, MinReplicas: cfg.MinReplicas, Logf: logf,
+		OpenStore: func(dir string, tap func([]*store.Batch)) (store.Store, error) {
+			st, err := journal.Open(dir, journal.Options{Sync: pol, SegmentSize: int64(cfg.SegmentSize), Repair: cfg.Repair,
+				Logf: logf, RecoverBodyBudget: budget, Tap: tap})
+			if err != nil {
+				return nil, fmt.Errorf("open journal %s: %w", dir, err)
+			}
+			return st, nil
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var l role.Lock
+	if cfg.Witness != "" {
+		l = replication.NewWitnessLock(n, cfg.Witness, role.TermOptions{Renew: cfg.LeaseRenew, TTL: cfg.LeaseTTL, Margin: cfg.LeaseMargin, Logf: logf})
+		logf("replication: %s on %s stands by (witness %s, peers %v, min-replicas %d, replica-ack %s)", id, n.Addr(), cfg.Witness, cfg.Peers, cfg.MinReplicas, ack)
+	} else {
+		l = replication.NewPeerLock(n, cfg.LeaseTTL)
+		logf("replication: %s on %s stands by (no witness: elected among peers %v after %v without a master; a partition may elect two; min-replicas %d, replica-ack %s)", id, n.Addr(), cfg.Peers, cfg.LeaseTTL, cfg.MinReplicas, ack)
+	}
+	return n, l, nil
+}
+
+// replicatedLock is the node's lock for the role machine: released, it
+// also stops the node (its listener, its links).
+type replicatedLock struct {
+	role.Lock
+	n *replication.Node
+}
+
+func (r replicatedLock) Release() error {
+	err := r.Lock.Release()
+	return errors.Join(err, r.n.Close())
+}
+
+// runWitness is `refbroker witness`: the third party of a replicated
+// pair, in a third site.
+func runWitness(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("refbroker witness", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:61620", "`address` the nodes reach the witness on")
+	ttl := fs.Duration("lease-ttl", role.DefaultTTL, "how long a grant lasts without a renewal; at least the nodes' --lease-ttl")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: refbroker witness [flags]
+
+The witness of replicated master/slave: a tiny process in a third site.
+It grants the master role to one node at a time, with an epoch one
+higher than the last; the master renews its grant every --lease-renew
+and reports its in-sync replicas. Once a grant has gone --lease-ttl
+without a renewal the witness grants the next epoch, and only to a node
+that holds everything acknowledged (the last master, or a replica it
+reported in sync). A partitioned pair so never has two masters: only
+the side that reaches the witness serves. State is in memory: a
+restarted witness waits one TTL before granting, so that a live master
+claims its grant back first.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "refbroker witness: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	logf := log.New(stderr, "refbroker witness: ", log.LstdFlags|log.Lmicroseconds).Printf
+	ln, err := replication.TCP{}.Listen(*listen)
+	if err != nil {
+		logf("startup failed: --listen %s: %v", *listen, err)
+		return 2
+	}
+	w := replication.NewWitness(*ttl, logf)
+	logf("witness on %s (ttl %v)", ln.Addr(), *ttl)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- w.Serve(ln) }()
+	select {
+	case s := <-sigs:
+		logf("%v: stopping", s)
+		ln.Close()
+		return 0
+	case err := <-done:
+		logf("FATAL: %v", err)
+		return 1
+	}
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// pair is a replicated pair's flags: each node's data, replication
+// address and peer, and an optional witness.
+type pair struct {
+	repl    [2]string
+	data    [2]string
+	witness string
+}
+
+func newPair(t *testing.T, witness bool) *pair {
+	p := &pair{repl: [2]string{freeAddr(t), freeAddr(t)}, data: [2]string{t.TempDir(), t.TempDir()}}
+	if witness {
+		p.witness = freeAddr(t)
+		w := launchCmd(t, exec.Command(binary(t), "witness", "--listen", p.witness, "--lease-ttl", leaseTTL.String()))
+		deadline := time.Now().Add(20 * time.Second)
+		for !contains(w.stderr.String(), "witness on") {
+			if time.Now().After(deadline) {
+				t.Fatalf("witness did not start:\n%s", w.stderr)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return p
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// start runs node i (0: "broker-a", 1: "broker-b").
+func (p *pair) start(t *testing.T, i int) *leased {
+	t.Helper()
+	name := [2]string{"broker-a", "broker-b"}[i]
+	ha := []string{"--store", "journal", "--data", p.data[i], "--replication-listen", p.repl[i], "--peer", p.repl[1-i]}
+	if p.witness != "" {
+		ha = append(ha, "--witness", p.witness)
+	}
+	return startHA(t, name, ha)
+}
+
+// replStatus is /status's replication.
+type replStatus struct {
+	Role     string `json:"role"`
+	Epoch    uint64 `json:"epoch"`
+	Complete bool   `json:"complete"`
+	InSync   int    `json:"in_sync"`
+	Master   string `json:"master"`
+	Peers    []struct {
+		InSync     bool   `json:"in_sync"`
+		LagRecords uint64 `json:"lag_records"`
+	} `json:"peers"`
+}
+
+func (l *leased) replication(t *testing.T) replStatus {
+	t.Helper()
+	resp, err := http.Get("http://" + l.admin + "/status")
+	if err != nil {
+		return replStatus{}
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Replication replStatus `json:"replication"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Replication
+}
+
+func (l *leased) waitInSync(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for l.replication(t).InSync < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d replicas not in sync after 30s: %+v\n%s", l.name, n, l.replication(t), l.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReplicatedKillMaster: a replicated pair (min-replicas 1, fsynced
+// acks), producers with receipts on the master, kill -9 of the master
+// mid-load: the replica takes over with the next epoch; the ex-master,
+// restarted on its data, comes back as its replica and resyncs; every
+// receipted message is on the new master.
+func TestReplicatedKillMaster(t *testing.T) {
+	for _, witness := range []bool{false, true} {
+		name := "peers"
+		if witness {
+			name = "witness"
+		}
+		t.Run(name, func(t *testing.T) {
+			p := newPair(t, witness)
+			a := p.start(t, 0)
+			a.waitReady(t, 20*time.Second)
+			b := p.start(t, 1)
+			a.waitInSync(t, 1)
+			if code := b.ready(); code != 503 {
+				t.Fatalf("replica readyz %d, want 503", code)
+			}
+			if s := b.replication(t); s.Role != "replica" || s.Master != "broker-a" || !s.Complete {
+				t.Fatalf("replica status %+v", s)
+			}
+			const killAt = 300
+			stop := make(chan struct{})
+			var once sync.Once
+			killNow := func() { a.kill9(); close(stop) }
+			got := load(t, a.addr, 4, stop, func(n int) {
+				if n >= killAt {
+					once.Do(killNow)
+				}
+			})
+			once.Do(killNow)
+			if code := a.exitCode(); code != -int(syscall.SIGKILL) {
+				t.Fatalf("master exit %d, want killed", code)
+			}
+			b.waitReady(t, leaseTTL+20*time.Second)
+			if s := b.replication(t); s.Role != "master" || s.Epoch < 2 {
+				t.Fatalf("new master status %+v", s)
+			}
+			// The new master acknowledges only with a replica: the
+			// ex-master comes back as one, discarding what it did not
+			// replicate.
+			a2 := p.start(t, 0)
+			b.waitInSync(t, 1)
+			if s := a2.replication(t); s.Role != "replica" || s.Master != "broker-b" || s.Epoch != b.replication(t).Epoch {
+				t.Fatalf("returning ex-master status %+v", s)
+			}
+			drainStart := time.Now()
+			seen := drain(t, b.addr)
+			t.Logf("drained %d in %v", len(seen), time.Since(drainStart).Round(time.Millisecond))
+			lost, extra := 0, 0
+			for body := range got {
+				if seen[body] == 0 {
+					lost++
+				}
+			}
+			for body := range seen {
+				if !got[body] {
+					extra++
+				}
+			}
+			t.Logf("%s: %d receipted before kill -9, %d lost, %d unreceipted recovered", name, len(got), lost, extra)
+			if testing.Verbose() {
+				t.Logf("a:\n%s\nb:\n%s\na2:\n%s", a.stderr, b.stderr, a2.stderr)
+			}
+			if len(got) < killAt {
+				t.Fatalf("only %d receipted", len(got))
+			}
+			if lost != 0 {
+				t.Fatalf("%d of %d receipted messages lost", lost, len(got))
+			}
+		})
+	}
+}
