@@ -452,6 +452,8 @@ func (c *Config) Validate() error {
 		return bad("replication-listen", "is replicated master/slave; shared and lease are other kinds: pick one")
 	case c.ReplicationListen != "" && c.Store != "journal":
 		return bad("replication-listen", "needs store journal (its records are what is replicated), not %q", c.Store)
+	case c.ReplicationListen != "" && len(c.Data) > 1:
+		return bad("replication-listen", "keeps one journal per node: give one data directory, not %d (the replicas are the copies)", len(c.Data))
 	case c.ReplicationListen != "" && len(c.Peers) == 0:
 		return bad("peer", "replication-listen needs at least one peer (--peer ADDR, repeatable)")
 	case c.ReplicaAck != "fsynced" && c.ReplicaAck != "received":

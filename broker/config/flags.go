@@ -42,9 +42,6 @@ func (v *flagValue) String() string {
 }
 
 func (v *flagValue) Set(s string) error {
-	if prev, ok := v.f.set[v.name]; ok && v.name == "peer" {
-		s = prev + "," + s // repeatable
-	}
 	v.f.set[v.name] = s
 	v.f.multi[v.name] = append(v.f.multi[v.name], s)
 	return nil
@@ -80,12 +77,14 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		func(c *Config, v string) (err error) { c.Shared, err = strconv.ParseBool(v); return err })
 	f.def("replication-listen", "replicated master/slave (with --store journal): accept replication connections on this `address`; stand by as a replica (/readyz 503, no STOMP listener) until this broker is master (through --witness, else elected among the --peer nodes), then stream every group commit to the replicas", "", false,
 		func(c *Config, v string) error { c.ReplicationListen = v; return nil })
-	f.def("peer", "replicated master/slave: another node's replication `address` (repeatable, or comma-separated)", "", false,
-		func(c *Config, v string) error {
+	f.defRepeat("peer", "replicated master/slave: another node's replication `address` (repeatable, or comma-separated)", "",
+		func(c *Config, vs []string) error {
 			c.Peers = nil
-			for _, p := range strings.Split(v, ",") {
-				if p = strings.TrimSpace(p); p != "" {
-					c.Peers = append(c.Peers, p)
+			for _, v := range vs {
+				for _, p := range strings.Split(v, ",") {
+					if p = strings.TrimSpace(p); p != "" {
+						c.Peers = append(c.Peers, p)
+					}
 				}
 			}
 			return nil

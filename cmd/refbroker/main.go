@@ -181,7 +181,7 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 		o.Lock = l
 	}
 	if cfg.ReplicationListen != "" {
-		n, l, err := openReplicated(cfg, logf)
+		n, l, err := openReplicatedNode(cfg, logf)
 		if err != nil {
 			logf("startup failed: %v", err)
 			return 2

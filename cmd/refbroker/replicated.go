@@ -17,11 +17,11 @@ import (
 	"github.com/lossbench/lossbench/broker/store"
 )
 
-// openReplicated starts this broker's replication node (--replication-listen)
+// openReplicatedNode starts this broker's replication node (--replication-listen)
 // over its journal in <data>/journal, and the lock that makes it master:
 // the witness's grant (--witness) or, without one, the election among the
 // peers.
-func openReplicated(cfg *config.Config, logf func(string, ...any)) (*replication.Node, role.Lock, error) {
+func openReplicatedNode(cfg *config.Config, logf func(string, ...any)) (*replication.Node, role.Lock, error) {
 	pol, err := journal.ParseSyncPolicy(cfg.Fsync)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--fsync: %w", err)
@@ -36,7 +36,7 @@ func openReplicated(cfg *config.Config, logf func(string, ...any)) (*replication
 	}
 	id := leaseOwner(cfg)
 	n, err := replication.New(replication.Options{
-		ID: id, Dir: cfg.Data, Listen: cfg.ReplicationListen, Peers: cfg.Peers,
+		ID: id, Dir: cfg.Data.First(), Listen: cfg.ReplicationListen, Peers: cfg.Peers,
 		Ack: ack, MinReplicas: cfg.MinReplicas, Logf: logf,
 		OpenStore: func(dir string, tap func([]*store.Batch)) (store.Store, error) {
 			st, err := journal.Open(dir, journal.Options{Sync: pol, SegmentSize: int64(cfg.SegmentSize), Repair: cfg.Repair,
