@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/lossbench/lossbench/chaos/history"
@@ -115,4 +116,24 @@ func Outcome(err error) (typ, why string) {
 	default:
 		return history.Unknown, err.Error()
 	}
+}
+
+// QueueName is the broker-side name of workload destination dest for
+// protocols without STOMP's destinations: its last path element, every
+// character outside [A-Za-z0-9_-] replaced by '_' ("/queue/lossbench" is
+// "lossbench"; "_" for an empty one).
+func QueueName(dest string) string {
+	if i := strings.LastIndexByte(dest, '/'); i >= 0 {
+		dest = dest[i+1:]
+	}
+	b := []byte(dest)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "_"
+	}
+	return string(b)
 }

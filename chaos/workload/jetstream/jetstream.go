@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,22 +51,9 @@ type Protocol struct {
 // Name is "nats".
 func (Protocol) Name() string { return "nats" }
 
-// Stream is the stream (and subject) name of workload destination dest.
-func Stream(dest string) string {
-	if i := strings.LastIndexByte(dest, '/'); i >= 0 {
-		dest = dest[i+1:]
-	}
-	b := []byte(dest)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			b[i] = '_'
-		}
-	}
-	if len(b) == 0 {
-		return "_"
-	}
-	return string(b)
-}
+// Stream is the stream (and subject) name of workload destination dest
+// (workload.QueueName).
+func Stream(dest string) string { return workload.QueueName(dest) }
 
 // Dial connects to the server at ep (no reconnects of nats.go's own: the
 // workload's failover picks the next address).
