@@ -34,3 +34,11 @@ type TornPowerCutter interface {
 type DiskCorrupter interface {
 	CorruptDisk(ctx context.Context, disk, glob string, block int64, seed uint64) (string, error)
 }
+
+// DiskMover moves a lost machine's disks to a spare node: the lost node
+// (stopped) loses what its disks had not synced, as in a power cut, and
+// the spare is then started on the same disks. After the move the lost
+// node has no disks; starting it again is an error.
+type DiskMover interface {
+	MoveDisks(ctx context.Context, from, to string) error
+}

@@ -55,7 +55,7 @@ func FromStep(st scenario.Step, topo scenario.Topology) (Fault, error) {
 	case scenario.Stop:
 		return &Stop{Node: t.Node}, needs(name, t.Node)
 	case scenario.MachineLost:
-		return &MachineLost{Node: t.Node}, needs(name, t.Node)
+		return &MachineLost{Node: t.Node, MoveTo: st.MoveDisksTo}, needs(name, t.Node)
 	case scenario.PowerCut:
 		return &PowerCut{Node: t.Node, Torn: st.Torn, Seed: st.Seed}, needs(name, t.Node)
 	case scenario.DiskLost:

@@ -90,6 +90,13 @@ expectations:`, 1))
 	if got := PowerCutNodes(plan); len(got) != 0 {
 		t.Fatalf("PowerCutNodes without a power cut = %q, want none", got)
 	}
+	// A machine lost whose disks move to a spare loses its unsynced
+	// writes: its node is cut too.
+	plan.Steps = append(plan.Steps, scenario.Step{Kind: scenario.MachineLost, Target: scenario.Target{Node: "a1"}, MoveDisksTo: "a2"},
+		scenario.Step{Kind: scenario.MachineLost, Target: scenario.Target{Node: "b1"}})
+	if got := PowerCutNodes(plan); !slices.Equal(got, []string{"a1"}) {
+		t.Fatalf("PowerCutNodes with a move = %q, want [a1]", got)
+	}
 }
 
 // TestDiskFaultScenarios runs the DR matrix's disk fault scenarios on the

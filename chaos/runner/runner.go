@@ -157,13 +157,16 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	return r.do(ctx)
 }
 
-// PowerCutNodes are the nodes a power-cut step of plan targets, in plan
-// order: the nodes a driver must be able to cut the power of (the local
-// driver serves their data through lazyfs).
+// PowerCutNodes are the nodes a power-cut step of plan targets, and those
+// a machine-lost moves the disks of (move_disks_to: the lost machine's
+// unsynced writes are lost with it), in plan order: the nodes a driver
+// must be able to cut the power of (the local driver serves their data
+// through lazyfs).
 func PowerCutNodes(plan *scenario.Plan) []string {
 	var nodes []string
 	for _, st := range plan.Steps {
-		if st.Kind == scenario.PowerCut && !slices.Contains(nodes, st.Target.Node) {
+		cut := st.Kind == scenario.PowerCut || (st.Kind == scenario.MachineLost && st.MoveDisksTo != "")
+		if cut && !slices.Contains(nodes, st.Target.Node) {
 			nodes = append(nodes, st.Target.Node)
 		}
 	}
@@ -234,6 +237,9 @@ func (r *run) do(ctx context.Context) (*Outcome, error) {
 	p := r.opt.Progress
 	p.Logf("%s: starting %d node(s) in %s", r.sc.Name, len(r.sc.Topology.Nodes), r.dir)
 	for _, n := range r.nodes() {
+		if r.spare(n) {
+			continue // started when it takes a lost node's disks
+		}
 		if err := r.drv.Start(ctx, n); err != nil {
 			return nil, fmt.Errorf("runner: %s: %w: %w", r.sc.Name, ErrEnvironment, err)
 		}
@@ -521,11 +527,35 @@ func (r *run) repairSet() map[string]bool {
 	return set
 }
 
-// repair starts every node of the repair set that is down.
+// spare reports whether node is a spare: started only by the machine-lost
+// that moves disks to it.
+func (r *run) spare(node string) bool {
+	for _, n := range r.sc.Topology.Nodes {
+		if n.Name == node {
+			return n.Spare
+		}
+	}
+	return false
+}
+
+// movedAway reports whether a machine-lost of the plan moves node's disks
+// to a spare: the node is gone for good.
+func (r *run) movedAway(node string) bool {
+	for _, st := range r.plan.Steps {
+		if st.Kind == scenario.MachineLost && st.MoveDisksTo != "" && st.Target.Node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// repair starts every node of the repair set that is down, except spares
+// (their machine-lost's recovery starts them) and nodes whose disks moved
+// to a spare.
 func (r *run) repair(ctx context.Context) {
 	set := r.repairSet()
 	for _, n := range r.nodes() {
-		if !set[n] || r.drv.Running(n) {
+		if !set[n] || r.spare(n) || r.movedAway(n) || r.drv.Running(n) {
 			continue
 		}
 		if err := r.drv.Start(ctx, n); err != nil {

@@ -92,3 +92,35 @@ func TestExitExpectations(t *testing.T) {
 		}
 	}
 }
+
+func TestMoveDisksTo(t *testing.T) {
+	spare := "    - {name: s1, site: a, spare: true, broker: {store: journal}}"
+	move := "  - {kind: machine-lost, at: 2s, node: a1, move_disks_to: s1, restart_after: 1s}"
+	s, err := scenario.Parse("t.yaml", []byte(disksScenario(map[string]string{"NODES": spare, "FAULTS": move})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Topology.Nodes[3].Spare || s.Topology.Nodes[0].Spare || s.Faults[1].MoveDisksTo != "s1" {
+		t.Fatalf("spare %+v, fault %+v", s.Topology.Nodes[3], s.Faults[1])
+	}
+	p, err := s.Resolve(1)
+	if err != nil || p.Steps[1].MoveDisksTo != "s1" {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+	for _, tc := range []struct{ nodes, disks, faults, want string }{
+		{spare, "", "", `node "s1": a spare that no machine-lost moves disks to (move_disks_to) is never started`},
+		{"", "", "  - {kind: machine-lost, at: 2s, node: a1, move_disks_to: a2}", `move_disks_to: node "a2" is not a spare`},
+		{"", "", "  - {kind: machine-lost, at: 2s, node: a1, move_disks_to: x9}", `unknown node "x9"`},
+		{spare, "", "  - {kind: machine-lost, at: 2s, node: a2, move_disks_to: s1}", `node "a2" has no disk of its own to move`},
+		{spare, "    - {name: d9, node: s1}", move, `disk "d9": node "s1" is a spare`},
+		{spare, "", move + "\n" + strings.Replace(move, "2s", "3s", 1), `spare "s1" already takes the disks of the machine-lost at line 24`},
+		{spare, "", "  - {kind: machine-lost, at: 2s, node: s1, move_disks_to: s1}", `"s1" is the lost node itself`},
+		{spare, "", "  - {kind: kill, at: 2s, node: a1, move_disks_to: s1}", `fault kill: key "move_disks_to" does not apply`},
+		{"    - {name: s1, site: a, spare: yes please, broker: {store: journal}}", "", move, "spare: expected"},
+	} {
+		_, err := scenario.Parse("t.yaml", []byte(disksScenario(map[string]string{"NODES": tc.nodes, "DISKS": tc.disks, "FAULTS": tc.faults})))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s / %s / %s: error %v, want it to say %q", tc.nodes, tc.disks, tc.faults, err, tc.want)
+		}
+	}
+}

@@ -23,7 +23,7 @@ var faultSpecs = map[FaultKind]faultSpec{
 	Kill:        {targets: []string{"node"}, keys: []string{"restart_after"}},
 	Pause:       {targets: []string{"node"}, keys: []string{"duration"}, required: []string{"duration"}},
 	Stop:        {targets: []string{"node"}, keys: []string{"restart_after"}},
-	MachineLost: {targets: []string{"node"}, keys: []string{"restart_after"}},
+	MachineLost: {targets: []string{"node"}, keys: []string{"restart_after", "move_disks_to"}},
 	DiskLost:    {targets: []string{"disk"}, keys: []string{"restart_after"}},
 	DiskFull:    {targets: []string{"disk"}, keys: []string{"duration"}},
 	SiteLost:    {targets: []string{"site"}, keys: []string{"restart_after"}},
@@ -57,7 +57,7 @@ func (d *decoder) fault(n *yaml.Node) (Fault, bool) {
 	flt := Fault{Pos: pos(n), Chance: 1}
 	all := append([]string{}, faultKeys...)
 	all = append(all, "node", "disk", "site", "database", "sites", "link", "duration", "restart_after", "delay", "jitter", "kb_per_s",
-		"errno", "ops", "file", "block", "torn")
+		"errno", "ops", "file", "block", "torn", "move_disks_to")
 	nerr := len(d.errs)
 	f := d.mapping(n, "fault", all...)
 	if f == nil {
@@ -135,6 +135,9 @@ func (d *decoder) fault(n *yaml.Node) (Fault, bool) {
 		}
 	}
 	d.diskFault(f, &flt, what)
+	if v := f.get("move_disks_to"); v != nil {
+		flt.MoveDisksTo, flt.movePos = d.name(v, what+" move_disks_to"), pos(v)
+	}
 	if v := f.get("chance"); v != nil {
 		flt.Chance = d.float(v, what+" chance")
 		if flt.Chance <= 0 || flt.Chance > 1 {

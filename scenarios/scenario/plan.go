@@ -54,6 +54,8 @@ type Step struct {
 	File  string   `json:"file,omitempty"`
 	Block *int64   `json:"block,omitempty"`
 	Torn  bool     `json:"torn,omitempty"`
+	// MoveDisksTo is the fault's (see Fault).
+	MoveDisksTo string `json:"move_disks_to,omitempty"`
 	// Seed is drawn for a disk-corrupt without block (which file of
 	// several and which block) and a torn power-cut (how much of the last
 	// write is kept).
@@ -105,6 +107,7 @@ func (s *Scenario) Resolve(seed int64) (*Plan, error) {
 			Duration: f.Duration, Restart: f.Restart, RestartAfter: f.RestartAfter,
 			Delay: f.Delay, Jitter: f.Jitter, KBPerSec: f.KBPerSec, Pos: f.Pos,
 			Errno: f.Errno, Ops: f.Ops, File: f.File, Block: f.Block, Torn: f.Torn,
+			MoveDisksTo: f.MoveDisksTo,
 		}
 		if len(f.Between) == 2 {
 			lo, hi := time.Duration(f.Between[0]), time.Duration(f.Between[1])

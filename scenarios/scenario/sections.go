@@ -101,9 +101,12 @@ func (d *decoder) topology(n *yaml.Node) Topology {
 
 func (d *decoder) node(n *yaml.Node) Node {
 	nd := Node{Pos: pos(n), Broker: Broker{Kind: RefBroker, Pos: pos(n)}}
-	f := d.mapping(n, labelled(n, "node"), "name", "site", "broker")
+	f := d.mapping(n, labelled(n, "node"), "name", "site", "broker", "spare")
 	if f == nil {
 		return nd
+	}
+	if v := f.get("spare"); v != nil {
+		nd.Spare = d.bool(v, f.what+" spare")
 	}
 	nd.Name = d.name(f.get("name"), "node name")
 	d.require(f, "name", "site", "broker")

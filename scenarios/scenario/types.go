@@ -98,7 +98,10 @@ type Node struct {
 	Name   string `json:"name"`
 	Site   string `json:"site"`
 	Broker Broker `json:"broker"`
-	Pos    Pos    `json:"pos"`
+	// Spare: the node is not started with the others; a machine-lost
+	// with move_disks_to naming it starts it on the lost node's disks.
+	Spare bool `json:"spare,omitempty"`
+	Pos   Pos  `json:"pos"`
 
 	sitePos Pos
 }
@@ -532,6 +535,11 @@ type Fault struct {
 	// Torn makes a power-cut tear the last unsynced write: a prefix of
 	// it reaches the disk.
 	Torn bool `json:"torn,omitempty"`
+	// MoveDisksTo is a machine-lost's spare node that takes the lost
+	// node's disks (and is started on them, after RestartAfter or at the
+	// recovery) instead of the node coming back on empty disks.
+	MoveDisksTo string `json:"move_disks_to,omitempty"`
+	movePos     Pos
 	// Chance is the probability the fault happens at all (the seed
 	// decides); default 1.
 	Chance float64 `json:"chance"`

@@ -147,6 +147,7 @@ func (d *decoder) validate(s *Scenario) {
 	for i := range s.Faults {
 		d.validateFault(s, &s.Faults[i], ref, hasLink)
 	}
+	d.validateSpares(s, ref)
 	for _, e := range s.Exits {
 		ref(e.Pos, "expectations "+ExitKey, "node", e.Node)
 	}
@@ -382,4 +383,61 @@ func joinKinds(ks []BrokerKind) string {
 		ss = append(ss, string(k))
 	}
 	return strings.Join(ss, ", ")
+}
+
+// validateSpares checks spare nodes and the machine-lost faults that move
+// disks to them: a spare has no disk of its own, takes the disks of one
+// machine-lost at most, and every spare is some move's target; the lost
+// node has a disk of its own to move.
+func (d *decoder) validateSpares(s *Scenario, ref func(Pos, string, string, string) bool) {
+	t := &s.Topology
+	node := map[string]Node{}
+	for _, n := range t.Nodes {
+		node[n.Name] = n
+	}
+	ownDisk := map[string]bool{}
+	for _, k := range t.Disks {
+		for _, n := range k.Attached() {
+			if sp, ok := node[n]; ok && sp.Spare {
+				d.errorf(k.Pos, "disk %q: node %q is a spare: it has no disk of its own, it takes those of a lost node (machine-lost move_disks_to)", k.Name, n)
+			}
+		}
+		if !k.Shared() {
+			ownDisk[k.Node] = true
+		}
+	}
+	movedTo := map[string]int{}
+	for _, f := range s.Faults {
+		if f.MoveDisksTo == "" || !ref(f.movePos, "fault machine-lost move_disks_to", "node", f.MoveDisksTo) {
+			continue
+		}
+		what := "fault machine-lost move_disks_to"
+		if !node[f.MoveDisksTo].Spare {
+			d.errorf(f.movePos, "%s: node %q is not a spare (declare it with spare: true; it is started only when it takes the disks)", what, f.MoveDisksTo)
+			continue
+		}
+		if line, dup := movedTo[f.MoveDisksTo]; dup {
+			d.errorf(f.movePos, "%s: spare %q already takes the disks of the machine-lost at line %d", what, f.MoveDisksTo, line)
+		}
+		movedTo[f.MoveDisksTo] = f.Pos.Line
+		targets := f.OneOf
+		if len(targets) == 0 {
+			targets = []Target{f.Target}
+		}
+		for _, tg := range targets {
+			switch {
+			case tg.Node == f.MoveDisksTo:
+				d.errorf(f.movePos, "%s: %q is the lost node itself", what, tg.Node)
+			case node[tg.Node].Spare:
+				d.errorf(f.movePos, "%s: the lost node %q is a spare itself", what, tg.Node)
+			case tg.Node != "" && !ownDisk[tg.Node]:
+				d.errorf(f.movePos, "%s: node %q has no disk of its own to move (declare one under topology.disks; a shared disk is not the node's to move)", what, tg.Node)
+			}
+		}
+	}
+	for _, n := range t.Nodes {
+		if n.Spare && movedTo[n.Name] == 0 {
+			d.errorf(n.Pos, "node %q: a spare that no machine-lost moves disks to (move_disks_to) is never started", n.Name)
+		}
+	}
 }

@@ -41,6 +41,9 @@ type node struct {
 	// PowerCut; nil on a plain folder.
 	lazy    *lazyfs.FS
 	backing string
+	// moved names the spare that took this node's disks (MoveDisks): the
+	// node has none left and does not start again.
+	moved string
 
 	mu   sync.Mutex // guards proc
 	proc *proc
@@ -157,6 +160,9 @@ func (n *node) start() (*proc, error) {
 	defer n.mu.Unlock()
 	if n.proc != nil && !n.proc.exited() {
 		return nil, fmt.Errorf("local: start %s: already running (pid %d)", n.spec.Name, n.proc.pid)
+	}
+	if n.moved != "" {
+		return nil, fmt.Errorf("local: start %s: the machine is lost and its disks moved to %s", n.spec.Name, n.moved)
 	}
 	if n.backing != "" {
 		// A wiped disk took the backing folder; the mount serves it by
