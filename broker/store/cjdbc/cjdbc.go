@@ -84,6 +84,9 @@ const (
 	Enabled  = 2 // gets writes and counts for the write policy
 )
 
+// maxApply is the most groups one transaction of a database applies.
+const maxApply = 256
+
 // catchUp is how few groups a syncing database may still have to replay
 // when it is enabled: under steady load its queue rarely empties. The
 // groups left were not counted for it; every later one is.
@@ -180,27 +183,43 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	states := make([]State, n)
+	for _, d := range opts.Databases {
+		s.members = append(s.members, &member{i: len(s.members), name: d.Name, open: d.Open, since: time.Now()})
+	}
+	// Databases starting up at the same time as the broker: try those not
+	// reached yet until enough answer or ctx ends.
 	var errs []error
 	reachable := 0
-	for i, d := range opts.Databases {
-		m := &member{i: i, name: d.Name, open: d.Open, since: time.Now()}
-		s.members = append(s.members, m)
-		octx, cancel := context.WithTimeout(ctx, opts.OpenTimeout)
-		db, err := d.Open(octx)
-		if err == nil {
-			states[i], err = db.State(octx)
-			if err != nil {
-				db.Close()
+	for {
+		errs = errs[:0]
+		for i, m := range s.members {
+			if m.db != nil {
+				continue
 			}
+			octx, cancel := context.WithTimeout(ctx, opts.OpenTimeout)
+			db, err := m.open(octx)
+			if err == nil {
+				states[i], err = db.State(octx)
+				if err != nil {
+					db.Close()
+				}
+			}
+			cancel()
+			if err != nil {
+				m.err = err
+				errs = append(errs, fmt.Errorf("database %d (%s): %w", i, m.name, err))
+				continue
+			}
+			m.db, m.err = db, nil
+			reachable++
 		}
-		cancel()
-		if err != nil {
-			m.err = err
-			errs = append(errs, fmt.Errorf("database %d (%s): %w", i, d.Name, err))
-			continue
+		if reachable >= s.needAtOpen() || ctx.Err() != nil {
+			break
 		}
-		m.db = db
-		reachable++
+		select {
+		case <-ctx.Done():
+		case <-time.After(opts.Retry):
+		}
 	}
 	fail := func(err error) (*Store, error) {
 		for _, m := range s.members {
@@ -677,9 +696,16 @@ func (s *Store) apply(m *member, replayUntil uint64) {
 			s.mu.Unlock()
 			return
 		}
-		d, db := m.queue[0], m.db
+		// Every group waiting, up to maxApply, in one transaction: a
+		// database catching up gains on the groups arriving.
+		batch := m.queue[:min(len(m.queue), maxApply)]
+		gs := make([]*Group, len(batch))
+		for i, d := range batch {
+			gs[i] = d.g
+		}
+		db := m.db
 		s.mu.Unlock()
-		err := db.Apply(s.ctx, d.g, d.g.N <= replayUntil)
+		err := db.Apply(s.ctx, gs, replayUntil)
 		s.mu.Lock()
 		if m.state == Disabled {
 			s.mu.Unlock()
@@ -690,10 +716,12 @@ func (s *Store) apply(m *member, replayUntil uint64) {
 			s.mu.Unlock()
 			return
 		}
-		m.queue = m.queue[1:]
-		m.applied = d.g.N
-		if d.counted[m.i] {
-			s.reportLocked(d, true)
+		m.queue = m.queue[len(batch):]
+		m.applied = gs[len(gs)-1].N
+		for _, d := range batch {
+			if d.counted[m.i] {
+				s.reportLocked(d, true)
+			}
 		}
 		if m.state == Syncing && len(m.queue) <= catchUp {
 			m.state, m.since = Enabled, time.Now()
@@ -773,6 +801,9 @@ func (s *Store) resync(m *member) bool {
 	cancel()
 	if err != nil {
 		s.mu.Lock()
+		if m.err == nil || m.err.Error() != err.Error() {
+			s.logf("cjdbc: database %d (%s) still disabled: %v", m.i, m.name, err)
+		}
 		m.err = err
 		s.mu.Unlock()
 		return false

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lossbench/lossbench/broker/store"
 	"github.com/lossbench/lossbench/broker/store/storetest"
@@ -259,10 +260,26 @@ func TestOpenNeedsEnoughDatabases(t *testing.T) {
 	s.Close()
 	set.faults[0].setDown(false)
 	set.faults[1].setDown(true)
-	if _, err := Open(ctx, set.opts); err == nil {
+	// Open waits for enough databases until its context ends.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := Open(short, set.opts); err == nil {
 		t.Fatal("Open on the stale database alone succeeded")
 	}
+	// And goes on once the missing one answers.
+	opened := make(chan error, 1)
+	go func() {
+		s, err := Open(ctx, set.opts)
+		if err == nil {
+			s.Close()
+		}
+		opened <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
 	set.faults[1].setDown(false)
+	if err := <-opened; err != nil {
+		t.Fatalf("Open waiting for database 1: %v", err)
+	}
 	s = set.open(t)
 	defer s.Close()
 	var n int

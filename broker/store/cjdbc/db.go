@@ -37,11 +37,12 @@ type State struct {
 type DB interface {
 	// State reads the database's position and live seqs.
 	State(ctx context.Context) (State, error)
-	// Apply commits g in one transaction that also records g.N as
-	// applied. With replay set the group may already be partly there
-	// (the database is catching up after a copy): rows of its adds are
-	// replaced, not inserted twice.
-	Apply(ctx context.Context, g *Group, replay bool) error
+	// Apply commits gs, consecutive groups in order, in one transaction
+	// that also records the last one's N as applied. Groups with N up to
+	// replayUntil may already be partly there (the database is catching
+	// up after a copy): rows of their adds are replaced, not inserted
+	// twice.
+	Apply(ctx context.Context, gs []*Group, replayUntil uint64) error
 	// Replace, in one transaction, deletes every message, writes every
 	// message scan hands out, raises the high-water mark to high and
 	// records applied: a full copy of another database.

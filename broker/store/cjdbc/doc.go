@@ -71,7 +71,9 @@
 //
 // Open reads every database's N and seqs. With q databases holding every
 // acknowledged group (q = MinDatabases under all, n/2+1 under majority,
-// 1 under first), Open needs n-q+1 databases reachable: then one of them
+// 1 under first), Open needs n-q+1 databases reachable (it tries again
+// every Retry until its context ends, for databases starting with the
+// broker): then one of them
 // holds everything acknowledged, and since a database applies groups in
 // order, the one with the highest N does. It is the source: every
 // reachable database at another N gets its copy before the store serves;

@@ -83,7 +83,7 @@ type faultDB struct {
 	f *fault
 }
 
-func (d *faultDB) Apply(ctx context.Context, g *Group, replay bool) error {
+func (d *faultDB) Apply(ctx context.Context, g []*Group, replay uint64) error {
 	if d.f.isDown() {
 		return errDown
 	}
@@ -205,7 +205,7 @@ type gatedDB struct {
 	entered chan struct{}
 }
 
-func (d *gatedDB) Apply(ctx context.Context, g *Group, replay bool) error {
+func (d *gatedDB) Apply(ctx context.Context, g []*Group, replay uint64) error {
 	select {
 	case d.entered <- struct{}{}:
 	default:

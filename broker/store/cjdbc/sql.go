@@ -124,20 +124,26 @@ func (s *SQL) setApplied(ctx context.Context, tx *sql.Tx, n uint64) error {
 }
 
 // Apply implements DB.
-func (s *SQL) Apply(ctx context.Context, g *Group, replay bool) error {
-	return s.tx(ctx, fmt.Sprintf("group %d", g.N), func(ctx context.Context, tx *sql.Tx) error {
-		if replay && len(g.Adds) > 0 {
-			// A group's adds have consecutive seqs no other group uses.
-			lo, hi := g.Adds[0].Seq, g.Adds[len(g.Adds)-1].Seq
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM lossbench_msgs WHERE seq >= %s AND seq <= %s", s.ph(1), s.ph(2)),
-				int64(lo), int64(hi)); err != nil {
-				return fmt.Errorf("replace replayed rows: %w", err)
+func (s *SQL) Apply(ctx context.Context, gs []*Group, replayUntil uint64) error {
+	if len(gs) == 0 {
+		return nil
+	}
+	last := gs[len(gs)-1]
+	return s.tx(ctx, fmt.Sprintf("groups %d-%d", gs[0].N, last.N), func(ctx context.Context, tx *sql.Tx) error {
+		for _, g := range gs {
+			if g.N <= replayUntil && len(g.Adds) > 0 {
+				// A group's adds have consecutive seqs no other group uses.
+				lo, hi := g.Adds[0].Seq, g.Adds[len(g.Adds)-1].Seq
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM lossbench_msgs WHERE seq >= %s AND seq <= %s", s.ph(1), s.ph(2)),
+					int64(lo), int64(hi)); err != nil {
+					return fmt.Errorf("replace replayed rows: %w", err)
+				}
+			}
+			if err := s.st.WriteTx(ctx, tx, g.Adds, g.Acks, g.High); err != nil {
+				return err
 			}
 		}
-		if err := s.st.WriteTx(ctx, tx, g.Adds, g.Acks, g.High); err != nil {
-			return err
-		}
-		return s.setApplied(ctx, tx, g.N)
+		return s.setApplied(ctx, tx, last.N)
 	})
 }
 
