@@ -54,6 +54,9 @@ type Cell struct {
 	Lost              Budget
 	Duplicated        Budget
 	UnavailableS      Budget
+	// DualActiveS is the seconds in which two nodes may acknowledge at
+	// once (two masters); optional, default 0: never.
+	DualActiveS Budget
 	// Line is where the cell starts in the baseline file.
 	Line int
 }
@@ -250,7 +253,7 @@ func Parse(name string, data []byte) (*Baseline, error) {
 }
 
 func (p *parser) cell(b *Baseline, n *yaml.Node) {
-	m := p.mapping(n, "cell", "strategy", "failure", "lost", "duplicated", "unavailable_s")
+	m := p.mapping(n, "cell", "strategy", "failure", "lost", "duplicated", "unavailable_s", "dual_active_s")
 	if m == nil {
 		return
 	}
@@ -258,6 +261,9 @@ func (p *parser) cell(b *Baseline, n *yaml.Node) {
 		Strategy: p.str(m, n, "strategy", "cell"), Failure: p.str(m, n, "failure", "cell"),
 		Lost: p.budget(m, n, "lost", "cell"), Duplicated: p.budget(m, n, "duplicated", "cell"),
 		UnavailableS: p.budget(m, n, "unavailable_s", "cell")}
+	if m["dual_active_s"] != nil {
+		c.DualActiveS = p.budget(m, n, "dual_active_s", "cell")
+	}
 	if c.Strategy != "" && c.Failure != "" {
 		if prev := b.Cell(c.Strategy, c.Failure); prev != nil {
 			p.errorf(n, "cell (%s, %s) already given at line %d", c.Strategy, c.Failure, prev.Line)

@@ -11,10 +11,14 @@
 //
 //	reference: journal-batch
 //	cells:
-//	  - {strategy: journal-batch, failure: broker-crash, lost: 0, duplicated: 200, unavailable_s: 10}
+//	  - {strategy: journal-batch, failure: broker-crash, lost: 0, duplicated: 200, unavailable_s: 10, dual_active_s: 0}
 //	  - {strategy: memory, failure: broker-crash, lost: any, duplicated: any, unavailable_s: any}
 //	throughput:
 //	  - {strategy: journal-always, producers: 16, min_ratio: 0.05}
+//
+// dual_active_s (seconds with two masters acknowledging) is optional per
+// cell and defaults to 0: no strategy may have two masters unless its cell
+// says so.
 //
 // A scenario whose cell the baseline does not name fails the gate (a new
 // scenario must be given a budget, not silently passed). A scenario the run
@@ -108,6 +112,7 @@ func Evaluate(b *Baseline, in *report.Input) *Verdict {
 			{"lost", cell.Lost, float64(r.Lost)},
 			{"duplicated", cell.Duplicated, float64(r.Duplicated)},
 			{"unavailable_s", cell.UnavailableS, r.UnavailableS},
+			{"dual_active_s", cell.DualActiveS, r.DualActiveS},
 		} {
 			c := Check{Group: group, Name: name + ": " + m.metric, Budget: m.budget.String(), Got: num(m.got), Status: Pass}
 			if !m.budget.Allows(m.got) {

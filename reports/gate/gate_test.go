@@ -11,6 +11,7 @@ import (
 	"github.com/lossbench/lossbench/chaos/bench"
 	"github.com/lossbench/lossbench/reports/report"
 	"github.com/lossbench/lossbench/reports/result"
+	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 const goodBaseline = `reference: journal-batch
@@ -79,6 +80,11 @@ func measured(name, strategy, failure string, lost, dup int, unavail float64) *r
 	return &report.Scenario{Result: r}
 }
 
+func dualActive(s *report.Scenario, sec float64) *report.Scenario {
+	s.Result.DualActiveS = sec
+	return s
+}
+
 func benchOf(ratio float64) *report.Bench {
 	cell := func(target string, v float64) bench.Cell {
 		c := bench.Cell{Target: target}
@@ -107,7 +113,7 @@ func TestEvaluate(t *testing.T) {
 		measured("mem", "memory", "broker-crash", 5000, 3, 60),
 	}, Benches: []*report.Bench{benchOf(0.6)}}
 	v := Evaluate(b, ok)
-	if !v.OK() || v.Count(Pass) != 7 || v.Count(Skip) != 1 {
+	if !v.OK() || v.Count(Pass) != 9 || v.Count(Skip) != 1 {
 		var sb strings.Builder
 		v.WriteTable(&sb, true)
 		t.Fatalf("passing run:\n%s", sb.String())
@@ -130,6 +136,8 @@ func TestEvaluate(t *testing.T) {
 			"journal-batch × broker-crash/jb (run r1): duplicated", "duplicated 11 exceeds the budget <= 10 (b.yaml:3)"},
 		{"unavailable over budget", &report.Input{Scenarios: []*report.Scenario{measured("jb", "journal-batch", "broker-crash", 0, 0, 5.5)}},
 			"journal-batch × broker-crash/jb (run r1): unavailable_s", "unavailable_s 5.5 exceeds the budget <= 5"},
+		{"two masters where the cell allows none", &report.Input{Scenarios: []*report.Scenario{dualActive(measured("jb", "journal-batch", "broker-crash", 0, 0, 0), 1.2)}},
+			"journal-batch × broker-crash/jb (run r1): dual_active_s", "dual_active_s 1.2 exceeds the budget <= 0"},
 		{"unbaselined scenario", &report.Input{Scenarios: []*report.Scenario{measured("new", "raid1", "disk-lost", 0, 0, 0)}},
 			"raid1 × disk-lost/new (run r1)", `no baseline cell for strategy "raid1", failure "disk-lost": add one to b.yaml`},
 		{"nothing acknowledged", &report.Input{Scenarios: []*report.Scenario{empty}},
@@ -213,5 +221,45 @@ func TestFloorBudget(t *testing.T) {
 	}
 	if _, err := Parse("b.yaml", []byte("reference: x\ncells:\n  - {strategy: s, failure: f, lost: \">x\", duplicated: 0, unavailable_s: 0}\n")); err == nil {
 		t.Error("lost: \">x\" parsed")
+	}
+}
+
+// TestBaselineCoversEveryScenario: the checked-in baseline has a cell for
+// every scenario of the suite and the DR matrix, so make gate and
+// lossbench matrix runs are gated cell by cell (a new scenario needs its
+// budget), and a throughput floor for every benched strategy but the
+// reference.
+func TestBaselineCoversEveryScenario(t *testing.T) {
+	b, err := Load(checkedIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../../scenarios/*/*.yaml")
+	n := 0
+	for _, f := range files {
+		if filepath.Base(f) == "baseline.yaml" {
+			continue
+		}
+		s, err := scenario.Load(f)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		n++
+		if b.Cell(s.Strategy, s.Failure) == nil {
+			t.Errorf("%s: no baseline cell for strategy %q, failure %q in %s", f, s.Strategy, s.Failure, checkedIn)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no scenarios found")
+	}
+	floors := map[string]bool{}
+	for _, f := range b.Throughput {
+		floors[f.Strategy] = true
+	}
+	for _, tg := range bench.DefaultTargets() {
+		if tg.Name != b.Reference && !floors[tg.Name] {
+			t.Errorf("bench target %s has no throughput floor in %s", tg.Name, checkedIn)
+		}
 	}
 }
