@@ -61,9 +61,17 @@ images: build
 	$(BIN)/lossbench images
 
 # chaos: the default scenario suite (scenarios/suite) and the DR matrix's
-# scenarios (scenarios/matrix), results under $(OUT)/.
+# scenarios (scenarios/matrix) and the peer brokers' (scenarios/peers),
+# once each, then the short DR matrix; results under $(OUT)/. FULL=1 runs
+# lossbench matrix instead: every scenario with SEEDS seeds (default 3)
+# and a bench of every strategy in the same run.
+SEEDS ?= 3
 chaos: build nats-server
+ifeq ($(FULL),1)
+	$(BIN)/lossbench matrix --seeds $(SEEDS) --out $(OUT) --broker-bin $(BIN)/refbroker
+else
 	$(BIN)/lossbench run --out $(OUT) scenarios/suite/*.yaml scenarios/matrix/*.yaml scenarios/peers/*.yaml
+endif
 
 # gate: the default suite and a short bench of the gated strategies, then the
 # loss-regression gate against the checked-in baseline (loss budgets per
@@ -74,7 +82,7 @@ gate: build nats-server
 	rm -rf $(OUT)/gate
 	$(BIN)/lossbench run --driver local --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml scenarios/matrix/*.yaml scenarios/peers/*.yaml || [ $$? -eq 1 ]
 	$(BIN)/lossbench bench --out $(OUT)/gate --broker-bin $(BIN)/refbroker \
-	  --targets memory,journal-always,journal-batch,journal-never --producers 1,16 --duration 3s --warmup 1s
+	  --targets memory,journal-always,journal-batch,journal-never,jdbc-sqlite,jdbc-postgres,journaled-jdbc-postgres --producers 1,16 --duration 3s --warmup 1s
 	$(BIN)/lossbench gate --baseline scenarios/baseline.yaml $(OUT)/gate
 
 # bench: end-to-end throughput and latency of refbroker's stores beside the

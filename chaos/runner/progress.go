@@ -16,6 +16,15 @@ type Progress struct {
 	terminal bool
 	last     time.Time
 	barShown bool
+	context  string
+}
+
+// SetContext puts s before every status line, e.g. where a run of many
+// stands ("cell 3/20 seed 2/3, ~12m left").
+func (p *Progress) SetContext(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.context = s
 }
 
 // NewProgress writes to w; terminal selects the redrawn bar.
@@ -42,6 +51,9 @@ func (p *Progress) Update(name string, frac float64, status string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	frac = min(max(frac, 0), 1)
+	if p.context != "" {
+		name = "[" + p.context + "] " + name
+	}
 	if p.terminal {
 		const width = 24
 		n := int(frac * width)

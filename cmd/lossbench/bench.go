@@ -120,7 +120,7 @@ func runBench(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	fmt.Fprintf(st.out, "\nresults: %s\n", dir)
 	// The report is a view of bench.json: its failure is printed and never
 	// changes the exit code.
-	if err := writeReport(st.out, dir, 0, dir); err != nil {
+	if _, err := writeReport(st.out, dir, 0, dir); err != nil {
 		fmt.Fprintf(st.err, "lossbench bench: report: %v\n", err)
 	}
 	return exitOK

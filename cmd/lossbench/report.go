@@ -43,7 +43,7 @@ func runReport(ctx context.Context, cmd *command, st *stdio, args []string) int 
 	if *out == "" {
 		*out = dirs[0]
 	}
-	if err := writeReport(st.out, *out, *wait, dirs...); err != nil {
+	if _, err := writeReport(st.out, *out, *wait, dirs...); err != nil {
 		fmt.Fprintf(st.err, "lossbench report: %v\n", err)
 		return exitBad
 	}
@@ -53,15 +53,15 @@ func runReport(ctx context.Context, cmd *command, st *stdio, args []string) int 
 // writeReport draws the report of dirs into out and says where it is. run
 // and bench call it on their own output; its error never changes their
 // exit code.
-func writeReport(w io.Writer, out string, waitAfter float64, dirs ...string) error {
+func writeReport(w io.Writer, out string, waitAfter float64, dirs ...string) (*report.Report, error) {
 	in, err := report.Load(dirs...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rep, err := report.Write(out, in, report.Options{WaitAfter: waitAfter})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(w, "report: %s (%d figures; %s)\n", rep.HTML(), len(rep.Figures), rep.Markdown())
-	return nil
+	return rep, nil
 }

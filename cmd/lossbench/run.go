@@ -92,17 +92,8 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 		// one cannot run its topology (a server database on docker).
 		name = drivers.Auto
 	}
-	var scs []*scenario.Scenario
-	bad := false
-	for _, f := range files {
-		s, ok := loadScenario(st, f)
-		if !ok {
-			bad = true
-			continue
-		}
-		scs = append(scs, s)
-	}
-	if bad {
+	scs, ok := loadScenarios(st, files)
+	if !ok {
 		return exitBad
 	}
 	opt := runner.Options{Out: *out, RunID: *runID, Seed: *seed, SeedSet: seedSet, Driver: name, SendTimeout: *sendTimeout, BrokerImage: *brokerImage,
@@ -141,8 +132,14 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	if ctx.Err() == nil {
 		// The report is a view of the results: its failure is printed and
 		// never changes the exit code.
-		if err := writeReport(st.out, filepath.Join(*out, opt.RunID), report.DefaultWaitAfter, filepath.Join(*out, opt.RunID)); err != nil {
+		rep, err := writeReport(st.out, filepath.Join(*out, opt.RunID), report.DefaultWaitAfter, filepath.Join(*out, opt.RunID))
+		if err != nil {
 			fmt.Fprintf(st.err, "lossbench run: report: %v\n", err)
+		} else if len(outcomes) > 1 {
+			fmt.Fprintf(st.out, "\nDR matrix (lost count and fraction of acknowledged; - no scenario; ! missed its expectations):\n")
+			if err := report.WriteShort(st.out, rep.DR); err != nil {
+				fmt.Fprintf(st.err, "lossbench run: %v\n", err)
+			}
 		}
 	}
 	if ctx.Err() != nil {

@@ -92,3 +92,19 @@ func loadScenario(st *stdio, file string) (*scenario.Scenario, bool) {
 	}
 	return nil, false
 }
+
+// loadScenarios loads every file, printing each one's errors; ok is false
+// when any failed.
+func loadScenarios(st *stdio, files []string) ([]*scenario.Scenario, bool) {
+	var scs []*scenario.Scenario
+	ok := true
+	for _, f := range files {
+		s, good := loadScenario(st, f)
+		if !good {
+			ok = false
+			continue
+		}
+		scs = append(scs, s)
+	}
+	return scs, ok
+}

@@ -195,7 +195,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 <html lang="en"><head><meta charset="utf-8">
 <title>{{.Title}}</title>
 <style>
-body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1100px;color:#222}
+body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1600px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #bbb;padding:.35em .6em;text-align:left;vertical-align:top}
 td.num{text-align:right}

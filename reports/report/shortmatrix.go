@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/lossbench/lossbench/scenarios/scenario"
@@ -62,7 +63,8 @@ func WriteShort(w io.Writer, m *DRMatrix) error {
 				fmt.Fprintf(w, "  ! %s × %s: differs from its hypothesis: %s\n", r, c, x)
 			}
 			for _, e := range cell.Errors {
-				fmt.Fprintf(w, "  ERROR %s × %s: %s seed %d: %s (replay: lossbench run --seed %d %s)\n", r, c, e.Scenario, e.Seed, e.Error, e.Seed, e.File)
+				msg, _, _ := strings.Cut(e.Error, "\n")
+				fmt.Fprintf(w, "  ERROR %s × %s: %s seed %d: %s (replay: lossbench run --seed %d %s)\n", r, c, e.Scenario, e.Seed, msg, e.Seed, e.File)
 			}
 		}
 	}
