@@ -101,7 +101,7 @@ func runMatrix(ctx context.Context, cmd *command, st *stdio, args []string) int 
 	}
 	for _, s := range scs {
 		if c := s.Cell(); c.Row == "" {
-			fmt.Fprintf(st.err, "lossbench matrix: %s: strategy %q is in no row of the DR matrix; it runs, but add matrix: {strategy: ROW} (one of %s)\n",
+			fmt.Fprintf(st.err, "lossbench matrix: %s: strategy %q is in no row of the DR matrix: a row of its own (a peer broker's); to place it, add matrix: {strategy: ROW} (one of %s)\n",
 				s.File, s.Strategy, strings.Join(scenario.MatrixRowNames(), ", "))
 		}
 	}

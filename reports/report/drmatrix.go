@@ -95,7 +95,11 @@ type RowBench struct {
 type DRMatrix struct {
 	Rows, Columns []string
 	cells         map[[2]string]*DRCell
-	// Unplaced are runs whose scenario is in no row.
+	// Extra are rows that are no strategy of scenario.MatrixRows: the
+	// strategy of a scenario in no row (a peer broker's), after the
+	// catalogue's rows.
+	Extra []string
+	// Unplaced are runs that name no strategy at all.
 	Unplaced []*Scenario
 	// Bench is the run's bench (the last one loaded), nil without one.
 	Bench *Bench
@@ -121,10 +125,14 @@ func NewDRMatrix(in *Input, waitAfter float64) *DRMatrix {
 	}
 	benchOf := map[string][]string{} // row -> bench target candidates
 	for _, s := range in.Scenarios {
-		c := s.Result.CellOf()
+		c := cellOf(s)
 		if c.Row == "" {
 			m.Unplaced = append(m.Unplaced, s)
 			continue
+		}
+		if !contains(m.Rows, c.Row) {
+			m.Rows = append(m.Rows, c.Row)
+			m.Extra = append(m.Extra, c.Row)
 		}
 		addColumn(c.Column)
 		if !contains(benchOf[c.Row], c.Bench) {
@@ -145,7 +153,7 @@ func NewDRMatrix(in *Input, waitAfter float64) *DRMatrix {
 		}
 	}
 	for _, s := range in.Scenarios {
-		c := s.Result.CellOf()
+		c := cellOf(s)
 		cell := m.cells[[2]string{c.Row, c.Column}]
 		if cell == nil {
 			continue
@@ -196,6 +204,16 @@ func NewDRMatrix(in *Input, waitAfter float64) *DRMatrix {
 		}
 	}
 	return m
+}
+
+// cellOf is a run's cell; a scenario in no row of the catalogue gets a
+// row of its own, named by its strategy.
+func cellOf(s *Scenario) scenario.Cell {
+	c := s.Result.CellOf()
+	if c.Row == "" {
+		c.Row = s.Result.Strategy
+	}
+	return c
 }
 
 func (c *DRCell) add(s *Scenario, waitAfter float64) {

@@ -42,7 +42,7 @@ func TestDRMatrix(t *testing.T) {
 	in.Benches = []*Bench{{ID: "bench", Report: &rep}}
 	m := NewDRMatrix(&in, DefaultWaitAfter)
 
-	if len(m.Rows) != len(scenario.MatrixRows) || strings.Join(m.Columns[:8], ",") != "broker-crash,power-cut,disk-lost,disk-error,machine-lost,db-lost,site-lost,partition" {
+	if len(m.Rows) != len(scenario.MatrixRows)+1 || strings.Join(m.Columns[:8], ",") != "broker-crash,power-cut,disk-lost,disk-error,machine-lost,db-lost,site-lost,partition" {
 		t.Fatalf("rows %v columns %v", m.Rows, m.Columns)
 	}
 	c := m.Cell("shared-storage", "disk-lost")
@@ -61,8 +61,8 @@ func TestDRMatrix(t *testing.T) {
 	if m.Cell("jdbc", "disk-lost").State != StateNA || m.Cell("journal-batch", "site-lost").State != StateNoScenario {
 		t.Errorf("n/a or no-scenario cell wrong")
 	}
-	if len(m.Unplaced) != 1 || m.Unplaced[0].Result != other {
-		t.Errorf("unplaced %v", m.Unplaced)
+	if len(m.Extra) != 1 || m.Extra[0] != "kahadb" || m.Rows[len(m.Rows)-1] != "kahadb" || len(m.Cell("kahadb", "broker-crash").Runs) != 1 {
+		t.Errorf("a strategy in no row gets its own: extra %v rows %v", m.Extra, m.Rows)
 	}
 	if tp := m.Throughput["jdbc"]; tp == nil || tp.Target != "jdbc-postgres" || tp.ByProducers[16].MsgsPerSec != 16000 {
 		t.Errorf("jdbc throughput %+v", tp)
@@ -77,7 +77,7 @@ func TestDRMatrix(t *testing.T) {
 	for _, s := range []string{"300(30.0%)", "5(0.5%) !", "0 DUAL", "ERROR", "n/a", "0.50/0.50", "not benched",
 		"! jdbc × db-lost: differs from its hypothesis: pg-killed seed 7: lost == 0, got 5",
 		"ERROR journal-mirrored × disk-lost: mirror-lost seed 3: broker did not start",
-		"kaha-kill (strategy kahadb): in no row"} {
+		"kahadb: not a strategy of the DR matrix (a peer broker?): a row of its own"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("short matrix lacks %q:\n%s", s, out.String())
 		}

@@ -53,8 +53,11 @@ func WriteShort(w io.Writer, m *DRMatrix) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, r := range m.Extra {
+		fmt.Fprintf(w, "  %s: not a strategy of the DR matrix (a peer broker?): a row of its own\n", r)
+	}
 	for _, s := range m.Unplaced {
-		fmt.Fprintf(w, "  %s (strategy %s): in no row of the matrix; give it matrix: {strategy: ROW}\n", s.Result.Scenario, s.Result.Strategy)
+		fmt.Fprintf(w, "  %s: names no strategy: in no row\n", s.Result.Scenario)
 	}
 	for _, r := range m.Rows {
 		for _, c := range m.Columns {
