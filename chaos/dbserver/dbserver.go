@@ -91,6 +91,7 @@ type Server struct {
 	Port int
 
 	cfg     config
+	binDir  string // PostgreSQL's bin directory (pg_basebackup)
 	dataDir string
 	logPath string
 	argv    []string

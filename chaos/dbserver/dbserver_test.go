@@ -97,9 +97,9 @@ func testLifecycle(t *testing.T, kind dbserver.Kind) {
 	}
 }
 
-func mustExec(t *testing.T, db *sql.DB, q string) {
+func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
 	t.Helper()
-	if _, err := db.Exec(q); err != nil {
+	if _, err := db.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 }
