@@ -32,6 +32,13 @@ import (
 // connect (pgconn.ConnectError) is judged by its cause: a refused or
 // timed-out dial is one, a refused password is not.
 //
+// A PostgreSQL standby where a primary was wanted is one too: a DSN with
+// several hosts and target_session_attrs=read-write fails with
+// pgconn.ErrReadOnlyConnection while no host is a primary (the old one
+// lost, its standby not yet promoted), and a session on a standby fails
+// a write with SQLSTATE 25006 (read_only_sql_transaction). Reconnecting
+// later finds the promoted primary.
+//
 // A constraint violation, a schema error, corrupted data or a full disk
 // are not: they are still there after a reconnect. Only a remote
 // database produces these; SQLite has no connection to lose.
@@ -48,10 +55,13 @@ func IsConnectionError(err error) bool {
 	switch {
 	case errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
 		return false
+	case errors.Is(err, pgconn.ErrReadOnlyConnection):
+		return true
 	case errors.As(err, &pgErr):
 		// The server answered: only its connection-level codes count.
 		return strings.HasPrefix(pgErr.Code, "08") ||
-			pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+			pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" ||
+			pgErr.Code == "25006"
 	case errors.As(err, &myErr):
 		return myErr.Number == 1053 || myErr.Number == 1927
 	case errors.Is(err, pgconn.ErrConnClosed),

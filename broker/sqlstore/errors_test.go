@@ -49,6 +49,10 @@ func TestIsConnectionError(t *testing.T) {
 		{"pg admin shutdown 57P01", failed(&pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}), true},
 		{"pg crash shutdown 57P02", &pgconn.PgError{Code: "57P02"}, true},
 		{"pg starting up 57P03", &pgconn.PgError{Code: "57P03", Message: "the database system is starting up"}, true},
+		{"pg standby only (target_session_attrs)", fmt.Errorf("sqlstore: connect postgres: %w", errors.Join(
+			fmt.Errorf("127.0.1.250:5432: %w", io.ErrUnexpectedEOF), fmt.Errorf("127.0.2.250:5432: %w", pgconn.ErrReadOnlyConnection))), true},
+		{"pg standby only, one host", fmt.Errorf("connect: %w", pgconn.ErrReadOnlyConnection), true},
+		{"pg read-only transaction 25006", failed(&pgconn.PgError{Code: "25006"}), true},
 		{"pg unique violation", failed(&pgconn.PgError{Code: "23505"}), false},
 		{"pg check violation", failed(&pgconn.PgError{Code: "23514"}), false},
 		{"pg undefined table", &pgconn.PgError{Code: "42P01"}, false},
