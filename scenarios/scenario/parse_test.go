@@ -334,3 +334,46 @@ faults:
 		t.Errorf("disk-stall heals at %v %v, want 3.5s", at, ok)
 	}
 }
+
+// TestReplicatedDatabase: a postgres database with replicas and a failover
+// policy; its servers in order; db-lost and repair may name a replica.
+func TestReplicatedDatabase(t *testing.T) {
+	s, err := scenario.Parse("t.yaml", []byte(`
+name: pg-cluster
+strategy: jdbc-pg-sync-standby
+failure: db-lost
+topology:
+  sites: [a, b, clients]
+  links: [[clients, a], [clients, b], [a, b]]
+  nodes:
+    - {name: a1, site: a, broker: {kind: refbroker, store: jdbc, database: pg}}
+  databases:
+    - name: pg
+      site: a
+      kind: postgres
+      replicas: [{name: pg-b, site: b, sync: true}, {name: pg-c, site: a, sync: false}]
+      failover: {promote_after: 2s}
+workload:
+  destination: /queue/x
+  producers: {count: 1}
+  consumers: {count: 1}
+  duration: 5s
+  recovery: {repair: [pg-b]}
+faults:
+  - {kind: db-lost, at: 1s, database: pg-b}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := s.Topology.Databases[0]
+	if db.Failover == nil || db.Failover.PromoteAfter.D() != 2*time.Second {
+		t.Fatalf("failover %+v", db.Failover)
+	}
+	want := []scenario.DBServer{{Name: "pg", Site: "a"}, {Name: "pg-b", Site: "b", Replica: true, Sync: true}, {Name: "pg-c", Site: "a", Replica: true}}
+	if got := db.Servers(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("servers %+v, want %+v", got, want)
+	}
+	if s.Faults[0].Target.Database != "pg-b" {
+		t.Fatalf("db-lost target %+v", s.Faults[0].Target)
+	}
+}

@@ -260,7 +260,7 @@ func (d *decoder) disk(n *yaml.Node) Disk {
 
 func (d *decoder) database(n *yaml.Node) Database {
 	db := Database{Pos: pos(n)}
-	f := d.mapping(n, labelled(n, "database"), "name", "site", "kind")
+	f := d.mapping(n, labelled(n, "database"), "name", "site", "kind", "replicas", "failover")
 	if f == nil {
 		return db
 	}
@@ -273,7 +273,48 @@ func (d *decoder) database(n *yaml.Node) Database {
 			d.errorf(pos(v), "%s kind: unknown %q; expected postgres, mariadb or sqlite", f.what, db.Kind)
 		}
 	}
+	if v := f.get("replicas"); v != nil {
+		items := d.list(v, f.what+" replicas", "replicas")
+		if len(items) == 0 && v.Kind == yaml.SequenceNode {
+			d.errorf(pos(v), "%s replicas: empty; list the standbys, or leave replicas out", f.what)
+		}
+		for _, it := range items {
+			db.Replicas = append(db.Replicas, d.replica(it, f.what))
+		}
+		if db.Kind != "" && db.Kind != Postgres {
+			d.errorf(pos(v), "%s replicas: only a postgres database has replicas (streaming replication), not %s", f.what, db.Kind)
+		}
+	}
+	if v := f.get("failover"); v != nil {
+		fo := &Failover{Pos: pos(v)}
+		if g := d.mapping(v, f.what+" failover", "promote_after"); g != nil && d.require(g, "promote_after") {
+			pa := g.get("promote_after")
+			fo.PromoteAfter = d.duration(pa, g.what+" promote_after")
+			if _, err := parseDuration(pa.Value); err == nil && pa.Kind == yaml.ScalarNode && fo.PromoteAfter <= 0 {
+				d.errorf(pos(pa), "%s promote_after: expected a duration above 0", g.what)
+			}
+		}
+		db.Failover = fo
+		if len(db.Replicas) == 0 {
+			d.errorf(pos(v), "%s failover: there is no replica to promote; add replicas: [{name: ..., site: ..., sync: true}]", f.what)
+		}
+	}
 	return db
+}
+
+func (d *decoder) replica(n *yaml.Node, what string) Replica {
+	r := Replica{Pos: pos(n)}
+	f := d.mapping(n, what+" "+labelled(n, "replica"), "name", "site", "sync")
+	if f == nil {
+		return r
+	}
+	d.require(f, "name", "site", "sync")
+	r.Name = d.name(f.get("name"), f.what+" name")
+	r.Site, r.sitePos = d.name(f.get("site"), f.what+" site"), posOf(f.get("site"), r.Pos)
+	if v := f.get("sync"); v != nil {
+		r.Sync = d.bool(v, f.what+" sync")
+	}
+	return r
 }
 
 func (d *decoder) workload(n *yaml.Node) Workload {

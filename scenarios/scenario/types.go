@@ -293,14 +293,64 @@ const (
 	SQLite   DatabaseKind = "sqlite"
 )
 
-// Database is a database server in a site, for JDBC-style stores.
+// Database is a database server in a site, for JDBC-style stores, or a
+// replicated cluster of them: a postgres database with Replicas is its
+// primary (named Name, in Site) and standbys streaming from it, each a
+// server in its own site. A broker names the database (the cluster) and
+// is given every server, so it finds whichever is primary; a db-lost
+// fault or a repair names one server.
 type Database struct {
 	Name string       `json:"name"`
 	Site string       `json:"site"`
 	Kind DatabaseKind `json:"kind"`
-	Pos  Pos          `json:"pos"`
+	// Replicas are standbys of the primary (postgres only).
+	Replicas []Replica `json:"replicas,omitempty"`
+	// Failover, if set, promotes a replica when the primary is lost;
+	// without it a lost primary stays lost until repaired.
+	Failover *Failover `json:"failover,omitempty"`
+	Pos      Pos       `json:"pos"`
 
 	sitePos Pos
+}
+
+// Replica is a standby server of a replicated database. Its replication
+// connection to the primary goes through the link between their sites.
+type Replica struct {
+	Name string `json:"name"`
+	Site string `json:"site"`
+	// Sync makes the primary's COMMIT wait until this standby has
+	// flushed the transaction's WAL (synchronous_standby_names,
+	// synchronous_commit=on); false streams asynchronously.
+	Sync bool `json:"sync"`
+	Pos  Pos  `json:"pos"`
+
+	sitePos Pos
+}
+
+// Failover is a replicated database's HA manager: it promotes a replica
+// once the primary has been lost for PromoteAfter, and the lost primary
+// comes back only as a standby of the new one.
+type Failover struct {
+	PromoteAfter Duration `json:"promote_after"`
+	Pos          Pos      `json:"pos"`
+}
+
+// DBServer is one server of a database: the primary or a replica.
+type DBServer struct {
+	Name, Site string
+	// Replica is false for the database's first server (the primary at
+	// the start).
+	Replica bool
+	Sync    bool
+}
+
+// Servers lists the database's servers: itself, then its replicas.
+func (db Database) Servers() []DBServer {
+	out := []DBServer{{Name: db.Name, Site: db.Site}}
+	for _, r := range db.Replicas {
+		out = append(out, DBServer{Name: r.Name, Site: r.Site, Replica: true, Sync: r.Sync})
+	}
+	return out
 }
 
 // Workload is what the clients do.

@@ -41,8 +41,15 @@ func (d *decoder) validate(s *Scenario) {
 	for _, x := range t.Disks {
 		declare("disk", x.Name, x.Pos)
 	}
+	replicaOf := map[string]string{} // replica name -> its database
 	for _, x := range t.Databases {
 		declare("database", x.Name, x.Pos)
+		for _, r := range x.Replicas {
+			declare("database", r.Name, r.Pos)
+			if r.Name != "" {
+				replicaOf[r.Name] = x.Name
+			}
+		}
 	}
 	is := func(kind, name string) bool { e, ok := names[name]; return ok && e.kind == kind }
 	ref := func(p Pos, what, kind, name string) bool {
@@ -102,9 +109,28 @@ func (d *decoder) validate(s *Scenario) {
 	}
 	for _, db := range t.Databases {
 		ref(db.sitePos, fmt.Sprintf("database %q site", db.Name), "site", db.Site)
+		for _, r := range db.Replicas {
+			what := fmt.Sprintf("database %q replica %q site", db.Name, r.Name)
+			// Streaming replication runs over the link between the sites,
+			// both ways (an old primary comes back as a standby).
+			if ref(r.sitePos, what, "site", r.Site) && db.Site != "" && r.Site != db.Site && !hasLink(db.Site, r.Site) {
+				d.errorf(r.sitePos, "%s: the primary in site %q cannot stream to site %q: add the link [%s, %s]",
+					what, db.Site, r.Site, db.Site, r.Site)
+			}
+		}
 	}
 	for _, n := range t.Nodes {
-		d.validateNodeDatabase(t, n, ref, hasLink)
+		replica := false
+		for _, name := range n.Broker.DatabaseNames() {
+			if of, ok := replicaOf[name]; ok {
+				d.errorf(n.Broker.dbPos, "node %q broker database: %q is a replica of database %q; name the database, %s (the broker is given every server and finds the primary)",
+					n.Name, name, of, of)
+				replica = true
+			}
+		}
+		if !replica {
+			d.validateNodeDatabase(t, n, ref, hasLink)
+		}
 	}
 
 	w := &s.Workload
@@ -263,9 +289,14 @@ func (d *decoder) validateNodeDatabase(t *Topology, n Node, ref func(Pos, string
 		d.errorf(p, "%s: store %q keeps no database; database: %s needs store %s", what, b.Store, strings.Join(names, ", "), strings.Join(DatabaseStores, " or "))
 	}
 	for _, db := range t.Databases {
-		if contains(names, db.Name) && n.Site != "" && db.Site != "" && db.Site != n.Site && !hasLink(n.Site, db.Site) {
-			d.errorf(b.dbPos, "%s database: node in site %q cannot reach database %q in site %q: add the link [%s, %s]",
-				what, n.Site, db.Name, db.Site, n.Site, db.Site)
+		if !contains(names, db.Name) {
+			continue
+		}
+		for _, sv := range db.Servers() {
+			if n.Site != "" && sv.Site != "" && sv.Site != n.Site && !hasLink(n.Site, sv.Site) {
+				d.errorf(b.dbPos, "%s database: node in site %q cannot reach database %q in site %q: add the link [%s, %s]",
+					what, n.Site, sv.Name, sv.Site, n.Site, sv.Site)
+			}
 		}
 	}
 }
