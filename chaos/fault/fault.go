@@ -92,7 +92,18 @@ func FromStep(st scenario.Step, topo scenario.Topology) (Fault, error) {
 				nodes = append(nodes, n.Name)
 			}
 		}
-		return &SiteLost{Site: t.Site, Members: nodes}, needs(name, t.Site)
+		f := &SiteLost{Site: t.Site, Members: nodes}
+		for _, db := range topo.Databases {
+			if db.Kind == scenario.SQLite {
+				continue // a file on a node's disk, lost with it
+			}
+			for _, sv := range db.Servers() {
+				if sv.Site == t.Site {
+					f.Databases = append(f.Databases, sv.Name)
+				}
+			}
+		}
+		return f, needs(name, t.Site)
 	case scenario.Partition:
 		if t.Node != "" {
 			return &Partition{A: t.Node, B: driver.Any}, nil

@@ -15,6 +15,9 @@ var topo = scenario.Topology{
 	Sites: []scenario.Site{{Name: "a"}, {Name: "b"}},
 	Nodes: []scenario.Node{{Name: "a1", Site: "a"}, {Name: "a2", Site: "a"}, {Name: "b1", Site: "b"}},
 	Disks: []scenario.Disk{{Name: "d1", Node: "a1"}, {Name: "san", Nodes: []string{"a1", "a2"}}},
+	Databases: []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres,
+		Replicas: []scenario.Replica{{Name: "pg-b", Site: "b", Sync: true}}},
+		{Name: "lite", Site: "a", Kind: scenario.SQLite}},
 }
 
 func TestFaultsDriveTheDriver(t *testing.T) {
@@ -38,7 +41,9 @@ func TestFaultsDriveTheDriver(t *testing.T) {
 		{scenario.Step{Kind: scenario.DiskFull, Target: scenario.Target{Disk: "d1"}}, "disk-full d1",
 			"fill d1", "free d1"},
 		{scenario.Step{Kind: scenario.SiteLost, Target: scenario.Target{Site: "a"}}, "site-lost a",
-			"kill a1; kill a2; wipe-node a1; wipe-node a2", "start a1; start a2"},
+			"kill a1; kill a2; kill-db pg; wipe-node a1; wipe-node a2", "restart-db pg; start a1; start a2"},
+		{scenario.Step{Kind: scenario.SiteLost, Target: scenario.Target{Site: "b"}}, "site-lost b",
+			"kill b1; kill-db pg-b; wipe-node b1", "restart-db pg-b; start b1"},
 		{scenario.Step{Kind: scenario.Partition, Target: scenario.Target{Sites: []string{"a", "b"}}}, "partition a<->b",
 			"cut a b", "heal a b"},
 		{scenario.Step{Kind: scenario.Partition, Target: scenario.Target{Node: "b1"}}, "partition b1",

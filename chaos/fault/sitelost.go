@@ -7,18 +7,22 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver"
 )
 
-// SiteLost loses a whole site at once: every node in it is killed and
-// its disks wiped, as if the data centre burned, and on a driver whose
-// sites are networks (driver.SiteNetworks) the site's network is taken
-// from its nodes. Recover gives the network back and starts the nodes
-// again on empty disks.
+// SiteLost loses a whole site at once: every node and database server
+// in it is killed and the nodes' disks wiped, as if the data centre
+// burned, and on a driver whose sites are networks (driver.SiteNetworks)
+// the site's network is taken from its nodes. Recover gives the network
+// back, starts the database servers again (a replicated database's old
+// primary as a standby) and the nodes on empty disks.
 type SiteLost struct {
-	Site    string
-	Members []string // the site's nodes
+	Site      string
+	Members   []string // the site's nodes
+	Databases []string // the site's database servers
 }
 
-func (f *SiteLost) Name() string    { return "site-lost " + f.Site }
-func (f *SiteLost) Nodes() []string { return f.Members }
+func (f *SiteLost) Name() string { return "site-lost " + f.Site }
+func (f *SiteLost) Nodes() []string {
+	return append(append([]string{}, f.Members...), f.Databases...)
+}
 
 func (f *SiteLost) Inject(ctx context.Context, d driver.Driver) error {
 	dd, err := disks(d, f.Name())
@@ -26,9 +30,18 @@ func (f *SiteLost) Inject(ctx context.Context, d driver.Driver) error {
 		return err
 	}
 	// Kill all first, so no node outlives another by a wipe's time.
+	var dbs driver.Databases
+	if len(f.Databases) > 0 {
+		if dbs, err = databases(d, f.Name()); err != nil {
+			return err
+		}
+	}
 	var errs []error
 	for _, n := range f.Members {
 		errs = append(errs, d.Kill(ctx, n))
+	}
+	for _, db := range f.Databases {
+		errs = append(errs, dbs.KillDB(ctx, db))
 	}
 	for _, n := range f.Members {
 		errs = append(errs, dd.WipeNode(ctx, n))
@@ -44,6 +57,15 @@ func (f *SiteLost) Recover(ctx context.Context, d driver.Driver) error {
 	if sn, ok := d.(driver.SiteNetworks); ok {
 		if err := sn.ConnectSite(ctx, f.Site); err != nil {
 			return err
+		}
+	}
+	if len(f.Databases) > 0 {
+		dbs, err := databases(d, f.Name())
+		if err != nil {
+			return err
+		}
+		for _, db := range f.Databases {
+			errs = append(errs, dbs.RestartDB(ctx, db))
 		}
 	}
 	for _, n := range f.Members {

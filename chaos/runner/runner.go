@@ -517,8 +517,10 @@ func (r *run) repairSet() map[string]bool {
 		}
 	}
 	for _, db := range r.sc.Topology.Databases {
-		if rec.RepairAll {
-			set[db.Name] = true
+		for _, sv := range db.Servers() {
+			if rec.RepairAll {
+				set[sv.Name] = true
+			}
 		}
 	}
 	for _, n := range rec.Repair {
