@@ -97,7 +97,10 @@ func (s *Server) baseBackup(ctx context.Context, source, app string) error {
 	}
 	if err := run(ctx, s.cred, s.Dir, filepath.Join(s.binDir, "pg_basebackup"),
 		"-D", s.dataDir, "-d", conninfo, "--wal-method=stream", "--checkpoint=fast",
-		"--write-recovery-conf"); err != nil {
+		// The standby's first start fsyncs its whole data directory
+		// before it replays (the backup's control file says it was
+		// not shut down), so the backup need not be synced twice.
+		"--no-sync", "--write-recovery-conf"); err != nil {
 		return err
 	}
 	// -R wrote standby.signal and a primary_conninfo; ours, later in
@@ -177,11 +180,15 @@ func (s *Server) Promote(ctx context.Context) error {
 }
 
 // SetSynchronousStandbys names the standbys (application names) a COMMIT
-// on this primary waits for: with several, any one (ANY 1); none makes it
+// on this primary waits for: one ("sync" in pg_stat_replication), or any
+// one of several (ANY 1, "quorum"); none makes it
 // asynchronous. It takes effect at once (pg_reload_conf) for new commits.
 func (s *Server) SetSynchronousStandbys(ctx context.Context, apps ...string) error {
 	names := ""
-	if len(apps) > 0 {
+	switch {
+	case len(apps) == 1:
+		names = quoteIdent(apps[0])
+	case len(apps) > 1:
 		q := make([]string, len(apps))
 		for i, a := range apps {
 			q[i] = quoteIdent(a)

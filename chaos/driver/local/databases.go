@@ -33,9 +33,14 @@ const DatabasesSubdir = "databases"
 // faults apply to the broker's database connection.
 type database struct {
 	spec scenario.Database
-	ip   string // the proxies' address in the database's site
-	dir  string // the server's folder, under Dir/databases
-	name string // the scenario's database on the server
+	// server is this server of spec: spec's own (the primary at the
+	// start) or one of its replicas; cl is spec's cluster when it has
+	// replicas.
+	server scenario.DBServer
+	cl     *cluster
+	ip     string // the proxies' address in the database's site
+	dir    string // the server's folder, under Dir/databases
+	name   string // the scenario's database on the server
 	// links are the proxies from nodes to the server, by node name; their
 	// upstream is set when the server starts.
 	links map[string]*proxies.Link
@@ -46,10 +51,11 @@ type database struct {
 
 // dbState is the driver's databases.
 type dbState struct {
-	byName  map[string]*database
-	order   []string
-	startMu sync.Mutex // serialises startDatabases
-	started bool
+	byName   map[string]*database // by server name
+	order    []string
+	clusters map[string]*cluster // by database name
+	startMu  sync.Mutex          // serialises startDatabases
+	started  bool
 }
 
 var _ driver.Databases = (*Driver)(nil)
@@ -79,7 +85,7 @@ func dbName(runDir string) string {
 // layoutDatabases gives every server database an address in its site and a
 // proxy from every node that names it; nothing starts yet.
 func (d *Driver) layoutDatabases() error {
-	d.dbs = &dbState{byName: map[string]*database{}}
+	d.dbs = &dbState{byName: map[string]*database{}, clusters: map[string]*cluster{}}
 	siteIdx := map[string]int{}
 	for i, s := range d.topo.Sites {
 		siteIdx[s.Name] = i
@@ -89,37 +95,78 @@ func (d *Driver) layoutDatabases() error {
 		if spec.Kind == scenario.SQLite {
 			continue
 		}
-		si, ok := siteIdx[spec.Site]
-		if !ok {
-			return fmt.Errorf("local: database %s: site %q: %w", spec.Name, spec.Site, driver.ErrUnknown)
+		var cl *cluster
+		if len(spec.Replicas) > 0 {
+			if spec.Kind != scenario.Postgres {
+				return fmt.Errorf("local: database %s: replicas of a %s database: %w", spec.Name, spec.Kind, driver.ErrUnsupported)
+			}
+			cl = &cluster{spec: spec}
+			d.dbs.clusters[spec.Name] = cl
 		}
-		// Nodes count up from .1; databases down from .250.
-		ip := SiteIP(si, 249-perSite[spec.Site])
-		perSite[spec.Site]++
-		db := &database{spec: spec, ip: ip, links: map[string]*proxies.Link{},
-			dir: filepath.Join(d.opt.Dir, DatabasesSubdir, spec.Name), name: dbName(d.opt.Dir)}
-		d.dbs.byName[spec.Name] = db
-		d.dbs.order = append(d.dbs.order, spec.Name)
-		for _, name := range d.order {
-			n := d.nodes[name]
-			if !slices.Contains(n.spec.Broker.DatabaseNames(), spec.Name) {
-				continue
+		for _, sv := range spec.Servers() {
+			si, ok := siteIdx[sv.Site]
+			if !ok {
+				return fmt.Errorf("local: database %s: site %q: %w", sv.Name, sv.Site, driver.ErrUnknown)
 			}
-			if !d.linked(n.spec.Site, spec.Site) {
-				return fmt.Errorf("local: node %s cannot reach database %s: no link between sites %s and %s",
-					name, spec.Name, n.spec.Site, spec.Site)
+			// Nodes count up from .1; databases down from .250.
+			ip := SiteIP(si, 249-perSite[sv.Site])
+			perSite[sv.Site]++
+			db := &database{spec: spec, server: sv, cl: cl, ip: ip, links: map[string]*proxies.Link{},
+				dir: filepath.Join(d.opt.Dir, DatabasesSubdir, sv.Name), name: dbName(d.opt.Dir)}
+			d.dbs.byName[sv.Name] = db
+			d.dbs.order = append(d.dbs.order, sv.Name)
+			if cl != nil {
+				cl.members = append(cl.members, db)
 			}
-			listen, err := osutil.FreeAddr(ip)
-			if err != nil {
+			for _, name := range d.order {
+				n := d.nodes[name]
+				if !slices.Contains(n.spec.Broker.DatabaseNames(), spec.Name) {
+					continue
+				}
+				l, err := d.dbLink(name, n.spec.Site, db)
+				if err != nil {
+					return err
+				}
+				db.links[name] = l
+			}
+		}
+		if cl != nil {
+			if err := d.layoutReplication(cl); err != nil {
 				return err
 			}
-			l := &proxies.Link{Name: name + "->" + spec.Name, FromSite: n.spec.Site, FromNode: name,
-				ToSite: spec.Site, ToNode: spec.Name, Listen: listen}
-			// The upstream is set when the server has a port.
-			if err := d.px.Add(l, ""); err != nil {
+		}
+	}
+	return nil
+}
+
+// dbLink adds the proxy from node (or database server) from, in site
+// fromSite, to database server db; its upstream is set when the server
+// has a port.
+func (d *Driver) dbLink(from, fromSite string, db *database) (*proxies.Link, error) {
+	if !d.linked(fromSite, db.server.Site) {
+		return nil, fmt.Errorf("local: %s cannot reach database %s: no link between sites %s and %s",
+			from, db.server.Name, fromSite, db.server.Site)
+	}
+	listen, err := osutil.FreeAddr(db.ip)
+	if err != nil {
+		return nil, err
+	}
+	l := &proxies.Link{Name: from + "->" + db.server.Name, FromSite: fromSite, FromNode: from,
+		ToSite: db.server.Site, ToNode: db.server.Name, Listen: listen}
+	if err := d.px.Add(l, ""); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// pointLinks sets the upstream of every proxy to database server db (the
+// nodes', and the other servers' of its cluster) to its address.
+func (d *Driver) pointLinks(db *database, addr string) error {
+	for _, l := range d.px.Links() {
+		if l.ToNode == db.server.Name {
+			if err := d.px.SetUpstream(l, addr); err != nil {
 				return err
 			}
-			db.links[name] = l
 		}
 	}
 	return nil
@@ -140,16 +187,42 @@ func (d *Driver) startDatabases(ctx context.Context) error {
 	}
 	for _, name := range st.order {
 		db := st.byName[name]
+		if db.cl != nil {
+			continue
+		}
 		if err := d.startDatabase(ctx, db); err != nil {
 			return err
+		}
+	}
+	for _, spec := range d.topo.Databases {
+		if cl := st.clusters[spec.Name]; cl != nil {
+			if err := d.startCluster(ctx, cl); err != nil {
+				return err
+			}
 		}
 	}
 	st.started = true
 	return nil
 }
 
-func (d *Driver) startDatabase(ctx context.Context, db *database) error {
+// dbOptions are the dbserver options of server db.
+func (d *Driver) dbOptions(db *database) []dbserver.Option {
 	opts := []dbserver.Option{dbserver.WithLogf(func(f string, a ...any) { d.opt.Log(f, a...) })}
+	if db.spec.Kind == scenario.Postgres {
+		// A unix socket path is limited to 107 bytes, which a run folder
+		// easily exceeds; brokers and dbserver use TCP only.
+		opts = append(opts, dbserver.WithSetting("unix_socket_directories", ""))
+	}
+	if db.cl != nil {
+		for _, kv := range dbserver.ReplicationSettings {
+			opts = append(opts, dbserver.WithSetting(kv[0], kv[1]))
+		}
+	}
+	return opts
+}
+
+func (d *Driver) startDatabase(ctx context.Context, db *database) error {
+	opts := d.dbOptions(db)
 	var (
 		srv *dbserver.Server
 		err error
@@ -157,9 +230,6 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 	t0 := time.Now()
 	switch db.spec.Kind {
 	case scenario.Postgres:
-		// A unix socket path is limited to 107 bytes, which a run folder
-		// easily exceeds; brokers and dbserver use TCP only.
-		opts = append(opts, dbserver.WithSetting("unix_socket_directories", ""))
 		srv, err = dbserver.StartPostgres(ctx, db.dir, opts...)
 	case scenario.MariaDB:
 		srv, err = dbserver.StartMariaDB(ctx, db.dir, opts...)
@@ -177,21 +247,24 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 	if err := srv.CreateDatabase(ctx, db.name); err != nil {
 		return fmt.Errorf("local: database %s: create %s: %w", db.spec.Name, db.name, err)
 	}
-	for _, l := range db.links {
-		if err := d.px.SetUpstream(l, srv.Addr()); err != nil {
-			return err
-		}
+	if err := d.pointLinks(db, srv.Addr()); err != nil {
+		return err
 	}
-	d.opt.Log("database %s (%s) ready on %s in %s, proxied on %s", db.spec.Name, db.spec.Kind, srv.Addr(),
+	d.opt.Log("database %s (%s) ready on %s in %s, proxied on %s", db.server.Name, db.spec.Kind, srv.Addr(),
 		time.Since(t0).Truncate(time.Millisecond), db.ip)
 	return nil
 }
 
 // dsn is node n's data source name for server database name, through
-// its proxy; "" when it has none or the server has not started.
+// its proxy; "" when it has none or the server has not started. For a
+// replicated database it names every server, each through its own proxy
+// (cluster.dsn).
 func (n *node) dsn(name string) string {
 	if n.d.dbs == nil {
 		return ""
+	}
+	if cl := n.d.dbs.clusters[name]; cl != nil {
+		return cl.dsn(n.spec.Name)
 	}
 	db := n.d.dbs.byName[name]
 	if db == nil {
@@ -235,9 +308,13 @@ func (d *Driver) database(name string) (*database, *dbserver.Server, error) {
 // KillDB crashes database server name: SIGKILL to its whole process tree.
 // Broker connections through the proxies break with it.
 func (d *Driver) KillDB(ctx context.Context, name string) error {
-	_, srv, err := d.database(name)
+	db, srv, err := d.database(name)
 	if err != nil {
 		return err
+	}
+	if db.cl != nil {
+		db.cl.mu.Lock()
+		defer db.cl.mu.Unlock()
 	}
 	if !srv.Running() {
 		return nil
@@ -249,9 +326,12 @@ func (d *Driver) KillDB(ctx context.Context, name string) error {
 // RestartDB starts a killed database server again on its data and port
 // and waits until it accepts connections; a running one is left alone.
 func (d *Driver) RestartDB(ctx context.Context, name string) error {
-	_, srv, err := d.database(name)
+	db, srv, err := d.database(name)
 	if err != nil {
 		return err
+	}
+	if db.cl != nil {
+		return d.restartMember(ctx, db)
 	}
 	if srv.Running() {
 		return nil
@@ -275,6 +355,9 @@ func (d *Driver) DatabaseRunning(name string) bool {
 func (d *Driver) closeDatabases() error {
 	if d.dbs == nil {
 		return nil
+	}
+	for _, cl := range d.dbs.clusters {
+		cl.stopManager()
 	}
 	var errs []error
 	for _, name := range d.dbs.order {

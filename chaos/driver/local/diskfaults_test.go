@@ -43,18 +43,7 @@ func TestDiskFaultsOnTheNodesData(t *testing.T) {
 	if err := lazyfs.Available(); err != nil {
 		t.Skipf("skipping: needs FUSE as root: %v", err)
 	}
-	d, err := New(oneSite(scenario.Disk{Name: "d1", Node: "a1"}), Options{Dir: t.TempDir(), BrokerBin: brokerBin, ClientSite: "clients",
-		ReadyTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Log: t.Logf, FaultFSNodes: []string{"a1"}})
-	if d != nil {
-		t.Cleanup(func() {
-			if err := d.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDriverWith(t, oneSite(scenario.Disk{Name: "d1", Node: "a1"}), func(o *Options) { o.FaultFSNodes = []string{"a1"} })
 	ctx := context.Background()
 	n, _ := d.node("a1")
 	f, err := os.Create(filepath.Join(n.dataDir, "seg.log"))

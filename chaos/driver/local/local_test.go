@@ -54,8 +54,16 @@ func oneSite(disks ...scenario.Disk) scenario.Topology {
 
 func newDriver(t *testing.T, topo scenario.Topology) *Driver {
 	t.Helper()
-	d, err := New(topo, Options{Dir: t.TempDir(), BrokerBin: brokerBin, ClientSite: "clients",
-		ReadyTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Log: t.Logf})
+	return newDriverWith(t, topo, func(*Options) {})
+}
+
+// newDriverWith is newDriver with options changed by set.
+func newDriverWith(t *testing.T, topo scenario.Topology, set func(*Options)) *Driver {
+	t.Helper()
+	o := Options{Dir: t.TempDir(), BrokerBin: brokerBin, ClientSite: "clients",
+		ReadyTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Log: t.Logf}
+	set(&o)
+	d, err := New(topo, o)
 	if d != nil {
 		t.Cleanup(func() {
 			if err := d.Close(); err != nil {
