@@ -32,8 +32,19 @@ type databases struct {
 	logf    func(string, ...any)
 	mu      sync.Mutex
 	servers map[string]*dbserver.Server
-	n       int
+	// standbys are the replicated kinds' standbys, closed with them.
+	standbys []*dbserver.Server
+	n        int
 }
+
+// The replicated database kinds a target's DB may name: a PostgreSQL
+// primary with one standby streaming from it on 127.0.0.1 (no proxy),
+// synchronous (a COMMIT waits until the standby has flushed it) or
+// asynchronous. A cell's broker is given the primary.
+const (
+	PostgresSyncStandby  = "postgres-sync-standby"
+	PostgresAsyncStandby = "postgres-async-standby"
+)
 
 func (d *databases) server(ctx context.Context, kind string) (*dbserver.Server, error) {
 	d.mu.Lock()
@@ -42,16 +53,21 @@ func (d *databases) server(ctx context.Context, kind string) (*dbserver.Server, 
 		return s, nil
 	}
 	k := dbserver.Kind(kind)
+	if kind == PostgresSyncStandby || kind == PostgresAsyncStandby {
+		k = dbserver.Postgres
+	}
 	if err := dbserver.Available(k); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(d.dir, "db-"+kind)
 	var s *dbserver.Server
 	var err error
-	switch k {
-	case dbserver.Postgres:
+	switch kind {
+	case PostgresSyncStandby, PostgresAsyncStandby:
+		s, err = d.startPair(ctx, dir, kind == PostgresSyncStandby)
+	case string(dbserver.Postgres):
 		s, err = dbserver.StartPostgres(ctx, dir)
-	case dbserver.MariaDB:
+	case string(dbserver.MariaDB):
 		s, err = dbserver.StartMariaDB(ctx, dir)
 	default:
 		return nil, fmt.Errorf("bench: unknown database kind %q", kind)
@@ -68,6 +84,33 @@ func (d *databases) server(ctx context.Context, kind string) (*dbserver.Server, 
 	d.servers[kind] = s
 	d.logf("%s server on %s (data %s)", kind, s.Addr(), dir)
 	return s, nil
+}
+
+// startPair starts a PostgreSQL primary in dir/primary and a standby of
+// it in dir/standby, synchronous or not, and returns the primary once the
+// standby streams (and counts as synchronous). d.mu is held.
+func (d *databases) startPair(ctx context.Context, dir string, sync bool) (*dbserver.Server, error) {
+	var opts []dbserver.Option
+	for _, kv := range dbserver.ReplicationSettings {
+		opts = append(opts, dbserver.WithSetting(kv[0], kv[1]))
+	}
+	p, err := dbserver.StartPostgres(ctx, filepath.Join(dir, "primary"), opts...)
+	if err != nil {
+		return p, err
+	}
+	sb, err := dbserver.StartPostgresStandby(ctx, filepath.Join(dir, "standby"), p.Addr(), "standby", opts...)
+	if sb != nil {
+		d.standbys = append(d.standbys, sb)
+	}
+	if err != nil {
+		return p, err
+	}
+	if sync {
+		if err := p.SetSynchronousStandbys(ctx, "standby"); err != nil {
+			return p, err
+		}
+	}
+	return p, p.WaitStandby(ctx, "standby", sync)
 }
 
 // fresh creates a new database on the kind's server and returns the
@@ -172,5 +215,8 @@ func (d *databases) close() {
 	for _, s := range d.servers {
 		s.Close()
 	}
-	d.servers = nil
+	for _, s := range d.standbys {
+		s.Close()
+	}
+	d.servers, d.standbys = nil, nil
 }

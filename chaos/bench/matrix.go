@@ -21,8 +21,9 @@ type Target struct {
 	Name string `json:"name"`
 	// Args are refbroker's flags beyond --listen, --admin and --data.
 	Args []string `json:"args"`
-	// DB, when set, is a database server kind (postgres, mariadb) the
-	// bench starts itself; each cell gets a fresh database on it, passed
+	// DB, when set, is a database server kind (postgres, mariadb, or a
+	// replicated PostgreSQL: PostgresSyncStandby, PostgresAsyncStandby)
+	// the bench starts itself; each cell gets a fresh database on it, passed
 	// to refbroker with --db-driver and --dsn (to a peer, in its own
 	// configuration).
 	DB string `json:"db,omitempty"`
@@ -45,6 +46,8 @@ func DefaultTargets() []Target {
 		{Name: "journal-never", Args: []string{"--store", "journal", "--fsync", "never"}},
 		{Name: "jdbc-sqlite", Args: []string{"--store", "jdbc", "--db-driver", "sqlite"}},
 		{Name: "jdbc-postgres", Args: []string{"--store", "jdbc"}, DB: "postgres"},
+		{Name: "jdbc-postgres-sync-standby", Args: []string{"--store", "jdbc"}, DB: PostgresSyncStandby},
+		{Name: "jdbc-postgres-async-standby", Args: []string{"--store", "jdbc"}, DB: PostgresAsyncStandby},
 		{Name: "jdbc-mariadb", Args: []string{"--store", "jdbc"}, DB: "mariadb"},
 		{Name: "journaled-jdbc-postgres", Args: []string{"--store", "journaled-jdbc", "--fsync", "batch"}, DB: "postgres"},
 	}
