@@ -57,6 +57,7 @@ type config struct {
 	startTimeout time.Duration
 	keepData     bool
 	binDir       string
+	osUser       string // MariaDB's OS user when run as root (Galera)
 	logf         func(string, ...any)
 }
 

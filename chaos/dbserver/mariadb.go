@@ -57,6 +57,18 @@ func fileExists(p string) bool {
 // On error the partial server is returned with the error so the caller can
 // Close it.
 func StartMariaDB(ctx context.Context, dir string, opts ...Option) (*Server, error) {
+	s, err := newMariaDB(ctx, dir, nil, opts)
+	if err != nil {
+		return s, err
+	}
+	return s, s.start(ctx)
+}
+
+// newMariaDB initialises a MariaDB data directory in dir/mariadb and
+// prepares the server's command line, DSN and client account; extra
+// arguments go before the settings. The server runs as the calling user,
+// or, when root and cred is set, as cred's user (mariadbd drops to it).
+func newMariaDB(ctx context.Context, dir string, extra func(s *Server) []string, opts []Option) (*Server, error) {
 	cfg := newConfig(opts)
 	installDB, server, err := mariaBins(cfg.binDir)
 	if err != nil {
@@ -77,6 +89,9 @@ func StartMariaDB(ctx context.Context, dir string, opts ...Option) (*Server, err
 		}
 	}
 	osUser := "--user=" + currentUser()
+	if cfg.osUser != "" && os.Geteuid() == 0 {
+		osUser = "--user=" + cfg.osUser
+	}
 	if err := run(ctx, nil, dir, installDB, "--no-defaults", "--datadir="+s.dataDir, osUser,
 		"--auth-root-authentication-method=normal", "--skip-test-db"); err != nil {
 		return s, err
@@ -99,6 +114,9 @@ func StartMariaDB(ctx context.Context, dir string, opts ...Option) (*Server, err
 		"--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1",
 		"--max-connections=200", "--max-allowed-packet=64M",
 	}
+	if extra != nil {
+		s.argv = append(s.argv, extra(s)...)
+	}
 	for _, kv := range cfg.settings {
 		s.argv = append(s.argv, "--"+kv[0]+"="+kv[1])
 	}
@@ -106,7 +124,7 @@ func StartMariaDB(ctx context.Context, dir string, opts ...Option) (*Server, err
 		return fmt.Sprintf("%s:%s@tcp(127.0.0.1:%d)/%s", mariaUser, mariaPassword, s.Port, db)
 	}
 	s.createDB = func(ctx context.Context, name string) error { return mariaCreateDB(ctx, s.dsn(""), name) }
-	return s, s.start(ctx)
+	return s, nil
 }
 
 func mariaCreateDB(ctx context.Context, dsn, name string) error {
