@@ -12,13 +12,13 @@ import (
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
-// TestReplicatedPostgresFailover on real servers: the primary in site a
-// and a sync standby in site b streaming through the a<->b proxy, on tmpfs; a
-// broker's DSN names both. Killing the primary gets the standby promoted
-// by the HA manager with every committed row, the same DSN then writes to
-// it; restarting the old primary rebuilds it as a synchronous standby of
-// the new one, never a primary. Cutting the a<->b link holds a sync
-// commit.
+// TestReplicatedPostgresFailover on real servers (tmpfs): the primary in
+// site a and a sync standby in site b streaming through the a<->b proxy;
+// a broker's DSN names both. Cutting the a<->b link holds a sync commit.
+// The primary hangs (SIGSTOP): the HA manager fences it (kill -9) and
+// promotes the standby, which has every committed row; the same DSN then
+// writes to it. Restarting the old primary rebuilds it as a synchronous
+// standby of the new one, never a primary.
 func TestReplicatedPostgresFailover(t *testing.T) {
 	if err := dbserver.Available(dbserver.Postgres); err != nil {
 		t.Skip(err)
@@ -83,13 +83,18 @@ func TestReplicatedPostgresFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := d.KillDB(ctx, "pg"); err != nil {
+	// The primary hangs (SIGSTOP): the HA manager fences it (kill -9)
+	// before it promotes, so it can never take a write again.
+	if err := srvOf(pg).Pause(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "pg-b promoted", func() bool {
 		in, err := srvOf(pgb).InRecovery(ctx)
 		return err == nil && !in
 	})
+	if srvOf(pg).Running() {
+		t.Fatal("pg-b promoted while the old primary pg still runs (paused): two primaries")
+	}
 	// The broker's DSN finds the new primary.
 	var n int
 	waitFor(t, "a write through a2's DSN", func() bool {
