@@ -146,6 +146,27 @@ func (w *Witness) release(r witnessReq) grant {
 	return grant{Epoch: w.epoch, Holder: w.holder, Reason: "not the holder"}
 }
 
+// WitnessStatus is the witness's state as its /status shows it.
+type WitnessStatus struct {
+	Epoch  uint64   `json:"epoch"`
+	Holder string   `json:"holder"`
+	Free   bool     `json:"free"`
+	InSync []string `json:"in_sync"`
+	// ValidForMs is how long the holder's grant lasts without a renewal.
+	ValidForMs int64 `json:"valid_for_ms"`
+}
+
+// Status returns the witness's state.
+func (w *Witness) Status() WitnessStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := WitnessStatus{Epoch: w.epoch, Holder: w.holder, Free: w.free, InSync: append([]string{}, w.inSync...)}
+	if !w.free {
+		st.ValidForMs = max(0, (w.ttl - w.clock.Now().Sub(w.renewed)).Milliseconds())
+	}
+	return st
+}
+
 // WitnessLock is a node's master lock held through a witness: a
 // role.Term counts the grant from the start of its last renewal and ends
 // it Margin early, so the master stops acknowledging before the witness

@@ -24,14 +24,24 @@ type NodeEnv struct {
 	// ({disk.NAME}); Peers the addresses of the other nodes this node
 	// reaches by name ({peer.NAME}).
 	Disks, Peers map[string]string
+	// Repl is the node's replication address ({repl}, refbroker
+	// --replication-listen); ReplPeers the other nodes' replication
+	// addresses as this node reaches them ({repl.NAME}), through the link
+	// proxies. Empty where the driver has none.
+	Repl      string
+	ReplPeers map[string]string
 }
 
 // Vars are the placeholder values of node n in env: {listen}, {admin},
-// {data}, {node}, {site}, {dsn}, {disk.NAME}, {peer.NAME}.
+// {data}, {node}, {site}, {dsn}, {disk.NAME}, {peer.NAME}, {repl},
+// {repl.NAME}.
 func Vars(n scenario.Node, env NodeEnv) map[string]string {
 	v := map[string]string{
 		"listen": env.Listen, "admin": env.Admin, "data": env.Data,
-		"node": n.Name, "site": n.Site, "dsn": env.DSN,
+		"node": n.Name, "site": n.Site, "dsn": env.DSN, "repl": env.Repl,
+	}
+	for name, a := range env.ReplPeers {
+		v["repl."+name] = a
 	}
 	for name, p := range env.Disks {
 		v["disk."+name] = p
@@ -43,7 +53,9 @@ func Vars(n scenario.Node, env NodeEnv) map[string]string {
 }
 
 // BrokerArgv is node n's broker command line in env: a command broker's
-// own argv with its placeholders filled, or refbroker's flags (--listen,
+// own argv with its placeholders filled, refbroker's witness (args
+// starting with "witness": refbroker witness --listen --admin, then the
+// other args), or refbroker's flags (--listen,
 // --admin, --store, --data, --fsync, the database's --db-driver and
 // --dsn) followed by the scenario's extra arguments. Every driver builds
 // its command lines here, so a scenario means the same on each.
@@ -56,6 +68,11 @@ func BrokerArgv(n scenario.Node, topo scenario.Topology, env NodeEnv) []string {
 	bin := env.Bin
 	if bin == "" {
 		bin = "refbroker"
+	}
+	if args := b.Argv(vars); len(args) > 0 && args[0] == "witness" {
+		// The witness of replicated master/slave (refbroker witness),
+		// on the node's addresses; no store.
+		return append([]string{bin, "witness", "--listen", env.Listen, "--admin", env.Admin}, args[1:]...)
 	}
 	argv := []string{bin, "--listen", env.Listen, "--admin", env.Admin}
 	if b.Store != "" {

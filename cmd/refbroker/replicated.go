@@ -1,14 +1,18 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/lossbench/lossbench/broker/config"
 	"github.com/lossbench/lossbench/broker/journal"
@@ -80,6 +84,7 @@ func runWitness(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:61620", "`address` the nodes reach the witness on")
 	ttl := fs.Duration("lease-ttl", role.DefaultTTL, "how long a grant lasts without a renewal; at least the nodes' --lease-ttl")
+	adminAddr := fs.String("admin", "", "HTTP `address` for /healthz, /readyz (200 while serving) and /status (the grant: epoch, holder, in-sync replicas); empty disables")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: refbroker witness [flags]
 
@@ -115,6 +120,26 @@ Flags:
 		return 2
 	}
 	w := replication.NewWitness(*ttl, logf)
+	if *adminAddr != "" {
+		aln, err := net.Listen("tcp", *adminAddr)
+		if err != nil {
+			ln.Close()
+			logf("startup failed: --admin %s: %v", *adminAddr, err)
+			return 2
+		}
+		mux := http.NewServeMux()
+		ok := func(rw http.ResponseWriter, _ *http.Request) { io.WriteString(rw, "ok\n") }
+		mux.HandleFunc("/healthz", ok)
+		mux.HandleFunc("/readyz", ok)
+		mux.HandleFunc("/status", func(rw http.ResponseWriter, _ *http.Request) {
+			rw.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(rw).Encode(map[string]any{"role": "witness", "witness": w.Status()})
+		})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(aln)
+		defer srv.Close()
+		logf("admin on http://%s", aln.Addr())
+	}
 	logf("witness on %s (ttl %v)", ln.Addr(), *ttl)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)

@@ -166,8 +166,9 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 	}
 	checkPlaceholders := func(v *yaml.Node, s string) {
 		for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
-			if !contains(Placeholders, m[1]) {
-				d.errorf(pos(v), "%s: unknown placeholder {%s}; expected one of: {%s}", what, m[1], strings.Join(Placeholders, "}, {"))
+			kind, name, named := strings.Cut(m[1], ".")
+			if !contains(Placeholders, m[1]) && !(named && name != "" && contains(NodePlaceholders, kind)) {
+				d.errorf(pos(v), "%s: unknown placeholder {%s}; expected one of: {%s}, {peer.NODE}, {repl.NODE}", what, m[1], strings.Join(Placeholders, "}, {"))
 			}
 		}
 	}

@@ -161,7 +161,12 @@ var FsyncPolicies = []string{"always", "batch", "never"}
 //	{node}   the node's name
 //	{site}   the node's site
 //	{dsn}    the data source name of the node's database (broker.database)
-var Placeholders = []string{"listen", "admin", "data", "node", "site", "dsn"}
+var Placeholders = []string{"listen", "admin", "data", "node", "site", "dsn", "repl"}
+
+// NodePlaceholders name another node: {peer.NAME} is NAME's STOMP address
+// and {repl.NAME} its replication address ({repl} on NAME), each as this
+// node reaches it, through the link proxy between their sites.
+var NodePlaceholders = []string{"peer", "repl"}
 
 // Broker is what runs on a node.
 type Broker struct {

@@ -131,6 +131,7 @@ func (d *decoder) validate(s *Scenario) {
 		if !replica {
 			d.validateNodeDatabase(t, n, ref, hasLink)
 		}
+		d.validateNodeRefs(t, n, hasLink)
 	}
 
 	w := &s.Workload
@@ -296,6 +297,38 @@ func (d *decoder) validateNodeDatabase(t *Topology, n Node, ref func(Pos, string
 			if n.Site != "" && sv.Site != "" && sv.Site != n.Site && !hasLink(n.Site, sv.Site) {
 				d.errorf(b.dbPos, "%s database: node in site %q cannot reach database %q in site %q: add the link [%s, %s]",
 					what, n.Site, sv.Name, sv.Site, n.Site, sv.Site)
+			}
+		}
+	}
+}
+
+// validateNodeRefs checks that {peer.NAME} and {repl.NAME} name another
+// node that this node's site reaches.
+func (d *decoder) validateNodeRefs(t *Topology, n Node, hasLink func(a, b string) bool) {
+	b := n.Broker
+	strs := append(append([]string{}, b.Command...), b.Args...)
+	for _, v := range b.Env {
+		strs = append(strs, v)
+	}
+	for _, s := range strs {
+		for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
+			kind, name, named := strings.Cut(m[1], ".")
+			if !named || !contains(NodePlaceholders, kind) {
+				continue
+			}
+			var to *Node
+			for i := range t.Nodes {
+				if t.Nodes[i].Name == name {
+					to = &t.Nodes[i]
+				}
+			}
+			switch {
+			case to == nil:
+				d.errorf(b.Pos, "node %q broker: placeholder {%s}: no node %q", n.Name, m[1], name)
+			case to.Name == n.Name:
+				d.errorf(b.Pos, "node %q broker: placeholder {%s} names the node itself (use {%s})", n.Name, m[1], map[string]string{"peer": "listen", "repl": "repl"}[kind])
+			case to.Site != n.Site && !hasLink(n.Site, to.Site):
+				d.errorf(b.Pos, "node %q broker: placeholder {%s}: site %q has no link to site %q", n.Name, m[1], n.Site, to.Site)
 			}
 		}
 	}

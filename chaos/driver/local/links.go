@@ -41,6 +41,11 @@ func (d *Driver) layoutLinks() error {
 			if err := d.addLink(from.spec.Site, from.spec.Name, to); err != nil {
 				return err
 			}
+			// Replication ({repl.NAME}) takes the same path between the
+			// sites, so that link faults apply to it.
+			if err := d.addReplLink(from, to); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -57,6 +62,16 @@ func (d *Driver) addLink(fromSite, fromNode string, to *node) error {
 	}
 	return d.px.Add(&proxies.Link{Name: from + "->" + to.spec.Name, FromSite: fromSite, FromNode: fromNode,
 		ToSite: to.spec.Site, ToNode: to.spec.Name, Listen: listen}, to.listen)
+}
+
+// addReplLink proxies from's connections to to's replication address.
+func (d *Driver) addReplLink(from, to *node) error {
+	listen, err := osutil.FreeAddr(to.ip)
+	if err != nil {
+		return err
+	}
+	return d.px.Add(&proxies.Link{Name: from.spec.Name + "->" + to.spec.Name + "/repl", FromSite: from.spec.Site, FromNode: from.spec.Name,
+		ToSite: to.spec.Site, ToNode: to.spec.Name, Listen: listen, Port: "repl"}, to.repl)
 }
 
 // Cut disables the proxies between a and b: their listeners close and

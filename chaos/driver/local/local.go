@@ -191,6 +191,9 @@ func (d *Driver) layoutNodes() error {
 		if n.admin, err = osutil.FreeAddr(ip); err != nil {
 			return err
 		}
+		if n.repl, err = osutil.FreeAddr(ip); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
 			return fmt.Errorf("local: %w", err)
 		}

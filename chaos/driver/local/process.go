@@ -31,6 +31,7 @@ type node struct {
 	listen  string // the broker's own STOMP address
 	admin   string // the broker's admin HTTP address (nats: monitoring)
 	cluster string // a nats node's route address in a cluster, or ""
+	repl    string // the node's replication address ({repl})
 	dir     string // working folder
 	dataDir string // {data}
 	// sharedData: dataDir is on a disk shared with other nodes, which
@@ -71,13 +72,18 @@ func (p *proc) exited() bool {
 // env is where node n's broker finds what it needs on this machine.
 func (n *node) env() driver.NodeEnv {
 	e := driver.NodeEnv{Bin: n.d.opt.BrokerBin, Listen: n.listen, Admin: n.admin, Data: n.dataDir,
-		DSN: n.dsn(n.spec.Broker.Database), DSNs: n.dsns(), Disks: map[string]string{}, Peers: map[string]string{}}
+		DSN: n.dsn(n.spec.Broker.Database), DSNs: n.dsns(), Disks: map[string]string{}, Peers: map[string]string{},
+		Repl: n.repl, ReplPeers: map[string]string{}}
 	for name, dk := range n.d.disks {
 		e.Disks[name] = dk.path
 	}
 	for _, l := range n.d.px.Links() {
 		if l.FromNode == n.spec.Name {
-			e.Peers[l.ToNode] = l.Listen
+			if l.Port == "repl" {
+				e.ReplPeers[l.ToNode] = l.Listen
+			} else {
+				e.Peers[l.ToNode] = l.Listen
+			}
 		}
 	}
 	return e

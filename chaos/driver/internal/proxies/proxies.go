@@ -27,8 +27,11 @@ type Link struct {
 	FromSite, FromNode string
 	ToSite, ToNode     string
 	Listen             string
-	proxy              *toxiproxy.Proxy
-	cuts               int // guarded by Set.mu
+	// Port is which of the target node's ports the link reaches: "" its
+	// STOMP listener, "repl" its replication listener.
+	Port  string
+	proxy *toxiproxy.Proxy
+	cuts  int // guarded by Set.mu
 }
 
 type toxicRef struct {
