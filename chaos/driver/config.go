@@ -26,6 +26,12 @@ type Config struct {
 	// image built from this source tree. It must be on the engine
 	// already: nothing is pulled.
 	BrokerImage string
+	// DatabaseImages names, by database kind ("postgres", "mariadb"), the
+	// container image a container driver runs a server database from
+	// (lossbench run --postgres-image, --mariadb-image); a kind missing
+	// means the image made from this machine's Debian packages. It must
+	// be on the engine already: nothing is pulled.
+	DatabaseImages map[string]string
 	// ClientSite is the site the clients run in; "" means outside every
 	// site: they reach every node.
 	ClientSite string

@@ -1,6 +1,33 @@
 package driver
 
-import "context"
+import (
+	"context"
+	"path/filepath"
+	"strings"
+)
+
+// DatabaseName is the database every driver creates on a server for the
+// run whose folder is runDir: the folder's name (the scenario's), in the
+// characters SQL names allow, at most 60 of them.
+func DatabaseName(runDir string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(filepath.Base(runDir)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	s := b.String()
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		s = "lb_" + s
+	}
+	if len(s) > 60 {
+		s = s[:60]
+	}
+	return s
+}
 
 // Databases is a driver that runs the topology's database servers and can
 // fault them. Names are the topology's database names.

@@ -59,6 +59,9 @@ type Options struct {
 	BrokerBin string
 	// BrokerImage is driver.Config.BrokerImage (--refbroker-image).
 	BrokerImage string
+	// DatabaseImages is driver.Config.DatabaseImages (--postgres-image,
+	// --mariadb-image).
+	DatabaseImages map[string]string
 	// SendTimeout bounds a send's wait for its receipt. Default 5s.
 	SendTimeout time.Duration
 	// Progress shows the run; nil shows nothing.
@@ -143,7 +146,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	}
 	drv, err := open(ctx, driver.Config{
 		Topology: sc.Topology, RunID: opt.RunID, Scenario: sc.Name,
-		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, BrokerImage: opt.BrokerImage, ClientSite: sc.Workload.Site,
+		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, BrokerImage: opt.BrokerImage, DatabaseImages: opt.DatabaseImages, ClientSite: sc.Workload.Site,
 		PowerCutNodes: PowerCutNodes(plan), FaultFSNodes: FaultFSNodes(plan), Writeback: sc.Writeback,
 		Log: func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
 	})

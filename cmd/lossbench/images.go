@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lossbench/lossbench/chaos/driver/docker"
+	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 func init() {
@@ -13,23 +15,29 @@ func init() {
 		name:    "images",
 		usage:   "[--prune]",
 		summary: "build the container images the docker driver runs",
-		help: `Builds, when missing, the refbroker image the docker driver runs: a static
+		help: `Builds, when missing, the images the docker driver runs. refbroker: a static
 binary (CGO_ENABLED=0 go build, inside the lossbench module) in a FROM scratch
-image tagged lossbench/refbroker:<first 12 hex digits of its SHA-256>. Nothing
-is pulled. Prints the image, its ID, size and build time (0s when it was
-there already). The engine is the one DOCKER_HOST names, else the local
-socket. With --prune it then removes every other lossbench/refbroker tag
-(images labelled lossbench.role=image, one per source change) and prints
-each; a tag a container still uses is kept and said so. Exit 0 when the
-image is there (and the prune removed what it could), 2 when no engine
-answers, the build fails or a removal fails.`,
+image tagged lossbench/refbroker:<first 12 hex digits of its SHA-256>.
+PostgreSQL and MariaDB: lossbench/postgres and lossbench/mariadb, each made
+from this machine's Debian packages (postgresql-15, mariadb-server-core: the
+files dpkg -L lists, the libraries they load, a data folder initialised by
+initdb or mariadb-install-db; docker import), tagged by the hash of the
+recipe and the packages' versions. Nothing is pulled. Prints each image, its
+ID, size and build time (0s when it was there already); a database image
+that cannot be made here (its packages are not installed) is reported and
+the others go on. The engine is the one DOCKER_HOST names, else the local
+socket. With --prune it then removes every other tag of these repositories
+(images labelled lossbench.role=image, one per source change or package
+upgrade) and prints each; a tag a container still uses is kept and said so.
+Exit 0 when every image is there (and the prune removed what it could), 2
+when no engine answers, a build fails or a removal fails.`,
 		run: runImages,
 	})
 }
 
 func runImages(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	fs := cmd.flags(st)
-	prune := fs.Bool("prune", false, "remove every other lossbench/refbroker tag built here (not those a container uses)")
+	prune := fs.Bool("prune", false, "remove every other lossbench/refbroker, lossbench/postgres and lossbench/mariadb tag built here (not those a container uses)")
 	if _, code, ok := cmd.parse(fs, args); !ok {
 		return code
 	}
@@ -47,16 +55,30 @@ func runImages(ctx context.Context, cmd *command, st *stdio, args []string) int 
 	}
 	fmt.Fprintf(st.out, "%s\t%s\t%.1f MB\tbuilt in %s (%s with go build)\n", img.Ref, img.ID, float64(img.Size)/1e6,
 		img.Build.Truncate(time.Millisecond), time.Since(t0).Truncate(time.Millisecond))
+	keep := map[string]string{docker.ImageRepo: img.Ref}
+	code := exitOK
+	for _, kind := range []scenario.DatabaseKind{scenario.Postgres, scenario.MariaDB} {
+		dimg, err := docker.DatabaseImage(ctx, cli, kind)
+		if err != nil {
+			fmt.Fprintf(st.err, "lossbench images: %v\n", err)
+			code = exitBad
+			continue
+		}
+		keep[strings.SplitN(dimg.Ref, ":", 2)[0]] = dimg.Ref
+		fmt.Fprintf(st.out, "%s\t%s\t%.1f MB\tbuilt in %s\n", dimg.Ref, dimg.ID, float64(dimg.Size)/1e6, dimg.Build.Truncate(time.Millisecond))
+	}
 	if !*prune {
-		return exitOK
+		return code
 	}
-	did, err := docker.PruneImages(ctx, cli, docker.ImageRepo, img.Ref)
-	for _, line := range did {
-		fmt.Fprintf(st.out, "%s\n", line)
+	for _, repo := range []string{docker.ImageRepo, docker.PostgresRepo, docker.MariaDBRepo} {
+		did, err := docker.PruneImages(ctx, cli, repo, keep[repo])
+		for _, line := range did {
+			fmt.Fprintf(st.out, "%s\n", line)
+		}
+		if err != nil {
+			fmt.Fprintf(st.err, "lossbench images --prune: %v\n", err)
+			code = exitBad
+		}
 	}
-	if err != nil {
-		fmt.Fprintf(st.err, "lossbench images --prune: %v\n", err)
-		return exitBad
-	}
-	return exitOK
+	return code
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -29,9 +30,14 @@ as child processes on 127.0.<site>.<node>, every link through an in-process
 toxiproxy. The docker driver runs each node as a container of a refbroker
 image built here (FROM scratch, tagged by content hash, never pulled), each
 site a Docker network, each disk a volume, links through the same proxies.
+Its PostgreSQL and MariaDB databases are containers too, of images made
+from this machine's Debian packages (lossbench images), or of the images
+--postgres-image and --mariadb-image name (postgres:15, mariadb:10.11 where
+a registry is reachable; never pulled by lossbench).
 --driver auto (the default) uses docker when an engine answers and the image
 builds, else local, and prints which and why; a scenario docker cannot run
-(a PostgreSQL or MariaDB server) runs on local.
+(a disk fault needing FUSE under the node, a database image that cannot be
+made) runs on local.
 
 Each scenario writes DIR/<run-id>/<scenario>/: plan.json (the resolved
 scenario), history.jsonl, result.json, summary.md and logs/<node>.log.
@@ -57,6 +63,8 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	seed := fs.Int64("seed", 0, "replay with this seed instead of each scenario's own")
 	brokerBin := fs.String("broker-bin", "", "refbroker executable (default: refbroker next to lossbench, else go build)")
 	brokerImage := fs.String("refbroker-image", "", "docker driver: run refbroker nodes from this image `REF`, which the engine must have (never pulled; default: lossbench/refbroker:<hash> built from this source)")
+	pgImage := fs.String("postgres-image", "", "docker driver: run PostgreSQL databases from this image `REF` (e.g. postgres:15), which the engine must have (never pulled; default: lossbench/postgres:<hash> made from this machine's Debian packages)")
+	mariaImage := fs.String("mariadb-image", "", "docker driver: run MariaDB databases from this image `REF` (e.g. mariadb:10.11), which the engine must have (never pulled; default: lossbench/mariadb:<hash> made from this machine's Debian packages)")
 	runID := fs.String("run-id", "", "name of this run's folder inside --out: letters, digits, '.', '_', '-' (default: the UTC start time)")
 	sendTimeout := fs.Duration("send-timeout", 5*time.Second, "how long a send waits for its receipt before its outcome is unknown")
 	files, code, ok := cmd.parse(fs, args)
@@ -86,6 +94,17 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 		fmt.Fprintf(st.err, "lossbench run: --refbroker-image %s: the local driver runs no images (driver local: %s)\n", *brokerImage, why)
 		return exitBad
 	}
+	dbImages := map[string]string{}
+	for flagName, v := range map[string]*string{"postgres-image": pgImage, "mariadb-image": mariaImage} {
+		if *v == "" {
+			continue
+		}
+		if name == "local" {
+			fmt.Fprintf(st.err, "lossbench run: --%s %s: the local driver runs no images (driver local: %s)\n", flagName, *v, why)
+			return exitBad
+		}
+		dbImages[strings.TrimSuffix(flagName, "-image")] = *v
+	}
 	fmt.Fprintf(st.err, "lossbench run: driver %s (%s)\n", name, why)
 	if *drv == drivers.Auto {
 		// Each scenario still falls back to the next driver when this
@@ -96,7 +115,7 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	if !ok {
 		return exitBad
 	}
-	opt := runner.Options{Out: *out, RunID: *runID, Seed: *seed, SeedSet: seedSet, Driver: name, SendTimeout: *sendTimeout, BrokerImage: *brokerImage,
+	opt := runner.Options{Out: *out, RunID: *runID, Seed: *seed, SeedSet: seedSet, Driver: name, SendTimeout: *sendTimeout, BrokerImage: *brokerImage, DatabaseImages: dbImages,
 		Progress: runner.NewProgress(st.err, isTerminal(st.err))}
 	if opt.RunID == "" {
 		opt.RunID = runner.NewRunID(time.Now())

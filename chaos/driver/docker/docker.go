@@ -36,7 +36,6 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
-	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 // Labels on every container, volume and network the driver makes.
@@ -45,7 +44,7 @@ const (
 	LabelRun      = "lossbench.run"
 	LabelScenario = "lossbench.scenario"
 	LabelSite     = "lossbench.site"
-	LabelRole     = "lossbench.role" // node, disk, network, image
+	LabelRole     = "lossbench.role" // node, disk, database, network, image
 	LabelNode     = "lossbench.node"
 	// LabelOwner is "host/pid/start" of the harness that made it.
 	LabelOwner = "lossbench.owner"
@@ -73,6 +72,12 @@ type Driver struct {
 	order []string
 	disks map[string]*disk
 	px    *proxies.Set
+
+	dbs       map[string]*database // server databases by name
+	dbOrder   []string
+	dbMu      sync.Mutex // serialises startDatabases
+	dbStarted bool
+
 	notes []string
 	log   func(string, ...any)
 
@@ -213,11 +218,6 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
-	for _, db := range cfg.Topology.Databases {
-		if db.Kind != scenario.SQLite {
-			return nil, fmt.Errorf("docker: database %s (%s): server databases are not run by the docker driver yet: %w", db.Name, db.Kind, driver.ErrUnsupported)
-		}
-	}
 	if fs := slices.Concat(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {
 		return nil, fmt.Errorf("docker: nodes %v: power cuts and disk faults need a fault-injecting filesystem (FUSE) under the node, which the docker driver does not serve yet: %w", slices.Compact(slices.Sorted(slices.Values(fs))), driver.ErrUnsupported)
 	}
@@ -246,11 +246,11 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		cfg.Log("built image %s (%s, %.1f MB) in %s", img.Ref, img.ID, float64(img.Size)/1e6, img.Build.Truncate(time.Millisecond))
 	}
 	d := &Driver{cfg: cfg, cli: cli, img: img, owner: owner(), log: cfg.Log,
-		nets: map[string]*site{}, nodes: map[string]*node{}, disks: map[string]*disk{},
+		nets: map[string]*site{}, nodes: map[string]*node{}, disks: map[string]*disk{}, dbs: map[string]*database{},
 		px: proxies.New("docker", cfg.Log)}
 	d.base = map[string]string{LabelDriver: "docker", LabelRun: cfg.RunID, LabelScenario: cfg.Scenario, LabelOwner: d.owner}
 	d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", img.Ref, img.ID, img.Size))
-	for _, step := range []func(context.Context) error{d.layoutSites, d.layoutDisks, d.layoutNodes, d.layoutLinks, d.createNodes} {
+	for _, step := range []func(context.Context) error{d.layoutSites, d.layoutDisks, d.layoutNodes, d.layoutLinks, d.layoutDatabases, d.createNodes} {
 		if err := step(ctx); err != nil {
 			return d, err
 		}
@@ -431,6 +431,7 @@ func (d *Driver) Close() error {
 	for _, n := range d.nodes {
 		n.saveLog(ctx)
 	}
+	_ = d.saveDatabaseLogs(ctx)
 	err := removeRun(ctx, d.cli, d.cfg.RunID, d.owner)
 	d.cli.Close()
 	return err

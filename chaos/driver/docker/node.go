@@ -129,7 +129,7 @@ func (d *Driver) addLink(fromSite, fromNode, ip string, to *node) error {
 // env is where node n's broker finds what it needs inside its container.
 func (n *node) env() driver.NodeEnv {
 	e := driver.NodeEnv{Bin: "/refbroker", Listen: "0.0.0.0:" + stompPort, Admin: "0.0.0.0:" + adminPort, Data: n.data,
-		Disks: map[string]string{}, Peers: map[string]string{}}
+		DSN: n.dsn(), Disks: map[string]string{}, Peers: map[string]string{}}
 	for name, dk := range n.d.disks {
 		e.Disks[name] = dk.target
 	}
@@ -236,6 +236,9 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := d.startDatabases(ctx); err != nil {
+		return err
+	}
 	t0 := time.Now()
 	if _, err := d.cli.ContainerStart(ctx, n.id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("docker: start %s: %w\n%s", name, err, n.tail(ctx))
@@ -301,7 +304,13 @@ func (n *node) waitReady(ctx context.Context, ip string) error {
 // logs returns the container's output (stdout and stderr), the last tail
 // lines of it when tail is not "all".
 func (n *node) logs(ctx context.Context, tail string) string {
-	res, err := n.d.cli.ContainerLogs(ctx, n.id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: tail})
+	return containerLogs(ctx, n.d.cli, n.id, tail)
+}
+
+// containerLogs returns container id's output (stdout and stderr), its
+// last tail lines when tail is not "all".
+func containerLogs(ctx context.Context, cli *client.Client, id, tail string) string {
+	res, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: tail})
 	if err != nil {
 		return fmt.Sprintf("(no logs: %v)", err)
 	}
@@ -345,24 +354,37 @@ func (d *Driver) Kill(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	st, err := n.inspect(ctx)
+	killed, err := d.killContainer(ctx, n.id)
 	if err != nil {
-		return err
+		return fmt.Errorf("docker: kill %s: %w", name, err)
 	}
-	if st.State == nil || !st.State.Running {
+	if !killed {
 		return nil
 	}
-	wait := d.cli.ContainerWait(ctx, n.id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	if _, err := d.cli.ContainerKill(ctx, n.id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
-		return fmt.Errorf("docker: kill %s: %w", name, err)
+	d.log("kill -9 %s", name)
+	return nil
+}
+
+// killContainer sends SIGKILL to container id if it runs and waits for
+// it to exit; killed says whether it ran.
+func (d *Driver) killContainer(ctx context.Context, id string) (killed bool, err error) {
+	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return false, err
+	}
+	if res.Container.State == nil || !res.Container.State.Running {
+		return false, nil
+	}
+	wait := d.cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	if _, err := d.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		return false, err
 	}
 	select {
 	case <-wait.Result:
 	case err := <-wait.Error:
-		return fmt.Errorf("docker: kill %s: wait: %w", name, err)
+		return false, fmt.Errorf("wait: %w", err)
 	}
-	d.log("kill -9 %s", name)
-	return nil
+	return true, nil
 }
 
 // Stop stops node's container: SIGTERM, SIGKILL after StopTimeout (docker

@@ -34,6 +34,9 @@ type Setup struct {
 	// Database is the kind of server database the topology has (node b1
 	// stores into it with store jdbc); "" for none.
 	Database scenario.DatabaseKind
+	// Databases, if set, runs the database part once per kind instead
+	// (subtests Database/postgres, Database/mariadb).
+	Databases []scenario.DatabaseKind
 	// Leftovers, if set, lists what the driver left on the machine after
 	// Close for cfg's run (processes, containers, volumes, mounts): the
 	// suite wants none.
@@ -96,39 +99,51 @@ func Run(t *testing.T, s Setup) {
 		if s.Only != nil && !contains(s.Only, tc.name) {
 			continue
 		}
-		t.Run(tc.name, func(t *testing.T) {
-			// Only the database part has one: starting a server takes
-			// seconds.
-			var db scenario.DatabaseKind
-			if tc.name == "Database" {
-				db = s.Database
-			}
-			cfg := driver.Config{Topology: Topology(t, db), RunID: "dt" + time.Now().UTC().Format("150405.000000"),
-				Scenario: "drivertest", Dir: filepath.Join(t.TempDir(), "run"), StateDir: t.TempDir(), Log: t.Logf}
-			d, err := s.New(t, cfg)
-			closed := false
-			if d != nil {
-				t.Cleanup(func() {
-					if !closed {
-						if err := d.Close(); err != nil {
-							t.Errorf("Close: %v", err)
-						}
-					}
-				})
-			}
-			if err != nil {
-				t.Fatalf("new driver: %v", err)
-			}
-			tc.f(t, s, d)
-			if tc.name == "Close" {
-				closed = true
-				if s.Leftovers != nil {
-					if left := s.Leftovers(t, cfg); len(left) > 0 {
-						t.Errorf("left behind after Close: %q", left)
-					}
+		if tc.name == "Database" && len(s.Databases) > 0 {
+			t.Run(tc.name, func(t *testing.T) {
+				for _, kind := range s.Databases {
+					s := s
+					s.Database, s.Databases = kind, nil
+					t.Run(string(kind), func(t *testing.T) { runPart(t, s, tc.name, tc.f) })
+				}
+			})
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) { runPart(t, s, tc.name, tc.f) })
+	}
+}
+
+// runPart runs one part of the suite on a fresh driver.
+func runPart(t *testing.T, s Setup, name string, f func(t *testing.T, s Setup, d driver.Driver)) {
+	// Only the database part has one: starting a server takes seconds.
+	var db scenario.DatabaseKind
+	if name == "Database" {
+		db = s.Database
+	}
+	cfg := driver.Config{Topology: Topology(t, db), RunID: "dt" + time.Now().UTC().Format("150405.000000"),
+		Scenario: "drivertest", Dir: filepath.Join(t.TempDir(), "run"), StateDir: t.TempDir(), Log: t.Logf}
+	d, err := s.New(t, cfg)
+	closed := false
+	if d != nil {
+		t.Cleanup(func() {
+			if !closed {
+				if err := d.Close(); err != nil {
+					t.Errorf("Close: %v", err)
 				}
 			}
 		})
+	}
+	if err != nil {
+		t.Fatalf("new driver: %v", err)
+	}
+	f(t, s, d)
+	if name == "Close" {
+		closed = true
+		if s.Leftovers != nil {
+			if left := s.Leftovers(t, cfg); len(left) > 0 {
+				t.Errorf("left behind after Close: %q", left)
+			}
+		}
 	}
 }
 
@@ -456,11 +471,29 @@ func testDatabase(t *testing.T, s Setup, d driver.Driver) {
 	if s.Serves {
 		send(t, d, "b1", "before")
 	}
+	// A driver that can tell whether its server runs (local, docker) is
+	// held to it.
+	up, canTell := d.(interface{ DatabaseRunning(string) bool })
+	if canTell && !up.DatabaseRunning("db1") {
+		t.Fatal("DatabaseRunning(db1) = false with b1 started on it")
+	}
 	if err := dbs.KillDB(ctx, "db1"); err != nil {
 		t.Fatalf("KillDB: %v", err)
 	}
+	if canTell && up.DatabaseRunning("db1") {
+		t.Fatal("DatabaseRunning(db1) after KillDB")
+	}
+	if err := dbs.KillDB(ctx, "db1"); err != nil {
+		t.Fatalf("KillDB of a killed database: %v", err)
+	}
 	if err := dbs.RestartDB(ctx, "db1"); err != nil {
 		t.Fatalf("RestartDB: %v", err)
+	}
+	if canTell && !up.DatabaseRunning("db1") {
+		t.Fatal("DatabaseRunning(db1) = false after RestartDB")
+	}
+	if err := dbs.RestartDB(ctx, "db1"); err != nil {
+		t.Fatalf("RestartDB of a running database: %v", err)
 	}
 	if s.Serves {
 		// The broker rides out the lost database and reconnects; what it

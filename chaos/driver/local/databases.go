@@ -60,28 +60,6 @@ type dbState struct {
 
 var _ driver.Databases = (*Driver)(nil)
 
-// dbName is the database created on each server for this run: the run
-// folder's name (the scenario's), in the characters SQL names allow.
-func dbName(runDir string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(filepath.Base(runDir)) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	s := b.String()
-	if s == "" || (s[0] >= '0' && s[0] <= '9') {
-		s = "lb_" + s
-	}
-	if len(s) > 60 {
-		s = s[:60]
-	}
-	return s
-}
-
 // layoutDatabases gives every server database an address in its site and a
 // proxy from every node that names it; nothing starts yet.
 func (d *Driver) layoutDatabases() error {
@@ -112,7 +90,7 @@ func (d *Driver) layoutDatabases() error {
 			ip := SiteIP(si, 249-perSite[sv.Site])
 			perSite[sv.Site]++
 			db := &database{spec: spec, server: sv, cl: cl, ip: ip, links: map[string]*proxies.Link{},
-				dir: filepath.Join(d.opt.Dir, DatabasesSubdir, sv.Name), name: dbName(d.opt.Dir)}
+				dir: filepath.Join(d.opt.Dir, DatabasesSubdir, sv.Name), name: driver.DatabaseName(d.opt.Dir)}
 			d.dbs.byName[sv.Name] = db
 			d.dbs.order = append(d.dbs.order, sv.Name)
 			if cl != nil {

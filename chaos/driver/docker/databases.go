@@ -1,0 +1,341 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+	tc "github.com/testcontainers/testcontainers-go"
+
+	"github.com/lossbench/lossbench/chaos/dbserver"
+	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// DBReadyTimeout bounds the wait for a started database container to
+// accept connections (its crash recovery after a kill included).
+const DBReadyTimeout = 120 * time.Second
+
+// database is one server database of the topology: a container of its
+// kind's image on its site's network, its data on a named volume. Each
+// node that uses it reaches it through a proxy on the node's site network
+// gateway (the link node -> database), so link faults apply to the
+// broker's database connection as on the local driver.
+type database struct {
+	spec   scenario.Database
+	site   *site
+	img    Image
+	id     string // container ID
+	volume string
+	name   string                   // the scenario's database on the server
+	links  map[string]*proxies.Link // by node name
+
+	mu sync.Mutex
+	ip string // the container's address while it runs
+}
+
+var _ driver.Databases = (*Driver)(nil)
+
+// dbPort is the server port inside a database container of kind k.
+func dbPort(k scenario.DatabaseKind) string {
+	if k == scenario.Postgres {
+		return postgresPort
+	}
+	return mariaPort
+}
+
+// databaseImage is the image of database kind the driver runs:
+// cfg.DatabaseImages names one (never pulled), else the one made here.
+func (d *Driver) databaseImage(ctx context.Context, kind scenario.DatabaseKind) (Image, error) {
+	if ref := d.cfg.DatabaseImages[string(kind)]; ref != "" {
+		return NamedImage(ctx, d.cli, ref)
+	}
+	return DatabaseImage(ctx, d.cli, kind)
+}
+
+// layoutDatabases creates every server database's volume and container
+// (not started) and the proxies to it from the nodes that use it.
+func (d *Driver) layoutDatabases(ctx context.Context) error {
+	imgs := map[scenario.DatabaseKind]Image{}
+	for _, spec := range d.cfg.Topology.Databases {
+		if spec.Kind == scenario.SQLite {
+			continue
+		}
+		st, ok := d.nets[spec.Site]
+		if !ok {
+			return fmt.Errorf("docker: database %s: site %q: %w", spec.Name, spec.Site, driver.ErrUnknown)
+		}
+		img, ok := imgs[spec.Kind]
+		if !ok {
+			var err error
+			if img, err = d.databaseImage(ctx, spec.Kind); err != nil {
+				// --driver auto then runs the scenario on local.
+				return fmt.Errorf("docker: database %s: %w: %w", spec.Name, err, driver.ErrUnsupported)
+			}
+			imgs[spec.Kind] = img
+			if img.Build > 0 {
+				d.log("built image %s (%s, %.1f MB) in %s", img.Ref, img.ID, float64(img.Size)/1e6, img.Build.Truncate(time.Millisecond))
+			}
+			d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", img.Ref, img.ID, img.Size))
+		}
+		db := &database{spec: spec, site: st, img: img, volume: d.name("db-" + spec.Name),
+			name: driver.DatabaseName(d.cfg.Dir), links: map[string]*proxies.Link{}}
+		d.dbs[spec.Name] = db
+		d.dbOrder = append(d.dbOrder, spec.Name)
+		for _, name := range d.order {
+			n := d.nodes[name]
+			if n.spec.Broker.Database != spec.Name {
+				continue
+			}
+			if n.spec.Site != spec.Site && !proxies.Linked(d.cfg.Topology, n.spec.Site, spec.Site) {
+				return fmt.Errorf("docker: node %s cannot reach database %s: no link between sites %s and %s",
+					name, spec.Name, n.spec.Site, spec.Site)
+			}
+			listen, err := osutil.FreeAddr(n.site.gateway)
+			if err != nil {
+				return err
+			}
+			l := &proxies.Link{Name: name + "->" + spec.Name, FromSite: n.spec.Site, FromNode: name,
+				ToSite: spec.Site, ToNode: spec.Name, Listen: listen}
+			if err := d.px.Add(l, ""); err != nil {
+				return err
+			}
+			db.links[name] = l
+		}
+		if _, err := d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: db.volume, Labels: d.labels("database", spec.Site, spec.Name)}); err != nil {
+			return fmt.Errorf("docker: database %s: volume %s: %w", spec.Name, db.volume, err)
+		}
+		if err := d.createDatabase(ctx, db); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createDatabase creates db's container, not started. The environment and
+// arguments suit both the images made here and the official ones
+// (postgres:15, mariadb:10.11), whose entrypoints take server flags as
+// arguments: trust for the brokers' PostgreSQL role, the brokers' MariaDB
+// account, and durable commits (fsync on, a COMMIT returns after its log
+// is flushed), as dbserver runs them on the local driver.
+func (d *Driver) createDatabase(ctx context.Context, db *database) error {
+	var env map[string]string
+	var cmd []string
+	target := postgresData
+	switch db.spec.Kind {
+	case scenario.Postgres:
+		env = map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"}
+		cmd = []string{"-c", "listen_addresses=*", "-c", "fsync=on", "-c", "synchronous_commit=on",
+			"-c", "full_page_writes=on", "-c", "max_connections=200"}
+	case scenario.MariaDB:
+		target = mariaData
+		env = map[string]string{"MARIADB_USER": mariaUser, "MARIADB_PASSWORD": mariaPassword, "MARIADB_ALLOW_EMPTY_ROOT_PASSWORD": "1"}
+		cmd = []string{"--bind-address=0.0.0.0", "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1",
+			"--max-connections=200", "--max-allowed-packet=64M", "--skip-name-resolve"}
+	default:
+		return fmt.Errorf("docker: database %s: kind %q: %w", db.spec.Name, db.spec.Kind, driver.ErrUnsupported)
+	}
+	mounts := []mount.Mount{{Type: mount.TypeVolume, Source: db.volume, Target: target}}
+	req := tc.GenericContainerRequest{ContainerRequest: tc.ContainerRequest{
+		Image: db.img.Ref, Name: d.name("db-" + db.spec.Name), Cmd: cmd, Env: env,
+		Labels: d.labels("database", db.spec.Site, db.spec.Name), Networks: []string{db.site.netName},
+		NetworkAliases: map[string][]string{db.site.netName: {db.spec.Name}},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			hc.Mounts = mounts
+			// PostgreSQL's parallel workers and MariaDB want more than
+			// Docker's 64 MB default /dev/shm under load.
+			hc.ShmSize = 256 << 20
+		},
+	}, Started: false}
+	c, err := tc.GenericContainer(ctx, req)
+	if err != nil {
+		return fmt.Errorf("docker: database %s: create container from %s: %w", db.spec.Name, db.img.Ref, err)
+	}
+	db.id = c.GetContainerID()
+	return nil
+}
+
+// dsn is node n's data source name for its server database, through its
+// proxy; "" when it has none.
+func (n *node) dsn() string {
+	db := n.d.dbs[n.spec.Broker.Database]
+	if db == nil {
+		return ""
+	}
+	l := db.links[n.spec.Name]
+	if l == nil {
+		return ""
+	}
+	return dsnAt(db.spec.Kind, l.Listen, db.name)
+}
+
+// dsnAt is the DSN of database name on a server of kind at addr, as the
+// brokers' account: pgx's URL form, go-sql-driver/mysql's form.
+func dsnAt(kind scenario.DatabaseKind, addr, name string) string {
+	if kind == scenario.Postgres {
+		return "postgres://postgres@" + addr + "/" + name + "?sslmode=disable"
+	}
+	return mariaUser + ":" + mariaPassword + "@tcp(" + addr + ")/" + name
+}
+
+// startDatabases starts every server database, once, before the first
+// node.
+func (d *Driver) startDatabases(ctx context.Context) error {
+	d.dbMu.Lock()
+	defer d.dbMu.Unlock()
+	if d.dbStarted {
+		return nil
+	}
+	for _, name := range d.dbOrder {
+		if err := d.startDatabase(ctx, d.dbs[name]); err != nil {
+			return err
+		}
+	}
+	d.dbStarted = true
+	return nil
+}
+
+// startDatabase starts db's container, waits until the server accepts
+// connections and has the scenario's database (created, from the
+// harness, at the container's address), then points the proxies to it.
+func (d *Driver) startDatabase(ctx context.Context, db *database) error {
+	t0 := time.Now()
+	name := db.spec.Name
+	if _, err := d.cli.ContainerStart(ctx, db.id, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("docker: start database %s: %w\n%s", name, err, d.containerTail(ctx, db.id))
+	}
+	res, err := d.cli.ContainerInspect(ctx, db.id, client.ContainerInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("docker: database %s: %w", name, err)
+	}
+	ep := res.Container.NetworkSettings.Networks[db.site.netName]
+	if ep == nil || !ep.IPAddress.IsValid() {
+		return fmt.Errorf("docker: database %s: no address on network %s", name, db.site.netName)
+	}
+	addr := net.JoinHostPort(ep.IPAddress.String(), dbPort(db.spec.Kind))
+	admin := dsnAt(db.spec.Kind, addr, "postgres")
+	if db.spec.Kind == scenario.MariaDB {
+		admin = dsnAt(db.spec.Kind, addr, "")
+	}
+	wctx, cancel := context.WithTimeout(ctx, DBReadyTimeout)
+	defer cancel()
+	for {
+		pctx, pcancel := context.WithTimeout(wctx, 5*time.Second)
+		err = dbserver.CreateDatabaseAt(pctx, dbserver.Kind(db.spec.Kind), admin, db.name)
+		pcancel()
+		if err == nil {
+			break
+		}
+		st, ierr := d.cli.ContainerInspect(ctx, db.id, client.ContainerInspectOptions{})
+		if ierr == nil && st.Container.State != nil && !st.Container.State.Running {
+			return fmt.Errorf("docker: database %s: its container (%s) exited (code %d) before it accepted connections; last log lines:\n%s",
+				name, db.img.Ref, st.Container.State.ExitCode, d.containerTail(context.Background(), db.id))
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("docker: database %s: not ready after %s (last: %v); last log lines:\n%s",
+				name, DBReadyTimeout, err, d.containerTail(context.Background(), db.id))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	db.mu.Lock()
+	db.ip = ep.IPAddress.String()
+	db.mu.Unlock()
+	for _, l := range db.links {
+		if err := d.px.SetUpstream(l, addr); err != nil {
+			return err
+		}
+	}
+	d.log("database %s (%s, %s) ready on %s in %s", name, db.spec.Kind, db.img.Ref, addr, time.Since(t0).Truncate(time.Millisecond))
+	return nil
+}
+
+func (d *Driver) database(name string) (*database, error) {
+	if db, ok := d.dbs[name]; ok {
+		return db, nil
+	}
+	return nil, fmt.Errorf("docker: database %q (postgres or mariadb): %w", name, driver.ErrUnknown)
+}
+
+// dbRunning reports whether db's container runs.
+func (d *Driver) dbRunning(ctx context.Context, db *database) (bool, error) {
+	res, err := d.cli.ContainerInspect(ctx, db.id, client.ContainerInspectOptions{})
+	if err != nil {
+		return false, fmt.Errorf("docker: database %s: %w", db.spec.Name, err)
+	}
+	return res.Container.State != nil && res.Container.State.Running, nil
+}
+
+// DatabaseRunning reports whether database server name's container runs.
+func (d *Driver) DatabaseRunning(name string) bool {
+	db, err := d.database(name)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ok, err := d.dbRunning(ctx, db)
+	return err == nil && ok
+}
+
+// KillDB crashes database server name: SIGKILL to its container, and
+// waits for it to exit. Broker connections through the proxies break.
+func (d *Driver) KillDB(ctx context.Context, name string) error {
+	db, err := d.database(name)
+	if err != nil {
+		return err
+	}
+	killed, err := d.killContainer(ctx, db.id)
+	if err != nil {
+		return fmt.Errorf("docker: kill database %s: %w", name, err)
+	}
+	if !killed {
+		return nil
+	}
+	d.log("kill -9 database %s", name)
+	return nil
+}
+
+// RestartDB starts a killed database container again on its volume and
+// waits until it accepts connections (after crash recovery); a running
+// one is left alone.
+func (d *Driver) RestartDB(ctx context.Context, name string) error {
+	db, err := d.database(name)
+	if err != nil {
+		return err
+	}
+	if ok, err := d.dbRunning(ctx, db); err != nil || ok {
+		return err
+	}
+	return d.startDatabase(ctx, db)
+}
+
+// containerTail is a container's last log lines.
+func (d *Driver) containerTail(ctx context.Context, id string) string {
+	return containerLogs(ctx, d.cli, id, "15")
+}
+
+// saveDatabaseLogs writes each database container's output to
+// logs/db-NAME.log in the run folder.
+func (d *Driver) saveDatabaseLogs(ctx context.Context) error {
+	var errs []error
+	for _, name := range d.dbOrder {
+		db := d.dbs[name]
+		if db.id == "" {
+			continue
+		}
+		p := filepath.Join(d.cfg.Dir, "logs", "db-"+name+".log")
+		errs = append(errs, os.WriteFile(p, []byte(containerLogs(ctx, d.cli, db.id, "all")), 0o644))
+	}
+	return errors.Join(errs...)
+}
