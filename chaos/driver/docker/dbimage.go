@@ -218,7 +218,7 @@ func packageVersions(ctx context.Context, pkgs []string) (string, error) {
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(l)
 		if len(f) < 3 || f[2] != "ii" {
-			return "", fmt.Errorf("Debian package %q is not installed (dpkg-query says %q; make deps installs it)", f[0], l)
+			return "", fmt.Errorf("package %q is not installed (dpkg-query says %q; make deps installs it)", f[0], l)
 		}
 		lines = append(lines, f[0]+" "+f[1])
 	}
