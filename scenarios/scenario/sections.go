@@ -101,7 +101,7 @@ func (d *decoder) topology(n *yaml.Node) Topology {
 
 func (d *decoder) node(n *yaml.Node) Node {
 	nd := Node{Pos: pos(n), Broker: Broker{Kind: RefBroker, Pos: pos(n)}}
-	f := d.mapping(n, labelled(n, "node"), "name", "site", "broker", "spare")
+	f := d.mapping(n, labelled(n, "node"), "name", "site", "broker", "spare", "image")
 	if f == nil {
 		return nd
 	}
@@ -114,7 +114,23 @@ func (d *decoder) node(n *yaml.Node) Node {
 	if v := f.get("broker"); v != nil {
 		nd.Broker = d.broker(v, f.what+" broker")
 	}
+	if v := f.get("image"); v != nil {
+		nd.Image = d.image(v, f.what+" image")
+	}
 	return nd
+}
+
+// imageRE is a container image reference: an optional registry host
+// (with a port), a lower-case path, an optional tag and digest.
+var imageRE = regexp.MustCompile(`^([A-Za-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$`)
+
+// image reads a container image reference.
+func (d *decoder) image(n *yaml.Node, what string) string {
+	s := d.str(n, what)
+	if !imageRE.MatchString(s) {
+		d.errorf(pos(n), "%s: %q is not an image reference; expected e.g. postgres:15, lossbench/refbroker:TAG or registry.example:5000/team/broker@sha256:<64 hex>", what, s)
+	}
+	return s
 }
 
 var placeholderRE = regexp.MustCompile(`\{([^{}]*)\}`)
@@ -261,7 +277,7 @@ func (d *decoder) disk(n *yaml.Node) Disk {
 
 func (d *decoder) database(n *yaml.Node) Database {
 	db := Database{Pos: pos(n)}
-	f := d.mapping(n, labelled(n, "database"), "name", "site", "kind", "replicas", "failover")
+	f := d.mapping(n, labelled(n, "database"), "name", "site", "kind", "replicas", "failover", "image")
 	if f == nil {
 		return db
 	}
@@ -298,6 +314,12 @@ func (d *decoder) database(n *yaml.Node) Database {
 		db.Failover = fo
 		if len(db.Replicas) == 0 {
 			d.errorf(pos(v), "%s failover: there is no replica to promote; add replicas: [{name: ..., site: ..., sync: true}]", f.what)
+		}
+	}
+	if v := f.get("image"); v != nil {
+		db.Image = d.image(v, f.what+" image")
+		if db.Kind == SQLite {
+			d.errorf(pos(v), "%s image: a sqlite database is a file of its node, it runs no image", f.what)
 		}
 	}
 	return db

@@ -101,7 +101,12 @@ type Node struct {
 	// Spare: the node is not started with the others; a machine-lost
 	// with move_disks_to naming it starts it on the lost node's disks.
 	Spare bool `json:"spare,omitempty"`
-	Pos   Pos  `json:"pos"`
+	// Image is the container image a container driver runs the node
+	// from (docker: it must be on the engine, never pulled); "" means
+	// the refbroker image built from this source. The local driver runs
+	// processes and ignores it.
+	Image string `json:"image,omitempty"`
+	Pos   Pos    `json:"pos"`
 
 	sitePos Pos
 }
@@ -313,7 +318,11 @@ type Database struct {
 	// Failover, if set, promotes a replica when the primary is lost;
 	// without it a lost primary stays lost until repaired.
 	Failover *Failover `json:"failover,omitempty"`
-	Pos      Pos       `json:"pos"`
+	// Image is the container image a container driver runs the server
+	// from (postgres:15, mariadb:10.11; never pulled); "" means the
+	// driver's default for the kind. The local driver ignores it.
+	Image string `json:"image,omitempty"`
+	Pos   Pos    `json:"pos"`
 
 	sitePos Pos
 }

@@ -54,19 +54,20 @@ func dbPort(k scenario.DatabaseKind) string {
 	return mariaPort
 }
 
-// databaseImage is the image of database kind the driver runs:
-// cfg.DatabaseImages names one (never pulled), else the one made here.
-func (d *Driver) databaseImage(ctx context.Context, kind scenario.DatabaseKind) (Image, error) {
-	if ref := d.cfg.DatabaseImages[string(kind)]; ref != "" {
-		return NamedImage(ctx, d.cli, ref)
+// databaseImageRef is the image database spec runs from: the
+// scenario's (image:), else the one cfg.DatabaseImages names for its
+// kind, else "" for the one made here.
+func (d *Driver) databaseImageRef(spec scenario.Database) string {
+	if spec.Image != "" {
+		return spec.Image
 	}
-	return DatabaseImage(ctx, d.cli, kind)
+	return d.cfg.DatabaseImages[string(spec.Kind)]
 }
 
 // layoutDatabases creates every server database's volume and container
 // (not started) and the proxies to it from the nodes that use it.
 func (d *Driver) layoutDatabases(ctx context.Context) error {
-	imgs := map[scenario.DatabaseKind]Image{}
+	imgs := map[string]Image{} // by ref; "kind:" for the images made here
 	for _, spec := range d.cfg.Topology.Databases {
 		if spec.Kind == scenario.SQLite {
 			continue
@@ -75,14 +76,25 @@ func (d *Driver) layoutDatabases(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("docker: database %s: site %q: %w", spec.Name, spec.Site, driver.ErrUnknown)
 		}
-		img, ok := imgs[spec.Kind]
+		ref := d.databaseImageRef(spec)
+		key := ref
+		if key == "" {
+			key = string(spec.Kind) + ":"
+		}
+		img, ok := imgs[key]
 		if !ok {
 			var err error
-			if img, err = d.databaseImage(ctx, spec.Kind); err != nil {
+			if ref != "" {
+				// A named image the engine lacks is the user's to
+				// provide: an error, not a reason to run elsewhere.
+				if img, err = NamedImage(ctx, d.cli, ref); err != nil {
+					return fmt.Errorf("docker: database %s: %w", spec.Name, err)
+				}
+			} else if img, err = DatabaseImage(ctx, d.cli, spec.Kind); err != nil {
 				// --driver auto then runs the scenario on local.
 				return fmt.Errorf("docker: database %s: %w: %w", spec.Name, err, driver.ErrUnsupported)
 			}
-			imgs[spec.Kind] = img
+			imgs[key] = img
 			if img.Build > 0 {
 				d.log("built image %s (%s, %.1f MB) in %s", img.Ref, img.ID, float64(img.Size)/1e6, img.Build.Truncate(time.Millisecond))
 			}
@@ -139,7 +151,9 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 			"-c", "full_page_writes=on", "-c", "max_connections=200"}
 	case scenario.MariaDB:
 		target = mariaData
-		env = map[string]string{"MARIADB_USER": mariaUser, "MARIADB_PASSWORD": mariaPassword, "MARIADB_ALLOW_EMPTY_ROOT_PASSWORD": "1"}
+		// The official image grants its MARIADB_USER only MARIADB_DATABASE.
+		env = map[string]string{"MARIADB_USER": mariaUser, "MARIADB_PASSWORD": mariaPassword,
+			"MARIADB_DATABASE": db.name, "MARIADB_ALLOW_EMPTY_ROOT_PASSWORD": "1"}
 		cmd = []string{"--bind-address=0.0.0.0", "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1",
 			"--max-connections=200", "--max-allowed-packet=64M", "--skip-name-resolve"}
 	default:

@@ -394,3 +394,58 @@ func TestFUSEFaultsUnsupported(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeImage: a node's own image (scenario key image:) is the one its
+// container runs, the other nodes keep the refbroker image built here;
+// one the engine lacks is an error naming the node and the image, and
+// nothing is left.
+func TestNodeImage(t *testing.T) {
+	cli := engine(t)
+	ctx := t.Context()
+	run := "nodeimg-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	topo := func(image string) scenario.Topology {
+		return scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+			Nodes: []scenario.Node{
+				{Name: "a1", Site: "a", Image: image, Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "memory"}},
+				{Name: "a2", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "memory"}}}}
+	}
+	missing := "lossbench/no-such-image:" + run
+	d, err := New(ctx, driver.Config{Topology: topo(missing), RunID: run, Scenario: "nodeimg", Dir: t.TempDir()})
+	if d != nil {
+		d.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "node a1") || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("New with node a1 on a missing image: %v, want an error naming a1 and %s", err, missing)
+	}
+	if left := leftovers(t, cli, run); len(left) > 0 {
+		t.Fatalf("a missing node image left %q", left)
+	}
+	built, err := RefBrokerImage(ctx, cli, ImageDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := "lossbench/node-image-test:" + run
+	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: built.Ref, Target: own}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.ImageRemove(context.Background(), own, client.ImageRemoveOptions{}) })
+	d, err = New(ctx, driver.Config{Topology: topo(own), RunID: run, Scenario: "nodeimg", Dir: t.TempDir()})
+	if d != nil {
+		defer d.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for node, want := range map[string]string{"a1": own, "a2": built.Ref} {
+		st, err := d.nodes[node].inspect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Config.Image != want {
+			t.Errorf("node %s runs image %q, want %s", node, st.Config.Image, want)
+		}
+	}
+	if !strings.Contains(strings.Join(d.Info().Notes, "\n"), "node a1: image "+own) {
+		t.Errorf("Info notes %q do not name a1's image", d.Info().Notes)
+	}
+}

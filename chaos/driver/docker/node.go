@@ -36,6 +36,7 @@ type node struct {
 	d      *Driver
 	spec   scenario.Node
 	site   *site
+	img    Image  // the driver's refbroker image, or the node's own (scenario image:)
 	id     string // container ID
 	data   string // data folder inside the container
 	dataVo string // the volume holding it when the node has no disk
@@ -60,7 +61,15 @@ func (d *Driver) layoutNodes(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("docker: node %s: site %q: %w", sn.Name, sn.Site, driver.ErrUnknown)
 		}
-		n := &node{d: d, spec: sn, site: st, data: "/data", logP: filepath.Join(d.cfg.Dir, "logs", sn.Name+".log")}
+		n := &node{d: d, spec: sn, site: st, img: d.img, data: "/data", logP: filepath.Join(d.cfg.Dir, "logs", sn.Name+".log")}
+		if sn.Image != "" {
+			img, err := NamedImage(ctx, d.cli, sn.Image)
+			if err != nil {
+				return fmt.Errorf("docker: node %s: %w", sn.Name, err)
+			}
+			n.img = img
+			d.notes = append(d.notes, fmt.Sprintf("node %s: image %s id %s size %d", sn.Name, img.Ref, img.ID, img.Size))
+		}
 		// The node's data lives on its first disk that mirrors no other,
 		// else on a volume of its own.
 		for _, sd := range d.cfg.Topology.Disks {
@@ -180,7 +189,7 @@ func (d *Driver) createNode(ctx context.Context, n *node) error {
 	}
 	argv := n.argv()
 	req := tc.GenericContainerRequest{ContainerRequest: tc.ContainerRequest{
-		Image: d.img.Ref, Name: d.name(name), Entrypoint: argv[:1], Cmd: argv[1:], Env: env,
+		Image: n.img.Ref, Name: d.name(name), Entrypoint: argv[:1], Cmd: argv[1:], Env: env,
 		Labels: d.labels("node", n.spec.Site, name), Networks: []string{n.site.netName},
 		NetworkAliases: map[string][]string{n.site.netName: {name}},
 		HostConfigModifier: func(hc *container.HostConfig) {
@@ -189,7 +198,7 @@ func (d *Driver) createNode(ctx context.Context, n *node) error {
 	}, Started: false}
 	c, err := tc.GenericContainer(ctx, req)
 	if err != nil {
-		return fmt.Errorf("docker: node %s: create container from %s: %w", name, d.img.Ref, err)
+		return fmt.Errorf("docker: node %s: create container from %s: %w", name, n.img.Ref, err)
 	}
 	n.id = c.GetContainerID()
 	return nil
