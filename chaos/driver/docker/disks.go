@@ -98,7 +98,9 @@ func (d *Driver) WipeNode(ctx context.Context, name string) error {
 	return nil
 }
 
-// FillDisk is not supported yet: it needs a size-limited tmpfs mount.
+// FillDisk is not supported yet: it needs a size-limited tmpfs that
+// outlives the node's container (New refuses sized disks, so
+// --driver auto runs such a scenario on local).
 func (d *Driver) FillDisk(ctx context.Context, name string) error {
 	if _, err := d.disk(name); err != nil {
 		return err

@@ -218,6 +218,13 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
+	for _, dk := range cfg.Topology.Disks {
+		if dk.Size > 0 {
+			// A container's own tmpfs is emptied when it stops, so a kill
+			// would lose the disk; a sized disk must outlive the node.
+			return nil, fmt.Errorf("docker: disk %s: a size-limited disk (size %d, for disk-full) must be a tmpfs that outlives its node's container, which the docker driver does not make yet: %w", dk.Name, dk.Size, driver.ErrUnsupported)
+		}
+	}
 	if fs := slices.Concat(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {
 		return nil, fmt.Errorf("docker: nodes %v: power cuts and disk faults need a fault-injecting filesystem (FUSE) under the node, which the docker driver does not serve yet: %w", slices.Compact(slices.Sorted(slices.Values(fs))), driver.ErrUnsupported)
 	}
@@ -320,9 +327,6 @@ func (d *Driver) layoutDisks(ctx context.Context) error {
 			return err
 		}
 		d.disks[sd.Name] = dk
-		if sd.Size > 0 {
-			d.notes = append(d.notes, fmt.Sprintf("disk %s: size %d ignored: disk-full is unsupported by the docker driver yet", sd.Name, sd.Size))
-		}
 	}
 	return nil
 }

@@ -449,3 +449,16 @@ func TestNodeImage(t *testing.T) {
 		t.Errorf("Info notes %q do not name a1's image", d.Info().Notes)
 	}
 }
+
+// TestSizedDiskUnsupported: a size-limited disk (disk-full) is refused at
+// New with ErrUnsupported naming the disk, so --driver auto runs the
+// scenario on local, instead of running it on a disk without its size.
+func TestSizedDiskUnsupported(t *testing.T) {
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}}},
+		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1", Size: 64 << 20}}}
+	d, err := New(context.Background(), driver.Config{Topology: topo, Dir: t.TempDir()})
+	if d != nil || !errors.Is(err, driver.ErrUnsupported) || !strings.Contains(err.Error(), "disk a1-data") || !strings.Contains(err.Error(), "tmpfs") {
+		t.Fatalf("New with a sized disk = %v, %v; want nil and an ErrUnsupported naming a1-data", d, err)
+	}
+}
