@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -106,7 +107,7 @@ func (d *Driver) layoutDatabases(ctx context.Context) error {
 		d.dbOrder = append(d.dbOrder, spec.Name)
 		for _, name := range d.order {
 			n := d.nodes[name]
-			if n.spec.Broker.Database != spec.Name {
+			if !slices.Contains(n.spec.Broker.DatabaseNames(), spec.Name) {
 				continue
 			}
 			if n.spec.Site != spec.Site && !proxies.Linked(d.cfg.Topology, n.spec.Site, spec.Site) {
@@ -179,10 +180,10 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 	return nil
 }
 
-// dsn is node n's data source name for its server database, through its
-// proxy; "" when it has none.
-func (n *node) dsn() string {
-	db := n.d.dbs[n.spec.Broker.Database]
+// dsn is node n's data source name for server database name, through
+// its proxy; "" when it has none.
+func (n *node) dsn(name string) string {
+	db := n.d.dbs[name]
 	if db == nil {
 		return ""
 	}
@@ -191,6 +192,18 @@ func (n *node) dsn() string {
 		return ""
 	}
 	return dsnAt(db.spec.Kind, l.Listen, db.name)
+}
+
+// dsns are node n's data source names of every server database it uses
+// (Broker.Databases), by database name.
+func (n *node) dsns() map[string]string {
+	m := map[string]string{}
+	for _, name := range n.spec.Broker.DatabaseNames() {
+		if dsn := n.dsn(name); dsn != "" {
+			m[name] = dsn
+		}
+	}
+	return m
 }
 
 // dsnAt is the DSN of database name on a server of kind at addr, as the

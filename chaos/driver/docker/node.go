@@ -138,7 +138,7 @@ func (d *Driver) addLink(fromSite, fromNode, ip string, to *node) error {
 // env is where node n's broker finds what it needs inside its container.
 func (n *node) env() driver.NodeEnv {
 	e := driver.NodeEnv{Bin: "/refbroker", Listen: "0.0.0.0:" + stompPort, Admin: "0.0.0.0:" + adminPort, Data: n.data,
-		DSN: n.dsn(), Disks: map[string]string{}, Peers: map[string]string{}}
+		DSN: n.dsn(n.spec.Broker.Database), DSNs: n.dsns(), Disks: map[string]string{}, Peers: map[string]string{}}
 	for name, dk := range n.d.disks {
 		e.Disks[name] = dk.target
 	}
