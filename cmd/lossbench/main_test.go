@@ -42,6 +42,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"run", "--help"}, exitOK, []string{"-driver", "auto (", "local ("}},
 		{[]string{"run", "--driver", "vm", "../../scenarios/suite/journal-batch-kill9.yaml"}, exitBad, []string{`--driver vm: driver "vm": not one of auto, docker, local`}},
 		{[]string{"run", "--driver", "local", "--refbroker-image", "x/y:z", "../../scenarios/suite/journal-batch-kill9.yaml"}, exitBad, []string{"--refbroker-image x/y:z: the local driver runs no images"}},
+		{[]string{"run", "--driver", "local", "--postgres-image", "postgres:15", "../../scenarios/suite/jdbc-postgres-db-lost.yaml"}, exitBad, []string{"--postgres-image postgres:15: the local driver runs no images"}},
 	}
 	for _, c := range cases {
 		code, out, errs := runMain(c.args...)
