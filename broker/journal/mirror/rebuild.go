@@ -58,6 +58,12 @@ func (s *Set) rebuild(m *mirror) error {
 			return err
 		}
 	}
+	// The bulk of what was copied is flushed while writers go on, so that
+	// the last step, which holds them, has little left to sync.
+	if err := syncAll(m.fs, m.dir); err != nil {
+		s.drop(m, err)
+		return err
+	}
 	// Last step: writers wait while m is synced whole and marked healthy.
 	s.gate.Lock()
 	defer s.gate.Unlock()
