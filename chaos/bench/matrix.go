@@ -19,7 +19,9 @@ import (
 type Target struct {
 	// Name labels the row, e.g. "journal-batch".
 	Name string `json:"name"`
-	// Args are refbroker's flags beyond --listen, --admin and --data.
+	// Args are refbroker's flags beyond --listen, --admin and --data;
+	// {dir} in them is the measurement's folder (a second --data
+	// {dir}/data2 mirrors the journal there).
 	Args []string `json:"args"`
 	// DB, when set, is a database server kind (postgres, mariadb, or a
 	// replicated PostgreSQL: PostgresSyncStandby, PostgresAsyncStandby)
@@ -42,6 +44,10 @@ func DefaultTargets() []Target {
 		{Name: "memory", Args: []string{"--store", "memory"}},
 		{Name: "journal-always", Args: []string{"--store", "journal", "--fsync", "always"}},
 		{Name: "journal-batch", Args: []string{"--store", "journal", "--fsync", "batch"}},
+		// The mirrored journal on two directories of the same disk: what
+		// writing and fdatasyncing two copies in parallel costs, not what
+		// two disks would.
+		{Name: "journal-mirror2", Args: []string{"--store", "journal", "--fsync", "batch", "--data", "{dir}/data2"}},
 		{Name: "journal-interval-10ms", Args: []string{"--store", "journal", "--fsync", "interval=10ms"}},
 		{Name: "journal-never", Args: []string{"--store", "journal", "--fsync", "never"}},
 		{Name: "jdbc-sqlite", Args: []string{"--store", "jdbc", "--db-driver", "sqlite"}},
@@ -241,7 +247,10 @@ func StartBroker(ctx context.Context, bin, dir string, args []string) (*Broker, 
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "broker.log")
-	all := append([]string{bin, "--listen", stompAddr, "--admin", adminAddr, "--data", filepath.Join(dir, "data")}, args...)
+	all := []string{bin, "--listen", stompAddr, "--admin", adminAddr, "--data", filepath.Join(dir, "data")}
+	for _, a := range args {
+		all = append(all, strings.ReplaceAll(a, "{dir}", dir))
+	}
 	proc, err := startChild("refbroker", "", logPath, nil, all...)
 	if err != nil {
 		return nil, err
