@@ -459,7 +459,8 @@ func (s *Set) Status() []Status {
 			st.Error = m.why
 		}
 		if m.state == Rebuilding {
-			st.CopiedBytes, st.TotalBytes = m.copied, m.total
+			// A file that grew since the rebuild listed it is copied whole.
+			st.CopiedBytes, st.TotalBytes = m.copied, max(m.total, m.copied)
 		}
 		out[i] = st
 	}
