@@ -1,6 +1,11 @@
 package driver
 
-import "github.com/lossbench/lossbench/scenarios/scenario"
+import (
+	"path"
+	"slices"
+
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
 
 // NodeEnv is where one node's broker finds what it needs, as the driver
 // running it sees it: its addresses and data folder inside the node (a
@@ -79,11 +84,28 @@ func BrokerArgv(n scenario.Node, topo scenario.Topology, env NodeEnv) []string {
 		argv = append(argv, "--store", b.Store)
 	}
 	argv = append(argv, "--data", env.Data)
+	argv = append(argv, mirrorArgs(n, topo, env)...)
 	if b.Fsync != "" {
 		argv = append(argv, "--fsync", b.Fsync)
 	}
 	argv = append(argv, dbArgs(n, topo, env)...)
 	return append(argv, b.Argv(vars)...)
+}
+
+// mirrorArgs are one more --data per disk of node n that mirrors another
+// (scenario.Disk.MirrorOf): refbroker keeps a copy of its journal on each
+// (the mirrored journal), in its data folder there.
+func mirrorArgs(n scenario.Node, topo scenario.Topology, env NodeEnv) []string {
+	var args []string
+	for _, d := range topo.Disks {
+		if d.MirrorOf == "" || !slices.Contains(d.Attached(), n.Name) {
+			continue
+		}
+		if p, ok := env.Disks[d.Name]; ok {
+			args = append(args, "--data", path.Join(p, "data"))
+		}
+	}
+	return args
 }
 
 // dbArgs are refbroker's database flags for node n: --db-driver and --dsn

@@ -22,6 +22,8 @@ func TestBrokerArgv(t *testing.T) {
 	}{
 		{"journal", scenario.Broker{Kind: scenario.RefBroker, Store: "journal", Fsync: "batch", Args: []string{"--peer={peer.b1}"}}, env,
 			[]string{"/bin/rb", "--listen", "10.0.0.2:61613", "--admin", "10.0.0.2:8161", "--store", "journal", "--data", "/data", "--fsync", "batch", "--peer=10.0.1.2:7000"}},
+		{"mirrored journal", scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}, env,
+			[]string{"/bin/rb", "--listen", "10.0.0.2:61613", "--admin", "10.0.0.2:8161", "--store", "journal", "--data", "/data", "--data", "/disks/d1/data"}},
 		{"postgres", scenario.Broker{Kind: scenario.RefBroker, Store: "jdbc", Database: "pg"}, env,
 			[]string{"/bin/rb", "--listen", "10.0.0.2:61613", "--admin", "10.0.0.2:8161", "--store", "jdbc", "--data", "/data", "--db-driver", "postgres", "--dsn", "postgres://x"}},
 		{"mariadb", scenario.Broker{Kind: scenario.RefBroker, Store: "jdbc", Database: "my"}, env,
@@ -35,6 +37,10 @@ func TestBrokerArgv(t *testing.T) {
 		{"command", scenario.Broker{Kind: scenario.Command, Database: "pg", Command: []string{"broker", "-l", "{listen}", "-n", "{node}@{site}", "-s", "{dsn}"}, Args: []string{"{disk.d1}"}}, env,
 			[]string{"broker", "-l", "10.0.0.2:61613", "-n", "a1@a", "-s", "postgres://x", "/disks/d1"}},
 	} {
+		topo := topo
+		if tc.name == "mirrored journal" {
+			topo.Disks = []scenario.Disk{{Name: "d0", Node: "a1"}, {Name: "d1", Node: "a1", MirrorOf: "d0"}, {Name: "b-d1", Node: "b1", MirrorOf: "d0"}}
+		}
 		got := BrokerArgv(scenario.Node{Name: "a1", Site: "a", Broker: tc.b}, topo, tc.env)
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
