@@ -16,6 +16,10 @@ import (
 // newer master.
 var ErrFenced = errors.New("replication: fenced by a newer master")
 
+// welcomeTimeout bounds how long a replica may take to prepare its store
+// for a resync (reopening a journal preallocates a segment).
+const welcomeTimeout = 30 * time.Second
+
 // snapshotChunk bounds the body bytes of one snapshot frame.
 const snapshotChunk = 1 << 20
 
@@ -304,7 +308,8 @@ func (m *Master) runLink(addr string) error {
 		return err
 	}
 	fr := newFrameReader(c)
-	typ, p, err := readFrame(c, fr, m.n.o.Timeout)
+	// The replica wipes and reopens its store before it welcomes us.
+	typ, p, err := readFrame(c, fr, max(m.n.o.Timeout, welcomeTimeout))
 	if err != nil {
 		return fmt.Errorf("waiting for welcome: %w", err)
 	}
@@ -480,8 +485,6 @@ func (m *Master) receive(l *link, fr *frameReader) error {
 			bad = fmt.Sprintf("acknowledged lsn %d, only %d was sent", lsn, l.sent)
 		case lsn < l.acked:
 			bad = fmt.Sprintf("acknowledged lsn %d after %d", lsn, l.acked)
-		case !l.inSync && lsn < l.snapL:
-			bad = fmt.Sprintf("acknowledged lsn %d below its snapshot's %d", lsn, l.snapL)
 		}
 		if bad != "" {
 			err := fmt.Errorf("%w: replica %s %s", ErrProtocol, l.id, bad)
@@ -490,6 +493,10 @@ func (m *Master) receive(l *link, fr *frameReader) error {
 			return err
 		}
 		l.acked = lsn
+		if !l.inSync && lsn < l.snapL {
+			m.mu.Unlock()
+			continue // applying the snapshot: progress, not yet in sync
+		}
 		if !l.inSync {
 			l.inSync = true
 			m.logf("replica %s (%s) in sync at lsn %d", l.id, l.addr, lsn)

@@ -62,11 +62,17 @@ func (n *Node) replicate(c net.Conn, fr *frameReader, h hello) {
 	}
 	n.mu.Unlock()
 	w := &connWriter{c: c, timeout: n.o.Timeout}
+	n.o.Logf("replication: replica of %s (epoch %d): resyncing", h.ID, h.Epoch)
+	// The store is wiped and reopened (a new journal preallocates its
+	// first segment) before the welcome, so that the master's snapshot
+	// and stream never wait on it.
+	if err := n.resetStore(); err != nil {
+		return
+	}
 	if err := w.send(typeWelcome, welcome{OK: true, Epoch: h.Epoch, ID: n.o.ID}.encode()); err != nil {
 		return
 	}
-	n.o.Logf("replication: replica of %s (epoch %d): resyncing", h.ID, h.Epoch)
-	lsn, err := n.resync(c, fr)
+	lsn, err := n.resync(c, fr, w)
 	if err != nil {
 		n.o.Logf("replication: resync from %s: %v", h.ID, err)
 		return
@@ -94,11 +100,11 @@ func (w *connWriter) send(typ byte, p []byte) error {
 	return err
 }
 
-// resync discards the node's store and applies the master's snapshot,
-// returning its LSN. While it runs the resync marker says the copy is
-// partial: a node that crashes meanwhile is never eligible as master
-// until a master resyncs it whole.
-func (n *Node) resync(c net.Conn, fr *frameReader) (uint64, error) {
+// resetStore discards the node's store and opens it anew, empty. The
+// resync marker says the copy is partial from now until resync has
+// applied a whole snapshot: a node that crashes meanwhile is never
+// eligible as master until a master resyncs it whole.
+func (n *Node) resetStore() error {
 	n.mu.Lock()
 	n.complete = false
 	n.received, n.applied = 0, 0
@@ -107,7 +113,7 @@ func (n *Node) resync(c net.Conn, fr *frameReader) (uint64, error) {
 	n.mu.Unlock()
 	if err := writeFileSync(n.markerPath(), []byte("resync in progress\n")); err != nil {
 		n.fail(fmt.Errorf("replication: mark resync: %w", err))
-		return 0, err
+		return err
 	}
 	if st != nil {
 		if err := st.Close(); err != nil {
@@ -116,15 +122,25 @@ func (n *Node) resync(c net.Conn, fr *frameReader) (uint64, error) {
 	}
 	if err := os.RemoveAll(n.storeDir()); err != nil {
 		n.fail(fmt.Errorf("replication: wipe %s: %w", n.storeDir(), err))
-		return 0, err
+		return err
 	}
 	st, err := n.o.OpenStore(n.storeDir(), n.tap)
 	if err != nil {
 		n.fail(fmt.Errorf("replication: reopen store for resync: %w", err))
-		return 0, err
+		return err
 	}
 	n.mu.Lock()
 	n.st = st
+	n.mu.Unlock()
+	return nil
+}
+
+// resync applies the master's snapshot to the freshly reset store and
+// returns its LSN; it acknowledges LSN 0 after each chunk (progress, not
+// yet in sync) so that a long snapshot does not look like a dead link.
+func (n *Node) resync(c net.Conn, fr *frameReader, w *connWriter) (uint64, error) {
+	n.mu.Lock()
+	st := n.st
 	n.mu.Unlock()
 	a := st.(store.Applier)
 	var lsn uint64
@@ -167,6 +183,9 @@ func (n *Node) resync(c net.Conn, fr *frameReader) (uint64, error) {
 		n.touch()
 		if s.Final {
 			break
+		}
+		if err := w.send(typeAck, encodeLSN(0)); err != nil {
+			return 0, err
 		}
 	}
 	if err := os.Remove(n.markerPath()); err != nil {

@@ -36,6 +36,11 @@ type Target struct {
 	PeerConfig string `json:"peer_config,omitempty"`
 	// About says in a line what a peer target runs (for --help).
 	About string `json:"-"`
+	// Replica, when set, makes the target a replicated pair
+	// (ReplicatedTargets): the --replica-ack mode; RTT is the replication
+	// link's round trip.
+	Replica string        `json:"replica_ack,omitempty"`
+	RTT     time.Duration `json:"link_rtt_ns,omitempty"`
 }
 
 // DefaultTargets are refbroker's stores of issue 2, each fsync policy.
@@ -201,6 +206,9 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 	}
 	if tg.Peer != "" {
 		return m.peerCell(ctx, tg, dir, producers, size)
+	}
+	if tg.Replica != "" {
+		return m.replicatedCell(ctx, tg, dir, producers, size)
 	}
 	defer os.RemoveAll(filepath.Join(dir, "data"))
 	args := tg.Args

@@ -196,13 +196,15 @@ func targetGroups() map[string][]bench.Target {
 		"refbroker": bench.DefaultTargets(),
 		"activemq":  amq,
 		"peers":     bench.PeerTargets(),
+		// replicated-received and -fsynced at link round trips 0, 1, 5 ms
+		"replicated": bench.ReplicatedTargets(),
 	}
 }
 
 // pickTargets resolves --targets: target names and groups, in the order
 // given, each target once.
 func pickTargets(list string) ([]bench.Target, error) {
-	all := append(bench.DefaultTargets(), bench.PeerTargets()...)
+	all := append(append(bench.DefaultTargets(), bench.PeerTargets()...), bench.ReplicatedTargets()...)
 	if list == "" {
 		return bench.DefaultTargets(), nil
 	}
@@ -231,7 +233,7 @@ func pickTargets(list string) ([]bench.Target, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown target %q; known: %s; groups: refbroker, activemq, peers", name, targetNames(all))
+			return nil, fmt.Errorf("unknown target %q; known: %s; groups: refbroker, activemq, peers, replicated", name, targetNames(all))
 		}
 	}
 	return out, nil
