@@ -135,6 +135,8 @@ func Mount(backing, mountpoint string, opt Options) (*FS, error) {
 			Name:        "lazyfs",
 			DirectMount: true,
 			Debug:       opt.Debug,
+			// File locks go to the backing file (locks.go).
+			EnableLocks: true,
 		},
 	})
 	if err != nil {

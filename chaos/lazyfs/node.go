@@ -3,6 +3,7 @@ package lazyfs
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -189,6 +190,10 @@ type handle struct {
 	path string
 	// sync and dsync: opened O_SYNC or O_DSYNC, every write syncs.
 	sync, dsync bool
+	// lockFd is the handle's own descriptor of the backing file for file
+	// locks (locks.go), 0 until the first lock request.
+	lockMu sync.Mutex
+	lockFd int
 }
 
 var (
@@ -267,6 +272,7 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 func (h *handle) Flush(ctx context.Context) syscall.Errno { return h.lfs.faults.wait(ctx) }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.closeLock()
 	h.lfs.release(h.ov)
 	return 0
 }
