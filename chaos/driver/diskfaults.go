@@ -10,14 +10,17 @@ import "context"
 // says why.
 type DiskFaulter interface {
 	// DiskError makes ops ("read", "write", "fsync") on the disk fail with
-	// errno ("EIO", "ENOSPC") until ClearDiskError.
-	DiskError(ctx context.Context, disk, errno string, ops []string) error
-	// ClearDiskError ends every DiskError of the disk.
-	ClearDiskError(ctx context.Context, disk string) error
-	// StallDisk holds every operation on the disk until EndDiskStall.
-	StallDisk(ctx context.Context, disk string) error
+	// errno ("EIO", "ENOSPC") until ClearDiskError. node "" is every
+	// node's path to the disk; a node of a shared disk is its path only
+	// (the others still reach the disk).
+	DiskError(ctx context.Context, disk, node, errno string, ops []string) error
+	// ClearDiskError ends every DiskError of the disk (node as above).
+	ClearDiskError(ctx context.Context, disk, node string) error
+	// StallDisk holds every operation on the disk until EndDiskStall
+	// (node as above).
+	StallDisk(ctx context.Context, disk, node string) error
 	// EndDiskStall lets the held operations go on.
-	EndDiskStall(ctx context.Context, disk string) error
+	EndDiskStall(ctx context.Context, disk, node string) error
 }
 
 // TornPowerCutter is a PowerCutter that can also tear the last unsynced

@@ -10,19 +10,29 @@ import (
 // DiskError makes Ops on a disk's files fail with Errno (EIO, ENOSPC)
 // until Recover, through the driver's fault-injecting filesystem
 // (driver.DiskFaulter).
+// With Node, only that node's path to a shared disk fails (the others
+// still reach it).
 type DiskError struct {
-	Disk, Errno string
-	Ops         []string
+	Disk, Node, Errno string
+	Ops               []string
 }
 
-func (f *DiskError) Name() string { return "disk-error " + f.Disk }
+func (f *DiskError) Name() string { return "disk-error " + f.Disk + via(f.Node) }
+
+// via names the node whose path alone a disk fault hits: " via a1".
+func via(node string) string {
+	if node == "" {
+		return ""
+	}
+	return " via " + node
+}
 
 func (f *DiskError) Inject(ctx context.Context, d driver.Driver) error {
 	df, err := diskFaulter(d, f.Name())
 	if err != nil {
 		return err
 	}
-	return df.DiskError(ctx, f.Disk, f.Errno, f.Ops)
+	return df.DiskError(ctx, f.Disk, f.Node, f.Errno, f.Ops)
 }
 
 func (f *DiskError) Recover(ctx context.Context, d driver.Driver) error {
@@ -30,7 +40,7 @@ func (f *DiskError) Recover(ctx context.Context, d driver.Driver) error {
 	if err != nil {
 		return err
 	}
-	return df.ClearDiskError(ctx, f.Disk)
+	return df.ClearDiskError(ctx, f.Disk, f.Node)
 }
 
 func diskFaulter(d driver.Driver, fault string) (driver.DiskFaulter, error) {

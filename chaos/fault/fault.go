@@ -71,9 +71,9 @@ func FromStep(st scenario.Step, topo scenario.Topology) (Fault, error) {
 	case scenario.DiskFull:
 		return &DiskFull{Disk: t.Disk}, needs(name, t.Disk)
 	case scenario.DiskError:
-		return &DiskError{Disk: t.Disk, Errno: st.Errno, Ops: st.Ops}, needs(name, t.Disk, st.Errno)
+		return &DiskError{Disk: t.Disk, Node: st.Node, Errno: st.Errno, Ops: st.Ops}, needs(name, t.Disk, st.Errno)
 	case scenario.DiskStall:
-		return &DiskStall{Disk: t.Disk}, needs(name, t.Disk)
+		return &DiskStall{Disk: t.Disk, Node: st.Node}, needs(name, t.Disk)
 	case scenario.DiskCorrupt:
 		f := &DiskCorrupt{Disk: t.Disk, File: st.File, Block: -1, Seed: st.Seed}
 		if st.Block != nil {

@@ -124,3 +124,24 @@ func TestMoveDisksTo(t *testing.T) {
 		}
 	}
 }
+
+func TestDiskFaultNode(t *testing.T) {
+	s, err := scenario.Parse("t.yaml", []byte(disksScenario(map[string]string{"FAULTS": "  - {kind: disk-stall, at: 2s, disk: san, node: a3, duration: 1s}"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.Resolve(1); s.Faults[1].Node != "a3" || p.Steps[1].Node != "a3" {
+		t.Fatalf("fault %+v", s.Faults[1])
+	}
+	for _, tc := range []struct{ faults, want string }{
+		{"  - {kind: disk-stall, at: 2s, disk: d1, node: a1, duration: 1s}", `fault disk-stall node: disk "d1" is not shared`},
+		{"  - {kind: disk-error, at: 2s, disk: san, node: a1, errno: EIO}", `fault disk-error node: node "a1" does not reach disk "san" (nodes: a2, a3)`},
+		{"  - {kind: disk-error, at: 2s, disk: san, node: x9, errno: EIO}", `unknown node "x9"`},
+		{"  - {kind: disk-lost, at: 2s, disk: san, node: a2}", `fault disk-lost: key "node" does not apply`},
+	} {
+		_, err := scenario.Parse("t.yaml", []byte(disksScenario(map[string]string{"FAULTS": tc.faults})))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to say %q", tc.faults, err, tc.want)
+		}
+	}
+}

@@ -34,8 +34,8 @@ var faultSpecs = map[FaultKind]faultSpec{
 	Blackhole:   {targets: []string{"link"}, keys: []string{"duration"}},
 	PowerCut:    {targets: []string{"node"}, keys: []string{"restart_after", "torn"}},
 	DBLost:      {targets: []string{"database"}, keys: []string{"restart_after"}},
-	DiskError:   {targets: []string{"disk"}, keys: []string{"errno", "ops", "duration"}, required: []string{"errno"}},
-	DiskStall:   {targets: []string{"disk"}, keys: []string{"duration"}, required: []string{"duration"}},
+	DiskError:   {targets: []string{"disk"}, keys: []string{"errno", "ops", "duration", "node"}, required: []string{"errno"}},
+	DiskStall:   {targets: []string{"disk"}, keys: []string{"duration", "node"}, required: []string{"duration"}},
 	DiskCorrupt: {targets: []string{"disk"}, keys: []string{"file", "block"}, required: []string{"file"}},
 }
 
@@ -135,6 +135,9 @@ func (d *decoder) fault(n *yaml.Node) (Fault, bool) {
 		}
 	}
 	d.diskFault(f, &flt, what)
+	if v := f.get("node"); v != nil && (flt.Kind == DiskError || flt.Kind == DiskStall) {
+		flt.Node, flt.nodePos = d.name(v, what+" node"), pos(v)
+	}
 	if v := f.get("move_disks_to"); v != nil {
 		flt.MoveDisksTo, flt.movePos = d.name(v, what+" move_disks_to"), pos(v)
 	}

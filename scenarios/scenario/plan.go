@@ -54,8 +54,9 @@ type Step struct {
 	File  string   `json:"file,omitempty"`
 	Block *int64   `json:"block,omitempty"`
 	Torn  bool     `json:"torn,omitempty"`
-	// MoveDisksTo is the fault's (see Fault).
+	// MoveDisksTo and Node are the fault's (see Fault).
 	MoveDisksTo string `json:"move_disks_to,omitempty"`
+	Node        string `json:"node,omitempty"`
 	// Seed is drawn for a disk-corrupt without block (which file of
 	// several and which block) and a torn power-cut (how much of the last
 	// write is kept).
@@ -107,7 +108,7 @@ func (s *Scenario) Resolve(seed int64) (*Plan, error) {
 			Duration: f.Duration, Restart: f.Restart, RestartAfter: f.RestartAfter,
 			Delay: f.Delay, Jitter: f.Jitter, KBPerSec: f.KBPerSec, Pos: f.Pos,
 			Errno: f.Errno, Ops: f.Ops, File: f.File, Block: f.Block, Torn: f.Torn,
-			MoveDisksTo: f.MoveDisksTo,
+			MoveDisksTo: f.MoveDisksTo, Node: f.Node,
 		}
 		if len(f.Between) == 2 {
 			lo, hi := time.Duration(f.Between[0]), time.Duration(f.Between[1])

@@ -604,6 +604,10 @@ type Fault struct {
 	// recovery) instead of the node coming back on empty disks.
 	MoveDisksTo string `json:"move_disks_to,omitempty"`
 	movePos     Pos
+	// Node makes a disk-error or disk-stall of a shared disk hit only
+	// that node's path to it: the others still reach the disk.
+	Node    string `json:"node,omitempty"`
+	nodePos Pos
 	// Chance is the probability the fault happens at all (the seed
 	// decides); default 1.
 	Chance float64 `json:"chance"`

@@ -175,6 +175,24 @@ func (d *decoder) validate(s *Scenario) {
 		d.validateFault(s, &s.Faults[i], ref, hasLink)
 	}
 	d.validateSpares(s, ref)
+	for _, f := range s.Faults {
+		if f.Node == "" || !ref(f.nodePos, "fault "+string(f.Kind)+" node", "node", f.Node) {
+			continue
+		}
+		for _, k := range t.Disks {
+			if k.Name != f.Target.Disk {
+				continue
+			}
+			if !k.Shared() {
+				d.errorf(f.nodePos, "fault %s node: disk %q is not shared: node names one node's path to a shared disk (nodes: [...])", f.Kind, k.Name)
+			} else if !contains(k.Nodes, f.Node) {
+				d.errorf(f.nodePos, "fault %s node: node %q does not reach disk %q (nodes: %s)", f.Kind, f.Node, k.Name, strings.Join(k.Nodes, ", "))
+			}
+		}
+		if len(f.OneOf) > 0 {
+			d.errorf(f.nodePos, "fault %s node: applies to a fixed disk, not target one_of", f.Kind)
+		}
+	}
 	for _, e := range s.Exits {
 		ref(e.Pos, "expectations "+ExitKey, "node", e.Node)
 	}

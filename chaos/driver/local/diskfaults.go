@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/lossbench/lossbench/chaos/driver"
@@ -17,30 +18,60 @@ var (
 	_ driver.DiskCorrupter   = (*Driver)(nil)
 )
 
-// faultFS is the lazyfs serving the data of the node on disk, or an error
-// wrapping driver.ErrUnsupported saying why there is none.
-func (d *Driver) faultFS(disk string) (*lazyfs.FS, error) {
+// faultFS returns the lazyfs views of disk that a fault hits: node's
+// alone when node is set (one node's path to a shared disk), else every
+// attached node's; or an error wrapping driver.ErrUnsupported saying why
+// there is none.
+func (d *Driver) faultFS(disk, node string) ([]*lazyfs.FS, error) {
 	dk, ok := d.disks[disk]
 	if !ok {
 		return nil, fmt.Errorf("local: no disk %q", disk)
 	}
-	n, err := d.node(dk.node)
-	if err != nil {
-		return nil, err
-	}
-	if n.lazy == nil {
-		why := "no disk fault named it when the driver was made"
-		if d.lazyErr != nil {
-			why = d.lazyErr.Error()
+	var sd scenario.Disk
+	for _, k := range d.topo.Disks {
+		if k.Name == disk {
+			sd = k
 		}
-		return nil, fmt.Errorf("local: disk %s: disk faults are unsupported by the local driver here: node %s's data folder is not on lazyfs (%s): %w",
-			disk, dk.node, why, driver.ErrUnsupported)
 	}
-	if filepath.Dir(n.backing) != dk.path {
-		return nil, fmt.Errorf("local: disk %s: node %s keeps its data on another disk (%s); faults of a disk without the data folder: %w",
-			disk, dk.node, n.backing, driver.ErrUnsupported)
+	names := sd.Attached()
+	if !dk.shared {
+		names = []string{dk.node} // a moved disk's node (MoveDisks)
 	}
-	return n.lazy, nil
+	if node != "" {
+		if !slices.Contains(names, node) {
+			return nil, fmt.Errorf("local: disk %s: node %q does not reach it (%v)", disk, node, names)
+		}
+		names = []string{node}
+	}
+	var out []*lazyfs.FS
+	for _, name := range names {
+		n, err := d.node(name)
+		if err != nil {
+			return nil, err
+		}
+		if n.lazy == nil {
+			why := "no disk fault named it when the driver was made"
+			if d.lazyErr != nil {
+				why = d.lazyErr.Error()
+			}
+			return nil, fmt.Errorf("local: disk %s: disk faults are unsupported by the local driver here: node %s's data folder is not on lazyfs (%s): %w",
+				disk, name, why, driver.ErrUnsupported)
+		}
+		if filepath.Dir(n.backing) != dk.path {
+			return nil, fmt.Errorf("local: disk %s: node %s keeps its data on another disk (%s); faults of a disk without the data folder: %w",
+				disk, name, n.backing, driver.ErrUnsupported)
+		}
+		out = append(out, n.lazy)
+	}
+	return out, nil
+}
+
+// path says whose path to the disk a fault hits, for the log.
+func path(node string) string {
+	if node == "" {
+		return ""
+	}
+	return " (" + node + "'s path only)"
 }
 
 // errnos maps scenario.Errnos to their values.
@@ -48,8 +79,8 @@ var errnos = map[string]syscall.Errno{"EIO": syscall.EIO, "ENOSPC": syscall.ENOS
 
 // DiskError makes ops on the disk's files fail with errno until
 // ClearDiskError.
-func (d *Driver) DiskError(ctx context.Context, disk, errno string, ops []string) error {
-	l, err := d.faultFS(disk)
+func (d *Driver) DiskError(ctx context.Context, disk, node, errno string, ops []string) error {
+	ls, err := d.faultFS(disk, node)
 	if err != nil {
 		return err
 	}
@@ -65,40 +96,48 @@ func (d *Driver) DiskError(ctx context.Context, disk, errno string, ops []string
 		}
 		set |= op
 	}
-	l.InjectError(lazyfs.ErrorRule{Errno: e, Ops: set})
-	d.opt.Log("disk %s: %v fails with %s", disk, ops, errno)
+	for _, l := range ls {
+		l.InjectError(lazyfs.ErrorRule{Errno: e, Ops: set})
+	}
+	d.opt.Log("disk %s%s: %v fails with %s", disk, path(node), ops, errno)
 	return nil
 }
 
 // ClearDiskError ends the disk's errors.
-func (d *Driver) ClearDiskError(ctx context.Context, disk string) error {
-	l, err := d.faultFS(disk)
+func (d *Driver) ClearDiskError(ctx context.Context, disk, node string) error {
+	ls, err := d.faultFS(disk, node)
 	if err != nil {
 		return err
 	}
-	l.ClearErrors()
+	for _, l := range ls {
+		l.ClearErrors()
+	}
 	return nil
 }
 
 // StallDisk holds every operation on the disk until EndDiskStall (or the
 // longest duration a scenario may have).
-func (d *Driver) StallDisk(ctx context.Context, disk string) error {
-	l, err := d.faultFS(disk)
+func (d *Driver) StallDisk(ctx context.Context, disk, node string) error {
+	ls, err := d.faultFS(disk, node)
 	if err != nil {
 		return err
 	}
-	l.Stall(scenario.MaxDuration)
-	d.opt.Log("disk %s: stalled", disk)
+	for _, l := range ls {
+		l.Stall(scenario.MaxDuration)
+	}
+	d.opt.Log("disk %s%s: stalled", disk, path(node))
 	return nil
 }
 
 // EndDiskStall ends the disk's stall.
-func (d *Driver) EndDiskStall(ctx context.Context, disk string) error {
-	l, err := d.faultFS(disk)
+func (d *Driver) EndDiskStall(ctx context.Context, disk, node string) error {
+	ls, err := d.faultFS(disk, node)
 	if err != nil {
 		return err
 	}
-	l.Unstall()
+	for _, l := range ls {
+		l.Unstall()
+	}
 	return nil
 }
 

@@ -83,7 +83,7 @@ func TestMoveDisks(t *testing.T) {
 	if err := d.Start(ctx, "a1"); err == nil || !strings.Contains(err.Error(), "moved to a2") {
 		t.Fatalf("starting the lost node again: %v", err)
 	}
-	if _, err := d.faultFS("a1-data"); err != nil {
+	if _, err := d.faultFS("a1-data", ""); err != nil {
 		t.Errorf("the moved disk's faults: %v", err)
 	}
 }
