@@ -42,6 +42,9 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, ep
 		if len(cfg.Data) > 1 {
 			return openMirrored(cfg, jo, logf)
 		}
+		if err := mirror.CheckAlone(nil, dir); err != nil {
+			return nil, err
+		}
 		if cfg.Shared {
 			// A new master holds the lease; an ex-master that has not
 			// exited yet (paused, or stuck on the storage) still holds

@@ -183,6 +183,13 @@ func TestStaleCopyNeverUsed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no healthy copy") {
 		t.Fatalf("Open with only a stale copy: %v, want no healthy copy", err)
 	}
+	// Nor alone, as a single-directory journal.
+	if err := CheckAlone(mem, dirB); err == nil || !strings.Contains(err.Error(), "stale copy") {
+		t.Fatalf("CheckAlone of the stale copy: %v", err)
+	}
+	if err := CheckAlone(mem, "/elsewhere"); err != nil {
+		t.Fatalf("CheckAlone of a plain directory: %v", err)
+	}
 }
 
 func removeAll(t testing.TB, fs vfs.FS, dir string) {

@@ -105,3 +105,23 @@ func writeRecord(fs vfs.FS, dir string, r record) error {
 	}
 	return nil
 }
+
+// CheckAlone refuses to open dir as a journal on its own (one --data)
+// when its state record says it is a stale copy of a mirrored journal:
+// it misses writes that only the other copies hold. A copy marked
+// healthy is a whole journal as of its generation and may be opened.
+func CheckAlone(fs vfs.FS, dir string) error {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	r, found, err := readRecord(fs, dir)
+	switch {
+	case !found:
+		return nil
+	case err != nil:
+		return fmt.Errorf("mirror: %s: %w: start with every --data of the mirrored journal", dir, err)
+	case r.state == recStale:
+		return fmt.Errorf("mirror: %s is a stale copy of a mirrored journal (dropped, or rebuilt only in part): start with every --data of the set so that it is rebuilt, or empty it", dir)
+	}
+	return nil
+}
