@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,12 +47,15 @@ const (
 	PostgresAsyncStandby = "postgres-async-standby"
 )
 
-func (d *databases) server(ctx context.Context, kind string) (*dbserver.Server, error) {
+// server returns the server named key: a kind ("postgres"), or a kind
+// with a suffix for a further server of that kind ("postgres#2").
+func (d *databases) server(ctx context.Context, key string) (*dbserver.Server, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if s := d.servers[kind]; s != nil {
+	if s := d.servers[key]; s != nil {
 		return s, nil
 	}
+	kind, _, _ := strings.Cut(key, "#")
 	k := dbserver.Kind(kind)
 	if kind == PostgresSyncStandby || kind == PostgresAsyncStandby {
 		k = dbserver.Postgres
@@ -59,7 +63,7 @@ func (d *databases) server(ctx context.Context, kind string) (*dbserver.Server, 
 	if err := dbserver.Available(k); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(d.dir, "db-"+kind)
+	dir := filepath.Join(d.dir, "db-"+key)
 	var s *dbserver.Server
 	var err error
 	switch kind {
@@ -81,8 +85,8 @@ func (d *databases) server(ctx context.Context, kind string) (*dbserver.Server, 
 	if d.servers == nil {
 		d.servers = map[string]*dbserver.Server{}
 	}
-	d.servers[kind] = s
-	d.logf("%s server on %s (data %s)", kind, s.Addr(), dir)
+	d.servers[key] = s
+	d.logf("%s server on %s (data %s)", key, s.Addr(), dir)
 	return s, nil
 }
 

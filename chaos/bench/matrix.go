@@ -29,6 +29,12 @@ type Target struct {
 	// to refbroker with --db-driver and --dsn (to a peer, in its own
 	// configuration).
 	DB string `json:"db,omitempty"`
+	// DBs, instead of DB, are several database servers for refbroker's
+	// replicated jdbc store (C-JDBC): each a kind, optionally with a
+	// suffix naming a server of its own ("postgres", "postgres#2": two
+	// servers). Each cell gets a fresh database on each, passed as one
+	// --db-driver and --dsn per database.
+	DBs []string `json:"dbs,omitempty"`
 	// Peer, when set, names a peer broker (PeerActiveMQ, PeerRabbitMQ)
 	// the bench starts instead of refbroker; Args are then unused and
 	// PeerConfig picks its configuration (ActiveMQConfig.Store).
@@ -61,6 +67,9 @@ func DefaultTargets() []Target {
 		{Name: "jdbc-postgres-async-standby", Args: []string{"--store", "jdbc"}, DB: PostgresAsyncStandby},
 		{Name: "jdbc-mariadb", Args: []string{"--store", "jdbc"}, DB: "mariadb"},
 		{Name: "journaled-jdbc-postgres", Args: []string{"--store", "journaled-jdbc", "--fsync", "batch"}, DB: "postgres"},
+		{Name: "cjdbc-2postgres-all", Args: []string{"--store", "jdbc", "--write-policy", "all"}, DBs: []string{"postgres", "postgres#2"}},
+		{Name: "cjdbc-2postgres-majority", Args: []string{"--store", "jdbc", "--write-policy", "majority"}, DBs: []string{"postgres", "postgres#2"}},
+		{Name: "cjdbc-2postgres-first", Args: []string{"--store", "jdbc", "--write-policy", "first"}, DBs: []string{"postgres", "postgres#2"}},
 	}
 }
 
@@ -212,8 +221,12 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 	}
 	defer os.RemoveAll(filepath.Join(dir, "data"))
 	args := tg.Args
+	dbs := tg.DBs
 	if tg.DB != "" {
-		extra, err := m.dbs.fresh(ctx, tg.DB)
+		dbs = []string{tg.DB}
+	}
+	for _, db := range dbs {
+		extra, err := m.dbs.fresh(ctx, db)
 		if err != nil {
 			return Figures{}, err
 		}
