@@ -12,10 +12,10 @@ import (
 
 // FuzzParse checks that no input makes Parse panic, that a failure is
 // always a non-empty ErrorList naming the file, and that whatever parses
-// resolves to the same plan twice. Seeds: the suite, the broken files and
+// resolves to the same plan twice. Seeds: the suite, the matrix, the broken files and
 // testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
-	for _, glob := range []string{"../suite/*.yaml", "testdata/broken/*.yaml"} {
+	for _, glob := range []string{"../suite/*.yaml", "../matrix/*.yaml", "testdata/broken/*.yaml"} {
 		files, _ := filepath.Glob(glob)
 		for _, file := range files {
 			b, err := os.ReadFile(file)
