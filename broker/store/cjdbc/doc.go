@@ -11,8 +11,9 @@
 // assigns the seqs itself and numbers the group (Group.N, one more than
 // the last, across restarts). The group goes, in that order, to the queue
 // of every enabled database; each database has one applier that commits
-// its queue in order, one transaction per group (Apply), which also
-// records N in the database's lossbench_cjdbc row. So every database
+// its queue in order, every group waiting (up to 256) in one transaction
+// (Apply), which also records the last N in the database's
+// lossbench_cjdbc row. So every database
 // holds the same rows with the same seqs, and N says how far it got.
 //
 // # Write policies: what a RECEIPT promises
