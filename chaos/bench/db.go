@@ -63,7 +63,7 @@ func (d *databases) server(ctx context.Context, key string) (*dbserver.Server, e
 	if err := dbserver.Available(k); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(d.dir, "db-"+key)
+	dir := filepath.Join(d.dir, "db-"+strings.ReplaceAll(key, "#", "-"))
 	var s *dbserver.Server
 	var err error
 	switch kind {
