@@ -327,9 +327,16 @@ func TestReleaseStandby(t *testing.T) {
 		t.Fatal(err)
 	}
 	rb := acquireAsync(ctx, b.l)
-	time.Sleep(3 * testOpts.Poll)
-	if st := b.l.Status(); st.Role != "standby" || st.Holder != "a" {
-		t.Fatalf("standby status %+v", st)
+	// b has seen a's lease once its status names a as the holder; under
+	// load its first poll may come late, so wait for it rather than sleep.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(testOpts.Poll) {
+		st := b.l.Status()
+		if st.Role == "standby" && st.Holder == "a" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("standby status %+v", st)
+		}
 	}
 	b.l.Release()
 	select {
