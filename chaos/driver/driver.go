@@ -126,3 +126,9 @@ type SiteNetworks interface {
 	DisconnectSite(ctx context.Context, site string) error
 	ConnectSite(ctx context.Context, site string) error
 }
+
+// ArgsStarter is a driver that can start a node with extra broker
+// arguments for that start only (the recovery's restart_args).
+type ArgsStarter interface {
+	StartWithArgs(ctx context.Context, node string, args []string) error
+}

@@ -563,6 +563,18 @@ func (r *run) repair(ctx context.Context) {
 		if !set[n] || r.spare(n) || r.movedAway(n) || r.drv.Running(n) {
 			continue
 		}
+		if args, ok := r.sc.Workload.Recovery.RestartArgs[n]; ok {
+			as, ok := r.drv.(driver.ArgsStarter)
+			if !ok {
+				r.skip(fmt.Sprintf("recovery restart_args of %s: unsupported by the %s driver", n, r.drv.Info().Name))
+				continue
+			}
+			r.note("repair %s: started with %v (recovery restart_args); its log says what they did", n, args)
+			if err := as.StartWithArgs(ctx, n, args); err != nil {
+				r.note("repair %s: %v", n, err)
+			}
+			continue
+		}
 		if err := r.drv.Start(ctx, n); err != nil {
 			r.note("repair %s: %v", n, err)
 		}

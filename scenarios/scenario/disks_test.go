@@ -145,3 +145,25 @@ func TestDiskFaultNode(t *testing.T) {
 		}
 	}
 }
+
+func TestRestartArgs(t *testing.T) {
+	y := strings.Replace(disksScenario(nil), "  duration: 10s\n", "  duration: 10s\n  recovery: {restart_args: RA}\n", 1)
+	s, err := scenario.Parse("t.yaml", []byte(strings.Replace(y, "RA", "{a1: [--repair], a2: []}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ra := s.Workload.Recovery.RestartArgs; strings.Join(ra["a1"], " ") != "--repair" || ra["a2"] == nil || len(ra) != 2 {
+		t.Fatalf("restart_args %q", ra)
+	}
+	for ra, want := range map[string]string{
+		"{x9: [--repair]}":            `recovery restart_args: unknown node "x9"`,
+		"[--repair]":                  "recovery restart_args: expected a mapping of node: [arguments]",
+		"{a1: --repair}":              "recovery restart_args a1: expected",
+		"{a1: [--repair], a1: [--x]}": `node "a1" twice`,
+	} {
+		_, err := scenario.Parse("t.yaml", []byte(strings.Replace(y, "RA", ra, 1)))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want it to say %q", ra, err, want)
+		}
+	}
+}

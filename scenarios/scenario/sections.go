@@ -476,7 +476,7 @@ func (d *decoder) consumers(n *yaml.Node, c Consumers) Consumers {
 }
 
 func (d *decoder) recovery(n *yaml.Node, r Recovery) Recovery {
-	f := d.mapping(n, "recovery", "repair", "wait", "drain", "quiet")
+	f := d.mapping(n, "recovery", "repair", "wait", "drain", "quiet", "restart_args")
 	if f == nil {
 		return r
 	}
@@ -504,6 +504,32 @@ func (d *decoder) recovery(n *yaml.Node, r Recovery) Recovery {
 	}
 	if v := f.get("quiet"); v != nil {
 		r.Quiet = d.duration(v, "recovery quiet")
+	}
+	if v := f.get("restart_args"); v != nil {
+		const what = "recovery restart_args"
+		if v.Kind != yaml.MappingNode {
+			d.errorf(pos(v), "%s: expected a mapping of node: [arguments], like {a1: [--repair]}, got %s", what, describe(v))
+			return r
+		}
+		r.RestartArgs = map[string][]string{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, val := v.Content[i], v.Content[i+1]
+			node := d.name(k, what)
+			if node == "" {
+				continue
+			}
+			if _, dup := r.RestartArgs[node]; dup {
+				d.errorf(pos(k), "%s: node %q twice", what, node)
+				continue
+			}
+			args := []string{}
+			for _, it := range d.list(val, what+" "+node, "strings") {
+				args = append(args, d.str(it, what+" "+node))
+			}
+			r.RestartArgs[node] = args
+			r.restartPos = append(r.restartPos, pos(k))
+			r.restartNodes = append(r.restartNodes, node)
+		}
 	}
 	return r
 }

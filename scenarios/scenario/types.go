@@ -444,7 +444,14 @@ type Recovery struct {
 	// Default 3s.
 	Quiet Duration `json:"quiet"`
 
-	repairPos []Pos // where each Repair name was written
+	// RestartArgs are extra broker arguments, by node, for the starts
+	// of the recovery phase (e.g. refbroker's --repair after a corrupt
+	// journal refused to start).
+	RestartArgs map[string][]string `json:"restart_args,omitempty"`
+
+	repairPos    []Pos // where each Repair name was written
+	restartPos   []Pos // where each RestartArgs node was written
+	restartNodes []string
 }
 
 // Limits of the file format: past them a value is a typo or a bomb (a

@@ -175,6 +175,9 @@ func (d *decoder) validate(s *Scenario) {
 		d.validateFault(s, &s.Faults[i], ref, hasLink)
 	}
 	d.validateSpares(s, ref)
+	for i, n := range w.Recovery.restartNodes {
+		ref(w.Recovery.restartPos[i], "recovery restart_args", "node", n)
+	}
 	for _, f := range s.Faults {
 		if f.Node == "" || !ref(f.nodePos, "fault "+string(f.Kind)+" node", "node", f.Node) {
 			continue

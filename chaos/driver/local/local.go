@@ -101,6 +101,7 @@ var _ driver.Driver = (*Driver)(nil)
 var _ driver.Disks = (*Driver)(nil)
 var _ driver.Links = (*Driver)(nil)
 var _ driver.ExitReporter = (*Driver)(nil)
+var _ driver.ArgsStarter = (*Driver)(nil)
 
 // New lays out topo: addresses, disks, node folders and proxies. It starts
 // no broker (see Start, StartAll). On error it returns the partial driver,

@@ -42,6 +42,8 @@ type node struct {
 	// PowerCut; nil on a plain folder.
 	lazy    *lazyfs.FS
 	backing string
+	// extra are arguments added to the current start (StartWithArgs).
+	extra []string
 	// moved names the spare that took this node's disks (MoveDisks): the
 	// node has none left and does not start again.
 	moved string
@@ -89,13 +91,33 @@ func (n *node) env() driver.NodeEnv {
 	return e
 }
 
-// argv is the node's broker command line.
+// argv is the node's broker command line, with the extra arguments of
+// its current start (StartWithArgs).
 func (n *node) argv() []string {
 	if n.spec.Broker.Kind != scenario.NATS {
-		return driver.BrokerArgv(n.spec, n.d.topo, n.env())
+		return append(driver.BrokerArgv(n.spec, n.d.topo, n.env()), n.extra...)
 	}
 	argv := []string{n.d.opt.NATSServerBin, "-c", n.natsConf()}
-	return append(argv, n.spec.Broker.Argv(driver.Vars(n.spec, n.env()))...)
+	argv = append(argv, n.spec.Broker.Argv(driver.Vars(n.spec, n.env()))...)
+	return append(argv, n.extra...)
+}
+
+// StartWithArgs is Start with args appended to the node's broker command
+// line, for this start only.
+func (d *Driver) StartWithArgs(ctx context.Context, name string, args []string) error {
+	n, err := d.node(name)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.extra = args
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.extra = nil
+		n.mu.Unlock()
+	}()
+	return d.Start(ctx, name)
 }
 
 // natsConf is where a nats node's configuration file goes.
