@@ -379,6 +379,10 @@ func TestServerKilledUnderLoad(t *testing.T) {
 		errs  = make(chan error, 8)
 		stop  = make(chan struct{})
 		count atomic.Int64
+		// paced: once the server is back, each writer waits between writes,
+		// so the load is bounded and the returning database can catch up on
+		// a loaded machine (unpaced, 8 writers outran its resync for minutes).
+		paced atomic.Bool
 	)
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
@@ -390,6 +394,9 @@ func TestServerKilledUnderLoad(t *testing.T) {
 				case <-stop:
 					return
 				default:
+				}
+				if paced.Load() {
+					time.Sleep(20 * time.Millisecond)
 				}
 				m := msg(1000*w + i)
 				b := &store.Batch{Adds: []*store.Message{m}}
@@ -419,6 +426,7 @@ func TestServerKilledUnderLoad(t *testing.T) {
 	waitFor(t, "database 1 disabled", func() bool { return state(s, 1) == Disabled })
 	before := count.Load()
 	waitFor(t, "writes with one database", func() bool { return count.Load() > before+200 })
+	paced.Store(true)
 	if err := srvB.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
