@@ -1,0 +1,78 @@
+package peers
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// RabbitMQServer is Debian's RabbitMQ server script (package
+// rabbitmq-server), run directly rather than through /usr/sbin's wrapper,
+// which switches to the rabbitmq user and the system's paths.
+const RabbitMQServer = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+
+// RabbitMQAvailable says why RabbitMQ cannot run here, or nil.
+func RabbitMQAvailable() error {
+	if !executable(RabbitMQServer) {
+		return fmt.Errorf("peers: %s missing: install Debian's rabbitmq-server (chaos/bench/install-peers.sh --rabbitmq, as root)", RabbitMQServer)
+	}
+	return nil
+}
+
+// RabbitMQNode is what one RabbitMQ node of a scenario needs to know.
+type RabbitMQNode struct {
+	Name string
+	// Listen is its AMQP address.
+	Listen string
+	// EPMDPort and DistPort are its own Erlang port mapper's and its
+	// distribution port, free ports on 127.0.0.1.
+	EPMDPort, DistPort int
+	// Dir is the node's working folder (configuration, logs, HOME);
+	// Data its Mnesia and message stores (the node's data disk).
+	Dir, Data string
+}
+
+// Write writes the node's configuration files into Dir.
+func (r RabbitMQNode) Write() error {
+	conf := fmt.Sprintf("listeners.tcp.1 = %s\nloopback_users = none\nlog.file = rabbit.log\nlog.console = false\n", r.Listen)
+	if err := os.MkdirAll(filepath.Join(r.Dir, "home"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(r.Dir, "rabbitmq.conf"), []byte(conf), 0o644); err != nil {
+		return fmt.Errorf("peers: rabbitmq config: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Dir, "enabled_plugins"), []byte("[].\n"), 0o644); err != nil {
+		return fmt.Errorf("peers: rabbitmq plugins: %w", err)
+	}
+	return nil
+}
+
+// Argv starts an Erlang port mapper of the node's own (on EPMDPort, so
+// neither the system's 4369 nor a daemon outliving the run is involved)
+// and then the server in its place, both in one process group: a kill of
+// the group takes both.
+func (r RabbitMQNode) Argv() []string {
+	script := fmt.Sprintf("epmd -address 127.0.0.1 -port %d & exec %s", r.EPMDPort, RabbitMQServer)
+	return []string{"/bin/sh", "-c", script}
+}
+
+// Env is the server's environment (added to the harness's own).
+func (r RabbitMQNode) Env() []string {
+	host := "localhost"
+	return []string{
+		"HOME=" + filepath.Join(r.Dir, "home"),
+		"RABBITMQ_CONF_ENV_FILE=/dev/null",
+		"RABBITMQ_NODENAME=" + strings.ReplaceAll(r.Name, "-", "_") + "@" + host,
+		"RABBITMQ_CONFIG_FILE=" + filepath.Join(r.Dir, "rabbitmq.conf"),
+		"RABBITMQ_ADVANCED_CONFIG_FILE=" + filepath.Join(r.Dir, "advanced.config"),
+		"RABBITMQ_ENABLED_PLUGINS_FILE=" + filepath.Join(r.Dir, "enabled_plugins"),
+		"RABBITMQ_MNESIA_BASE=" + r.Data,
+		"RABBITMQ_LOG_BASE=" + filepath.Join(r.Dir, "log"),
+		"RABBITMQ_DIST_PORT=" + strconv.Itoa(r.DistPort),
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+		"ERL_EPMD_PORT=" + strconv.Itoa(r.EPMDPort),
+	}
+}
