@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
+	"github.com/lossbench/lossbench/chaos/peers"
 )
 
 // Debian's ActiveMQ Classic, the PostgreSQL JDBC driver, and the
@@ -23,20 +24,8 @@ const (
 	commonsPoolJar  = "/usr/share/java/commons-pool.jar"
 )
 
-// activemqJVMOptions are Debian's ACTIVEMQ_OPTS (/usr/share/activemq/activemq-options)
-// and the module flags /usr/bin/activemq passes on Java 17, as
-// shared/peers/activemq/broker.sh starts it for the peers' figures.
-var activemqJVMOptions = []string{
-	"-Xms512M", "-Xmx512M", "-Dorg.apache.activemq.UseDedicatedTaskRunner=true",
-	"--add-reads=java.xml=java.logging",
-	"--add-opens", "java.base/java.security=ALL-UNNAMED", "--add-opens", "java.base/java.net=ALL-UNNAMED",
-	"--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens", "java.base/java.util=ALL-UNNAMED",
-	"--add-opens", "java.naming/javax.naming.spi=ALL-UNNAMED", "--add-opens", "java.rmi/sun.rmi.transport.tcp=ALL-UNNAMED",
-	"--add-opens", "java.base/java.util.concurrent=ALL-UNNAMED", "--add-opens", "java.base/java.util.concurrent.atomic=ALL-UNNAMED",
-	"--add-exports=java.base/sun.net.www.protocol.http=ALL-UNNAMED", "--add-exports=java.base/sun.net.www.protocol.https=ALL-UNNAMED",
-	"--add-exports=java.base/sun.net.www.protocol.jar=ALL-UNNAMED", "--add-exports=jdk.xml.dom/org.w3c.dom.html=ALL-UNNAMED",
-	"--add-exports=jdk.naming.rmi/com.sun.jndi.url.rmi=ALL-UNNAMED",
-}
+// activemqJVMOptions are the JVM flags Debian's scripts pass (peers).
+var activemqJVMOptions = peers.ActiveMQJVMOptions
 
 //go:embed peers/activemq-*.xml peers/activemq-log4j.properties
 var activemqConf embed.FS

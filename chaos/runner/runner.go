@@ -33,6 +33,7 @@ import (
 	"github.com/lossbench/lossbench/chaos/fault"
 	"github.com/lossbench/lossbench/chaos/history"
 	"github.com/lossbench/lossbench/chaos/workload"
+	"github.com/lossbench/lossbench/chaos/workload/amqp"
 	"github.com/lossbench/lossbench/chaos/workload/jetstream"
 	"github.com/lossbench/lossbench/reports/result"
 	"github.com/lossbench/lossbench/scenarios/scenario"
@@ -459,12 +460,20 @@ func (r *run) failover() (workload.Failover, error) {
 	return fo, nil
 }
 
-// Protocol is the client protocol of sc's workload: STOMP, or NATS
-// JetStream with one stream replica per nats node.
+// Protocol is the client protocol of sc's workload: STOMP, NATS
+// JetStream with one stream replica per nats node, or AMQP 0-9-1 declaring
+// queues of the rabbitmq nodes' store (classic or quorum).
 func Protocol(sc *scenario.Scenario) (workload.Protocol, error) {
 	switch sc.Workload.Protocol {
 	case scenario.ProtocolAMQP:
-		return nil, fmt.Errorf("workload protocol %s: no client in this build yet", sc.Workload.Protocol)
+		qt := amqp.Classic
+		for _, nd := range sc.Topology.Nodes {
+			if nd.Broker.Kind == scenario.RabbitMQ && nd.Broker.Store != "" {
+				qt = nd.Broker.Store
+				break
+			}
+		}
+		return amqp.Protocol{QueueType: qt}, nil
 	case scenario.ProtocolNATS:
 		n := 0
 		for _, nd := range sc.Topology.Nodes {

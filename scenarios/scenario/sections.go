@@ -174,6 +174,12 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 			if err := CheckNATSSync(b.Fsync); err != nil {
 				d.errorf(pos(v), "%s fsync: %v", what, err)
 			}
+		case ActiveMQ:
+			if b.Fsync != "" && !contains(ActiveMQSyncStrategies, b.Fsync) {
+				d.errorf(pos(v), "%s fsync: unknown %q for kind activemq; expected KahaDB's journalDiskSyncStrategy, one of: %s", what, b.Fsync, strings.Join(ActiveMQSyncStrategies, ", "))
+			}
+		case RabbitMQ:
+			d.errorf(pos(v), "%s fsync: does not apply to kind rabbitmq (a publisher confirm waits for its queue's own fsync)", what)
 		default:
 			if b.Fsync != "" && !contains(FsyncPolicies, b.Fsync) {
 				d.errorf(pos(v), "%s fsync: unknown %q; expected one of: %s", what, b.Fsync, strings.Join(FsyncPolicies, ", "))
@@ -231,6 +237,13 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 		if len(b.Command) == 0 {
 			d.errorf(pos(n), "%s: kind command needs a non-empty \"command\", e.g. [activemq, start]", what)
 		}
+	case RabbitMQ:
+		if b.Store != "" && !contains(RabbitMQQueueTypes, b.Store) {
+			d.errorf(b.storePos, "%s store: unknown %q for kind rabbitmq; expected the queue type, one of: %s", what, b.Store, strings.Join(RabbitMQQueueTypes, ", "))
+		}
+	}
+	switch b.Kind {
+	case RefBroker, Command:
 	default:
 		for _, k := range []string{"command", "database"} {
 			if f.has(k) {

@@ -127,10 +127,26 @@ const (
 	// NATS (workload protocol nats). Fsync is JetStream's sync_interval:
 	// "" (the server's default, 2 minutes), "always", or a duration.
 	NATS BrokerKind = "nats"
+	// RabbitMQ is Debian's rabbitmq-server, started on a generated
+	// configuration; clients speak AMQP 0-9-1 (workload protocol amqp).
+	// Store is the queue type the clients declare: classic (default) or
+	// quorum.
+	RabbitMQ BrokerKind = "rabbitmq"
+	// ActiveMQ is Debian's ActiveMQ Classic with a KahaDB store, started
+	// on a generated activemq.xml; clients speak STOMP. Fsync is KahaDB's
+	// journalDiskSyncStrategy: always (default), periodic or never.
+	ActiveMQ BrokerKind = "activemq"
 )
 
 // BrokerKinds lists every broker kind, in documentation order.
-var BrokerKinds = []BrokerKind{RefBroker, Command, NATS}
+var BrokerKinds = []BrokerKind{RefBroker, Command, NATS, RabbitMQ, ActiveMQ}
+
+// ActiveMQSyncStrategies are the fsync values of kind activemq (KahaDB's
+// journalDiskSyncStrategy).
+var ActiveMQSyncStrategies = []string{"always", "periodic", "never"}
+
+// RabbitMQQueueTypes are the stores (queue types) of kind rabbitmq.
+var RabbitMQQueueTypes = []string{"classic", "quorum"}
 
 // Protocols the workload's clients speak (workload protocol).
 const (
@@ -146,10 +162,12 @@ var Protocols = []string{ProtocolSTOMP, ProtocolNATS, ProtocolAMQP}
 // (a command broker's is its own business).
 func NativeProtocol(k BrokerKind) string {
 	switch k {
-	case RefBroker:
+	case RefBroker, ActiveMQ:
 		return ProtocolSTOMP
 	case NATS:
 		return ProtocolNATS
+	case RabbitMQ:
+		return ProtocolAMQP
 	}
 	return ""
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 
+	"github.com/lossbench/lossbench/chaos/freeport"
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/chaos/peers"
 )
@@ -199,6 +200,14 @@ func (d *Driver) layoutNodes() error {
 			return fmt.Errorf("local: %w", err)
 		}
 		n.dataDir = filepath.Join(n.dir, "data")
+		if sn.Broker.Kind == scenario.RabbitMQ {
+			if n.epmdPort, err = freeport.Port("127.0.0.1"); err != nil {
+				return err
+			}
+			if n.distPort, err = freeport.Port("127.0.0.1"); err != nil {
+				return err
+			}
+		}
 		if sn.Broker.Kind == scenario.NATS && natsNodes(d.topo) > 1 {
 			if n.cluster, err = osutil.FreeAddr(ip); err != nil {
 				return err
@@ -334,6 +343,18 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 		}
 		if err != nil {
 			logf("warning: left-overs of an earlier run: %v", err)
+		}
+	}
+	for _, sn := range cfg.Topology.Nodes {
+		var err error
+		switch sn.Broker.Kind {
+		case scenario.RabbitMQ:
+			err = peers.RabbitMQAvailable()
+		case scenario.ActiveMQ:
+			err = peers.ActiveMQAvailable()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("local: %w", err)
 		}
 	}
 	var natsBin string

@@ -32,8 +32,11 @@ type node struct {
 	admin   string // the broker's admin HTTP address (nats: monitoring)
 	cluster string // a nats node's route address in a cluster, or ""
 	repl    string // the node's replication address ({repl})
-	dir     string // working folder
-	dataDir string // {data}
+	// epmdPort and distPort are a rabbitmq node's Erlang port mapper and
+	// distribution ports.
+	epmdPort, distPort int
+	dir                string // working folder
+	dataDir            string // {data}
 	// sharedData: dataDir is on a disk shared with other nodes, which
 	// losing this node leaves alone.
 	sharedData bool
@@ -94,7 +97,13 @@ func (n *node) env() driver.NodeEnv {
 // argv is the node's broker command line, with the extra arguments of
 // its current start (StartWithArgs).
 func (n *node) argv() []string {
-	if n.spec.Broker.Kind != scenario.NATS {
+	switch n.spec.Broker.Kind {
+	case scenario.RabbitMQ:
+		return append(n.rabbitmq().Argv(), n.extra...)
+	case scenario.ActiveMQ:
+		return append(n.activemq().Argv(), n.extra...)
+	case scenario.NATS:
+	default:
 		return append(driver.BrokerArgv(n.spec, n.d.topo, n.env()), n.extra...)
 	}
 	argv := []string{n.d.opt.NATSServerBin, "-c", n.natsConf()}
@@ -123,10 +132,27 @@ func (d *Driver) StartWithArgs(ctx context.Context, name string, args []string) 
 // natsConf is where a nats node's configuration file goes.
 func (n *node) natsConf() string { return filepath.Join(n.dir, "nats.conf") }
 
-// writeConfig writes a generated broker configuration (nats) before a
-// start; other kinds have none.
+// rabbitmq is a rabbitmq node's server settings.
+func (n *node) rabbitmq() peers.RabbitMQNode {
+	return peers.RabbitMQNode{Name: n.spec.Name, Listen: n.listen, EPMDPort: n.epmdPort, DistPort: n.distPort,
+		Dir: n.dir, Data: n.dataDir}
+}
+
+// activemq is an activemq node's broker settings.
+func (n *node) activemq() peers.ActiveMQNode {
+	return peers.ActiveMQNode{Listen: n.listen, Dir: n.dir, Data: n.dataDir, Sync: n.spec.Broker.Fsync}
+}
+
+// writeConfig writes a generated broker configuration (nats, rabbitmq,
+// activemq) before a start; other kinds have none.
 func (n *node) writeConfig() error {
-	if n.spec.Broker.Kind != scenario.NATS {
+	switch n.spec.Broker.Kind {
+	case scenario.RabbitMQ:
+		return n.rabbitmq().Write()
+	case scenario.ActiveMQ:
+		return n.activemq().Write()
+	case scenario.NATS:
+	default:
 		return nil
 	}
 	nn := peers.NATSNode{Name: n.spec.Name, Listen: n.listen, Monitor: n.admin, Cluster: n.cluster,
@@ -220,6 +246,9 @@ func (n *node) start() (*proc, error) {
 	cmd.Stderr = logf
 	cmd.Env = os.Environ()
 	vars := driver.Vars(n.spec, n.env())
+	if n.spec.Broker.Kind == scenario.RabbitMQ {
+		cmd.Env = append(cmd.Env, n.rabbitmq().Env()...)
+	}
 	for k, v := range n.spec.Broker.Env {
 		cmd.Env = append(cmd.Env, k+"="+scenario.Expand(v, vars))
 	}
@@ -267,7 +296,13 @@ func (d *Driver) Exits() []driver.Exit {
 }
 
 func (n *node) waitReady(ctx context.Context, p *proc) error {
-	ctx, cancel := context.WithTimeout(ctx, n.d.opt.ReadyTimeout)
+	timeout := n.d.opt.ReadyTimeout
+	if k := n.spec.Broker.Kind; k == scenario.RabbitMQ || k == scenario.ActiveMQ {
+		// Erlang's or the JVM's boot, and RabbitMQ's recovery of its stores after a
+		// crash, take 10-60 s on a loaded machine.
+		timeout = max(timeout, 3*time.Minute)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(25 * time.Millisecond)
@@ -282,7 +317,7 @@ func (n *node) waitReady(ctx context.Context, p *proc) error {
 				n.spec.Name, p.err, n.logPath, osutil.Tail(n.logPath, 15))
 		case <-ctx.Done():
 			return fmt.Errorf("local: start %s: not ready after %s; log %s:\n%s",
-				n.spec.Name, n.d.opt.ReadyTimeout, n.logPath, osutil.Tail(n.logPath, 15))
+				n.spec.Name, timeout, n.logPath, osutil.Tail(n.logPath, 15))
 		case <-tick.C:
 		}
 	}

@@ -1,0 +1,105 @@
+package peers
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Debian's ActiveMQ Classic (package activemq).
+const (
+	ActiveMQHome = "/usr/share/activemq"
+	ActiveMQJar  = ActiveMQHome + "/bin/activemq.jar"
+)
+
+// ActiveMQJVMOptions are Debian's ACTIVEMQ_OPTS (/usr/share/activemq/activemq-options)
+// and the module flags /usr/bin/activemq passes on Java 17, as
+// shared/peers/activemq/broker.sh starts it for the peers' figures.
+var ActiveMQJVMOptions = []string{
+	"-Xms512M", "-Xmx512M", "-Dorg.apache.activemq.UseDedicatedTaskRunner=true",
+	"--add-reads=java.xml=java.logging",
+	"--add-opens", "java.base/java.security=ALL-UNNAMED", "--add-opens", "java.base/java.net=ALL-UNNAMED",
+	"--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens", "java.base/java.util=ALL-UNNAMED",
+	"--add-opens", "java.naming/javax.naming.spi=ALL-UNNAMED", "--add-opens", "java.rmi/sun.rmi.transport.tcp=ALL-UNNAMED",
+	"--add-opens", "java.base/java.util.concurrent=ALL-UNNAMED", "--add-opens", "java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+	"--add-exports=java.base/sun.net.www.protocol.http=ALL-UNNAMED", "--add-exports=java.base/sun.net.www.protocol.https=ALL-UNNAMED",
+	"--add-exports=java.base/sun.net.www.protocol.jar=ALL-UNNAMED", "--add-exports=jdk.xml.dom/org.w3c.dom.html=ALL-UNNAMED",
+	"--add-exports=jdk.naming.rmi/com.sun.jndi.url.rmi=ALL-UNNAMED",
+}
+
+// ActiveMQAvailable says why ActiveMQ cannot run here, or nil.
+func ActiveMQAvailable() error {
+	if _, err := os.Stat(ActiveMQJar); err != nil {
+		return fmt.Errorf("peers: %s missing: install Debian's activemq (chaos/bench/install-peers.sh, as root)", ActiveMQJar)
+	}
+	return nil
+}
+
+// ActiveMQNode is what one ActiveMQ broker of a scenario needs to know.
+type ActiveMQNode struct {
+	// Listen is its STOMP address.
+	Listen string
+	// Dir is its ACTIVEMQ_BASE (conf/, tmp/); Data its activemq.data
+	// (KahaDB under kahadb/: the node's data disk).
+	Dir, Data string
+	// Sync is KahaDB's journalDiskSyncStrategy ("" is always).
+	Sync string
+}
+
+// Write writes conf/activemq.xml and conf/log4j.properties under Dir.
+func (a ActiveMQNode) Write() error {
+	conf := filepath.Join(a.Dir, "conf")
+	if err := os.MkdirAll(conf, 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(a.Dir, "tmp"), 0o755); err != nil {
+		return err
+	}
+	sync := a.Sync
+	if sync == "" {
+		sync = "always"
+	}
+	x := fmt.Sprintf(`<beans
+  xmlns="http://www.springframework.org/schema/beans"
+  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+  xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans-2.0.xsd
+  http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
+    <bean class="org.springframework.beans.factory.config.PropertyPlaceholderConfigurer"/>
+    <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="localhost" dataDirectory="${activemq.data}">
+        <persistenceAdapter>
+            <kahaDB directory="${activemq.data}/kahadb" journalDiskSyncStrategy="%s"/>
+        </persistenceAdapter>
+        <transportConnectors>
+            <transportConnector name="stomp" uri="stomp://%s"/>
+        </transportConnectors>
+    </broker>
+</beans>
+`, xmlEscape(sync), xmlEscape(a.Listen))
+	if err := os.WriteFile(filepath.Join(conf, "activemq.xml"), []byte(x), 0o644); err != nil {
+		return fmt.Errorf("peers: activemq config: %w", err)
+	}
+	log4j := "log4j.rootLogger=INFO, console\nlog4j.appender.console=org.apache.log4j.ConsoleAppender\n" +
+		"log4j.appender.console.layout=org.apache.log4j.PatternLayout\nlog4j.appender.console.layout.ConversionPattern=%d %-5p %c{1} - %m%n\n"
+	return os.WriteFile(filepath.Join(conf, "log4j.properties"), []byte(log4j), 0o644)
+}
+
+// Argv runs the broker's JVM in the foreground.
+func (a ActiveMQNode) Argv() []string {
+	conf := filepath.Join(a.Dir, "conf")
+	argv := append([]string{"java"}, ActiveMQJVMOptions...)
+	return append(argv,
+		"-Djava.io.tmpdir="+filepath.Join(a.Dir, "tmp"),
+		"-Dactivemq.classpath="+conf+":",
+		"-Dactivemq.home="+ActiveMQHome, "-Dactivemq.base="+a.Dir,
+		"-Dactivemq.conf="+conf, "-Dactivemq.data="+a.Data,
+		"-jar", ActiveMQJar, "start", "xbean:file:"+filepath.Join(conf, "activemq.xml"))
+}
+
+// xmlEscape escapes s for an XML attribute value.
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
