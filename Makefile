@@ -20,7 +20,7 @@ deps:
 	  else echo "deps: not root, cannot install chromium; the browser test will skip"; fi; \
 	fi
 
-.PHONY: all deps build test unit lint fmt-check vet staticcheck nats-server images chaos gate bench bench-go fuzz clean
+.PHONY: all deps build test unit lint fmt-check vet staticcheck nats-server peers images chaos gate bench bench-go fuzz clean
 
 all: build
 
@@ -55,6 +55,11 @@ NATS_SERVER_VERSION := $(shell sed -n 's/^\tNATSServerVersion = "\(.*\)"/\1/p' c
 nats-server:
 	GOBIN=$(abspath $(BIN)) GOFLAGS= $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
+# peers: ActiveMQ and RabbitMQ from Debian's packages, for the scenarios
+# of scenarios/peers (as root, only when missing).
+peers:
+	bash chaos/bench/install-peers.sh --rabbitmq
+
 # images: the container images the docker driver runs (built here, never
 # pulled; a run builds them too when missing).
 images: build
@@ -66,7 +71,7 @@ images: build
 # lossbench matrix instead: every scenario with SEEDS seeds (default 3)
 # and a bench of every strategy in the same run.
 SEEDS ?= 3
-chaos: build nats-server
+chaos: build nats-server peers
 ifeq ($(FULL),1)
 	$(BIN)/lossbench matrix --seeds $(SEEDS) --out $(OUT) --broker-bin $(BIN)/refbroker
 else
@@ -78,7 +83,7 @@ endif
 # cell, throughput floors as ratios within the bench). A failed expectation
 # still goes on to the gate; an environment error stops. Writes
 # $(OUT)/gate/gate.xml (JUnit) and report.html.
-gate: build nats-server
+gate: build nats-server peers
 	rm -rf $(OUT)/gate
 	$(BIN)/lossbench run --driver local --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml scenarios/matrix/*.yaml scenarios/peers/*.yaml || [ $$? -eq 1 ]
 	$(BIN)/lossbench bench --out $(OUT)/gate --broker-bin $(BIN)/refbroker \

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/peers"
 	"github.com/lossbench/lossbench/chaos/runner"
+	"github.com/lossbench/lossbench/reports/result"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -25,7 +26,18 @@ func TestNATSDefaultSyncPowerCutLoses(t *testing.T) {
 	if _, err := peers.NATSServer(ctx); err != nil {
 		t.Skipf("no nats-server: %v", err)
 	}
-	sc, err := scenario.Load("../../scenarios/peers/nats-default-power-cut.yaml")
+	r := runPeerScenario(ctx, t, "nats-default-power-cut.yaml")
+	if r.Acknowledged == 0 || r.Lost == 0 {
+		t.Fatalf("acknowledged %d, lost %d: the power cut of a JetStream node that never fsynced must lose acknowledged messages", r.Acknowledged, r.Lost)
+	}
+}
+
+// runPeerScenario runs scenarios/peers/file on the local driver and
+// returns its result; a scenario the machine cannot measure is skipped
+// saying why.
+func runPeerScenario(ctx context.Context, t *testing.T, file string) *result.Result {
+	t.Helper()
+	sc, err := scenario.Load("../../scenarios/peers/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,8 +49,37 @@ func TestNATSDefaultSyncPowerCutLoses(t *testing.T) {
 		t.Skipf("not measured here: %s", out.Skipped)
 	}
 	r := out.Result
-	t.Logf("acknowledged %d, lost %d, duplicated %d, unavailable %.1f s", r.Acknowledged, r.Lost, r.Duplicated, r.UnavailableS)
-	if r.Acknowledged == 0 || r.Lost == 0 {
-		t.Fatalf("acknowledged %d, lost %d: the power cut of a JetStream node that never fsynced must lose acknowledged messages", r.Acknowledged, r.Lost)
+	t.Logf("%s: acknowledged %d, lost %d, duplicated %d, unavailable %.1f s", file, r.Acknowledged, r.Lost, r.Duplicated, r.UnavailableS)
+	return r
+}
+
+// TestRabbitMQClassicKill9 runs scenarios/peers/rabbitmq-classic-kill9 on
+// Debian's RabbitMQ (skipped, saying why, where it is not installed): a
+// publisher confirm of a persistent message on a durable queue survives
+// kill -9.
+func TestRabbitMQClassicKill9(t *testing.T) {
+	if err := peers.RabbitMQAvailable(); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	r := runPeerScenario(ctx, t, "rabbitmq-classic-kill9.yaml")
+	if r.Acknowledged == 0 || r.Lost != 0 {
+		t.Fatalf("acknowledged %d, lost %d: want messages confirmed and none lost to kill -9", r.Acknowledged, r.Lost)
+	}
+}
+
+// TestActiveMQAlwaysKill9 runs scenarios/peers/activemq-always-kill9 on
+// Debian's ActiveMQ (skipped, saying why, where it is not installed):
+// KahaDB with journalDiskSyncStrategy=always loses nothing to kill -9.
+func TestActiveMQAlwaysKill9(t *testing.T) {
+	if err := peers.ActiveMQAvailable(); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	r := runPeerScenario(ctx, t, "activemq-always-kill9.yaml")
+	if r.Acknowledged == 0 || r.Lost != 0 {
+		t.Fatalf("acknowledged %d, lost %d: want messages acknowledged and none lost to kill -9", r.Acknowledged, r.Lost)
 	}
 }
