@@ -119,6 +119,17 @@
 // syncer's fdatasync runs, so one sync covers every batch that arrived
 // during the previous one. Under "always" each Write gets its own write
 // and fdatasync; under "interval" and "never" Write returns once written.
+//
+// Acks without a RECEIPT (store.LazyAcker, WriteAcksLazy) get no
+// fdatasync of their own under batch: they are written with the next
+// group, answered at once, and made durable by the next sync, or 10 ms
+// later if no batch needing one comes; Close syncs them. An ack lost in a
+// crash only brings its message back (a duplicate, allowed by
+// at-least-once), never loses one; an add is still answered only after
+// the fdatasync covering it, and reclamation still waits for a sync that
+// covers every ack. The broker writes its acks this way when no SEND
+// batch carried them within 10 ms; an ACK frame asking for a RECEIPT is
+// written durably.
 // The first write or sync error is final (fail-stop): the journal never
 // retries a sync, since after a failed fsync the page cache may already
 // have dropped the data.

@@ -75,6 +75,7 @@ type Store struct {
 		groups, groupBatches, groupMax     atomic.Uint64
 		reclaimed, tornBytes, repairedByte atomic.Uint64
 		waitNanos, waitTimeouts            atomic.Uint64
+		lazyRounds                         atomic.Uint64
 		lostMessages                       atomic.Uint64
 		compactedMsgs, compactedSegs       atomic.Uint64
 	}
@@ -95,6 +96,7 @@ type request struct {
 	err  error
 	done chan error
 	keep bool   // Apply: the adds carry their seqs
+	lazy bool   // WriteAcksLazy: answered once written, synced later
 	next uint64 // Apply: raise nextSeq to at least this
 }
 
@@ -105,6 +107,7 @@ var _ interface {
 	store.Loader
 	store.Statser
 	store.Namer
+	store.LazyAcker
 } = (*Store)(nil)
 
 // Open opens the journal in dir, creating it if needed, and replays it. It
@@ -311,6 +314,18 @@ func (s *Store) Dir() string { return s.dir }
 // context is checked before the batch is queued; once queued, Write waits
 // for the outcome, since a batch cannot be taken back.
 func (s *Store) Write(ctx context.Context, b *store.Batch) error {
+	return s.write(ctx, b, false)
+}
+
+// WriteAcksLazy implements store.LazyAcker. Under SyncBatch the acks are
+// written with the next group and answered at once; the syncer makes them
+// durable with its next sync, or lazyAckDelay later if no batch needing a
+// sync comes (see syncLoop). Under the other policies it is Write.
+func (s *Store) WriteAcksLazy(ctx context.Context, seqs []uint64) error {
+	return s.write(ctx, &store.Batch{Acks: seqs}, s.opts.Sync.Mode == SyncBatch)
+}
+
+func (s *Store) write(ctx context.Context, b *store.Batch, lazy bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -332,7 +347,7 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 		return nil
 	}
 	r := requestPool.Get().(*request)
-	r.b, r.size, r.err, r.keep, r.next = b, size, nil, false, 0
+	r.b, r.size, r.err, r.keep, r.next, r.lazy = b, size, nil, false, 0, lazy
 	s.reqs <- r
 	s.closeMu.RUnlock()
 	err := <-r.done
@@ -442,6 +457,7 @@ func (s *Store) Stats() map[string]float64 {
 		"recovery_lost_messages_total":  float64(st.lostMessages.Load()),
 		"group_wait_seconds_total":      float64(st.waitNanos.Load()) / 1e9,
 		"group_wait_timeouts_total":     float64(st.waitTimeouts.Load()),
+		"lazy_ack_rounds_total":         float64(st.lazyRounds.Load()),
 		"failed":                        failed,
 	}
 }

@@ -59,6 +59,9 @@ type Options struct {
 	// syncPrealloc makes segment preallocation synchronous, so tests that
 	// count filesystem operations see them in a fixed order.
 	syncPrealloc bool
+	// lazyAckDelay overrides the const of that name (tests that count
+	// syncs set it long, so that no timer adds one).
+	lazyAckDelay time.Duration
 }
 
 // SyncMode says when a write is made durable.

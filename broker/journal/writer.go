@@ -2,6 +2,7 @@ package journal
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lossbench/lossbench/broker/store"
@@ -15,6 +16,9 @@ const (
 	// maxGroupWait bounds how long the syncer waits for writers to come
 	// back before a sync (see syncLoop).
 	maxGroupWait = time.Millisecond
+	// lazyAckDelay bounds how long lazy acks (WriteAcksLazy) stay unsynced
+	// when no batch needing a sync follows them.
+	lazyAckDelay = 10 * time.Millisecond
 )
 
 // syncJob asks the syncer to make seg durable and then answer reqs.
@@ -23,6 +27,7 @@ type syncJob struct {
 	reqs    []*request
 	upTo    uint64        // Store.encoded after these batches
 	barrier chan struct{} // closed once every earlier job is done
+	lazy    bool          // only lazy acks, already answered: no sync needed now
 }
 
 // run is the writer goroutine: it alone writes segments (and, unless a
@@ -179,7 +184,21 @@ func (s *Store) complete(seg *segment, reqs []*request) {
 	}
 	switch s.opts.Sync.Mode {
 	case SyncBatch:
-		s.syncq <- syncJob{seg: seg, reqs: reqs, upTo: s.encoded}
+		// Lazy acks are answered now: they promise no durability (a lost
+		// ack only redelivers). Their job still tells the syncer that seg
+		// has unsynced records, so it syncs them later.
+		wait := reqs
+		if slices.ContainsFunc(reqs, func(r *request) bool { return r.lazy }) {
+			wait = nil
+			for _, r := range reqs {
+				if r.lazy {
+					s.reply(r)
+				} else {
+					wait = append(wait, r)
+				}
+			}
+		}
+		s.syncq <- syncJob{seg: seg, reqs: wait, upTo: s.encoded, lazy: len(wait) == 0}
 		return
 	case SyncAlways:
 		if err := s.syncSeg(seg); err != nil {
@@ -223,16 +242,58 @@ func (s *Store) syncLoop() {
 		backlog  int           // jobs already queued when they were
 		lastSync time.Duration // how long the last sync took
 		timer    = time.NewTimer(time.Hour)
+		// Lazy acks written but not synced yet (jobs with lazy set): the
+		// segments holding them, oldest first, and Store.encoded after
+		// them. The next sync covers them; lazyTimer bounds the wait.
+		lazySegs  []*segment
+		lazyUpTo  uint64
+		lazyTimer = time.NewTimer(time.Hour)
+		toSync    []*segment
 	)
 	timer.Stop()
-	for job := range s.syncq {
-		jobs = append(jobs[:0], job)
-		n := len(job.reqs)
-		barrier := job.barrier != nil
+	lazyTimer.Stop()
+	addSeg := func(segs []*segment, seg *segment) []*segment {
+		if seg == nil || len(segs) > 0 && segs[len(segs)-1] == seg {
+			return segs
+		}
+		return append(segs, seg)
+	}
+	for {
+		var (
+			job     syncJob
+			ok, due bool
+		)
+		if len(lazySegs) > 0 {
+			select {
+			case job, ok = <-s.syncq:
+			case <-lazyTimer.C:
+				ok, due = true, true
+			}
+		} else {
+			job, ok = <-s.syncq
+		}
+		if !ok {
+			// Closing: what lazy acks are left are synced like the rest.
+			if len(lazySegs) > 0 && s.failed.Load() == nil {
+				for _, seg := range lazySegs {
+					if err := s.syncSeg(seg); err != nil {
+						s.fail(err)
+						break
+					}
+				}
+			}
+			return
+		}
+		jobs = jobs[:0]
+		n, barrier, need := 0, false, due
 		more := func(j syncJob) {
 			jobs = append(jobs, j)
 			n += len(j.reqs)
 			barrier = barrier || j.barrier != nil
+			need = need || !j.lazy
+		}
+		if !due {
+			more(job)
 		}
 		open := true
 	drain:
@@ -248,7 +309,24 @@ func (s *Store) syncLoop() {
 				break drain
 			}
 		}
-		if target := released + backlog; open && !barrier && n < target && lastSync > 0 {
+		if !need && open {
+			// Only lazy acks, already answered: no sync for them alone.
+			if len(lazySegs) == 0 {
+				d := s.opts.lazyAckDelay
+				if d <= 0 {
+					d = lazyAckDelay
+				}
+				lazyTimer.Reset(d)
+			}
+			for _, j := range jobs {
+				lazySegs = addSeg(lazySegs, j.seg)
+				lazyUpTo = max(lazyUpTo, j.upTo)
+			}
+			s.stats.lazyRounds.Add(1)
+			clear(jobs)
+			continue
+		}
+		if target := released + backlog; open && !barrier && !due && n < target && lastSync > 0 {
 			timer.Reset(min(lastSync/2, maxGroupWait))
 			waitStart := time.Now()
 		wait:
@@ -267,25 +345,22 @@ func (s *Store) syncLoop() {
 			timer.Stop()
 			s.stats.waitNanos.Add(uint64(time.Since(waitStart)))
 		}
-		if s.failed.Load() == nil {
+		toSync = append(toSync[:0], lazySegs...)
+		for _, j := range jobs {
+			toSync = addSeg(toSync, j.seg)
+		}
+		if s.failed.Load() == nil && len(toSync) > 0 {
 			start := time.Now()
-			var last *segment
-			for _, j := range jobs {
-				if j.seg == nil || j.seg == last {
-					continue
-				}
-				if err := s.syncSeg(j.seg); err != nil {
+			for _, seg := range toSync {
+				if err := s.syncSeg(seg); err != nil {
 					s.fail(err)
 					break
 				}
-				last = j.seg
 			}
-			if last != nil {
-				lastSync = time.Since(start)
-			}
+			lastSync = time.Since(start)
 		}
 		f := s.failed.Load()
-		var covered uint64
+		covered := lazyUpTo
 		for _, j := range jobs {
 			for _, r := range j.reqs {
 				if f != nil {
@@ -298,8 +373,12 @@ func (s *Store) syncLoop() {
 			}
 			covered = max(covered, j.upTo)
 		}
+		clear(lazySegs)
+		lazySegs, lazyUpTo = lazySegs[:0], 0
+		lazyTimer.Stop()
 		released, backlog = n, len(s.syncq)
 		clear(jobs)
+		clear(toSync)
 		if f == nil && covered > 0 {
 			s.reclaim(true, covered)
 		}

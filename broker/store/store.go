@@ -69,6 +69,16 @@ type Store interface {
 	Close() error
 }
 
+// LazyAcker is implemented by stores that can take an ack-only batch
+// without a sync of its own: WriteAcksLazy returns once the acks are
+// written and applied, and they become durable with the store's next sync
+// (or within a short bound when none comes). Only acks may be lazy: an ack
+// lost in a crash makes its message come back (a duplicate), never lost.
+// An ack whose client asked for a RECEIPT must go through Write.
+type LazyAcker interface {
+	WriteAcksLazy(ctx context.Context, seqs []uint64) error
+}
+
 // Loader is implemented by stores that can read a message body back, so
 // the broker may drop bodies of a large backlog from memory.
 type Loader interface {
