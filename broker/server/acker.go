@@ -104,7 +104,7 @@ func (a *acker) run() {
 		seqs, waiters := a.steal()
 		var err error
 		if len(seqs) > 0 {
-			err = a.b.writeAcks(seqs)
+			err = a.b.writeAcks(seqs, len(waiters) == 0)
 		}
 		for _, fn := range waiters {
 			fn(err)
@@ -115,12 +115,23 @@ func (a *acker) run() {
 	}
 }
 
-// writeAcks writes an ack-only batch, failing the broker on error.
-func (b *Broker) writeAcks(seqs []uint64) error {
+// writeAcks writes an ack-only batch, failing the broker on error. With
+// lazy set (no client waits for a RECEIPT of these acks) a store that
+// implements store.LazyAcker takes them without a sync of their own: they
+// ride on its next sync. Safe because an ack that a crash loses only makes
+// its message come back, a duplicate the client may see anyway (the
+// broker promises at-least-once), never a loss.
+func (b *Broker) writeAcks(seqs []uint64, lazy bool) error {
 	if err := b.Err(); err != nil {
 		return err
 	}
-	if err := b.st.Write(b.ctx, &store.Batch{Acks: seqs}); err != nil {
+	var err error
+	if la, ok := b.st.(store.LazyAcker); ok && lazy {
+		err = la.WriteAcksLazy(b.ctx, seqs)
+	} else {
+		err = b.st.Write(b.ctx, &store.Batch{Acks: seqs})
+	}
+	if err != nil {
 		b.fail(err)
 		return b.Err()
 	}
