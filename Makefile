@@ -20,7 +20,7 @@ deps:
 	  else echo "deps: not root, cannot install chromium; the browser test will skip"; fi; \
 	fi
 
-.PHONY: all deps build test unit lint fmt-check vet staticcheck nats-server peers images chaos gate bench bench-go fuzz clean
+.PHONY: all deps build test unit chaos-ci lint fmt-check vet staticcheck nats-server peers images chaos gate bench bench-go fuzz clean
 
 all: build
 
@@ -29,7 +29,18 @@ build:
 	$(GO) build -o $(BIN)/lossbench ./cmd/lossbench
 
 # test: formatting, vet, staticcheck, then every test with the race detector.
-test: deps lint unit
+test: deps lint unit chaos-ci
+
+# chaos-ci: the short subset of the DR matrix's scenarios that CI runs (one
+# per HA strategy, on the local driver, each well under a minute); the rest
+# run in make chaos and make gate.
+CI_SCENARIOS := journal-mirror-fsync-eio journal-machine-lost-disk-moved \
+  shared-store-master-cut-from-storage replicated-master-killed \
+  replicated-partition-witness cjdbc-one-db-lost
+chaos-ci: build
+	rm -rf $(OUT)/ci
+	$(BIN)/lossbench run --driver local --out $(OUT)/ci --run-id ci --broker-bin $(BIN)/refbroker \
+	  $(patsubst %,scenarios/matrix/%.yaml,$(CI_SCENARIOS))
 
 lint: fmt-check vet staticcheck
 
