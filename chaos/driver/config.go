@@ -45,9 +45,25 @@ type Config struct {
 	// Writeback is the scenario's writeback model of its fault-injecting
 	// filesystem (scenario.WritebackHost or WritebackNone; "" is host).
 	Writeback string
+	// Needs are what the scenario asks of a driver beyond its interface
+	// and capabilities (NeedExitStatus, NeedRestartArgs): a driver that
+	// cannot do one refuses the run at Open with ErrUnsupported, so
+	// --driver auto picks one that can.
+	Needs []string
 	// Log, if set, gets one line per action (start, kill, cut...).
 	Log func(format string, args ...any)
 }
+
+// What a scenario may need of a driver (Config.Needs).
+const (
+	// NeedExitStatus: the scenario expects nodes' exit statuses
+	// (expectations: exit), so the driver must report every process end
+	// (ExitReporter).
+	NeedExitStatus = "exit-status"
+	// NeedRestartArgs: the recovery restarts a node with extra arguments
+	// (recovery: restart_args).
+	NeedRestartArgs = "restart-args"
+)
 
 // Factory makes the driver of one scenario's run. On error it may return
 // a partial driver, which the caller must Close.

@@ -148,7 +148,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	drv, err := open(ctx, driver.Config{
 		Topology: sc.Topology, RunID: opt.RunID, Scenario: sc.Name,
 		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, BrokerImage: opt.BrokerImage, DatabaseImages: opt.DatabaseImages, ClientSite: sc.Workload.Site,
-		PowerCutNodes: PowerCutNodes(plan), FaultFSNodes: FaultFSNodes(plan), Writeback: sc.Writeback,
+		PowerCutNodes: PowerCutNodes(plan), FaultFSNodes: FaultFSNodes(plan), Writeback: sc.Writeback, Needs: Needs(sc),
 		Log: func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
 	})
 	if drv != nil {
@@ -159,6 +159,18 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	}
 	r := &run{sc: sc, plan: plan, opt: opt, drv: drv, dir: dir, out: &Outcome{Scenario: sc.Name, Dir: dir}}
 	return r.do(ctx)
+}
+
+// Needs are what sc asks of a driver beyond its interface (driver.Config.Needs).
+func Needs(sc *scenario.Scenario) []string {
+	var needs []string
+	if len(sc.Exits) > 0 {
+		needs = append(needs, driver.NeedExitStatus)
+	}
+	if len(sc.Workload.Recovery.RestartArgs) > 0 {
+		needs = append(needs, driver.NeedRestartArgs)
+	}
+	return needs
 }
 
 // PowerCutNodes are the nodes a power-cut step of plan targets, and those

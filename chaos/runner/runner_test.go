@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/driver/local"
 	"github.com/lossbench/lossbench/chaos/history"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
@@ -260,5 +261,19 @@ func TestInterruptStopsEverything(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(out, local.StateSubdir))
 	if len(ents) != 0 {
 		t.Fatalf("state files left after an interrupted run: %v", ents)
+	}
+}
+
+// TestNeeds: exit expectations and restart arguments are asked of the
+// driver (driver.Config.Needs); a plain scenario asks nothing.
+func TestNeeds(t *testing.T) {
+	sc := &scenario.Scenario{}
+	if n := Needs(sc); len(n) != 0 {
+		t.Fatalf("plain scenario needs %v", n)
+	}
+	sc.Exits = []scenario.ExitExpectation{{}}
+	sc.Workload.Recovery.RestartArgs = map[string][]string{"a1": {"--repair"}}
+	if n := Needs(sc); len(n) != 2 || n[0] != driver.NeedExitStatus || n[1] != driver.NeedRestartArgs {
+		t.Fatalf("needs %v", n)
 	}
 }

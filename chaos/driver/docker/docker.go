@@ -225,6 +225,18 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 			return nil, fmt.Errorf("docker: disk %s: a size-limited disk (size %d, for disk-full) must be a tmpfs that outlives its node's container, which the docker driver does not make yet: %w", dk.Name, dk.Size, driver.ErrUnsupported)
 		}
 	}
+	if len(cfg.Needs) > 0 {
+		// No exit reporting (expectations: exit) and no restart with extra
+		// arguments (recovery: restart_args) in containers yet.
+		return nil, fmt.Errorf("docker: the scenario needs %v, which the docker driver does not do yet: %w", cfg.Needs, driver.ErrUnsupported)
+	}
+	for _, n := range cfg.Topology.Nodes {
+		for _, a := range n.Broker.Args {
+			if strings.Contains(a, "{repl") {
+				return nil, fmt.Errorf("docker: node %s: replication addresses (%s) are given by the local driver only: %w", n.Name, a, driver.ErrUnsupported)
+			}
+		}
+	}
 	if fs := slices.Concat(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {
 		return nil, fmt.Errorf("docker: nodes %v: power cuts and disk faults need a fault-injecting filesystem (FUSE) under the node, which the docker driver does not serve yet: %w", slices.Compact(slices.Sorted(slices.Values(fs))), driver.ErrUnsupported)
 	}

@@ -462,3 +462,31 @@ func TestSizedDiskUnsupported(t *testing.T) {
 		t.Fatalf("New with a sized disk = %v, %v; want nil and an ErrUnsupported naming a1-data", d, err)
 	}
 }
+
+// TestNeedsUnsupported: a scenario needing exit statuses or restart
+// arguments, or giving a node a replication address, is refused with
+// ErrUnsupported (so --driver auto runs it on local), before any engine
+// call.
+func TestNeedsUnsupported(t *testing.T) {
+	node := scenario.Node{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}}
+	base := scenario.Topology{Sites: []scenario.Site{{Name: "a"}}, Nodes: []scenario.Node{node}}
+	repl := base
+	rnode := node
+	rnode.Broker.Args = []string{"--replication-listen", "{repl}"}
+	repl.Nodes = []scenario.Node{rnode}
+	for _, c := range []struct {
+		name string
+		cfg  driver.Config
+		want string
+	}{
+		{"exit", driver.Config{Topology: base, Needs: []string{driver.NeedExitStatus}}, driver.NeedExitStatus},
+		{"restart-args", driver.Config{Topology: base, Needs: []string{driver.NeedRestartArgs}}, driver.NeedRestartArgs},
+		{"repl", driver.Config{Topology: repl}, "{repl}"},
+	} {
+		c.cfg.Dir = t.TempDir()
+		d, err := New(context.Background(), c.cfg)
+		if d != nil || !errors.Is(err, driver.ErrUnsupported) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: New = %v, %v; want nil and an ErrUnsupported naming %s", c.name, d, err, c.want)
+		}
+	}
+}
