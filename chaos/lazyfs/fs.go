@@ -24,6 +24,13 @@ var ErrUnavailable = errors.New("lazyfs: FUSE unavailable")
 type Options struct {
 	// Debug logs every FUSE request to stderr.
 	Debug bool
+	// SharedLocks passes file locks through to the backing file
+	// (locks.go), so several mounts of one shared directory (nodes of a
+	// shared disk) exclude each other; false keeps locks in the kernel,
+	// local to this mount, as a disk of one machine does (ActiveMQ's
+	// KahaDB lock works only so: through the pass-through it reports
+	// its own lock file "locked by another server").
+	SharedLocks bool
 	// Writeback is the model of the kernel's writeback of unsynced data
 	// (HostWriteback reads this machine's); the zero value writes nothing
 	// back: only fsync makes data durable.
@@ -136,7 +143,7 @@ func Mount(backing, mountpoint string, opt Options) (*FS, error) {
 			DirectMount: true,
 			Debug:       opt.Debug,
 			// File locks go to the backing file (locks.go).
-			EnableLocks: true,
+			EnableLocks: opt.SharedLocks,
 		},
 	})
 	if err != nil {

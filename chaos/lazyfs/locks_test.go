@@ -36,7 +36,7 @@ func TestFlockAcrossViews(t *testing.T) {
 	var fss [2]*FS
 	for i := range views {
 		views[i] = t.TempDir()
-		l, err := Mount(backing, views[i], Options{})
+		l, err := Mount(backing, views[i], Options{SharedLocks: true})
 		if err != nil {
 			t.Fatal(err)
 		}

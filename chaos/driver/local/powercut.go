@@ -57,7 +57,7 @@ func (d *Driver) layoutLazyFS() error {
 		// Record first: a harness killed right after the mount still
 		// has it reaped.
 		d.state.addMount(mnt)
-		l, err := lazyfs.Mount(n.dataDir, mnt, lazyfs.Options{Writeback: wb})
+		l, err := lazyfs.Mount(n.dataDir, mnt, lazyfs.Options{Writeback: wb, SharedLocks: n.sharedData})
 		if err != nil {
 			d.state.removeMount(mnt)
 			return fmt.Errorf("local: node %s: %w", name, err)
