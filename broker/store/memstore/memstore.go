@@ -59,14 +59,32 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 	if s.closed {
 		return store.ErrClosed
 	}
+	return s.applyLocked(b, false)
+}
+
+// applyLocked checks b and applies it whole, or nothing of it. Unless
+// keep, its adds get the next seqs; with keep they keep theirs, which
+// must increase above every seq so far (Apply).
+func (s *Store) applyLocked(b *store.Batch, keep bool) error {
 	for _, seq := range b.Acks {
 		if _, ok := s.live[seq]; !ok {
 			return fmt.Errorf("memstore: ack of unknown message %d", seq)
 		}
 	}
+	if keep {
+		want := s.next
+		for _, m := range b.Adds {
+			if m.Seq < want {
+				return fmt.Errorf("memstore: applied sequence number %d not above %d", m.Seq, want-1)
+			}
+			want = m.Seq + 1
+		}
+	}
 	for _, m := range b.Adds {
-		m.Seq = s.next
-		s.next++
+		if !keep {
+			m.Seq = s.next
+		}
+		s.next = m.Seq + 1
 		m.Size = len(m.Body)
 		s.live[m.Seq] = clone(m)
 		s.written += uint64(m.Size)
@@ -128,28 +146,9 @@ func (s *Store) Apply(ctx context.Context, bs []*store.Batch, next uint64) error
 		return store.ErrClosed
 	}
 	for _, b := range bs {
-		for _, seq := range b.Acks {
-			if _, ok := s.live[seq]; !ok {
-				return fmt.Errorf("memstore: ack of unknown message %d", seq)
-			}
+		if err := s.applyLocked(b, true); err != nil {
+			return err
 		}
-		want := s.next
-		for _, m := range b.Adds {
-			if m.Seq < want {
-				return fmt.Errorf("memstore: applied sequence number %d not above %d", m.Seq, want-1)
-			}
-			want = m.Seq + 1
-		}
-		for _, m := range b.Adds {
-			m.Size = len(m.Body)
-			s.live[m.Seq] = clone(m)
-			s.written += uint64(m.Size)
-			s.next = m.Seq + 1
-		}
-		for _, seq := range b.Acks {
-			delete(s.live, seq)
-		}
-		s.writes++
 	}
 	s.next = max(s.next, next)
 	return nil
