@@ -18,34 +18,26 @@ func (s *Store) Apply(ctx context.Context, bs []*store.Batch, next uint64) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for _, b := range bs {
-		if size := batchFrameSize(b); size > maxFrameLen {
-			return fmt.Errorf("journal: batch of %d bytes too large", size)
-		}
-	}
-	if next >= maxSeq {
-		return fmt.Errorf("journal: next sequence number %d out of range", next)
-	}
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return store.ErrClosed
-	}
-	if f := s.failed.Load(); f != nil {
-		s.closeMu.RUnlock()
-		return *f
-	}
 	reqs := make([]*request, 0, len(bs)+1)
 	for i, b := range bs {
 		r := &request{b: b, size: batchFrameSize(b), keep: true, done: make(chan error, 1)}
+		if r.size > maxFrameLen {
+			return fmt.Errorf("journal: batch of %d bytes too large", r.size)
+		}
 		if i == len(bs)-1 {
 			r.next = next
 		}
 		reqs = append(reqs, r)
 	}
+	if next >= maxSeq {
+		return fmt.Errorf("journal: next sequence number %d out of range", next)
+	}
 	if len(bs) == 0 && next > 0 {
 		// Only the next seq: an empty batch carries it (not logged).
 		reqs = append(reqs, &request{b: &store.Batch{}, keep: true, next: next, done: make(chan error, 1)})
+	}
+	if err := s.admit(); err != nil {
+		return err
 	}
 	for _, r := range reqs {
 		s.reqs <- r

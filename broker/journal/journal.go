@@ -333,14 +333,8 @@ func (s *Store) write(ctx context.Context, b *store.Batch, lazy bool) error {
 	if size > maxFrameLen {
 		return fmt.Errorf("journal: batch of %d bytes too large", size)
 	}
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return store.ErrClosed
-	}
-	if f := s.failed.Load(); f != nil {
-		s.closeMu.RUnlock()
-		return *f
+	if err := s.admit(); err != nil {
+		return err
 	}
 	if len(b.Adds) == 0 && len(b.Acks) == 0 {
 		s.closeMu.RUnlock()
@@ -354,6 +348,21 @@ func (s *Store) write(ctx context.Context, b *store.Batch, lazy bool) error {
 	r.b = nil
 	requestPool.Put(r)
 	return err
+}
+
+// admit takes closeMu shared, for queueing requests, unless the store is
+// closed or failed: then it returns why, without the lock.
+func (s *Store) admit() error {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return store.ErrClosed
+	}
+	if f := s.failed.Load(); f != nil {
+		s.closeMu.RUnlock()
+		return *f
+	}
+	return nil
 }
 
 // fail records the first storage error; it and every later Write fail
