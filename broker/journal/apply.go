@@ -64,13 +64,22 @@ func (s *Store) NextSeq() uint64 {
 func (s *Store) validateSeqsLocked(b *store.Batch) error {
 	want := s.nextSeq
 	for _, m := range b.Adds {
-		if m.Seq < want {
-			return fmt.Errorf("journal: applied sequence number %d not above %d", m.Seq, want-1)
-		}
-		if m.Seq >= maxSeq {
-			return fmt.Errorf("journal: applied sequence number %d out of range", m.Seq)
+		if err := checkSeq(m.Seq, want); err != nil {
+			return fmt.Errorf("journal: applied %w", err)
 		}
 		want = m.Seq + 1
+	}
+	return nil
+}
+
+// checkSeq checks that seq, kept from a record (replay) or a master's
+// batch (Apply), is at least want and in range.
+func checkSeq(seq, want uint64) error {
+	if seq < want {
+		return fmt.Errorf("sequence number %d not above %d", seq, want-1)
+	}
+	if seq >= maxSeq {
+		return fmt.Errorf("sequence number %d out of range", seq)
 	}
 	return nil
 }

@@ -379,11 +379,8 @@ func (s *Store) replaySegment(seg *segment, data []byte, last bool) (int64, erro
 func (s *Store) applyBatch(seg *segment, off int64, p []byte) *CorruptionError {
 	want := s.nextSeq
 	err := decodeBatch(p, nil, func(a *addRec) error {
-		if a.seq < want {
-			return fmt.Errorf("sequence number %d not above %d", a.seq, want-1)
-		}
-		if a.seq >= maxSeq {
-			return fmt.Errorf("sequence number %d out of range", a.seq)
+		if err := checkSeq(a.seq, want); err != nil {
+			return err
 		}
 		want = a.seq + 1
 		return nil
