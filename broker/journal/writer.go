@@ -2,7 +2,6 @@ package journal
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/lossbench/lossbench/broker/store"
@@ -186,16 +185,14 @@ func (s *Store) complete(seg *segment, reqs []*request) {
 	case SyncBatch:
 		// Lazy acks are answered now: they promise no durability (a lost
 		// ack only redelivers). Their job still tells the syncer that seg
-		// has unsynced records, so it syncs them later.
-		wait := reqs
-		if slices.ContainsFunc(reqs, func(r *request) bool { return r.lazy }) {
-			wait = nil
-			for _, r := range reqs {
-				if r.lazy {
-					s.reply(r)
-				} else {
-					wait = append(wait, r)
-				}
+		// has unsynced records, so it syncs them later. reqs is commit's
+		// fresh slice, handed over: filtered in place.
+		wait := reqs[:0]
+		for _, r := range reqs {
+			if r.lazy {
+				s.reply(r)
+			} else {
+				wait = append(wait, r)
 			}
 		}
 		s.syncq <- syncJob{seg: seg, reqs: wait, upTo: s.encoded, lazy: len(wait) == 0}
