@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -173,12 +174,15 @@ func syncAll(fs vfs.FS, dir string) error {
 
 // syncCopy makes dst's journal files identical to src's (Open, before
 // the journal runs): it copies the files that differ, removes those src
-// lacks, and returns how many it copied.
-func syncCopy(src, dst *mirror) (int, error) {
+// lacks, and returns how many it copied. Files are compared and copied a
+// chunk at a time, so that a segment (up to journal.MaxSegmentSize) is
+// never held in memory whole.
+func syncCopy(src, dst *mirror, chunk int) (int, error) {
 	names, err := src.fs.List(src.dir)
 	if err != nil {
 		return 0, err
 	}
+	a, b := make([]byte, chunk), make([]byte, chunk)
 	want := map[string]bool{}
 	copied := 0
 	for _, n := range names {
@@ -186,27 +190,21 @@ func syncCopy(src, dst *mirror) (int, error) {
 			continue
 		}
 		want[n] = true
-		a, err := readFile(src.fs, src.path(n))
+		sf, err := src.fs.Open(src.path(n))
 		if err != nil {
 			return copied, fmt.Errorf("read %s: %w", src.path(n), err)
 		}
-		b, err := readFile(dst.fs, dst.path(n))
-		if err == nil && bytes.Equal(a, b) {
-			continue
+		same, err := sameFile(sf, dst, n, a, b)
+		if err == nil && !same {
+			err = copyWhole(sf, dst, n, a)
 		}
-		f, err := dst.fs.Create(dst.path(n))
+		sf.Close()
 		if err != nil {
 			return copied, err
 		}
-		_, err = f.WriteAt(a, 0)
-		if err == nil {
-			err = f.Sync()
+		if !same {
+			copied++
 		}
-		f.Close()
-		if err != nil {
-			return copied, err
-		}
-		copied++
 	}
 	have, err := dst.fs.List(dst.dir)
 	if err != nil {
@@ -222,20 +220,55 @@ func syncCopy(src, dst *mirror) (int, error) {
 	return copied, dst.fs.SyncDir(dst.dir)
 }
 
-func readFile(fs vfs.FS, path string) ([]byte, error) {
-	f, err := fs.Open(path)
+// sameFile says whether dst's file name holds what sf holds; a dst file
+// that cannot be read differs. An error is one reading sf.
+func sameFile(sf vfs.File, dst *mirror, name string, a, b []byte) (bool, error) {
+	fi, err := sf.Stat()
 	if err != nil {
-		return nil, err
+		return false, fmt.Errorf("read %s: %w", sf.Name(), err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
+	df, err := dst.fs.Open(dst.path(name))
 	if err != nil {
-		return nil, err
+		return false, nil
 	}
-	buf := make([]byte, fi.Size())
-	n, err := f.ReadAt(buf, 0)
-	if n == len(buf) {
-		err = nil
+	defer df.Close()
+	if dfi, err := df.Stat(); err != nil || dfi.Size() != fi.Size() {
+		return false, nil
 	}
-	return buf[:n], err
+	for off := int64(0); off < fi.Size(); {
+		n, err := sf.ReadAt(a, off)
+		if n < len(a) && off+int64(n) < fi.Size() {
+			return false, fmt.Errorf("read %s: %w", sf.Name(), cmp.Or(err, io.ErrUnexpectedEOF))
+		}
+		if m, _ := df.ReadAt(b[:n], off); m < n || !bytes.Equal(a[:n], b[:n]) {
+			return false, nil
+		}
+		off += int64(n)
+	}
+	return true, nil
+}
+
+// copyWhole replaces dst's file name with sf's bytes, durably.
+func copyWhole(sf vfs.File, dst *mirror, name string, buf []byte) error {
+	df, err := dst.fs.Create(dst.path(name))
+	if err != nil {
+		return err
+	}
+	defer df.Close()
+	for off := int64(0); ; {
+		n, rerr := sf.ReadAt(buf, off)
+		if n > 0 {
+			if _, err := df.WriteAt(buf[:n], off); err != nil {
+				return err
+			}
+			off += int64(n)
+		}
+		if rerr != nil && rerr != io.EOF {
+			return fmt.Errorf("read %s: %w", sf.Name(), rerr)
+		}
+		if rerr == io.EOF || n == 0 {
+			break
+		}
+	}
+	return df.Sync()
 }

@@ -271,7 +271,7 @@ func (s *Set) open() error {
 		if c.m == src || c.m.state != Healthy {
 			continue
 		}
-		n, err := syncCopy(src, c.m)
+		n, err := syncCopy(src, c.m, s.opts.RebuildChunk)
 		if err != nil {
 			s.setFailed(c.m, fmt.Errorf("copy from %s: %w", src.dir, err))
 			continue
