@@ -204,7 +204,7 @@ func runMatrix(ctx context.Context, cmd *command, st *stdio, args []string) int 
 		return exitBad
 	}
 	fmt.Fprintf(st.out, "results: %s\n", root)
-	if _, err := writeReport(st.out, root, report.DefaultWaitAfter, root); err != nil {
+	if _, err := writeReportOf(st.out, root, report.DefaultWaitAfter, in); err != nil {
 		fmt.Fprintf(st.err, "lossbench matrix: report: %v\n", err)
 	}
 	if len(errs) > 0 {

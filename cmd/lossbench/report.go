@@ -58,6 +58,11 @@ func writeReport(w io.Writer, out string, waitAfter float64, dirs ...string) (*r
 	if err != nil {
 		return nil, err
 	}
+	return writeReportOf(w, out, waitAfter, in)
+}
+
+// writeReportOf is writeReport of results already loaded.
+func writeReportOf(w io.Writer, out string, waitAfter float64, in *report.Input) (*report.Report, error) {
 	rep, err := report.Write(out, in, report.Options{WaitAfter: waitAfter})
 	if err != nil {
 		return nil, err
