@@ -45,11 +45,7 @@ func drHTML(rep *Report, anchors map[*Scenario]string) *htmlDR {
 		row := htmlDRRow{Title: scenario.RowTitle(r), Bench: [3]string{"not benched", "", ""}}
 		if tp := m.Throughput[r]; tp != nil {
 			row.Target = tp.Target
-			row.Bench = [3]string{
-				benchFig(tp, 1, f2, true) + " / " + benchFig(tp, 16, f2, true),
-				benchFig(tp, 1, f2, false) + " / " + benchFig(tp, 16, f2, false),
-				p99(tp, 1) + " / " + p99(tp, 16),
-			}
+			row.Bench = benchFigs(tp, " / ")
 		}
 		for _, col := range m.Columns {
 			c := m.Cell(r, col)

@@ -45,10 +45,8 @@ func WriteShort(w io.Writer, m *DRMatrix) error {
 			fmt.Fprintf(tw, "\tnot benched\t\t\t\n")
 			continue
 		}
-		fmt.Fprintf(tw, "\t%s/%s\t%s/%s\t%s/%s\t\n",
-			benchFig(tp, 1, f2, true), benchFig(tp, 16, f2, true),
-			benchFig(tp, 1, f2, false), benchFig(tp, 16, f2, false),
-			p99(tp, 1), p99(tp, 16))
+		f := benchFigs(tp, "/")
+		fmt.Fprintf(tw, "\t%s\t%s\t%s\t\n", f[0], f[1], f[2])
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -74,17 +72,28 @@ func WriteShort(w io.Writer, m *DRMatrix) error {
 	return nil
 }
 
+// benchFigs are the row's bench figures for 1 and 16 producers, each pair
+// joined by sep: the ratio to the reference, the fraction of the disk's
+// limit, the p99 in ms.
+func benchFigs(tp *RowBench, sep string) [3]string {
+	return [3]string{
+		benchFig(tp, 1, true) + sep + benchFig(tp, 16, true),
+		benchFig(tp, 1, false) + sep + benchFig(tp, 16, false),
+		p99(tp, 1) + sep + p99(tp, 16),
+	}
+}
+
 // benchFig is the ratio to the reference (ratio true) or the fraction of
 // the disk's limit of the row's cell with n producers, "?" without one.
-func benchFig(tp *RowBench, n int, f func(float64) string, ratio bool) string {
+func benchFig(tp *RowBench, n int, ratio bool) string {
 	c := tp.ByProducers[n]
 	if c == nil {
 		return "?"
 	}
 	if ratio {
-		return f(c.RatioToReference)
+		return f2(c.RatioToReference)
 	}
-	return f(c.DiskFraction)
+	return f2(c.DiskFraction)
 }
 
 func p99(tp *RowBench, n int) string {
