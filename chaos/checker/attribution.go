@@ -87,19 +87,23 @@ func windowAt(faults []FaultWindow, t float64) string {
 	return "after " + faults[ended].Name
 }
 
-// attribute fills r.LossAttribution and each lost sample's window, node
-// and part. acked is every acknowledged message.
-func attribute(r *Result, acked []*msg, lost map[*msg]bool) map[*msg]string {
+// place is where a lost message lies: its window (see LossGroup) and
+// its part of the history.
+type place struct{ window, part string }
+
+// attribute fills r.LossAttribution and returns each lost message's
+// place. acked is every acknowledged message.
+func attribute(r *Result, acked []*msg, lost map[*msg]bool) map[*msg]place {
 	sort.Slice(acked, func(i, j int) bool {
 		if !acked[i].okAt.Equal(acked[j].okAt) {
 			return acked[i].okAt.Before(acked[j].okAt)
 		}
 		return acked[i].id < acked[j].id
 	})
-	parts := map[*msg]string{}
+	places := map[*msg]place{}
 	if len(lost) == 0 {
 		r.LossAttribution.Groups = []LossGroup{}
-		return parts
+		return places
 	}
 	head := 0
 	for head < len(acked) && lost[acked[head]] {
@@ -128,9 +132,9 @@ func attribute(r *Result, acked []*msg, lost map[*msg]bool) map[*msg]string {
 		case i >= tail:
 			part = PartPostfix
 		}
-		parts[m] = part
 		t := sec(m.okAt)
 		k := [2]string{windowAt(r.Faults, t), m.ackNode}
+		places[m] = place{window: k[0], part: part}
 		gi, ok := group[k]
 		if !ok {
 			gi = len(a.Groups)
@@ -166,5 +170,5 @@ func attribute(r *Result, acked []*msg, lost map[*msg]bool) map[*msg]string {
 		d := max(0, next.StartS-t)
 		a.RPOS = &d
 	}
-	return parts
+	return places
 }

@@ -392,7 +392,7 @@ func Check(events []history.Event, opt Options) *Result {
 	for _, m := range lost {
 		lostSet[m] = true
 	}
-	parts := attribute(r, acked, lostSet)
+	places := attribute(r, acked, lostSet)
 	for _, m := range lost {
 		phase, fi := phaseOf(r.Faults, sec(m.sentAt))
 		r.LostByPhase[phase]++
@@ -404,7 +404,7 @@ func Check(events []history.Event, opt Options) *Result {
 		if opt.LostSample > 0 && len(r.LostSample) < opt.LostSample {
 			r.LostSample = append(r.LostSample, LostMessage{ID: m.id, Producer: m.producer, Seq: m.seq,
 				SentS: sec(m.sentAt), Phase: phase, Node: m.node,
-				AckedS: sec(m.okAt), Window: windowAt(r.Faults, sec(m.okAt)), AckNode: m.ackNode, Part: parts[m]})
+				AckedS: sec(m.okAt), Window: places[m].window, AckNode: m.ackNode, Part: places[m].part})
 		}
 	}
 
