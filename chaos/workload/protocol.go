@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,6 +80,15 @@ type Outgoing struct {
 	Persistent bool
 }
 
+// SetHeaders calls set with each of m's workload headers (doc.go):
+// lb-producer, lb-seq, lb-id and lb-ts, in that order.
+func (m *Outgoing) SetHeaders(set func(key, value string)) {
+	set(HeaderProducer, m.Producer)
+	set(HeaderSeq, strconv.FormatUint(m.Seq, 10))
+	set(HeaderID, m.ID)
+	set(HeaderTS, strconv.FormatInt(m.TS, 10))
+}
+
 // Delivery is one message a consumer received.
 type Delivery struct {
 	Dest     string
@@ -95,6 +105,15 @@ type Delivery struct {
 	Err error
 	// Handle is the protocol's own handle to acknowledge the message.
 	Handle any
+}
+
+// ReadHeaders sets d's Producer, ID, Seq and TS from the workload headers
+// get returns ("" for a missing one; an unparsable number reads 0).
+func (d *Delivery) ReadHeaders(get func(key string) string) {
+	d.Producer = get(HeaderProducer)
+	d.ID = get(HeaderID)
+	d.Seq, _ = strconv.ParseUint(get(HeaderSeq), 10, 64)
+	d.TS, _ = strconv.ParseInt(get(HeaderTS), 10, 64)
 }
 
 // Errors a Conn's Send wraps to say what became of a send.

@@ -137,10 +137,7 @@ func stompHeaders(m *Outgoing, receipt string) func(*frame.Frame) error {
 		persistent = "false"
 	}
 	return func(f *frame.Frame) error {
-		f.Header.Add(HeaderProducer, m.Producer)
-		f.Header.Add(HeaderSeq, strconv.FormatUint(m.Seq, 10))
-		f.Header.Add(HeaderID, m.ID)
-		f.Header.Add(HeaderTS, strconv.FormatInt(m.TS, 10))
+		m.SetHeaders(f.Header.Add)
 		f.Header.Add(HeaderDedup, m.ID)
 		f.Header.Add("persistent", persistent)
 		if receipt != "" {
@@ -225,10 +222,7 @@ func (ss *stompSub) pump(sub *stomp.Subscription) {
 		}
 		d := &Delivery{Dest: m.Destination, Err: m.Err, Handle: m}
 		if h := m.Header; h != nil && m.Err == nil {
-			d.Producer = h.Get(HeaderProducer)
-			d.ID = h.Get(HeaderID)
-			d.Seq, _ = strconv.ParseUint(h.Get(HeaderSeq), 10, 64)
-			d.TS, _ = strconv.ParseInt(h.Get(HeaderTS), 10, 64)
+			d.ReadHeaders(h.Get)
 			d.Redelivered = h.Get("redelivered") == "true"
 		}
 		select {

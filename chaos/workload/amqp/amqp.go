@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -141,12 +140,10 @@ func (c *amqpConn) Send(dest string, msgs []workload.Outgoing, tx bool) error {
 	m := &msgs[0]
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
 	defer cancel()
+	headers := amqp.Table{}
+	m.SetHeaders(func(k, v string) { headers[k] = v })
 	dc, err := c.ch.PublishWithDeferredConfirmWithContext(ctx, "", q, false, false, amqp.Publishing{
-		DeliveryMode: amqp.Persistent, MessageId: m.ID, Body: m.Body,
-		Headers: amqp.Table{
-			workload.HeaderProducer: m.Producer, workload.HeaderSeq: strconv.FormatUint(m.Seq, 10),
-			workload.HeaderID: m.ID, workload.HeaderTS: strconv.FormatInt(m.TS, 10),
-		},
+		DeliveryMode: amqp.Persistent, MessageId: m.ID, Body: m.Body, Headers: headers,
 	})
 	if err != nil {
 		return err // written or not: unknown
@@ -214,10 +211,7 @@ func (s *sub) pump(ds <-chan amqp.Delivery) {
 	defer close(s.c)
 	for m := range ds {
 		d := &workload.Delivery{Dest: s.dest, Handle: m, Redelivered: m.Redelivered}
-		d.Producer = str(m.Headers[workload.HeaderProducer])
-		d.ID = str(m.Headers[workload.HeaderID])
-		d.Seq, _ = strconv.ParseUint(str(m.Headers[workload.HeaderSeq]), 10, 64)
-		d.TS, _ = strconv.ParseInt(str(m.Headers[workload.HeaderTS]), 10, 64)
+		d.ReadHeaders(func(k string) string { return str(m.Headers[k]) })
 		select {
 		case s.c <- d:
 		case <-s.done:

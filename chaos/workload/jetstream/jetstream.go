@@ -23,7 +23,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -168,10 +167,7 @@ func (c *conn) Send(dest string, msgs []workload.Outgoing, tx bool) error {
 	m := &msgs[0]
 	msg := nats.NewMsg(Stream(dest))
 	msg.Data = m.Body
-	msg.Header.Set(workload.HeaderProducer, m.Producer)
-	msg.Header.Set(workload.HeaderSeq, strconv.FormatUint(m.Seq, 10))
-	msg.Header.Set(workload.HeaderID, m.ID)
-	msg.Header.Set(workload.HeaderTS, strconv.FormatInt(m.TS, 10))
+	m.SetHeaders(msg.Header.Set)
 	msg.Header.Set(nats.MsgIdHdr, m.ID)
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
 	defer cancel()
@@ -258,12 +254,8 @@ func (s *sub) pump() {
 		m, err := s.it.Next()
 		d := &workload.Delivery{Dest: s.dest, Err: err}
 		if err == nil {
-			h := m.Headers()
 			d.Handle = m
-			d.Producer = h.Get(workload.HeaderProducer)
-			d.ID = h.Get(workload.HeaderID)
-			d.Seq, _ = strconv.ParseUint(h.Get(workload.HeaderSeq), 10, 64)
-			d.TS, _ = strconv.ParseInt(h.Get(workload.HeaderTS), 10, 64)
+			d.ReadHeaders(m.Headers().Get)
 			if md, merr := m.Metadata(); merr == nil {
 				d.Redelivered = md.NumDelivered > 1
 			}
