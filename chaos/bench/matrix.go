@@ -259,35 +259,21 @@ type Broker struct {
 // StartBroker runs bin with --listen, --admin and --data under dir plus
 // args, and waits until /readyz answers 200.
 func StartBroker(ctx context.Context, bin, dir string, args []string) (*Broker, error) {
-	stompAddr, err := osutil.FreeAddr("127.0.0.1")
+	b, all, err := startBroker(bin, dir, args)
 	if err != nil {
 		return nil, err
 	}
-	adminAddr, err := osutil.FreeAddr("127.0.0.1")
-	if err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(dir, "broker.log")
-	all := []string{bin, "--listen", stompAddr, "--admin", adminAddr, "--data", filepath.Join(dir, "data")}
-	for _, a := range args {
-		all = append(all, strings.ReplaceAll(a, "{dir}", dir))
-	}
-	proc, err := startChild("refbroker", "", logPath, nil, all...)
-	if err != nil {
-		return nil, err
-	}
-	b := &Broker{STOMP: stompAddr, Admin: adminAddr, proc: proc, log: logPath}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
-		case <-proc.done:
-			return nil, fmt.Errorf("%s exited before ready (%v): %s", strings.Join(all, " "), proc.err, osutil.Tail(logPath, 30))
+		case <-b.proc.done:
+			return nil, fmt.Errorf("%s exited before ready (%v): %s", strings.Join(all, " "), b.proc.err, osutil.Tail(b.log, 30))
 		case <-ctx.Done():
 			b.Kill()
 			return nil, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
-		resp, err := http.Get("http://" + adminAddr + "/readyz")
+		resp, err := http.Get("http://" + b.Admin + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -296,9 +282,32 @@ func StartBroker(ctx context.Context, bin, dir string, args []string) (*Broker, 
 		}
 		if time.Now().After(deadline) {
 			b.Kill()
-			return nil, fmt.Errorf("%s not ready after 30s: %s", bin, osutil.Tail(logPath, 30))
+			return nil, fmt.Errorf("%s not ready after 30s: %s", bin, osutil.Tail(b.log, 30))
 		}
 	}
+}
+
+// startBroker runs bin as StartBroker does, without waiting for it; all
+// is its command line. {dir} in args is dir.
+func startBroker(bin, dir string, args []string) (b *Broker, all []string, err error) {
+	stompAddr, err := osutil.FreeAddr("127.0.0.1")
+	if err != nil {
+		return nil, nil, err
+	}
+	adminAddr, err := osutil.FreeAddr("127.0.0.1")
+	if err != nil {
+		return nil, nil, err
+	}
+	logPath := filepath.Join(dir, "broker.log")
+	all = []string{bin, "--listen", stompAddr, "--admin", adminAddr, "--data", filepath.Join(dir, "data")}
+	for _, a := range args {
+		all = append(all, strings.ReplaceAll(a, "{dir}", dir))
+	}
+	proc, err := startChild("refbroker", "", logPath, nil, all...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Broker{STOMP: stompAddr, Admin: adminAddr, proc: proc, log: logPath}, all, nil
 }
 
 // Stop sends SIGTERM and waits up to 20 s, then kills.

@@ -72,22 +72,15 @@ func (m *Matrix) replicatedCell(ctx context.Context, tg Target, dir string, prod
 		return Figures{}, err
 	}
 	defer a.Kill()
-	adminB, err := osutil.FreeAddr("127.0.0.1")
+	// The replica is not ready (it serves no clients): the master's
+	// in-sync count says when it is there.
+	b, _, err := startBroker(m.BrokerBin, dirB, argsB)
 	if err != nil {
 		return Figures{}, err
 	}
-	stompB, err := osutil.FreeAddr("127.0.0.1")
-	if err != nil {
-		return Figures{}, err
-	}
-	all := append([]string{m.BrokerBin, "--listen", stompB, "--admin", adminB, "--data", filepath.Join(dirB, "data")}, argsB...)
-	b, err := startChild("refbroker", "", filepath.Join(dirB, "broker.log"), nil, all...)
-	if err != nil {
-		return Figures{}, err
-	}
-	defer b.kill()
+	defer b.Kill()
 	if err := waitInSync(ctx, a.Admin, 30*time.Second); err != nil {
-		return Figures{}, fmt.Errorf("%s: %w: %s", tg.Name, err, osutil.Tail(filepath.Join(dirB, "broker.log"), 20))
+		return Figures{}, fmt.Errorf("%s: %w: %s", tg.Name, err, osutil.Tail(b.log, 20))
 	}
 	f, runErr := Run(ctx, Load{
 		Addr: a.STOMP, Dest: "/queue/bench", Producers: producers, Size: size,
@@ -99,7 +92,7 @@ func (m *Matrix) replicatedCell(ctx context.Context, tg Target, dir string, prod
 	if err := a.Stop(); err != nil && runErr == nil {
 		runErr = err
 	}
-	b.stop(20 * time.Second)
+	_ = b.Stop()
 	return f, runErr
 }
 
