@@ -13,19 +13,15 @@ import (
 	"github.com/lossbench/lossbench/chaos/peers"
 )
 
-// Debian's ActiveMQ Classic, the PostgreSQL JDBC driver, and the
-// connection pool the JDBC configuration uses (linked from
-// /usr/share/activemq/lib/optional; the package only recommends it).
+// The PostgreSQL JDBC driver and the connection pool the JDBC
+// configuration of Debian's ActiveMQ Classic (peers.ActiveMQJar) uses
+// (linked from /usr/share/activemq/lib/optional; the package only
+// recommends it).
 const (
-	activemqHome    = "/usr/share/activemq"
-	activemqJar     = activemqHome + "/bin/activemq.jar"
 	postgresJDBCJar = "/usr/share/java/postgresql.jar"
 	commonsDBCPJar  = "/usr/share/java/commons-dbcp.jar"
 	commonsPoolJar  = "/usr/share/java/commons-pool.jar"
 )
-
-// activemqJVMOptions are the JVM flags Debian's scripts pass (peers).
-var activemqJVMOptions = peers.ActiveMQJVMOptions
 
 //go:embed peers/activemq-*.xml peers/activemq-log4j.properties
 var activemqConf embed.FS
@@ -90,13 +86,8 @@ func StartActiveMQ(ctx context.Context, dir string, c ActiveMQConfig) (*Peer, er
 		logs: []string{console, filepath.Join(data, "activemq.log")},
 		data: []string{filepath.Join(data, "kahadb"), filepath.Join(data, "localhost"), tmp},
 	}
-	argv := append([]string{"java"}, activemqJVMOptions...)
-	argv = append(argv,
-		"-Djava.io.tmpdir="+tmp,
-		"-Dactivemq.classpath="+conf+":",
-		"-Dactivemq.home="+activemqHome, "-Dactivemq.base="+base,
-		"-Dactivemq.conf="+conf, "-Dactivemq.data="+data,
-		"-jar", activemqJar, "start", "xbean:file:"+filepath.Join(conf, "activemq.xml"))
+	// The scenarios' ActiveMQ node runs the same JVM command line.
+	argv := peers.ActiveMQNode{Dir: base, Data: data}.Argv()
 	if p.main, err = startChild("activemq", base, console, os.Environ(), argv...); err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/go-stomp/stomp/v3"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
+	"github.com/lossbench/lossbench/chaos/peers"
 )
 
 // The peer brokers the bench measures beside refbroker, with the same
@@ -93,7 +94,7 @@ func peerAvailable(kind string, have func(string) bool) error {
 	}
 	switch kind {
 	case PeerActiveMQ:
-		need(activemqJar, "activemq")
+		need(peers.ActiveMQJar, "activemq")
 		need(postgresJDBCJar, "libpostgresql-jdbc-java")
 		need(commonsDBCPJar, "libcommons-dbcp-java")
 		need(commonsPoolJar, "libcommons-pool-java")
@@ -101,7 +102,7 @@ func peerAvailable(kind string, have func(string) bool) error {
 			need("java", "default-jre-headless") // a dependency of activemq
 		}
 	case PeerRabbitMQ:
-		need(rabbitmqServer, "rabbitmq-server")
+		need(peers.RabbitMQServer, "rabbitmq-server")
 		if len(missing) == 0 {
 			need(epmdBin, "erlang-base") // a dependency of rabbitmq-server
 		}

@@ -8,15 +8,12 @@ import (
 	"strconv"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
+	"github.com/lossbench/lossbench/chaos/peers"
 )
 
-// Debian's RabbitMQ (the server script run directly, not the wrapper in
-// /usr/sbin that switches to the rabbitmq user and its system paths) and
-// Erlang's port mapper.
-const (
-	rabbitmqServer = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-	epmdBin        = "epmd"
-)
+// Erlang's port mapper (Debian's RabbitMQ server script is
+// peers.RabbitMQServer).
+const epmdBin = "epmd"
 
 //go:embed peers/rabbitmq.conf
 var rabbitmqConf embed.FS
@@ -93,7 +90,7 @@ func StartRabbitMQ(ctx context.Context, dir string) (*Peer, error) {
 		"ERL_EPMD_ADDRESS=127.0.0.1",
 		"ERL_EPMD_PORT="+epmdPort,
 	)
-	if p.main, err = startChild("rabbitmq", base, console, env, rabbitmqServer); err != nil {
+	if p.main, err = startChild("rabbitmq", base, console, env, peers.RabbitMQServer); err != nil {
 		return p, err
 	}
 	if err := p.waitReady(ctx, peerStartTimeout); err != nil {
