@@ -82,17 +82,22 @@ func msg(run string, seq uint64) workload.Outgoing {
 func send(t *testing.T, tg Target, c workload.Conn, dest, run string, from, n uint64) {
 	t.Helper()
 	for seq := from; seq < from+n; seq++ {
-		end := time.Now().Add(tg.Wait)
-		for {
-			err := c.Send(dest, []workload.Outgoing{msg(run, seq)}, false)
-			if err == nil {
-				break
-			}
-			if time.Now().After(end) {
-				t.Fatalf("send %d to %s: %v", seq, dest, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+		if err := sendUntil(tg, c, dest, msg(run, seq)); err != nil {
+			t.Fatalf("send %d to %s: %v", seq, dest, err)
 		}
+	}
+}
+
+// sendUntil sends m until it is confirmed or tg.Wait has passed; it
+// returns the last send's error then.
+func sendUntil(tg Target, c workload.Conn, dest string, m workload.Outgoing) error {
+	end := time.Now().Add(tg.Wait)
+	for {
+		err := c.Send(dest, []workload.Outgoing{m}, false)
+		if err == nil || time.Now().After(end) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -203,16 +208,8 @@ func killed(t *testing.T, tg Target) {
 	p2 := dial(t, tg)
 	m := msg(run, 2)
 	m.Attempt = 2
-	end := time.Now().Add(tg.Wait)
-	for {
-		err := p2.Send(dest, []workload.Outgoing{m}, false)
-		if err == nil {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatalf("retry after restart: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := sendUntil(tg, p2, dest, m); err != nil {
+		t.Fatalf("retry after restart: %v", err)
 	}
 	_, sub := subscribe(t, tg, dest)
 	got := ids(receive(t, tg, sub, 2, true))
