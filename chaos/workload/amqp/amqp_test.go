@@ -3,10 +3,7 @@ package amqp_test
 import (
 	"context"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,8 +17,7 @@ import (
 // server is one real RabbitMQ node (Debian's package) on its own folder.
 type server struct {
 	node peers.RabbitMQNode
-	log  string
-	cmd  *exec.Cmd
+	protocoltest.Server
 }
 
 func port(t *testing.T) int {
@@ -43,52 +39,24 @@ func startServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{log: filepath.Join(dir, "console.log"), node: peers.RabbitMQNode{Name: "t" + filepath.Base(dir),
+	s := &server{node: peers.RabbitMQNode{Name: "t" + filepath.Base(dir),
 		Listen: listen, EPMDPort: port(t), DistPort: port(t), Dir: dir, Data: filepath.Join(dir, "data")}}
 	if err := s.node.Write(); err != nil {
 		t.Fatal(err)
 	}
-	s.start(t)
-	t.Cleanup(s.kill)
+	// The node's process group holds the server and its epmd.
+	s.Server = protocoltest.Server{Name: "rabbitmq", Argv: s.node.Argv(), Env: s.node.Env(),
+		Log: filepath.Join(dir, "console.log"), Within: 120 * time.Second,
+		Ready: func() bool {
+			c, err := net.DialTimeout("tcp", listen, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		}}
+	s.Start(t)
+	t.Cleanup(s.Kill)
 	return s
-}
-
-func (s *server) start(t *testing.T) {
-	t.Helper()
-	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	argv := s.node.Argv()
-	s.cmd = exec.Command(argv[0], argv[1:]...)
-	s.cmd.Env = append(os.Environ(), s.node.Env()...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	end := time.Now().Add(120 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", s.node.Listen, time.Second); err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(end) {
-			b, _ := os.ReadFile(s.log)
-			t.Fatalf("rabbitmq not listening after 120s:\n%s", b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// kill kills the node's process group (server and its epmd) with SIGKILL.
-func (s *server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
 }
 
 // TestRabbitMQ runs the protocol suite on a real RabbitMQ, durable classic
@@ -100,8 +68,8 @@ func TestRabbitMQ(t *testing.T) {
 	protocoltest.Run(t, protocoltest.Target{
 		Protocol: amqp.Protocol{QueueType: amqp.Classic},
 		Endpoint: workload.Endpoint{Name: "r1", Addr: s.node.Listen},
-		Kill:     func(*testing.T) { s.kill() },
-		Restart:  func(t *testing.T) { s.start(t) },
+		Kill:     func(*testing.T) { s.Kill() },
+		Restart:  s.Start,
 	})
 }
 

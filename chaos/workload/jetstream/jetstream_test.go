@@ -3,10 +3,7 @@ package jetstream_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,9 +16,8 @@ import (
 
 // server is one real nats-server with JetStream on a data folder.
 type server struct {
-	bin, conf, log string
-	node           peers.NATSNode
-	cmd            *exec.Cmd
+	node peers.NATSNode
+	protocoltest.Server
 }
 
 func natsServer(t *testing.T) string {
@@ -47,46 +43,19 @@ func addr(t *testing.T) string {
 func startServer(t *testing.T, sync string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &server{bin: natsServer(t), conf: filepath.Join(dir, "nats.conf"), log: filepath.Join(dir, "nats.log"),
-		node: peers.NATSNode{Name: "n1", Listen: addr(t), Monitor: addr(t),
-			Data: filepath.Join(dir, "data"), Sync: sync}}
-	if err := s.node.WriteConfig(s.conf); err != nil {
-		t.Fatal(err)
-	}
-	s.start(t)
-	t.Cleanup(func() { s.kill() })
-	return s
-}
-
-func (s *server) start(t *testing.T) {
-	t.Helper()
-	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	s.cmd = exec.Command(s.bin, "-c", s.conf)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
+	conf := filepath.Join(dir, "nats.conf")
+	s := &server{node: peers.NATSNode{Name: "n1", Listen: addr(t), Monitor: addr(t),
+		Data: filepath.Join(dir, "data"), Sync: sync}}
+	if err := s.node.WriteConfig(conf); err != nil {
 		t.Fatal(err)
 	}
 	hc := &http.Client{Timeout: time.Second}
-	end := time.Now().Add(60 * time.Second)
-	for !peers.NATSReady(context.Background(), hc, s.node.Monitor) {
-		if time.Now().After(end) {
-			b, _ := os.ReadFile(s.log)
-			t.Fatalf("nats-server not ready after 60s:\n%s", b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (s *server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGKILL)
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
+	s.Server = protocoltest.Server{Name: "nats-server", Argv: []string{natsServer(t), "-c", conf},
+		Log: filepath.Join(dir, "nats.log"), Within: 60 * time.Second,
+		Ready: func() bool { return peers.NATSReady(context.Background(), hc, s.node.Monitor) }}
+	s.Start(t)
+	t.Cleanup(s.Kill)
+	return s
 }
 
 // TestConformance runs the protocol suite on a real nats-server.
@@ -95,8 +64,8 @@ func TestConformance(t *testing.T) {
 	protocoltest.Run(t, protocoltest.Target{
 		Protocol: jetstream.Protocol{Replicas: 1},
 		Endpoint: workload.Endpoint{Name: "n1", Addr: s.node.Listen},
-		Kill:     func(*testing.T) { s.kill() },
-		Restart:  func(t *testing.T) { s.start(t) },
+		Kill:     func(*testing.T) { s.Kill() },
+		Restart:  s.Start,
 	})
 }
 
