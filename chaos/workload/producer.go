@@ -78,7 +78,7 @@ func NewProducer(cfg ProducerConfig, h *history.Writer) (*Producer, error) {
 	if len(cfg.Failover.Endpoints) == 0 {
 		return nil, fmt.Errorf("workload: producer %s: %w", cfg.ID, ErrNoEndpoints)
 	}
-	cfg.SendTimeout = orDefault(cfg.SendTimeout, 5*time.Second)
+	cfg.SendTimeout = orDefault(cfg.SendTimeout, defaultSendTimeout)
 	body := make([]byte, cfg.Size)
 	for i := range body {
 		body[i] = 'a' + byte(i%26)

@@ -25,7 +25,7 @@ type Protocol interface {
 type DialOptions struct {
 	// Timeout bounds the connect and the protocol's handshake.
 	Timeout time.Duration
-	// SendTimeout bounds a Send's wait for its confirmation.
+	// SendTimeout bounds a Send's wait for its confirmation (SendWait).
 	SendTimeout time.Duration
 	// HeartBeat asks the broker for heart-beats this often (where the
 	// protocol has them), so a dead or paused broker breaks the
@@ -39,6 +39,13 @@ type DialOptions struct {
 	// Login and Passcode authenticate when Login is set.
 	Login, Passcode string
 }
+
+// defaultSendTimeout is a producer's SendTimeout when it sets none.
+const defaultSendTimeout = 5 * time.Second
+
+// SendWait is o.SendTimeout, or the producers' default (5 s) when it is
+// not set: the bound of a protocol call that waits on the broker.
+func (o DialOptions) SendWait() time.Duration { return orDefault(o.SendTimeout, defaultSendTimeout) }
 
 // Conn is one connection to one broker. Send and Subscribe are called by
 // one goroutine; a Subscription's Ack may run on another.

@@ -101,13 +101,6 @@ type amqpConn struct {
 
 func (c *amqpConn) end() { c.once.Do(func() { close(c.done) }) }
 
-func (c *amqpConn) timeout() time.Duration {
-	if c.o.SendTimeout > 0 {
-		return c.o.SendTimeout
-	}
-	return 5 * time.Second
-}
-
 // declare declares dest's queue once per connection on ch.
 func (c *amqpConn) declare(ch *amqp.Channel, dest string) (string, error) {
 	q := workload.QueueName(dest)
@@ -138,7 +131,7 @@ func (c *amqpConn) Send(dest string, msgs []workload.Outgoing, tx bool) error {
 		return fmt.Errorf("%w: %w", workload.ErrNotSent, err)
 	}
 	m := &msgs[0]
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
+	ctx, cancel := context.WithTimeout(context.Background(), c.o.SendWait())
 	defer cancel()
 	headers := amqp.Table{}
 	m.SetHeaders(func(k, v string) { headers[k] = v })

@@ -115,14 +115,6 @@ type conn struct {
 	subs    []*sub
 }
 
-// timeout bounds one JetStream API call or publish.
-func (c *conn) timeout() time.Duration {
-	if c.o.SendTimeout > 0 {
-		return c.o.SendTimeout
-	}
-	return 5 * time.Second
-}
-
 // stream returns dest's stream, making it when it does not exist.
 func (c *conn) stream(dest string) (jetstream.Stream, error) {
 	name := Stream(dest)
@@ -132,7 +124,7 @@ func (c *conn) stream(dest string) (jetstream.Stream, error) {
 	if ok {
 		return s, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
+	ctx, cancel := context.WithTimeout(context.Background(), c.o.SendWait())
 	defer cancel()
 	s, err := c.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -169,7 +161,7 @@ func (c *conn) Send(dest string, msgs []workload.Outgoing, tx bool) error {
 	msg.Data = m.Body
 	m.SetHeaders(msg.Header.Set)
 	msg.Header.Set(nats.MsgIdHdr, m.ID)
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
+	ctx, cancel := context.WithTimeout(context.Background(), c.o.SendWait())
 	defer cancel()
 	_, err := c.js.PublishMsg(ctx, msg)
 	return classify(err)
@@ -205,7 +197,7 @@ func (c *conn) Subscribe(dest, ack string) (workload.Subscription, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
+	ctx, cancel := context.WithTimeout(context.Background(), c.o.SendWait())
 	defer cancel()
 	prefetch := c.o.Prefetch
 	if prefetch <= 0 {
