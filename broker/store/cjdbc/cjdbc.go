@@ -317,22 +317,30 @@ func (s *Store) Recover(ctx context.Context, fn func(*store.Message) error) erro
 	return db.Recover(ctx, fn)
 }
 
+// readDB is the enabled database that applied the most groups, its
+// handle taken under mu (disableLocked clears it).
 func (s *Store) readDB() (DB, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, store.ErrClosed
 	}
+	if best := s.mostAppliedLocked(); best != nil {
+		return best.db, nil
+	}
+	return nil, fmt.Errorf("%w: cjdbc: no database enabled", store.ErrFailed)
+}
+
+// mostAppliedLocked is the enabled member that applied the most groups,
+// or nil.
+func (s *Store) mostAppliedLocked() *member {
 	var best *member
 	for _, m := range s.members {
 		if m.state == Enabled && (best == nil || m.applied > best.applied) {
 			best = m
 		}
 	}
-	if best != nil {
-		return best.db, nil
-	}
-	return nil, fmt.Errorf("%w: cjdbc: no database enabled", store.ErrFailed)
+	return best
 }
 
 // Load implements store.Loader: from the enabled database that applied
@@ -340,22 +348,11 @@ func (s *Store) readDB() (DB, error) {
 // group (under any policy), and databases apply groups in order, so that
 // one holds every acknowledged add and ack.
 func (s *Store) Load(ctx context.Context, seq uint64) ([]byte, error) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, store.ErrClosed
+	db, err := s.readDB()
+	if err != nil {
+		return nil, err
 	}
-	var best *member
-	for _, m := range s.members {
-		if m.state == Enabled && (best == nil || m.applied > best.applied) {
-			best = m
-		}
-	}
-	s.mu.Unlock()
-	if best == nil {
-		return nil, fmt.Errorf("%w: cjdbc: no database enabled", store.ErrFailed)
-	}
-	return best.db.Load(ctx, seq)
+	return db.Load(ctx, seq)
 }
 
 // Write implements store.Store.
@@ -814,12 +811,7 @@ func (s *Store) resync(m *member) bool {
 		db.Close()
 		return true
 	}
-	var src *member
-	for _, o := range s.members {
-		if o.state == Enabled && (src == nil || o.applied > src.applied) {
-			src = o
-		}
-	}
+	src := s.mostAppliedLocked()
 	if src == nil {
 		s.mu.Unlock()
 		db.Close()
