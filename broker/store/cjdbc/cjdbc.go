@@ -128,7 +128,6 @@ type member struct {
 	state   int
 	queue   []*dispatch
 	applied uint64 // last group committed
-	since   time.Time
 	err     error
 	resyncs int
 	fails   int
@@ -184,7 +183,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 
 	states := make([]State, n)
 	for _, d := range opts.Databases {
-		s.members = append(s.members, &member{i: len(s.members), name: d.Name, open: d.Open, since: time.Now()})
+		s.members = append(s.members, &member{i: len(s.members), name: d.Name, open: d.Open})
 	}
 	// Databases starting up at the same time as the broker: try those not
 	// reached yet until enough answer or ctx ends.
@@ -721,7 +720,7 @@ func (s *Store) apply(m *member, replayUntil uint64) {
 			}
 		}
 		if m.state == Syncing && len(m.queue) <= catchUp {
-			m.state, m.since = Enabled, time.Now()
+			m.state = Enabled
 			s.logf("cjdbc: database %d (%s) enabled again at group %d", m.i, m.name, m.applied)
 		}
 		s.cond.Broadcast()
@@ -737,7 +736,7 @@ func (s *Store) disableLocked(m *member, err error) {
 		m.state = Disabled
 		return
 	}
-	m.state, m.err, m.since = Disabled, err, time.Now()
+	m.state, m.err = Disabled, err
 	m.fails++
 	s.logf("cjdbc: database %d (%s) disabled at group %d: %v", m.i, m.name, m.applied, err)
 	q := m.queue
@@ -821,7 +820,7 @@ func (s *Store) resync(m *member) bool {
 	// is taken once src has applied every group before it, so the copy
 	// plus the replayed groups is the whole content.
 	start := s.group + 1
-	m.db, m.state, m.queue, m.since = db, Syncing, nil, time.Now()
+	m.db, m.state, m.queue = db, Syncing, nil
 	for src.state == Enabled && src.applied < start-1 && s.ctx.Err() == nil {
 		s.cond.Wait()
 	}
@@ -849,7 +848,7 @@ func (s *Store) resync(m *member) bool {
 	m.resyncs++
 	m.applied = start - 1
 	if len(m.queue) <= catchUp {
-		m.state, m.since = Enabled, time.Now()
+		m.state = Enabled
 		s.logf("cjdbc: database %d (%s) enabled again at group %d", m.i, m.name, m.applied)
 	}
 	// The copy may hold rows of every group dispatched until now.
@@ -884,31 +883,6 @@ func (s *Store) Stats() map[string]float64 {
 		out[p+"applied_group"] = float64(m.applied)
 		out[p+"resyncs_total"] = float64(m.resyncs)
 		out[p+"failures_total"] = float64(m.fails)
-	}
-	return out
-}
-
-// DatabaseStatus is one database's state for /status.
-type DatabaseStatus struct {
-	Name    string `json:"name"`
-	State   string `json:"state"`
-	Applied uint64 `json:"applied_group"`
-	Lag     uint64 `json:"lag_groups"`
-	Error   string `json:"error,omitempty"`
-	Resyncs int    `json:"resyncs"`
-}
-
-// Databases returns each database's state, in the configured order.
-func (s *Store) Databases() []DatabaseStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]DatabaseStatus, len(s.members))
-	for i, m := range s.members {
-		out[i] = DatabaseStatus{Name: m.name, State: [...]string{"disabled", "syncing", "enabled"}[m.state],
-			Applied: m.applied, Lag: s.group - min(m.applied, s.group), Resyncs: m.resyncs}
-		if m.err != nil && m.state != Enabled {
-			out[i].Error = m.err.Error()
-		}
 	}
 	return out
 }

@@ -93,6 +93,5 @@
 //
 // Stats (in /metrics as refbroker_store_db_<i>_..., and in /status's
 // store_stats) gives each database's state (0 disabled, 1 syncing,
-// 2 enabled), lag in groups, last applied group, resyncs and failures;
-// Databases gives the same with names and errors.
+// 2 enabled), lag in groups, last applied group, resyncs and failures.
 package cjdbc
