@@ -431,28 +431,6 @@ func (s *Store) Close() error {
 	return err
 }
 
-// crash drops the store as a killed broker would: nothing waits for the
-// groups under way. For tests.
-func (s *Store) crash() {
-	s.mu.Lock()
-	s.closed = true
-	s.failed = fmt.Errorf("%w: crashed", store.ErrFailed)
-	s.cond.Broadcast()
-	s.cancel()
-	s.mu.Unlock()
-	func() {
-		defer func() { _ = recover() }()
-		close(s.reqs)
-	}()
-	<-s.wdone
-	s.bg.Wait()
-	for _, m := range s.members {
-		if db := m.db; db != nil {
-			db.Close()
-		}
-	}
-}
-
 // fail fails the store for good (under mu).
 func (s *Store) failLocked(err error) {
 	if s.failed == nil {

@@ -30,6 +30,28 @@ func TestMain(m *testing.M) {
 
 var ctx = context.Background()
 
+// crash drops the store as a killed broker would: nothing waits for the
+// groups under way.
+func (s *Store) crash() {
+	s.mu.Lock()
+	s.closed = true
+	s.failed = fmt.Errorf("%w: crashed", store.ErrFailed)
+	s.cond.Broadcast()
+	s.cancel()
+	s.mu.Unlock()
+	func() {
+		defer func() { _ = recover() }()
+		close(s.reqs)
+	}()
+	<-s.wdone
+	s.bg.Wait()
+	for _, m := range s.members {
+		if db := m.db; db != nil {
+			db.Close()
+		}
+	}
+}
+
 // fault wraps one database's Opener and the DBs it opens: it can make the
 // database unreachable (Open and every Apply fail, as a killed server),
 // and hold a copy to it (Replace) until released.
