@@ -94,15 +94,11 @@ func (d *databases) server(ctx context.Context, key string) (*dbserver.Server, e
 // it in dir/standby, synchronous or not, and returns the primary once the
 // standby streams (and counts as synchronous). d.mu is held.
 func (d *databases) startPair(ctx context.Context, dir string, sync bool) (*dbserver.Server, error) {
-	var opts []dbserver.Option
-	for _, kv := range dbserver.ReplicationSettings {
-		opts = append(opts, dbserver.WithSetting(kv[0], kv[1]))
-	}
-	p, err := dbserver.StartPostgres(ctx, filepath.Join(dir, "primary"), opts...)
+	p, err := dbserver.StartPostgres(ctx, filepath.Join(dir, "primary"), dbserver.WithReplication())
 	if err != nil {
 		return p, err
 	}
-	sb, err := dbserver.StartPostgresStandby(ctx, filepath.Join(dir, "standby"), p.Addr(), "standby", opts...)
+	sb, err := dbserver.StartPostgresStandby(ctx, filepath.Join(dir, "standby"), p.Addr(), "standby", dbserver.WithReplication())
 	if sb != nil {
 		d.standbys = append(d.standbys, sb)
 	}

@@ -26,12 +26,18 @@ import (
 // synchronous) are written with ALTER SYSTEM, into postgresql.auto.conf:
 // a `-c` on the command line would override it.
 
-// ReplicationSettings are server settings every member of a replicated
-// PostgreSQL cluster runs with: WAL kept for a standby that lags or whose
-// link is cut for a while (no replication slot, so a standby lost for
-// good never fills the primary's disk), and hint bits WAL-logged so that
-// pg_rewind could be used on an old primary.
-var ReplicationSettings = [][2]string{
+// WithReplication gives a server the settings every member of a
+// replicated PostgreSQL cluster runs with (replicationSettings); later
+// WithSetting options still override them.
+func WithReplication() Option {
+	return func(c *config) { c.settings = append(c.settings, replicationSettings...) }
+}
+
+// replicationSettings: WAL kept for a standby that lags or whose link is
+// cut for a while (no replication slot, so a standby lost for good never
+// fills the primary's disk), and hint bits WAL-logged so that pg_rewind
+// could be used on an old primary.
+var replicationSettings = [][2]string{
 	{"wal_level", "replica"},
 	{"max_wal_senders", "10"},
 	{"wal_keep_size", "512MB"},

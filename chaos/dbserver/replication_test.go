@@ -25,11 +25,7 @@ func shmDir(t *testing.T) string {
 }
 
 func replOpts(t *testing.T) []dbserver.Option {
-	opts := []dbserver.Option{dbserver.WithLogf(t.Logf)}
-	for _, kv := range dbserver.ReplicationSettings {
-		opts = append(opts, dbserver.WithSetting(kv[0], kv[1]))
-	}
-	return opts
+	return []dbserver.Option{dbserver.WithLogf(t.Logf), dbserver.WithReplication()}
 }
 
 // TestPostgresStandbyPromoteRebuild: a synchronous standby has every

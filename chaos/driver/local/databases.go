@@ -192,9 +192,7 @@ func (d *Driver) dbOptions(db *database) []dbserver.Option {
 		opts = append(opts, dbserver.WithSetting("unix_socket_directories", ""))
 	}
 	if db.cl != nil {
-		for _, kv := range dbserver.ReplicationSettings {
-			opts = append(opts, dbserver.WithSetting(kv[0], kv[1]))
-		}
+		opts = append(opts, dbserver.WithReplication())
 	}
 	return opts
 }
