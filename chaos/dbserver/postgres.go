@@ -51,11 +51,11 @@ func pgMajor(binDir string) int {
 // On error the partial server is returned with the error so the caller can
 // Close it.
 func StartPostgres(ctx context.Context, dir string, opts ...Option) (*Server, error) {
-	s, bin, err := newPostgres(dir, opts)
+	s, err := newPostgres(dir, opts)
 	if err != nil {
 		return s, err
 	}
-	if err := run(ctx, s.cred, s.Dir, filepath.Join(bin, "initdb"), "-D", s.dataDir,
+	if err := run(ctx, s.cred, s.Dir, filepath.Join(s.binDir, "initdb"), "-D", s.dataDir,
 		"--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-locale", "--no-instructions"); err != nil {
 		return s, err
 	}
@@ -63,41 +63,40 @@ func StartPostgres(ctx context.Context, dir string, opts ...Option) (*Server, er
 }
 
 // newPostgres prepares a PostgreSQL server in dir (owner, port, command
-// line, DSN) without creating its data directory; it returns the bin
-// directory of the installed PostgreSQL too.
-func newPostgres(dir string, opts []Option) (*Server, string, error) {
+// line, DSN, bin directory) without creating its data directory.
+func newPostgres(dir string, opts []Option) (*Server, error) {
 	cfg := newConfig(opts)
 	bin, err := postgresBinDir(cfg.binDir)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	dir, err = filepath.Abs(dir)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", fmt.Errorf("dbserver: %w", err)
+		return nil, fmt.Errorf("dbserver: %w", err)
 	}
 	s := &Server{Kind: Postgres, Dir: dir, cfg: cfg, binDir: bin,
 		dataDir: filepath.Join(dir, "pgdata"), logPath: filepath.Join(dir, "postgres.log")}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: no postgres OS user", ErrNotInstalled)
+			return nil, fmt.Errorf("%w: no postgres OS user", ErrNotInstalled)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
 		if err := makeTraversable(dir); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		if err := chownTree(dir, uid, gid); err != nil {
-			return nil, "", fmt.Errorf("dbserver: chown: %w", err)
+			return nil, fmt.Errorf("dbserver: chown: %w", err)
 		}
 	}
 	if s.Port = cfg.port; s.Port == 0 {
 		if s.Port, err = osutil.FreePort("127.0.0.1"); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
 	s.argv = []string{filepath.Join(bin, "postgres"), "-D", s.dataDir,
@@ -114,7 +113,7 @@ func newPostgres(dir string, opts []Option) (*Server, string, error) {
 		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, db)
 	}
 	s.createDB = func(ctx context.Context, name string) error { return pgCreateDB(ctx, s.dsn("postgres"), name) }
-	return s, bin, nil
+	return s, nil
 }
 
 // pgCreateDB creates database name unless it exists (doubling as the

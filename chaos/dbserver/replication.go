@@ -56,7 +56,7 @@ var replicationSettings = [][2]string{
 // accepts read-only connections. Like StartPostgres, on error it returns
 // the partial server for Close.
 func StartPostgresStandby(ctx context.Context, dir, source, app string, opts ...Option) (*Server, error) {
-	s, _, err := newPostgres(dir, opts)
+	s, err := newPostgres(dir, opts)
 	if err != nil {
 		return s, err
 	}
