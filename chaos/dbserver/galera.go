@@ -92,20 +92,18 @@ func StartGalera(ctx context.Context, dir string, n int, opts ...Option) ([]*Ser
 	for i := 0; i < n; i++ {
 		p := ps[i]
 		name := fmt.Sprintf("node%d", i+1)
-		extra := func(*Server) []string {
-			return []string{
-				"--binlog-format=ROW", "--default-storage-engine=InnoDB", "--innodb-autoinc-lock-mode=2",
-				// A small redo log and cache: a state transfer copies the
-				// data directory, and a test's cluster is small.
-				"--innodb-log-file-size=16M", "--innodb-buffer-pool-size=32M",
-				"--wsrep-on=ON", "--wsrep-provider=" + lib, "--wsrep-cluster-name=lossbench",
-				"--wsrep-node-name=" + name,
-				"--wsrep-cluster-address=gcomm://" + strings.Join(members, ","),
-				"--wsrep-node-address=" + members[i],
-				fmt.Sprintf("--wsrep-provider-options=gmcast.listen_addr=tcp://%s;ist.recv_addr=127.0.0.1:%d;gcache.size=32M", members[i], p.ist),
-				"--wsrep-sst-method=rsync",
-				fmt.Sprintf("--wsrep-sst-receive-address=127.0.0.1:%d", p.sst),
-			}
+		extra := []string{
+			"--binlog-format=ROW", "--default-storage-engine=InnoDB", "--innodb-autoinc-lock-mode=2",
+			// A small redo log and cache: a state transfer copies the
+			// data directory, and a test's cluster is small.
+			"--innodb-log-file-size=16M", "--innodb-buffer-pool-size=32M",
+			"--wsrep-on=ON", "--wsrep-provider=" + lib, "--wsrep-cluster-name=lossbench",
+			"--wsrep-node-name=" + name,
+			"--wsrep-cluster-address=gcomm://" + strings.Join(members, ","),
+			"--wsrep-node-address=" + members[i],
+			fmt.Sprintf("--wsrep-provider-options=gmcast.listen_addr=tcp://%s;ist.recv_addr=127.0.0.1:%d;gcache.size=32M", members[i], p.ist),
+			"--wsrep-sst-method=rsync",
+			fmt.Sprintf("--wsrep-sst-receive-address=127.0.0.1:%d", p.sst),
 		}
 		o := append([]Option{func(c *config) { c.osUser = "mysql" }}, opts...)
 		s, err := newMariaDB(ctx, filepath.Join(dir, name), extra, o)

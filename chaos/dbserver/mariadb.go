@@ -67,8 +67,9 @@ func StartMariaDB(ctx context.Context, dir string, opts ...Option) (*Server, err
 // newMariaDB initialises a MariaDB data directory in dir/mariadb and
 // prepares the server's command line, DSN and client account; extra
 // arguments go before the settings. The server runs as the calling user,
-// or, when root and cred is set, as cred's user (mariadbd drops to it).
-func newMariaDB(ctx context.Context, dir string, extra func(s *Server) []string, opts []Option) (*Server, error) {
+// or, when root and an OS user is configured (Galera's "mysql"), as that
+// user (mariadbd drops to it).
+func newMariaDB(ctx context.Context, dir string, extra []string, opts []Option) (*Server, error) {
 	cfg := newConfig(opts)
 	installDB, server, err := mariaBins(cfg.binDir)
 	if err != nil {
@@ -114,9 +115,7 @@ func newMariaDB(ctx context.Context, dir string, extra func(s *Server) []string,
 		"--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1",
 		"--max-connections=200", "--max-allowed-packet=64M",
 	}
-	if extra != nil {
-		s.argv = append(s.argv, extra(s)...)
-	}
+	s.argv = append(s.argv, extra...)
 	for _, kv := range cfg.settings {
 		s.argv = append(s.argv, "--"+kv[0]+"="+kv[1])
 	}
