@@ -27,9 +27,8 @@ type Options struct {
 	// SharedLocks passes file locks through to the backing file
 	// (locks.go), so several mounts of one shared directory (nodes of a
 	// shared disk) exclude each other; false keeps locks in the kernel,
-	// local to this mount, as a disk of one machine does (ActiveMQ's
-	// KahaDB lock works only so: through the pass-through it reports
-	// its own lock file "locked by another server").
+	// local to this mount, as a disk of one machine does (nothing else
+	// sees its files, and no lock request crosses FUSE).
 	SharedLocks bool
 	// Writeback is the model of the kernel's writeback of unsynced data
 	// (HostWriteback reads this machine's); the zero value writes nothing
@@ -142,7 +141,8 @@ func Mount(backing, mountpoint string, opt Options) (*FS, error) {
 			Name:        "lazyfs",
 			DirectMount: true,
 			Debug:       opt.Debug,
-			// File locks go to the backing file (locks.go).
+			// File locks go to the backing file (locks.go) or stay in
+			// the kernel.
 			EnableLocks: opt.SharedLocks,
 		},
 	})

@@ -11,14 +11,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// File locks (flock(2) and fcntl(2) record locks) pass through to the
-// backing file: each open file handle locks through a descriptor of its
-// own on the backing file (a new open file description, so two handles
-// are two lock owners, as two opens are on a real filesystem). Two lazyfs
-// mounts over one backing directory (two nodes' views of a shared disk)
-// therefore exclude each other as brokers on one SAN do, and so does a
-// program using the backing directory directly. A stall holds lock
-// requests like every other operation.
+// With Options.SharedLocks, file locks (flock(2) and fcntl(2) record
+// locks) pass through to the backing file: each open file handle locks
+// through a descriptor of its own on the backing file (a new open file
+// description, so two handles are two lock owners, as two opens are for
+// flock(2) on a real filesystem; fcntl(2) record locks there belong to
+// the process, so two opens of one file by one process do not exclude
+// each other, here they do). Two lazyfs mounts over one backing
+// directory (two nodes' views of a shared disk) therefore exclude each
+// other as brokers on one SAN do, and so does a program using the
+// backing directory directly. A stall holds lock requests like every
+// other operation.
 
 var (
 	_ fs.FileGetlker  = (*handle)(nil)
@@ -34,14 +37,15 @@ const (
 )
 
 // lockFD returns the handle's own descriptor of the backing file, opened
-// on first use.
+// on first use with the handle's access mode (a read-only descriptor
+// cannot take an fcntl(2) write lock: EBADF).
 func (h *handle) lockFD() (int, syscall.Errno) {
 	h.lockMu.Lock()
 	defer h.lockMu.Unlock()
 	if h.lockFd > 0 {
 		return h.lockFd, 0
 	}
-	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(h.ov.fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(h.ov.fd), h.access|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fs.ToErrno(err)
 	}

@@ -89,3 +89,40 @@ func TestFlockAcrossViews(t *testing.T) {
 		t.Fatalf("lock after the stall: %v", err)
 	}
 }
+
+// TestRecordLockAcrossViews: an fcntl(2) write lock (what Java's
+// FileChannel.tryLock takes, ActiveMQ's KahaDB lock among them) through
+// one view of a shared disk excludes the other view.
+func TestRecordLockAcrossViews(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skipf("skipping: lazyfs needs FUSE as root: %v", err)
+	}
+	backing := t.TempDir()
+	var views [2]string
+	for i := range views {
+		views[i] = t.TempDir()
+		l, err := Mount(backing, views[i], Options{SharedLocks: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Unmount() })
+	}
+	lock := func(path string, flag int) error {
+		f, err := os.OpenFile(path, flag, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		lk := unix.Flock_t{Type: unix.F_WRLCK, Len: 1}
+		return unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lk)
+	}
+	if err := lock(filepath.Join(views[0], "kahadb.lock"), os.O_CREATE|os.O_RDWR); err != nil {
+		t.Fatalf("write lock through view 0: %v", err)
+	}
+	if err := lock(filepath.Join(views[1], "kahadb.lock"), os.O_RDWR); !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EACCES) {
+		t.Fatalf("write lock through view 1 while view 0 holds it: %v, want EAGAIN", err)
+	}
+	if err := lock(filepath.Join(views[1], "other.lock"), os.O_CREATE|os.O_RDWR); err != nil {
+		t.Fatalf("write lock on another file through view 1: %v", err)
+	}
+}

@@ -190,6 +190,9 @@ type handle struct {
 	path string
 	// sync and dsync: opened O_SYNC or O_DSYNC, every write syncs.
 	sync, dsync bool
+	// access is the O_ACCMODE it was opened with: its lock descriptor's,
+	// so a write lock needs a handle open for writing, as fcntl(2) says.
+	access int
 	// lockFd is the handle's own descriptor of the backing file for file
 	// locks (locks.go), 0 until the first lock request.
 	lockMu sync.Mutex
@@ -208,8 +211,9 @@ var (
 
 func newHandle(l *FS, ov *overlay, path string, flags uint32) *handle {
 	return &handle{lfs: l, ov: ov, path: path,
-		sync:  flags&syscall.O_SYNC == syscall.O_SYNC,
-		dsync: flags&syscall.O_DSYNC != 0}
+		sync:   flags&syscall.O_SYNC == syscall.O_SYNC,
+		dsync:  flags&syscall.O_DSYNC != 0,
+		access: int(flags) & syscall.O_ACCMODE}
 }
 
 // fault holds the operation while a stall lasts, then returns the
