@@ -45,10 +45,10 @@ type Config struct {
 	// Writeback is the scenario's writeback model of its fault-injecting
 	// filesystem (scenario.WritebackHost or WritebackNone; "" is host).
 	Writeback string
-	// Needs are what the scenario asks of a driver beyond its interface
-	// and capabilities (NeedExitStatus, NeedRestartArgs): a driver that
-	// cannot do one refuses the run at Open with ErrUnsupported, so
-	// --driver auto picks one that can.
+	// Needs are the optional interfaces the scenario cannot run without
+	// (NeedExitStatus, NeedRestartArgs): a driver that lacks one (Unmet)
+	// refuses the run at Open with ErrUnsupported, so --driver auto
+	// picks one that has it.
 	Needs []string
 	// Log, if set, gets one line per action (start, kill, cut...).
 	Log func(format string, args ...any)
@@ -61,9 +61,29 @@ const (
 	// (ExitReporter).
 	NeedExitStatus = "exit-status"
 	// NeedRestartArgs: the recovery restarts a node with extra arguments
-	// (recovery: restart_args).
+	// (recovery: restart_args), so the driver must be an ArgsStarter.
 	NeedRestartArgs = "restart-args"
 )
+
+// Unmet are the Needs of c that driver d lacks the interface of, in
+// order. d may be a nil pointer of the driver's type, so a driver can
+// refuse before it makes anything.
+func (c Config) Unmet(d any) []string {
+	var unmet []string
+	for _, n := range c.Needs {
+		var ok bool
+		switch n {
+		case NeedExitStatus:
+			_, ok = d.(ExitReporter)
+		case NeedRestartArgs:
+			_, ok = d.(ArgsStarter)
+		}
+		if !ok {
+			unmet = append(unmet, n)
+		}
+	}
+	return unmet
+}
 
 // Factory makes the driver of one scenario's run. On error it may return
 // a partial driver, which the caller must Close.

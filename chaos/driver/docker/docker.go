@@ -225,10 +225,8 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 			return nil, fmt.Errorf("docker: disk %s: a size-limited disk (size %d, for disk-full) must be a tmpfs that outlives its node's container, which the docker driver does not make yet: %w", dk.Name, dk.Size, driver.ErrUnsupported)
 		}
 	}
-	if len(cfg.Needs) > 0 {
-		// No exit reporting (expectations: exit) and no restart with extra
-		// arguments (recovery: restart_args) in containers yet.
-		return nil, fmt.Errorf("docker: the scenario needs %v, which the docker driver does not do yet: %w", cfg.Needs, driver.ErrUnsupported)
+	if unmet := cfg.Unmet((*Driver)(nil)); len(unmet) > 0 {
+		return nil, fmt.Errorf("docker: the scenario needs %v, which the docker driver does not do yet: %w", unmet, driver.ErrUnsupported)
 	}
 	for _, n := range cfg.Topology.Nodes {
 		for _, a := range n.Broker.Args {
