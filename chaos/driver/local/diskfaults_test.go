@@ -104,13 +104,7 @@ func TestSharedDiskPerNodeViews(t *testing.T) {
 	}
 	topo := oneSite(scenario.Disk{Name: "san", Node: "a1", Nodes: []string{"a1", "a2"}})
 	topo.Nodes = append(topo.Nodes, scenario.Node{Name: "a2", Site: "a", Broker: topo.Nodes[0].Broker})
-	d, err := New(topo, Options{Dir: t.TempDir(), BrokerBin: brokerBin, ClientSite: "clients", Log: t.Logf, FaultFSNodes: []string{"a1", "a2"}})
-	if d != nil {
-		t.Cleanup(func() { d.Close() })
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDriverWith(t, topo, func(o *Options) { o.FaultFSNodes = []string{"a1", "a2"} })
 	ctx := context.Background()
 	v1, v2 := d.nodes["a1"].dataDir, d.nodes["a2"].dataDir
 	if v1 == v2 || d.nodes["a1"].backing != d.nodes["a2"].backing {

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
@@ -34,14 +33,7 @@ func TestMoveDisks(t *testing.T) {
 	if err := lazyfs.Available(); err != nil {
 		t.Skipf("skipping: moving disks needs FUSE as root: %v", err)
 	}
-	d, err := New(withSpare(), Options{Dir: t.TempDir(), BrokerBin: brokerBin, ClientSite: "clients",
-		ReadyTimeout: 10 * time.Second, StopTimeout: 2 * time.Second, Log: t.Logf, PowerCutNodes: []string{"a1"}})
-	if d != nil {
-		defer d.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDriverWith(t, withSpare(), func(o *Options) { o.PowerCutNodes = []string{"a1"} })
 	ctx := context.Background()
 	if err := d.Start(ctx, "a1"); err != nil {
 		t.Fatal(err)
