@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -40,9 +39,6 @@ type database struct {
 	volume string
 	name   string                   // the scenario's database on the server
 	links  map[string]*proxies.Link // by node name
-
-	mu sync.Mutex
-	ip string // the container's address while it runs
 }
 
 var _ driver.Databases = (*Driver)(nil)
@@ -279,9 +275,6 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	db.mu.Lock()
-	db.ip = ep.IPAddress.String()
-	db.mu.Unlock()
 	for _, l := range db.links {
 		if err := d.px.SetUpstream(l, addr); err != nil {
 			return err
