@@ -69,10 +69,6 @@ func (d *Driver) layoutDatabases(ctx context.Context) error {
 		if spec.Kind == scenario.SQLite {
 			continue
 		}
-		if len(spec.Replicas) > 0 {
-			// --driver auto runs it on local, which streams to standbys.
-			return fmt.Errorf("docker: database %s: replicas (streaming replication, failover) are not run in containers yet: %w", spec.Name, driver.ErrUnsupported)
-		}
 		st, ok := d.nets[spec.Site]
 		if !ok {
 			return fmt.Errorf("docker: database %s: site %q: %w", spec.Name, spec.Site, driver.ErrUnknown)

@@ -36,6 +36,7 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
+	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 // Labels on every container, volume and network the driver makes.
@@ -229,10 +230,22 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		return nil, fmt.Errorf("docker: the scenario needs %v, which the docker driver does not do yet: %w", unmet, driver.ErrUnsupported)
 	}
 	for _, n := range cfg.Topology.Nodes {
+		if n.Broker.Kind == scenario.Command {
+			return nil, fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", n.Name, n.Broker.Command, driver.ErrUnsupported)
+		}
+		if n.Broker.Kind != scenario.RefBroker {
+			return nil, fmt.Errorf("docker: node %s: kind %s has no image yet (the local driver runs it): %w", n.Name, n.Broker.Kind, driver.ErrUnsupported)
+		}
 		for _, a := range n.Broker.Args {
 			if strings.Contains(a, "{repl") {
 				return nil, fmt.Errorf("docker: node %s: replication addresses (%s) are given by the local driver only: %w", n.Name, a, driver.ErrUnsupported)
 			}
+		}
+	}
+	for _, db := range cfg.Topology.Databases {
+		if len(db.Replicas) > 0 {
+			// --driver auto runs it on local, which streams to standbys.
+			return nil, fmt.Errorf("docker: database %s: replicas (streaming replication, failover) are not run in containers yet: %w", db.Name, driver.ErrUnsupported)
 		}
 	}
 	if fs := slices.Concat(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {

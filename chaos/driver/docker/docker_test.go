@@ -464,7 +464,8 @@ func TestSizedDiskUnsupported(t *testing.T) {
 }
 
 // TestNeedsUnsupported: a scenario needing exit statuses or restart
-// arguments, or giving a node a replication address, is refused with
+// arguments, giving a node a replication address, running a broker kind
+// without an image or a replicated database, is refused with
 // ErrUnsupported (so --driver auto runs it on local), before any engine
 // call.
 func TestNeedsUnsupported(t *testing.T) {
@@ -474,6 +475,12 @@ func TestNeedsUnsupported(t *testing.T) {
 	rnode := node
 	rnode.Broker.Args = []string{"--replication-listen", "{repl}"}
 	repl.Nodes = []scenario.Node{rnode}
+	amq := base
+	anode := node
+	anode.Broker = scenario.Broker{Kind: scenario.ActiveMQ}
+	amq.Nodes = []scenario.Node{anode}
+	replicas := base
+	replicas.Databases = []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres, Replicas: []scenario.Replica{{Name: "pg-b", Site: "a"}}}}
 	for _, c := range []struct {
 		name string
 		cfg  driver.Config
@@ -482,6 +489,8 @@ func TestNeedsUnsupported(t *testing.T) {
 		{"exit", driver.Config{Topology: base, Needs: []string{driver.NeedExitStatus}}, driver.NeedExitStatus},
 		{"restart-args", driver.Config{Topology: base, Needs: []string{driver.NeedRestartArgs}}, driver.NeedRestartArgs},
 		{"repl", driver.Config{Topology: repl}, "{repl}"},
+		{"activemq", driver.Config{Topology: amq}, string(scenario.ActiveMQ)},
+		{"replicas", driver.Config{Topology: replicas}, "replicas"},
 	} {
 		c.cfg.Dir = t.TempDir()
 		d, err := New(context.Background(), c.cfg)

@@ -167,12 +167,6 @@ func (d *Driver) createNodes(ctx context.Context) error {
 // createNode creates node n's container, not started.
 func (d *Driver) createNode(ctx context.Context, n *node) error {
 	name := n.spec.Name
-	if n.spec.Broker.Kind == scenario.Command {
-		return fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", name, n.spec.Broker.Command, driver.ErrUnsupported)
-	}
-	if n.spec.Broker.Kind != scenario.RefBroker {
-		return fmt.Errorf("docker: node %s: kind %s has no image yet (the local driver runs it): %w", name, n.spec.Broker.Kind, driver.ErrUnsupported)
-	}
 	var mounts []mount.Mount
 	for _, dk := range d.disks {
 		if slices.Contains(dk.nodes, name) { // a shared disk: one volume in several containers
