@@ -7,6 +7,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -70,10 +71,16 @@ func (s *Set) isRebuilding(m *mirror) bool {
 }
 
 // pathLock serialises changes of one file with a rebuild's copy of it.
-func (s *Set) pathLock(rel string) *sync.Mutex {
+func (s *Set) pathLock(rel string) *sync.Mutex { return &s.paths[pathIndex(rel)] }
+
+// pathLocks is how many locks Set.paths has; pathIndex says which is a
+// path's.
+const pathLocks = 64
+
+func pathIndex(rel string) int {
 	h := fnv.New32a()
 	h.Write([]byte(rel))
-	return &s.paths[h.Sum32()%uint32(len(s.paths))]
+	return int(h.Sum32() % pathLocks)
 }
 
 // each runs op on every copy in ms in parallel and drops the copies it
@@ -203,28 +210,20 @@ func (f mfs) Open(name string) (vfs.File, error) { return f.OpenFile(name, os.O_
 func (s *Set) change(rels []string, op func(m *mirror) error) error {
 	s.gate.RLock()
 	defer s.gate.RUnlock()
-	locks := map[*sync.Mutex]bool{}
-	var order []*sync.Mutex
+	var order []int
 	for _, r := range rels {
-		if l := s.pathLock(r); !locks[l] {
-			locks[l] = true
-			order = append(order, l)
+		if i := pathIndex(r); !slices.Contains(order, i) {
+			order = append(order, i)
 		}
 	}
-	// Locks in address order: two renames never wait for each other.
-	for i := range order {
-		for j := i + 1; j < len(order); j++ {
-			if lockIndex(s, order[j]) < lockIndex(s, order[i]) {
-				order[i], order[j] = order[j], order[i]
-			}
-		}
-	}
-	for _, l := range order {
-		l.Lock()
+	// Locks in index order: two renames never wait for each other.
+	slices.Sort(order)
+	for _, i := range order {
+		s.paths[i].Lock()
 	}
 	defer func() {
-		for _, l := range order {
-			l.Unlock()
+		for _, i := range order {
+			s.paths[i].Unlock()
 		}
 	}()
 	var mu sync.Mutex
@@ -246,15 +245,6 @@ func (s *Set) change(rels []string, op func(m *mirror) error) error {
 		err = missing
 	}
 	return err
-}
-
-func lockIndex(s *Set, l *sync.Mutex) int {
-	for i := range s.paths {
-		if &s.paths[i] == l {
-			return i
-		}
-	}
-	return -1
 }
 
 func (f mfs) Remove(name string) error {

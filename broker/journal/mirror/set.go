@@ -83,7 +83,7 @@ type Set struct {
 
 	stateMu sync.Mutex   // serialises drops and their state records
 	gate    sync.RWMutex // file changes hold it shared; a rebuild's last step exclusively
-	paths   [64]sync.Mutex
+	paths   [pathLocks]sync.Mutex
 
 	ctx    context.Context
 	cancel context.CancelFunc
