@@ -41,8 +41,10 @@
 // when it is empty; with journal files in it, it is refused (it is not a
 // copy of this journal) unless no directory has a record (a journal that
 // had one directory: its copies become the set). A record of another set
-// is refused. Every copy left is verified (journal.Verify: replay without
-// changing anything); the one whose log goes furthest is chosen, and
+// is refused. When several copies are left, each is verified
+// (journal.Verify: replay without changing anything; a lone copy is
+// not, as the journal replays it at once); the one whose log goes
+// furthest is chosen, and
 // Open logs which and why (another corrupt, ending earlier, stale).
 // Every write acknowledged was synced on every copy healthy at the time,
 // so each valid copy holds it; the furthest also keeps what reached only

@@ -314,11 +314,17 @@ func (s *Set) open() error {
 	return nil
 }
 
-// choose verifies each candidate and returns the one whose log goes
-// furthest. Every copy that was healthy when a write was acknowledged
+// choose verifies each candidate, when there are several, and returns
+// the one whose log goes furthest. Every copy that was healthy when a write was acknowledged
 // holds it, so any valid candidate holds everything acknowledged; the
 // furthest also keeps what was written to it alone before a crash.
 func (s *Set) choose(cands []*candidate) (*mirror, error) {
+	if len(cands) == 1 {
+		// Nothing to choose from: no Verify, since journal.Open replays
+		// this copy anyway (and refuses it as Verify would).
+		s.logf("journal mirror: recovering from %s (generation %d): the only healthy copy%s", cands[0].m.dir, s.gen, s.staleNote())
+		return cands[0].m, nil
+	}
 	var best *candidate
 	for _, c := range cands {
 		c.pos, c.err = journal.Verify(c.m.dir, journal.Options{FS: c.m.fs})
@@ -348,17 +354,19 @@ func (s *Set) choose(cands []*candidate) (*mirror, error) {
 			why = append(why, fmt.Sprintf("%s is the same", c.m.dir))
 		}
 	}
-	reason := "the only healthy copy"
-	if len(why) > 0 {
-		reason = strings.Join(why, "; ")
-	}
+	s.logf("journal mirror: recovering from %s (generation %d, %v): %s%s", best.m.dir, s.gen, best.pos, strings.Join(why, "; "), s.staleNote())
+	return best.m, nil
+}
+
+// staleNote lists, for the log, the copies not used and why.
+func (s *Set) staleNote() string {
+	var note string
 	for _, m := range s.ms {
 		if m.state == Stale {
-			reason += fmt.Sprintf("; %s not used: %s", m.dir, m.why)
+			note += fmt.Sprintf("; %s not used: %s", m.dir, m.why)
 		}
 	}
-	s.logf("journal mirror: recovering from %s (generation %d, %v): %s", best.m.dir, s.gen, best.pos, reason)
-	return best.m, nil
+	return note
 }
 
 // empty marks m stale and removes its journal files, for a rebuild.
