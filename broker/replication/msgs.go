@@ -16,6 +16,14 @@ func (e enc) uv(v uint64) enc    { return binary.AppendUvarint(e, v) }
 func (e enc) str(s string) enc   { return append(e.uv(uint64(len(s))), s...) }
 func (e enc) bytes(b []byte) enc { return append(e.uv(uint64(len(b))), b...) }
 
+// flag appends a bool as one byte, 0 or 1.
+func (e enc) flag(v bool) enc {
+	if v {
+		return e.u8(1)
+	}
+	return e.u8(0)
+}
+
 func (e enc) batch(b *store.Batch) enc {
 	e = e.uv(uint64(len(b.Acks)))
 	for _, seq := range b.Acks {
@@ -53,6 +61,15 @@ func (d *dec) u8() byte {
 	v := d.p[0]
 	d.p = d.p[1:]
 	return v
+}
+
+// flag reads a bool written by enc.flag: any byte but 0 or 1 is corrupt.
+func (d *dec) flag(what string) bool {
+	v := d.u8()
+	if v > 1 {
+		d.fail(what)
+	}
+	return v == 1
 }
 
 func (d *dec) u64() uint64 {
@@ -159,21 +176,11 @@ type welcome struct {
 	ID    string
 }
 
-func (w welcome) encode() []byte {
-	ok := byte(0)
-	if w.OK {
-		ok = 1
-	}
-	return enc(nil).u8(ok).u64(w.Epoch).str(w.ID)
-}
+func (w welcome) encode() []byte { return enc(nil).flag(w.OK).u64(w.Epoch).str(w.ID) }
 
 func decodeWelcome(p []byte) (w welcome, err error) {
 	d := dec{p: p}
-	ok := d.u8()
-	w = welcome{OK: ok == 1, Epoch: d.u64(), ID: d.str()}
-	if d.err == nil && ok > 1 {
-		d.fail("welcome flag")
-	}
+	w = welcome{OK: d.flag("welcome flag"), Epoch: d.u64(), ID: d.str()}
 	return w, d.end("welcome")
 }
 
@@ -186,21 +193,12 @@ type snapshot struct {
 }
 
 func (s snapshot) encode() []byte {
-	f := byte(0)
-	if s.Final {
-		f = 1
-	}
-	return enc(nil).u64(s.LSN).u64(s.Next).u8(f).batch(s.Batch)
+	return enc(nil).u64(s.LSN).u64(s.Next).flag(s.Final).batch(s.Batch)
 }
 
 func decodeSnapshot(p []byte) (s snapshot, err error) {
 	d := dec{p: p}
-	s.LSN, s.Next = d.u64(), d.u64()
-	f := d.u8()
-	s.Final = f == 1
-	if d.err == nil && f > 1 {
-		d.fail("final flag")
-	}
+	s.LSN, s.Next, s.Final = d.u64(), d.u64(), d.flag("final flag")
 	s.Batch = d.batch()
 	return s, d.end("snapshot")
 }
@@ -260,22 +258,16 @@ const (
 )
 
 func (s nodeState) encode() []byte {
-	el := byte(0)
-	if s.Eligible {
-		el = 1
-	}
-	return enc(nil).str(s.ID).u8(s.Role).u64(s.Epoch).u8(el).u64(s.NextSeq)
+	return enc(nil).str(s.ID).u8(s.Role).u64(s.Epoch).flag(s.Eligible).u64(s.NextSeq)
 }
 
 func decodeNodeState(p []byte) (s nodeState, err error) {
 	d := dec{p: p}
 	s.ID, s.Role, s.Epoch = d.str(), d.u8(), d.u64()
-	el := d.u8()
-	s.Eligible = el == 1
-	s.NextSeq = d.u64()
-	if d.err == nil && (s.Role > roleMaster || el > 1) {
-		d.fail("node state flags")
+	if s.Role > roleMaster {
+		d.fail("node state role")
 	}
+	s.Eligible, s.NextSeq = d.flag("node state eligible flag"), d.u64()
 	return s, d.end("node state")
 }
 
@@ -318,19 +310,11 @@ type grant struct {
 }
 
 func (g grant) encode() []byte {
-	ok := byte(0)
-	if g.OK {
-		ok = 1
-	}
-	return enc(nil).u8(ok).u64(g.Epoch).str(g.Holder).str(g.Reason)
+	return enc(nil).flag(g.OK).u64(g.Epoch).str(g.Holder).str(g.Reason)
 }
 
 func decodeGrant(p []byte) (g grant, err error) {
 	d := dec{p: p}
-	ok := d.u8()
-	g = grant{OK: ok == 1, Epoch: d.u64(), Holder: d.str(), Reason: d.str()}
-	if d.err == nil && ok > 1 {
-		d.fail("grant flag")
-	}
+	g = grant{OK: d.flag("grant flag"), Epoch: d.u64(), Holder: d.str(), Reason: d.str()}
 	return g, d.end("grant")
 }
