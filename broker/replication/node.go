@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lossbench/lossbench/broker/store"
+	"github.com/lossbench/lossbench/broker/vfs"
 )
 
 // AckMode is what a replica must have done with a group before the
@@ -473,16 +474,7 @@ func writeFileSync(path string, data []byte) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return vfs.Default.SyncDir(filepath.Dir(path))
 }
 
 // readFrame reads one frame with a deadline.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lossbench/lossbench/broker/store"
+	"github.com/lossbench/lossbench/broker/vfs"
 )
 
 // replicate serves the master that sent h on c: it accepts a master no
@@ -192,7 +193,7 @@ func (n *Node) resync(c net.Conn, fr *frameReader, w *connWriter) (uint64, error
 		n.fail(fmt.Errorf("replication: clear resync mark: %w", err))
 		return 0, err
 	}
-	if err := syncDir(n.o.Dir); err != nil {
+	if err := vfs.Default.SyncDir(n.o.Dir); err != nil {
 		n.fail(fmt.Errorf("replication: clear resync mark: %w", err))
 		return 0, err
 	}
