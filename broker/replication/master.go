@@ -422,16 +422,7 @@ func (m *Master) send(l *link, done <-chan struct{}) {
 		sent := l.sent
 		m.mu.Unlock()
 		if len(q) > 0 {
-			l.w.mu.Lock()
-			l.c().SetWriteDeadline(time.Now().Add(m.n.o.Timeout))
-			var err error
-			for _, f := range q {
-				if _, err = l.conn.Write(f); err != nil {
-					break
-				}
-			}
-			l.w.mu.Unlock()
-			if err != nil {
+			if err := l.w.write(q...); err != nil {
 				m.drop(l, fmt.Sprintf("send: %v", err))
 				return
 			}
@@ -451,8 +442,6 @@ func (m *Master) send(l *link, done <-chan struct{}) {
 		}
 	}
 }
-
-func (l *link) c() net.Conn { return l.conn }
 
 // receive reads l's acknowledgements until the link fails. An ack beyond
 // what was sent, or going back, is a replica lying about its position:

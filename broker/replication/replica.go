@@ -93,12 +93,20 @@ type connWriter struct {
 	timeout time.Duration
 }
 
-func (w *connWriter) send(typ byte, p []byte) error {
+// send writes one frame.
+func (w *connWriter) send(typ byte, p []byte) error { return w.write(appendFrame(nil, typ, p)) }
+
+// write writes encoded frames, in order, under one deadline.
+func (w *connWriter) write(frames ...[]byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.c.SetWriteDeadline(time.Now().Add(w.timeout))
-	_, err := w.c.Write(appendFrame(nil, typ, p))
-	return err
+	for _, f := range frames {
+		if _, err := w.c.Write(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // resetStore discards the node's store and opens it anew, empty. The
