@@ -26,25 +26,22 @@ import (
 // the witness's grant (--witness) or, without one, the election among the
 // peers.
 func openReplicatedNode(cfg *config.Config, logf func(string, ...any)) (*replication.Node, role.Lock, error) {
-	pol, err := journal.ParseSyncPolicy(cfg.Fsync)
+	jo, err := journalOptions(cfg, logf)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--fsync: %w", err)
+		return nil, nil, err
 	}
 	ack, err := replication.ParseAckMode(cfg.ReplicaAck)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--replica-ack: %w", err)
-	}
-	budget := int64(cfg.MaxMemory)
-	if budget == 0 {
-		budget = -1
 	}
 	id := leaseOwner(cfg)
 	n, err := replication.New(replication.Options{
 		ID: id, Dir: cfg.Data.First(), Listen: cfg.ReplicationListen, Peers: cfg.Peers,
 		Ack: ack, MinReplicas: cfg.MinReplicas, Logf: logf,
 		OpenStore: func(dir string, tap func([]*store.Batch)) (store.Store, error) {
-			st, err := journal.Open(dir, journal.Options{Sync: pol, SegmentSize: int64(cfg.SegmentSize), Repair: cfg.Repair,
-				Logf: logf, RecoverBodyBudget: budget, Tap: tap})
+			jo := jo
+			jo.Tap = tap
+			st, err := journal.Open(dir, jo)
 			if err != nil {
 				return nil, fmt.Errorf("open journal %s: %w", dir, err)
 			}

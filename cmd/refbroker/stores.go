@@ -29,16 +29,12 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, ep
 	case "memory":
 		return memstore.New(), nil
 	case "journal":
-		pol, err := journal.ParseSyncPolicy(cfg.Fsync)
+		jo, err := journalOptions(cfg, logf)
 		if err != nil {
-			return nil, fmt.Errorf("--fsync: %w", err)
+			return nil, err
 		}
-		budget := int64(cfg.MaxMemory)
-		if budget == 0 {
-			budget = -1 // no bound, as for the broker
-		}
+		jo.Epoch = epoch
 		dir := filepath.Join(cfg.Data.First(), "journal")
-		jo := journal.Options{Sync: pol, SegmentSize: int64(cfg.SegmentSize), Repair: cfg.Repair, Logf: logf, RecoverBodyBudget: budget, Epoch: epoch}
 		if len(cfg.Data) > 1 {
 			return openMirrored(cfg, jo, logf)
 		}
@@ -99,6 +95,21 @@ func openStore(ctx context.Context, cfg *config.Config, fence sqlstore.Fence, ep
 		return st, nil
 	}
 	return nil, fmt.Errorf("--store: unknown store %q (want memory, journal, jdbc or journaled-jdbc)", cfg.Store)
+}
+
+// journalOptions are the journal's settings from cfg (--fsync,
+// --segment-size, --repair, --max-memory), for the journal store and a
+// replicated node's.
+func journalOptions(cfg *config.Config, logf func(string, ...any)) (journal.Options, error) {
+	pol, err := journal.ParseSyncPolicy(cfg.Fsync)
+	if err != nil {
+		return journal.Options{}, fmt.Errorf("--fsync: %w", err)
+	}
+	budget := int64(cfg.MaxMemory)
+	if budget == 0 {
+		budget = -1 // no bound, as for the broker
+	}
+	return journal.Options{Sync: pol, SegmentSize: int64(cfg.SegmentSize), Repair: cfg.Repair, Logf: logf, RecoverBodyBudget: budget}, nil
 }
 
 // openMirrored opens the journal mirrored in <data>/journal of every
