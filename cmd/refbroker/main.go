@@ -180,25 +180,22 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 		}
 		o.Lock = l
 	}
+	o.Open = func(ctx context.Context) (store.Store, error) {
+		var epoch int64 // --shared: the journal records it and is fenced by it
+		if cfg.Shared {
+			epoch = o.Lock.Epoch()
+		}
+		return openStore(ctx, cfg, fence, epoch, logf)
+	}
 	if cfg.ReplicationListen != "" {
 		n, l, err := openReplicatedNode(cfg, logf)
 		if err != nil {
 			logf("startup failed: %v", err)
 			return 2
 		}
-		o.Lock = replicatedLock{Lock: l, n: n}
+		o.Lock, o.Open = replicatedLock{Lock: l, n: n}, n.Open
 		o.Replication = func() any { return n.Status() }
 		o.Describe = fmt.Sprintf("store replicated journal (fsync %s, data %s, min-replicas %d, replica-ack %s)", cfg.Fsync, cfg.Data, cfg.MinReplicas, cfg.ReplicaAck)
-	}
-	o.Open = func(ctx context.Context) (store.Store, error) {
-		if r, ok := o.Lock.(replicatedLock); ok {
-			return r.n.Open(ctx)
-		}
-		var epoch int64 // --shared: the journal records it and is fenced by it
-		if cfg.Shared {
-			epoch = o.Lock.Epoch()
-		}
-		return openStore(ctx, cfg, fence, epoch, logf)
 	}
 	if cfg.Store == "jdbc" && !cfg.Lease && cfg.DBReconnect {
 		// Every store but jdbc fails stop on a lost database:
