@@ -219,6 +219,23 @@ func load(t *testing.T, addr string, producers int, stop <-chan struct{}, acked 
 	return got
 }
 
+// lostExtra compares the receipted messages (load) with those drained
+// after a crash: lost were receipted and not drained, extra drained and
+// never receipted.
+func lostExtra(got map[string]bool, seen map[string]int) (lost, extra int) {
+	for body := range got {
+		if seen[body] == 0 {
+			lost++
+		}
+	}
+	for body := range seen {
+		if !got[body] {
+			extra++
+		}
+	}
+	return lost, extra
+}
+
 // drain receives everything on /queue/crash up to a marker sent after
 // subscribing; recovery precedes serving, so the marker comes last.
 func drain(t *testing.T, addr string) map[string]int {

@@ -240,17 +240,7 @@ func testKillMaster(t *testing.T, kind string, ha []string) {
 		t.Fatalf("new master status: role %q, lease %+v", s.Role, s.Lease)
 	}
 	seen := drain(t, b.addr)
-	lost, extra := 0, 0
-	for body := range got {
-		if seen[body] == 0 {
-			lost++
-		}
-	}
-	for body := range seen {
-		if !got[body] {
-			extra++
-		}
-	}
+	lost, extra := lostExtra(got, seen)
 	t.Logf("%s: %d receipted before kill -9, takeover (ready) %v after the kill (ttl %v, earliest %v), %d lost, %d unreceipted recovered",
 		kind, len(got), takeover.Round(time.Millisecond), leaseTTL, earliest.Round(time.Millisecond), lost, extra)
 	if len(got) < killAt {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -24,7 +25,7 @@ func newPair(t *testing.T, witness bool) *pair {
 		p.witness = freeAddr(t)
 		w := launchCmd(t, exec.Command(binary(t), "witness", "--listen", p.witness, "--lease-ttl", leaseTTL.String()))
 		deadline := time.Now().Add(20 * time.Second)
-		for !contains(w.stderr.String(), "witness on") {
+		for !strings.Contains(w.stderr.String(), "witness on") {
 			if time.Now().After(deadline) {
 				t.Fatalf("witness did not start:\n%s", w.stderr)
 			}
@@ -32,15 +33,6 @@ func newPair(t *testing.T, witness bool) *pair {
 		}
 	}
 	return p
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 // start runs node i (0: "broker-a", 1: "broker-b").
@@ -145,17 +137,7 @@ func TestReplicatedKillMaster(t *testing.T) {
 			drainStart := time.Now()
 			seen := drain(t, b.addr)
 			t.Logf("drained %d in %v", len(seen), time.Since(drainStart).Round(time.Millisecond))
-			lost, extra := 0, 0
-			for body := range got {
-				if seen[body] == 0 {
-					lost++
-				}
-			}
-			for body := range seen {
-				if !got[body] {
-					extra++
-				}
-			}
+			lost, extra := lostExtra(got, seen)
 			t.Logf("%s: %d receipted before kill -9, %d lost, %d unreceipted recovered", name, len(got), lost, extra)
 			if testing.Verbose() {
 				t.Logf("a:\n%s\nb:\n%s\na2:\n%s", a.stderr, b.stderr, a2.stderr)
