@@ -23,9 +23,8 @@ import (
 // restarted witness waits one TTL before granting, so that a live
 // master's renewal claims its grant back first.
 type Witness struct {
-	ttl   time.Duration
-	clock role.Clock
-	logf  func(string, ...any)
+	ttl  time.Duration
+	logf func(string, ...any)
 
 	mu      sync.Mutex
 	started time.Time
@@ -44,7 +43,7 @@ func NewWitness(ttl time.Duration, logf func(string, ...any)) *Witness {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &Witness{ttl: ttl, clock: role.RealClock{}, logf: logf, started: time.Now(), free: true}
+	return &Witness{ttl: ttl, logf: logf, started: time.Now(), free: true}
 }
 
 // Serve answers nodes on ln until it is closed.
@@ -96,7 +95,7 @@ func (w *Witness) serveConn(c net.Conn) {
 func (w *Witness) acquire(r witnessReq) grant {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now := w.clock.Now()
+	now := time.Now()
 	if now.Sub(w.started) < w.ttl && w.epoch == 0 && r.Epoch > 0 {
 		// A restarted witness: a live master may still hold a grant.
 		return grant{Epoch: w.epoch, Holder: w.holder, Reason: "witness just started"}
@@ -122,7 +121,7 @@ func (w *Witness) acquire(r witnessReq) grant {
 func (w *Witness) renew(r witnessReq) grant {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now := w.clock.Now()
+	now := time.Now()
 	if w.epoch == 0 && r.Epoch > 0 && now.Sub(w.started) < w.ttl {
 		// A restarted witness: the master claims its grant back.
 		w.epoch, w.holder, w.free = r.Epoch, r.ID, false
@@ -162,7 +161,7 @@ func (w *Witness) Status() WitnessStatus {
 	defer w.mu.Unlock()
 	st := WitnessStatus{Epoch: w.epoch, Holder: w.holder, Free: w.free, InSync: append([]string{}, w.inSync...)}
 	if !w.free {
-		st.ValidForMs = max(0, (w.ttl - w.clock.Now().Sub(w.renewed)).Milliseconds())
+		st.ValidForMs = max(0, (w.ttl - time.Since(w.renewed)).Milliseconds())
 	}
 	return st
 }
