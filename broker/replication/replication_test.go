@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -271,25 +272,12 @@ func TestExMasterDiscardsUnreplicated(t *testing.T) {
 	if got != contents(t, bst) {
 		t.Fatalf("returning ex-master holds %s, the master %s", got, contents(t, bst))
 	}
-	if want := "m3"; !contains(got, want) || contains(got, string(lost.Body)) {
+	if want := "m3"; !strings.Contains(got, want) || strings.Contains(got, string(lost.Body)) {
 		t.Fatalf("returning ex-master holds %s: want %s (seq %d) and not %s", got, want, kept.Seq, lost.Body)
 	}
 	if a2.Epoch() != 2 {
 		t.Fatalf("returning ex-master knows epoch %d, want 2", a2.Epoch())
 	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) > 0 && len(s) >= len(sub) && (s == sub || indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // TestOlderMasterRefused: a replica that knows epoch 2 refuses a master
