@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"io"
 	iofs "io/fs"
@@ -86,7 +87,19 @@ func pathIndex(rel string) int {
 // each runs op on every copy in ms in parallel and drops the copies it
 // fails on. A copy being rebuilt that lacks a file it is told to remove
 // or rename is not a failure: the rebuild has not copied it yet.
+// errNoCopy: an operation found no healthy copy left to run on.
+var errNoCopy = errors.New("no healthy copy left")
+
 func (s *Set) each(ms []*mirror, op func(m *mirror) error) error {
+	if len(ms) == 0 {
+		// Every copy was dropped (for example by a concurrent operation
+		// that failed): there is nothing to write to, which is the
+		// fail-stop error, never a silent success.
+		if err := s.check(errNoCopy); err != nil {
+			return err
+		}
+		return fmt.Errorf("journal mirrors: %w", errNoCopy)
+	}
 	errs := make([]error, len(ms))
 	if len(ms) == 1 {
 		errs[0] = op(ms[0])

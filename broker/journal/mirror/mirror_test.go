@@ -377,3 +377,22 @@ func TestForeignDirectoryRefused(t *testing.T) {
 		t.Fatalf("Open over a foreign journal: %v", err)
 	}
 }
+
+// TestEachWithNoCopyLeft: once every copy has been dropped (by another
+// operation that failed meanwhile), a change finds no copy to run on. It
+// must return the fail-stop error, never succeed silently or panic.
+func TestEachWithNoCopyLeft(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	s := mustOpen(t, mem, mem, Options{}, nil)
+	set := s.Set()
+	for _, m := range set.ms {
+		set.drop(m, errors.New("disk gone"))
+	}
+	err := set.FS().Remove(filepath.Join(set.Root(), "no-such-file"))
+	if err == nil || !strings.Contains(err.Error(), "every copy failed") {
+		t.Fatalf("Remove with no healthy copy = %v, want the every-copy-failed error", err)
+	}
+	if err := set.each(nil, func(*mirror) error { return nil }); err == nil {
+		t.Fatal("each over no copy = nil, want an error")
+	}
+}
