@@ -103,6 +103,9 @@ func (c *Consumer) touch(t time.Time) { c.lastActive.Store(t.UnixNano()) }
 // consumer cannot connect within its failover bounds.
 func (c *Consumer) Run(ctx context.Context) error {
 	o := DialOptions{HeartBeat: c.cfg.HeartBeat, WriteTimeout: c.cfg.WriteTimeout, Prefetch: c.cfg.Prefetch}
+	first := orDefault(c.cfg.Failover.InitialBackoff, 50*time.Millisecond)
+	maxBackoff := orDefault(c.cfg.Failover.MaxBackoff, time.Second)
+	backoff := first
 	for ctx.Err() == nil {
 		s, err := c.cfg.Failover.connect(ctx, o)
 		if err != nil {
@@ -112,14 +115,29 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return fmt.Errorf("workload: consumer %s: %w", c.cfg.ID, err)
 		}
 		c.connects.Add(1)
-		c.session(ctx, s)
+		if c.session(ctx, s) {
+			backoff = first
+			continue
+		}
+		// The session ended before it delivered anything: the broker
+		// accepts connections but refuses the subscription (a standby, a
+		// broker still starting, an ERROR frame). Pause as between connect
+		// rounds, or the consumer reconnects at full speed for as long as
+		// that lasts.
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
 	}
 	return nil
 }
 
 // session subscribes on s and consumes until the connection fails or ctx
-// ends.
-func (c *Consumer) session(ctx context.Context, s *session) {
+// ends. It reports whether the session delivered any message.
+func (c *Consumer) session(ctx context.Context, s *session) (delivered bool) {
 	defer func() {
 		c.subscribed.Store(false)
 		if ctx.Err() != nil {
@@ -130,7 +148,7 @@ func (c *Consumer) session(ctx context.Context, s *session) {
 	}()
 	sub, err := s.Subscribe(c.cfg.Dest, c.cfg.Ack)
 	if err != nil {
-		return
+		return false
 	}
 	c.subscribed.Store(true)
 	c.touch(time.Now())
@@ -154,6 +172,7 @@ func (c *Consumer) session(ctx context.Context, s *session) {
 		if !ok || m.Err != nil {
 			return
 		}
+		delivered = true
 		now := time.Now()
 		c.touch(now)
 		c.record(m, node, now)

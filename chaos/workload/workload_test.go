@@ -436,3 +436,69 @@ func TestManyInFlightDoesNotDeadlock(t *testing.T) {
 		t.Fatalf("received %d of 3000", got)
 	}
 }
+
+// TestConsumerBacksOffWhenRefused: a broker that accepts connections but
+// answers every SUBSCRIBE with an ERROR (a standby, a broker starting)
+// must not make the consumer reconnect at full speed: it pauses between
+// sessions that delivered nothing, doubling up to MaxBackoff.
+func TestConsumerBacksOffWhenRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	accepted := 0
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted++
+			mu.Unlock()
+			go func() {
+				defer nc.Close()
+				r, w := frame.NewReader(nc), frame.NewWriter(nc)
+				for {
+					f, err := r.Read()
+					if err != nil {
+						return
+					}
+					if f == nil {
+						continue // a heart-beat
+					}
+					switch f.Command {
+					case frame.CONNECT, frame.STOMP:
+						_ = w.Write(frame.New(frame.CONNECTED, frame.Version, "1.2"))
+					case frame.SUBSCRIBE:
+						_ = w.Write(frame.New(frame.ERROR, frame.Message, "not the master"))
+						return
+					}
+				}
+			}()
+		}
+	}()
+	h, _ := newHistory(t)
+	fo := Failover{Endpoints: []Endpoint{{Name: "a", Addr: ln.Addr().String()}},
+		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	c, err := NewConsumer(ConsumerConfig{ID: "c0", Dest: "/queue/r", Failover: fo}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := c.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	n := accepted
+	mu.Unlock()
+	// Pauses of 20, 40, 80, 160, 200, 200... ms fit at most about 8
+	// sessions in a second; without them it is hundreds. A slower machine
+	// only makes fewer.
+	if n < 2 || n > 12 {
+		t.Fatalf("%d connections in 1 s to a broker refusing subscriptions, want between 2 and 12", n)
+	}
+}
