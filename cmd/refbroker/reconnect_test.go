@@ -74,6 +74,7 @@ func (d *cutDB) stored(t *testing.T) map[string]bool {
 // refused connection), dial again and resend the same message with the
 // same dedup-id until it is receipted, or until stop.
 type retryLoad struct {
+	prefix string // of the bodies: <prefix><producer>-<n>
 	mu     sync.Mutex
 	acked  map[string]time.Time // body -> when its RECEIPT came
 	failed int                  // sends that got no receipt
@@ -82,7 +83,13 @@ type retryLoad struct {
 }
 
 func startRetryLoad(addr string, producers int, stop <-chan struct{}) *retryLoad {
-	l := &retryLoad{acked: map[string]time.Time{}, errs: map[string]int{}}
+	return startRetryLoadAs("p", addr, producers, stop)
+}
+
+// startRetryLoadAs is startRetryLoad with bodies named after prefix, so
+// that loads on several brokers do not collide.
+func startRetryLoadAs(prefix, addr string, producers int, stop <-chan struct{}) *retryLoad {
+	l := &retryLoad{prefix: prefix, acked: map[string]time.Time{}, errs: map[string]int{}}
 	for p := range producers {
 		l.wg.Add(1)
 		go func() {
@@ -104,7 +111,7 @@ func (l *retryLoad) produce(addr string, p int, stop <-chan struct{}) {
 		}
 	}()
 	for i := 0; ; i++ {
-		body := fmt.Sprintf("p%d-%06d", p, i)
+		body := fmt.Sprintf("%s%d-%06d", l.prefix, p, i)
 		for {
 			select {
 			case <-stop:

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
 )
 
 // pair is a replicated pair's flags: each node's data, replication
@@ -17,6 +19,10 @@ type pair struct {
 	repl    [2]string
 	data    [2]string
 	witness string
+	// Set by newCutPair: node i reaches the other node through via[i]
+	// and the witness through toW[i], proxies the test cuts.
+	via, toW [2]*toxiproxy.Proxy
+	extra    []string // more flags for both nodes
 }
 
 func newPair(t *testing.T, witness bool) *pair {
@@ -38,12 +44,50 @@ func newPair(t *testing.T, witness bool) *pair {
 // start runs node i (0: "broker-a", 1: "broker-b").
 func (p *pair) start(t *testing.T, i int) *leased {
 	t.Helper()
-	name := [2]string{"broker-a", "broker-b"}[i]
-	ha := []string{"--store", "journal", "--data", p.data[i], "--replication-listen", p.repl[i], "--peer", p.repl[1-i]}
-	if p.witness != "" {
-		ha = append(ha, "--witness", p.witness)
+	peer, witness := p.repl[1-i], p.witness
+	if p.via[i] != nil {
+		peer = p.via[i].Listen
 	}
-	return startHA(t, name, ha)
+	if p.toW[i] != nil {
+		witness = p.toW[i].Listen
+	}
+	ha := []string{"--store", "journal", "--data", p.data[i], "--replication-listen", p.repl[i], "--peer", peer}
+	if witness != "" {
+		ha = append(ha, "--witness", witness)
+	}
+	return startHA(t, nodeNames[i], append(ha, p.extra...))
+}
+
+var nodeNames = [2]string{"broker-a", "broker-b"}
+
+// rejoin restarts node 0 on its data once b (node 1) is master, and waits
+// until it is b's in-sync replica, in b's epoch.
+func (p *pair) rejoin(t *testing.T, b *leased) *leased {
+	t.Helper()
+	a2 := p.start(t, 0)
+	b.waitInSync(t, 1)
+	if s := a2.replication(t); s.Role != "replica" || s.Master != "broker-b" || s.Epoch != b.replication(t).Epoch {
+		t.Fatalf("returning ex-master status %+v", s)
+	}
+	return a2
+}
+
+// masterAndReplica starts node 0, waits until it is master, then node 1,
+// and waits until it is node 0's in-sync replica (not ready: a replica
+// has no STOMP listener).
+func (p *pair) masterAndReplica(t *testing.T) (a, b *leased) {
+	t.Helper()
+	a = p.start(t, 0)
+	a.waitReady(t, 20*time.Second)
+	b = p.start(t, 1)
+	a.waitInSync(t, 1)
+	if code := b.ready(); code != 503 {
+		t.Fatalf("replica readyz %d, want 503", code)
+	}
+	if s := b.replication(t); s.Role != "replica" || s.Master != "broker-a" || !s.Complete {
+		t.Fatalf("replica status %+v", s)
+	}
+	return a, b
 }
 
 // replStatus is /status's replication.
@@ -53,6 +97,7 @@ type replStatus struct {
 	Complete bool   `json:"complete"`
 	InSync   int    `json:"in_sync"`
 	Master   string `json:"master"`
+	Applied  uint64 `json:"applied_lsn"`
 	Peers    []struct {
 		InSync     bool   `json:"in_sync"`
 		LagRecords uint64 `json:"lag_records"`
@@ -99,16 +144,7 @@ func TestReplicatedKillMaster(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			p := newPair(t, witness)
-			a := p.start(t, 0)
-			a.waitReady(t, 20*time.Second)
-			b := p.start(t, 1)
-			a.waitInSync(t, 1)
-			if code := b.ready(); code != 503 {
-				t.Fatalf("replica readyz %d, want 503", code)
-			}
-			if s := b.replication(t); s.Role != "replica" || s.Master != "broker-a" || !s.Complete {
-				t.Fatalf("replica status %+v", s)
-			}
+			a, b := p.masterAndReplica(t)
 			const killAt = 300
 			stop := make(chan struct{})
 			var once sync.Once
@@ -129,11 +165,7 @@ func TestReplicatedKillMaster(t *testing.T) {
 			// The new master acknowledges only with a replica: the
 			// ex-master comes back as one, discarding what it did not
 			// replicate.
-			a2 := p.start(t, 0)
-			b.waitInSync(t, 1)
-			if s := a2.replication(t); s.Role != "replica" || s.Master != "broker-b" || s.Epoch != b.replication(t).Epoch {
-				t.Fatalf("returning ex-master status %+v", s)
-			}
+			a2 := p.rejoin(t, b)
 			drainStart := time.Now()
 			seen := drain(t, b.addr)
 			t.Logf("drained %d in %v", len(seen), time.Since(drainStart).Round(time.Millisecond))
