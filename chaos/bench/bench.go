@@ -78,6 +78,14 @@ type Figures struct {
 	// commit (jdbc), from the broker's /metrics: how well group commit
 	// shares the sync.
 	MsgsPerSync float64 `json:"msgs_per_sync,omitempty"`
+	// FsyncMs is the broker's mean fdatasync time in this measurement,
+	// from its /metrics (refbroker's journal only): the disk as the broker
+	// saw it, in the same seconds.
+	FsyncMs float64 `json:"fsync_ms,omitempty"`
+	// CPUPerMsgUs is the broker process's CPU time (user and system, all
+	// threads) from ready to the end of the load, in microseconds per
+	// message it stored (refbroker only).
+	CPUPerMsgUs float64 `json:"broker_cpu_us_per_msg,omitempty"`
 	// Errors counts failed sends (an ERROR frame or a broken connection);
 	// any error ends the producer that saw it.
 	Errors int64 `json:"errors"`

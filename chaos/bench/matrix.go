@@ -104,6 +104,68 @@ type Cell struct {
 	// producer count (one fdatasync per message for 1 producer, 16 writes
 	// per fdatasync otherwise), an upper bound for a durable store.
 	DiskFraction float64 `json:"disk_fraction"`
+	// Limit is the ceiling of a refbroker journal cell in msg/s, computed
+	// from this run's own figures (see CellLimit); LimitFraction is
+	// MsgsPerSec over it. Zero when the run has no journal-never cell of
+	// the same producers and size, or the target is not a journal.
+	Limit         float64 `json:"limit_msgs_per_sec,omitempty"`
+	LimitFraction float64 `json:"limit_fraction,omitempty"`
+}
+
+// NeverTarget is the journal target that never syncs: its round trip is
+// the protocol's and the CPU's share of every journal cell's limit.
+const NeverTarget = "journal-never"
+
+// CellLimit is the most msg/s a journal with fsync policy fsync can
+// acknowledge with producers producers, each waiting for its RECEIPT:
+// tsync is one fdatasync in seconds, never the journal-never msg/s of the
+// same producers and size (producers/never is then its round trip, CPU
+// queueing included). A producer's message needs an fdatasync and a
+// round trip; at best one sync covers all producers' messages at once
+// (batch), or each message has its own (always: at most 1/tsync), or no
+// sync waits (interval, never: never itself). With 1 producer both
+// syncing policies give 1 / (tsync + 1/never). It returns 0 for an
+// unknown policy or missing figures.
+func CellLimit(fsync string, producers int, tsync, never float64) float64 {
+	if never <= 0 || producers < 1 {
+		return 0
+	}
+	switch {
+	case fsync == "never" || strings.HasPrefix(fsync, "interval"):
+		return never
+	case tsync <= 0:
+		return 0
+	}
+	p := float64(producers)
+	grouped := p / (tsync + p/never)
+	switch fsync {
+	case "batch":
+		return grouped
+	case "always":
+		return min(grouped, 1/tsync)
+	}
+	return 0
+}
+
+// journalPolicy returns the --fsync policy of a refbroker journal target
+// (batch when not given, refbroker's default), or "" for any other target.
+func journalPolicy(tg Target) string {
+	if tg.Peer != "" || tg.Replica != "" {
+		return ""
+	}
+	store, fsync := "", "batch"
+	for i := 0; i+1 < len(tg.Args); i++ {
+		switch tg.Args[i] {
+		case "--store":
+			store = tg.Args[i+1]
+		case "--fsync":
+			fsync = tg.Args[i+1]
+		}
+	}
+	if store != "journal" {
+		return ""
+	}
+	return fsync
 }
 
 // Report is what `lossbench bench` writes to bench.json.
@@ -193,19 +255,48 @@ func (m *Matrix) Run(ctx context.Context) (*Report, error) {
 			}
 		}
 	}
+	rep.compare(m.Targets, m.Reference)
+	return rep, nil
+}
+
+// compare sets each cell's ratio to the reference target and its limit,
+// from the other cells of the report.
+func (rep *Report) compare(targets []Target, reference string) {
 	ref := map[[2]int]float64{}
+	never := map[[2]int]float64{}
 	for _, c := range rep.Cells {
-		if c.Target == m.Reference {
+		if c.Target == reference {
 			ref[[2]int{c.Producers, c.Size}] = c.MsgsPerSec
 		}
+		if c.Target == NeverTarget {
+			never[[2]int{c.Producers, c.Size}] = c.MsgsPerSec
+		}
+	}
+	policy := map[string]string{}
+	for _, tg := range targets {
+		policy[tg.Name] = journalPolicy(tg)
 	}
 	for i := range rep.Cells {
 		c := &rep.Cells[i]
-		if r := ref[[2]int{c.Producers, c.Size}]; r > 0 {
+		k := [2]int{c.Producers, c.Size}
+		if r := ref[k]; r > 0 {
 			c.RatioToReference = c.MsgsPerSec / r
 		}
+		// The disk as the broker saw it during the cell: on a shared
+		// disk the probe's rate, seconds or minutes earlier, can be off
+		// by several times. The probe stands in where the broker gave
+		// no figure.
+		tsync := c.FsyncMs / 1e3
+		if tsync <= 0 && rep.Disk.SyncsPerSec > 0 {
+			tsync = 1 / rep.Disk.SyncsPerSec
+		}
+		if pol := policy[c.Target]; pol != "" {
+			c.Limit = CellLimit(pol, c.Producers, tsync, never[k])
+			if c.Limit > 0 {
+				c.LimitFraction = c.MsgsPerSec / c.Limit
+			}
+		}
 	}
-	return rep, nil
 }
 
 func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (Figures, error) {
@@ -236,12 +327,20 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 	if err != nil {
 		return Figures{}, err
 	}
+	cpu0, cpuErr := b.CPUSeconds()
 	f, runErr := Run(ctx, Load{
 		Addr: b.STOMP, Dest: "/queue/bench", Producers: producers, Size: size,
 		Warmup: m.Warmup, Duration: m.Duration, Persistent: true,
 	})
+	cpu1, cpuErr2 := b.CPUSeconds()
 	if mets, err := b.Metrics(); err == nil {
 		f.MsgsPerSync = perSync(mets)
+		if n := mets["refbroker_store_fsyncs_total"]; n > 0 {
+			f.FsyncMs = mets["refbroker_store_fsync_seconds_total"] / n * 1e3
+		}
+		if n := mets["refbroker_messages_in_total"]; n > 0 && cpuErr == nil && cpuErr2 == nil {
+			f.CPUPerMsgUs = (cpu1 - cpu0) / n * 1e6
+		}
 	}
 	if err := b.Stop(); err != nil && runErr == nil {
 		runErr = err
@@ -316,6 +415,47 @@ func (b *Broker) Stop() error {
 		return fmt.Errorf("%w: %s", err, osutil.Tail(b.log, 30))
 	}
 	return nil
+}
+
+// CPUSeconds is the broker process's user and system CPU time so far,
+// all threads, from /proc (Linux).
+func (b *Broker) CPUSeconds() (float64, error) {
+	return procCPUSeconds(b.proc.cmd.Process.Pid)
+}
+
+// procCPUSeconds reads utime and stime of /proc/pid/stat, in clock ticks
+// of 1/100 s (USER_HZ, fixed at 100 for user space on Linux).
+func procCPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseProcStatCPU(string(b))
+}
+
+// parseProcStatCPU returns utime + stime of a /proc/pid/stat line, in
+// seconds.
+func parseProcStatCPU(s string) (float64, error) {
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// fields are counted after its closing one.
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: /proc/pid/stat: no command name in %q", s)
+	}
+	fields := strings.Fields(s[i+1:])
+	// fields[0] is field 3 (state): utime is field 14, stime field 15.
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("bench: /proc/pid/stat: %d fields, want 15 or more", len(fields)+2)
+	}
+	var ticks float64
+	for _, f := range fields[11:13] {
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: /proc/pid/stat: utime or stime: %w", err)
+		}
+		ticks += float64(v)
+	}
+	return ticks / 100, nil
 }
 
 // Kill sends SIGKILL and waits.

@@ -27,7 +27,14 @@ broker is started for every cell. Throughput counts messages both
 acknowledged and consumed per second; the backlog left when producers
 stop is reported beside it. The disk's own fdatasync rate is measured in
 the same run and every cell is given as a fraction of it, and as a ratio
-to the reference target.
+to the reference target. Each refbroker cell also gives the broker's mean
+fdatasync time (fsync ms) and its CPU time per message (cpu us/msg, from
+/proc). Each journal cell gets a limit, its ceiling from this run's own
+figures, and its fraction of it: with p producers, p / (t + p/N), where t
+is the cell's fdatasync time and N journal-never's msg/s at p producers
+(its round trip is p/N), at most 1/t under --fsync always, N itself for
+interval and never; with 1 producer 1 / (t + 1/N). It needs journal-never
+in --targets.
 
 Peer brokers are measured by the same client in the same run when named
 in --targets (never by default):
@@ -143,25 +150,26 @@ func writeBench(dir string, rep *bench.Report, w io.Writer) error {
 	for _, p := range rep.Peers {
 		fmt.Fprintf(&sb, "Peer %s: Debian package %s.\n\n", p.Kind, p.Version)
 	}
-	fmt.Fprintf(&sb, "| target | producers | size | msg/s (acked and consumed) | acked/s | MB/s | p50 ms | p99 ms | p99.9 ms | backlog | msgs per sync | vs %s | of disk limit | repeats |\n", rep.Reference)
-	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "| target | producers | size | msg/s (acked and consumed) | acked/s | MB/s | p50 ms | p99 ms | p99.9 ms | backlog | msgs per sync | fsync ms | broker CPU µs/msg | vs %s | of disk limit | limit msg/s | of limit | repeats |\n", rep.Reference)
+	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range rep.Cells {
 		reps := make([]string, len(c.Repeats))
 		for i, r := range c.Repeats {
 			reps[i] = strconv.FormatFloat(r, 'f', 0, 64)
 		}
-		fmt.Fprintf(&sb, "| %s | %d | %d | %.0f | %.0f | %.1f | %.2f | %.2f | %.2f | %d | %.1f | %.2f | %.2f | %s |\n",
+		fmt.Fprintf(&sb, "| %s | %d | %d | %.0f | %.0f | %.1f | %.2f | %.2f | %.2f | %d | %.1f | %.3f | %.0f | %.2f | %.2f | %.0f | %.2f | %s |\n",
 			c.Target, c.Producers, c.Size, c.MsgsPerSec, c.AckedPerSec, c.MBPerSec, c.P50, c.P99, c.P999,
-			c.Backlog, c.MsgsPerSync, c.RatioToReference, c.DiskFraction, strings.Join(reps, " "))
+			c.Backlog, c.MsgsPerSync, c.FsyncMs, c.CPUPerMsgUs, c.RatioToReference, c.DiskFraction, c.Limit, c.LimitFraction, strings.Join(reps, " "))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(sb.String()), 0o644); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "target\tproducers\tsize\tmsg/s\tacked/s\tp50 ms\tp99 ms\tbacklog\tper sync\tvs %s\tof disk\t\n", rep.Reference)
+	fmt.Fprintf(tw, "target\tproducers\tsize\tmsg/s\tacked/s\tp50 ms\tp99 ms\tbacklog\tper sync\tfsync ms\tcpu us/msg\tvs %s\tof disk\tlimit\tof limit\t\n", rep.Reference)
 	for _, c := range rep.Cells {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%.1f\t%.2f\t%.2f\t\n",
-			c.Target, c.Producers, c.Size, c.MsgsPerSec, c.AckedPerSec, c.P50, c.P99, c.Backlog, c.MsgsPerSync, c.RatioToReference, c.DiskFraction)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%.1f\t%.3f\t%.0f\t%.2f\t%.2f\t%s\t%s\t\n",
+			c.Target, c.Producers, c.Size, c.MsgsPerSec, c.AckedPerSec, c.P50, c.P99, c.Backlog, c.MsgsPerSync, c.FsyncMs, c.CPUPerMsgUs,
+			c.RatioToReference, c.DiskFraction, orDash(c.Limit, "%.0f"), orDash(c.LimitFraction, "%.2f"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -174,6 +182,14 @@ func writeBench(dir string, rep *bench.Report, w io.Writer) error {
 		fmt.Fprintf(w, "peer %s: Debian package %s\n", p.Kind, p.Version)
 	}
 	return nil
+}
+
+// orDash formats v, or "-" when it is 0 (not computed for the cell).
+func orDash(v float64, format string) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf(format, v)
 }
 
 func targetNames(ts []bench.Target) string {
