@@ -77,6 +77,7 @@ func (d *Driver) WipeNode(ctx context.Context, name string) error {
 		vols = append(vols, n.dataVo)
 	}
 	if n.id != "" {
+		n.ending()
 		n.past += n.logs(ctx, "all") + "--- machine lost: container " + n.id[:12] + " removed ---\n"
 		if _, err := d.cli.ContainerRemove(ctx, n.id, client.ContainerRemoveOptions{Force: true}); err != nil {
 			return fmt.Errorf("docker: machine of %s: remove container: %w", name, err)

@@ -81,6 +81,7 @@ type Driver struct {
 
 	notes []string
 	log   func(string, ...any)
+	exits *exits
 
 	siteMu  sync.Mutex
 	closeMu sync.Mutex
@@ -277,7 +278,7 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 	}
 	d := &Driver{cfg: cfg, cli: cli, img: img, owner: owner(), log: cfg.Log,
 		nets: map[string]*site{}, nodes: map[string]*node{}, disks: map[string]*disk{}, dbs: map[string]*database{},
-		px: proxies.New("docker", cfg.Log)}
+		px: proxies.New("docker", cfg.Log), exits: newExits()}
 	d.base = map[string]string{LabelDriver: "docker", LabelRun: cfg.RunID, LabelScenario: cfg.Scenario, LabelOwner: d.owner}
 	d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", img.Ref, img.ID, img.Size))
 	for _, step := range []func(context.Context) error{d.layoutSites, d.layoutDisks, d.layoutNodes, d.layoutLinks, d.layoutDatabases, d.createNodes} {
@@ -456,10 +457,12 @@ func (d *Driver) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, n := range d.nodes {
+		n.ending()
 		n.saveLog(ctx)
 	}
 	_ = d.saveDatabaseLogs(ctx)
 	err := removeRun(ctx, d.cli, d.cfg.RunID, d.owner)
+	d.exits.wait(ctx)
 	d.cli.Close()
 	return err
 }

@@ -85,7 +85,7 @@ func TestConformance(t *testing.T) {
 		s.Databases = append(s.Databases, kind)
 	}
 	if os.Getenv("LOSSBENCH_DOCKER_SUITE") != "all" {
-		s.Only = []string{"Kill", "CutHeal", "WipeDisk", "Database", "Close"}
+		s.Only = []string{"Kill", "CutHeal", "WipeDisk", "Database", "Exits", "Close"}
 	}
 	drivertest.Run(t, s)
 }
@@ -463,8 +463,7 @@ func TestSizedDiskUnsupported(t *testing.T) {
 	}
 }
 
-// TestNeedsUnsupported: a scenario needing exit statuses or restart
-// arguments, giving a node a replication address, running a broker kind
+// TestNeedsUnsupported: a scenario needing restart arguments, giving a node a replication address, running a broker kind
 // without an image or a replicated database, is refused with
 // ErrUnsupported (so --driver auto runs it on local), before any engine
 // call.
@@ -486,7 +485,6 @@ func TestNeedsUnsupported(t *testing.T) {
 		cfg  driver.Config
 		want string
 	}{
-		{"exit", driver.Config{Topology: base, Needs: []string{driver.NeedExitStatus}}, driver.NeedExitStatus},
 		{"restart-args", driver.Config{Topology: base, Needs: []string{driver.NeedRestartArgs}}, driver.NeedRestartArgs},
 		{"repl", driver.Config{Topology: repl}, "{repl}"},
 		{"activemq", driver.Config{Topology: amq}, string(scenario.ActiveMQ)},
@@ -497,5 +495,48 @@ func TestNeedsUnsupported(t *testing.T) {
 		if d != nil || !errors.Is(err, driver.ErrUnsupported) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: New = %v, %v; want nil and an ErrUnsupported naming %s", c.name, d, err, c.want)
 		}
+	}
+}
+
+// TestExitStatus: a scenario expecting exit statuses runs (New accepts
+// NeedExitStatus), and a broker that ends by itself is reported with its
+// container's exit code: refbroker refusing an unknown flag exits 2, not
+// by the harness; the run's end (Close) of a running node is by the
+// harness.
+func TestExitStatus(t *testing.T) {
+	engine(t)
+	ctx := t.Context()
+	rb := scenario.Broker{Kind: scenario.RefBroker, Store: "memory"}
+	bad := rb
+	bad.Args = []string{"--no-such-flag"}
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: bad}, {Name: "a2", Site: "a", Broker: rb}}}
+	run := "exits-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "exits", Dir: t.TempDir(), Needs: []string{driver.NeedExitStatus}})
+	if d != nil {
+		defer d.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, "a1"); err == nil || !strings.Contains(err.Error(), "exited (code 2)") {
+		t.Fatalf("Start of a broker given an unknown flag: %v, want its exit code 2", err)
+	}
+	if err := d.Start(ctx, "a2"); err != nil {
+		t.Fatal(err)
+	}
+	var exits []driver.Exit
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && len(exits) == 0; time.Sleep(10 * time.Millisecond) {
+		exits = d.Exits()
+	}
+	if len(exits) != 1 || exits[0].Node != "a1" || exits[0].Status != 2 || exits[0].ByHarness || exits[0].Signal != "" {
+		t.Fatalf("exits %+v, want a1 ending by itself with status 2", exits)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	exits = d.Exits()
+	if len(exits) != 2 || exits[1].Node != "a2" || !exits[1].ByHarness {
+		t.Fatalf("exits after Close %+v, want a2's end by the harness second", exits)
 	}
 }

@@ -43,8 +43,9 @@ type node struct {
 	logP   string
 	past   string // output of the containers a machine-lost replaced
 
-	mu sync.Mutex
-	ip string // the container's address on its site network while it runs
+	mu   sync.Mutex
+	ip   string // the container's address on its site network while it runs
+	life *life  // the container's current start (exits.go)
 }
 
 func (d *Driver) node(name string) (*node, error) {
@@ -243,12 +244,18 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 		return err
 	}
 	t0 := time.Now()
-	if _, err := d.cli.ContainerStart(ctx, n.id, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("docker: start %s: %w\n%s", name, err, n.tail(ctx))
-	}
 	st, err := n.inspect(ctx)
 	if err != nil {
 		return err
+	}
+	if st.State == nil || !st.State.Running {
+		if _, err := d.cli.ContainerStart(ctx, n.id, client.ContainerStartOptions{}); err != nil {
+			return fmt.Errorf("docker: start %s: %w\n%s", name, err, n.tail(ctx))
+		}
+		d.started(n, n.id)
+		if st, err = n.inspect(ctx); err != nil {
+			return err
+		}
 	}
 	ep := st.NetworkSettings.Networks[n.site.netName]
 	if ep == nil || !ep.IPAddress.IsValid() {
@@ -357,6 +364,7 @@ func (d *Driver) Kill(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	n.ending()
 	killed, err := d.killContainer(ctx, n.id)
 	if err != nil {
 		return fmt.Errorf("docker: kill %s: %w", name, err)
@@ -398,6 +406,7 @@ func (d *Driver) Stop(ctx context.Context, name string) error {
 		return err
 	}
 	secs := int(StopTimeout / time.Second)
+	n.ending()
 	if _, err := d.cli.ContainerStop(ctx, n.id, client.ContainerStopOptions{Timeout: &secs}); err != nil {
 		return fmt.Errorf("docker: stop %s: %w", name, err)
 	}

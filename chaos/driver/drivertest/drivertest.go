@@ -2,10 +2,11 @@
 // driver.Fake, local and docker. Run(t, setup) plays the interface's
 // contract on a small two-site topology: start, stop, kill, pause and
 // resume, cut and heal a link, a toxic, wipe a disk, kill and restart a
-// database, and Close leaving nothing behind. A driver that runs real
-// brokers (Setup.Serves) is checked through them: a STOMP client on the
-// node's ClientAddr connects or cannot, a message sent with a receipt
-// survives a kill and is gone after the disk is wiped.
+// database, how nodes ended (exits), and Close leaving nothing behind.
+// A driver that runs real brokers (Setup.Serves) is checked through them:
+// a STOMP client on the node's ClientAddr connects or cannot, a message
+// sent with a receipt survives a kill and is gone after the disk is
+// wiped.
 package drivertest
 
 import (
@@ -94,6 +95,7 @@ func Run(t *testing.T, s Setup) {
 		{"Toxic", testToxic},
 		{"WipeDisk", testWipeDisk},
 		{"Database", testDatabase},
+		{"Exits", testExits},
 		{"Close", testClose},
 	} {
 		if s.Only != nil && !contains(s.Only, tc.name) {
