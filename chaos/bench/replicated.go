@@ -4,21 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
+	"strings"
 	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/rs/zerolog"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // ReplicatedTargets are refbroker's replicated master/slave pairs
 // (--replication-listen, min-replicas 1), each ack mode with the link
-// between the two nodes at a round trip of 0, 1 and 5 ms (a delay proxy
-// on the replication link, half the round trip each way).
+// between the two nodes at a round trip of 0, 1 and 5 ms (latency on the
+// replication link's toxiproxy, half the round trip each way).
 func ReplicatedTargets() []Target {
 	var out []Target
 	for _, ack := range []string{"received", "fsynced"} {
@@ -37,7 +38,7 @@ func ReplicatedTargets() []Target {
 
 // replicatedCell measures a replicated pair: master a (loaded) and
 // replica b, each on its own data directory, the replication link through
-// delay proxies.
+// toxiproxy (startLink).
 func (m *Matrix) replicatedCell(ctx context.Context, tg Target, dir string, producers, size int) (Figures, error) {
 	replA, err := osutil.FreeAddr("127.0.0.1")
 	if err != nil {
@@ -47,19 +48,19 @@ func (m *Matrix) replicatedCell(ctx context.Context, tg Target, dir string, prod
 	if err != nil {
 		return Figures{}, err
 	}
-	toA, err := startDelayProxy(replA, tg.RTT/2)
+	toA, err := startLink("b->a", replA, tg.RTT)
 	if err != nil {
 		return Figures{}, err
 	}
-	defer toA.Close()
-	toB, err := startDelayProxy(replB, tg.RTT/2)
+	defer toA.Stop()
+	toB, err := startLink("a->b", replB, tg.RTT)
 	if err != nil {
 		return Figures{}, err
 	}
-	defer toB.Close()
+	defer toB.Stop()
 	timings := []string{"--lease-ttl", "1s", "--lease-renew", "200ms", "--lease-margin", "200ms"}
-	argsA := append(append(append([]string(nil), tg.Args...), timings...), "--lease-owner", "a", "--replication-listen", replA, "--peer", toB.Addr())
-	argsB := append(append(append([]string(nil), tg.Args...), timings...), "--lease-owner", "b", "--replication-listen", replB, "--peer", toA.Addr())
+	argsA := append(append(append([]string(nil), tg.Args...), timings...), "--lease-owner", "a", "--replication-listen", replA, "--peer", toB.Listen)
+	argsB := append(append(append([]string(nil), tg.Args...), timings...), "--lease-owner", "b", "--replication-listen", replB, "--peer", toA.Listen)
 	dirA, dirB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	for _, d := range []string{dirA, dirB} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -122,90 +123,29 @@ func waitInSync(ctx context.Context, admin string, within time.Duration) error {
 	return fmt.Errorf("no replica in sync after %v", within)
 }
 
-// delayProxy forwards TCP connections to an upstream, holding every
-// chunk back by a fixed delay in each direction (order kept): a link
-// whose round trip is twice the delay.
-type delayProxy struct {
-	ln    net.Listener
-	to    string
-	delay time.Duration
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func startDelayProxy(upstream string, delay time.Duration) (*delayProxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+// startLink starts the replication link to upstream, as the harness's
+// links are (chaos/driver: an in-process toxiproxy proxy), on a free
+// loopback port, with latency toxics adding up to rtt: half each way,
+// rounded to toxiproxy's whole milliseconds (1 ms: 0 one way, 1 back).
+func startLink(name, upstream string, rtt time.Duration) (*toxiproxy.Proxy, error) {
+	if rtt%time.Millisecond != 0 || rtt < 0 {
+		return nil, fmt.Errorf("link %s: round trip %v: expected whole milliseconds (toxiproxy's latency unit)", name, rtt)
 	}
-	p := &delayProxy{ln: ln, to: upstream, delay: delay}
-	go p.accept()
-	return p, nil
-}
-
-func (p *delayProxy) Addr() string { return p.ln.Addr().String() }
-
-func (p *delayProxy) Close() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
+	tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	p := toxiproxy.NewProxy(tp, name, "127.0.0.1:0", upstream)
+	if err := p.Start(); err != nil {
+		return nil, fmt.Errorf("link %s: %w", name, err)
 	}
-}
-
-func (p *delayProxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.to)
-		if err != nil {
-			c.Close()
+	ms := rtt.Milliseconds()
+	for stream, lat := range map[string]int64{"upstream": ms / 2, "downstream": ms - ms/2} {
+		if lat == 0 {
 			continue
 		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		go p.pump(c, up)
-		go p.pump(up, c)
-	}
-}
-
-type chunk struct {
-	due  time.Time
-	data []byte
-}
-
-// pump copies src to dst, each chunk delay after it was read.
-func (p *delayProxy) pump(src, dst net.Conn) {
-	q := make(chan chunk, 4096)
-	go func() {
-		defer dst.Close()
-		for ch := range q {
-			if d := time.Until(ch.due); d > 0 {
-				time.Sleep(d)
-			}
-			if _, err := dst.Write(ch.data); err != nil {
-				for range q {
-				}
-				return
-			}
-		}
-	}()
-	defer close(q)
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			q <- chunk{due: time.Now().Add(p.delay), data: append([]byte(nil), buf[:n]...)}
-		}
-		if err != nil {
-			if err != io.EOF {
-				src.Close()
-			}
-			return
+		js := fmt.Sprintf(`{"name":"rtt-%s","type":"latency","stream":%q,"toxicity":1,"attributes":{"latency":%d}}`, stream, stream, lat)
+		if _, err := p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
+			p.Stop()
+			return nil, fmt.Errorf("link %s: latency %d ms %s: %w", name, lat, stream, err)
 		}
 	}
+	return p, nil
 }

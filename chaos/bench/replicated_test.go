@@ -7,11 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Shopify/toxiproxy/v2/toxics"
 )
 
-// TestDelayProxyForwardsInOrder: what goes through the delay proxy comes
-// out whole and in order, both ways.
-func TestDelayProxyForwardsInOrder(t *testing.T) {
+// TestLinkForwardsInOrder: what goes through a replication link comes
+// out whole and in order, both ways, and its latency toxics add up to the
+// round trip asked for.
+func TestLinkForwardsInOrder(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -25,12 +28,21 @@ func TestDelayProxyForwardsInOrder(t *testing.T) {
 		defer c.Close()
 		io.Copy(c, c) // echo
 	}()
-	p, err := startDelayProxy(ln.Addr().String(), time.Millisecond)
+	p, err := startLink("a->b", ln.Addr().String(), 5*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	c, err := net.Dial("tcp", p.Addr())
+	defer p.Stop()
+	got := map[string]int64{}
+	for _, name := range []string{"rtt-upstream", "rtt-downstream"} {
+		if w := p.Toxics.GetToxic(name); w != nil {
+			got[w.Stream] = w.Toxic.(*toxics.LatencyToxic).Latency
+		}
+	}
+	if got["upstream"] != 2 || got["downstream"] != 3 {
+		t.Fatalf("latency toxics %v ms, want upstream 2 and downstream 3 (5 ms round trip)", got)
+	}
+	c, err := net.Dial("tcp", p.Listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,13 +53,16 @@ func TestDelayProxyForwardsInOrder(t *testing.T) {
 			c.Write(want[i:min(i+7000, len(want))])
 		}
 	}()
-	got := make([]byte, len(want))
+	buf := make([]byte, len(want))
 	c.SetReadDeadline(time.Now().Add(60 * time.Second))
-	if _, err := io.ReadFull(c, got); err != nil {
+	if _, err := io.ReadFull(c, buf); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
+	if !bytes.Equal(buf, want) {
 		t.Fatal("bytes came back changed or out of order")
+	}
+	if _, err := startLink("x", ln.Addr().String(), 1500*time.Microsecond); err == nil || !strings.Contains(err.Error(), "whole milliseconds") {
+		t.Fatalf("a 1.5 ms round trip: %v", err)
 	}
 }
 
