@@ -47,6 +47,11 @@ type Target struct {
 	// link's round trip.
 	Replica string        `json:"replica_ack,omitempty"`
 	RTT     time.Duration `json:"link_rtt_ns,omitempty"`
+	// Standby, when set, makes the target a shared-storage pair
+	// (refbroker --shared): a second refbroker with the same Args on the
+	// same data directory stands by, watching the lease file, while the
+	// first serves the load.
+	Standby bool `json:"standby,omitempty"`
 }
 
 // DefaultTargets are refbroker's stores of issue 2, each fsync policy.
@@ -70,6 +75,10 @@ func DefaultTargets() []Target {
 		{Name: "cjdbc-2postgres-all", Args: []string{"--store", "jdbc", "--write-policy", "all"}, DBs: []string{"postgres", "postgres#2"}},
 		{Name: "cjdbc-2postgres-majority", Args: []string{"--store", "jdbc", "--write-policy", "majority"}, DBs: []string{"postgres", "postgres#2"}},
 		{Name: "cjdbc-2postgres-first", Args: []string{"--store", "jdbc", "--write-policy", "first"}, DBs: []string{"postgres", "postgres#2"}},
+		// Shared storage: journal-batch holding the lease file of its data
+		// directory, renewed every 500 ms, with a standby attached (the
+		// lease timings of scenarios/matrix/shared-store-*).
+		{Name: "shared-store", Args: []string{"--store", "journal", "--fsync", "batch", "--shared", "--lease-ttl", "3s", "--lease-renew", "500ms"}, Standby: true},
 	}
 }
 
@@ -327,6 +336,14 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 	if err != nil {
 		return Figures{}, err
 	}
+	if tg.Standby {
+		sb, err := m.startStandby(ctx, dir, args)
+		if err != nil {
+			b.Kill()
+			return Figures{}, fmt.Errorf("%s: %w", tg.Name, err)
+		}
+		defer sb.Kill()
+	}
 	cpu0, cpuErr := b.CPUSeconds()
 	f, runErr := Run(ctx, Load{
 		Addr: b.STOMP, Dest: "/queue/bench", Producers: producers, Size: size,
@@ -389,6 +406,11 @@ func StartBroker(ctx context.Context, bin, dir string, args []string) (*Broker, 
 // startBroker runs bin as StartBroker does, without waiting for it; all
 // is its command line. {dir} in args is dir.
 func startBroker(bin, dir string, args []string) (b *Broker, all []string, err error) {
+	return startBrokerOn(bin, dir, filepath.Join(dir, "data"), args)
+}
+
+// startBrokerOn is startBroker with data as --data.
+func startBrokerOn(bin, dir, data string, args []string) (b *Broker, all []string, err error) {
 	stompAddr, err := osutil.FreeAddr("127.0.0.1")
 	if err != nil {
 		return nil, nil, err
@@ -398,7 +420,7 @@ func startBroker(bin, dir string, args []string) (b *Broker, all []string, err e
 		return nil, nil, err
 	}
 	logPath := filepath.Join(dir, "broker.log")
-	all = []string{bin, "--listen", stompAddr, "--admin", adminAddr, "--data", filepath.Join(dir, "data")}
+	all = []string{bin, "--listen", stompAddr, "--admin", adminAddr, "--data", data}
 	for _, a := range args {
 		all = append(all, strings.ReplaceAll(a, "{dir}", dir))
 	}

@@ -19,7 +19,9 @@ import (
 // ReplicatedTargets are refbroker's replicated master/slave pairs
 // (--replication-listen, min-replicas 1), each ack mode with the link
 // between the two nodes at a round trip of 0, 1 and 5 ms (latency on the
-// replication link's toxiproxy, half the round trip each way).
+// replication link's toxiproxy, half the round trip each way); and
+// replicated-async, min-replicas 0 (the master acknowledges after its own
+// fdatasync and streams to the replica meanwhile).
 func ReplicatedTargets() []Target {
 	var out []Target
 	for _, ack := range []string{"received", "fsynced"} {
@@ -33,7 +35,8 @@ func ReplicatedTargets() []Target {
 				About: fmt.Sprintf("two refbrokers, min-replicas 1, --replica-ack %s, replication link round trip %v", ack, rtt)})
 		}
 	}
-	return out
+	return append(out, Target{Name: "replicated-async", Args: []string{"--store", "journal", "--fsync", "batch", "--min-replicas", "0"},
+		Replica: "fsynced", About: "two refbrokers, min-replicas 0 (asynchronous), replication link round trip 0"})
 }
 
 // replicatedCell measures a replicated pair: master a (loaded) and

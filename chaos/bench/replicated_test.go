@@ -76,7 +76,7 @@ func TestReplicatedTargets(t *testing.T) {
 		}
 		seen[tg.Name] = true
 	}
-	for _, n := range []string{"replicated-received", "replicated-fsynced", "replicated-received-rtt1ms", "replicated-fsynced-rtt5ms"} {
+	for _, n := range []string{"replicated-received", "replicated-fsynced", "replicated-received-rtt1ms", "replicated-fsynced-rtt5ms", "replicated-async"} {
 		if !seen[n] {
 			t.Fatalf("no target %s", n)
 		}

@@ -212,15 +212,21 @@ func targetGroups() map[string][]bench.Target {
 		"refbroker": bench.DefaultTargets(),
 		"activemq":  amq,
 		"peers":     bench.PeerTargets(),
-		// replicated-received and -fsynced at link round trips 0, 1, 5 ms
+		// replicated-received and -fsynced at link round trips 0, 1, 5 ms,
+		// replicated-async
 		"replicated": bench.ReplicatedTargets(),
 	}
+}
+
+// allTargets are every target --targets can name.
+func allTargets() []bench.Target {
+	return append(append(bench.DefaultTargets(), bench.PeerTargets()...), bench.ReplicatedTargets()...)
 }
 
 // pickTargets resolves --targets: target names and groups, in the order
 // given, each target once.
 func pickTargets(list string) ([]bench.Target, error) {
-	all := append(append(bench.DefaultTargets(), bench.PeerTargets()...), bench.ReplicatedTargets()...)
+	all := allTargets()
 	if list == "" {
 		return bench.DefaultTargets(), nil
 	}

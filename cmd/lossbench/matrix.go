@@ -66,7 +66,7 @@ func runMatrix(ctx context.Context, cmd *command, st *stdio, args []string) int 
 	brokerBin := fs.String("broker-bin", "", "refbroker executable (default: refbroker next to lossbench, else go build)")
 	runID := fs.String("run-id", "", "name of this run's folder inside --out (default: matrix-<UTC time>)")
 	noBench := fs.Bool("no-bench", false, "run the cells only, no bench")
-	benchTargets := fs.String("bench-targets", "", "bench targets (default: journal-batch and every target named like a scenario's strategy, matrix bench or row)")
+	benchTargets := fs.String("bench-targets", "", "bench targets (default: journal-batch and, per scenario, the first target of its matrix bench, its strategy, its row's target)")
 	benchDur := fs.Duration("bench-duration", 3*time.Second, "measured window per bench cell")
 	benchWarmup := fs.Duration("bench-warmup", time.Second, "unmeasured warm-up per bench cell")
 	sendTimeout := fs.Duration("send-timeout", 5*time.Second, "how long a send waits for its receipt before its outcome is unknown")
@@ -232,15 +232,18 @@ func runMatrix(ctx context.Context, cmd *command, st *stdio, args []string) int 
 func matrixBench(ctx context.Context, st *stdio, scs []*scenario.Scenario, list, brokerBin, dir string, dur, warmup time.Duration) error {
 	if list == "" {
 		known := map[string]bool{}
-		for _, t := range bench.DefaultTargets() {
+		for _, t := range allTargets() {
 			known[t.Name] = true
 		}
+		// Per scenario, the first target the bench has of: its matrix
+		// bench, its strategy, its row's catalogue target, its row.
 		names := map[string]bool{"journal-batch": true}
 		for _, s := range scs {
 			c := s.Cell()
-			for _, n := range []string{c.Bench, s.Strategy, c.Row} {
+			for _, n := range []string{c.Bench, s.Strategy, scenario.RowBench(c.Row), c.Row} {
 				if known[n] {
 					names[n] = true
+					break
 				}
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/runner"
 	"github.com/lossbench/lossbench/reports/report"
+	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 // TestMatrixCommand runs lossbench matrix on two small scenarios with two
@@ -72,6 +73,22 @@ func TestMatrixBadInput(t *testing.T) {
 	} {
 		if code, _, errs := runMain(args...); code != exitBad || errs == "" {
 			t.Errorf("%v: exit %d, want 2 with a message", args, code)
+		}
+	}
+}
+
+// TestEveryRowHasABenchTarget: each row of the DR matrix names a bench
+// target --targets knows, so the matrix's bench measures every row (its
+// throughput and p99 columns and the trade-off chart) even when no
+// scenario's strategy is a target's name.
+func TestEveryRowHasABenchTarget(t *testing.T) {
+	known := map[string]bool{}
+	for _, tg := range allTargets() {
+		known[tg.Name] = true
+	}
+	for _, r := range scenario.MatrixRows {
+		if !known[r.Bench] {
+			t.Errorf("row %s: bench target %q is not a target of lossbench bench", r.Name, r.Bench)
 		}
 	}
 }

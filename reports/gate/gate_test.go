@@ -262,4 +262,9 @@ func TestBaselineCoversEveryScenario(t *testing.T) {
 			t.Errorf("bench target %s has no throughput floor in %s", tg.Name, checkedIn)
 		}
 	}
+	for _, r := range scenario.MatrixRows {
+		if r.Bench != b.Reference && !floors[r.Bench] {
+			t.Errorf("row %s: its bench target %s has no throughput floor in %s", r.Name, r.Bench, checkedIn)
+		}
+	}
 }

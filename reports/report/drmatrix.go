@@ -186,19 +186,13 @@ func NewDRMatrix(in *Input, waitAfter float64) *DRMatrix {
 	}
 	if len(in.Benches) > 0 {
 		m.Bench = in.Benches[len(in.Benches)-1]
-		for r, cands := range benchOf {
-			cands = append(cands, r) // a target named like the row
-			for _, t := range cands {
-				if rb := rowBench(m.Bench.Report, t); rb != nil {
+		for _, r := range m.Rows {
+			// the scenarios' targets, then the row's own, then a target
+			// named like the row (rows without scenarios too)
+			for _, t := range append(benchOf[r], scenario.RowBench(r), r) {
+				if rb := rowBench(m.Bench.Report, t); t != "" && rb != nil {
 					m.Throughput[r] = rb
 					break
-				}
-			}
-		}
-		for _, r := range m.Rows { // rows without scenarios, by name
-			if m.Throughput[r] == nil {
-				if rb := rowBench(m.Bench.Report, r); rb != nil {
-					m.Throughput[r] = rb
 				}
 			}
 		}

@@ -26,13 +26,14 @@ func TestDRMatrix(t *testing.T) {
 	rpo := 2.5
 	b.LossAttribution.RPOS = &rpo
 	other := fakeResult("kaha-kill", "kahadb", "broker-crash", 0, 1)
+	cj := fakeResult("cjdbc-lost", "cjdbc-postgres-all", "db-lost", 0, 1)
 	var in Input
-	for _, r := range []*result.Result{a, b, missed, dual, other} {
+	for _, r := range []*result.Result{a, b, missed, dual, other, cj} {
 		in.Scenarios = append(in.Scenarios, &Scenario{Dir: "/x/" + r.Scenario, Result: r})
 	}
 	in.Errors = []RunError{{Scenario: "mirror-lost", Seed: 3, Row: "journal-mirrored", Column: "disk-lost", Error: "broker did not start"}}
 	rep := bench.Report{Reference: "journal-batch"}
-	for _, tg := range []string{"journal-batch", "jdbc-postgres"} {
+	for _, tg := range []string{"journal-batch", "jdbc-postgres", "cjdbc-2postgres-all", "replicated-fsynced"} {
 		for _, n := range []int{1, 16} {
 			c := bench.Cell{Target: tg, RatioToReference: 0.5, DiskFraction: 0.25}
 			c.Producers, c.MsgsPerSec, c.P99 = n, 1000*float64(n), 3
@@ -66,6 +67,16 @@ func TestDRMatrix(t *testing.T) {
 	}
 	if tp := m.Throughput["jdbc"]; tp == nil || tp.Target != "jdbc-postgres" || tp.ByProducers[16].MsgsPerSec != 16000 {
 		t.Errorf("jdbc throughput %+v", tp)
+	}
+	// No target named like a scenario's strategy or row: the row's own
+	// (scenario.MatrixRow.Bench), with or without scenarios in the row.
+	for row, want := range map[string]string{"c-jdbc": "cjdbc-2postgres-all", "replicated-sync": "replicated-fsynced"} {
+		if tp := m.Throughput[row]; tp == nil || tp.Target != want {
+			t.Errorf("%s throughput %+v, want target %s", row, tp, want)
+		}
+	}
+	if tp := m.Throughput["shared-storage"]; tp != nil {
+		t.Errorf("shared-storage throughput %+v from a bench without its target", tp)
 	}
 	if w, ok := m.WorstLoss("shared-storage"); !ok || w != 0.3 {
 		t.Errorf("worst loss of shared-storage %v %v", w, ok)

@@ -17,7 +17,7 @@ import (
 // Every key is optional: a missing strategy is DefaultRow of the
 // scenario's own `strategy`, a missing failure is its `failure`, a missing
 // bench is the scenario's `strategy` (used when the bench has a target of
-// that name).
+// that name; else the row's MatrixRow.Bench).
 type Matrix struct {
 	Strategy string `json:"strategy,omitempty"`
 	Failure  string `json:"failure,omitempty"`
@@ -37,6 +37,9 @@ type MatrixRow struct {
 	// Hypotheses are what the strategy claims per column (the README's
 	// DR matrix of hypotheses): "0", "loss", "wait", "?" …
 	Hypotheses map[string]string
+	// Bench is the `lossbench bench` target measuring the row's
+	// throughput when none of its scenarios names one the bench has.
+	Bench string
 }
 
 // MatrixColumn is one failure of the DR matrix.
@@ -78,31 +81,31 @@ func hyp(crash, machine, disk, db, site, part string) map[string]string {
 
 // MatrixRows are the DR matrix's rows in the report's order.
 var MatrixRows = []MatrixRow{
-	{Name: "memory", Title: "memory", NotApplicable: []string{"disk-lost", "disk-error", "db-lost"},
+	{Name: "memory", Bench: "memory", Title: "memory", NotApplicable: []string{"disk-lost", "disk-error", "db-lost"},
 		Hypotheses: hyp("loss", "loss", "-", "-", "loss", "?")},
-	{Name: "journal-never", Title: "journal, fsync never", NotApplicable: noDB,
+	{Name: "journal-never", Bench: "journal-never", Title: "journal, fsync never", NotApplicable: noDB,
 		Hypotheses: withPowerCut(hyp("0", "loss", "loss", "-", "loss", "?"), "loss")},
-	{Name: "journal-batch", Title: "journal, fsync batch", NotApplicable: noDB,
+	{Name: "journal-batch", Bench: "journal-batch", Title: "journal, fsync batch", NotApplicable: noDB,
 		Hypotheses: withPowerCut(hyp("0", "loss", "loss", "-", "loss", "?"), "0")},
-	{Name: "journal-always", Title: "journal, fsync always", NotApplicable: noDB,
+	{Name: "journal-always", Bench: "journal-always", Title: "journal, fsync always", NotApplicable: noDB,
 		Hypotheses: withPowerCut(hyp("0", "loss", "loss", "-", "loss", "?"), "0")},
-	{Name: "journal-mirrored", Title: "mirrored journal", NotApplicable: noDB,
+	{Name: "journal-mirrored", Bench: "journal-mirror2", Title: "mirrored journal", NotApplicable: noDB,
 		Hypotheses: hyp("0", "loss", "0", "-", "loss", "?")},
-	{Name: "shared-storage", Title: "shared storage", NotApplicable: noDB,
+	{Name: "shared-storage", Bench: "shared-store", Title: "shared storage", NotApplicable: noDB,
 		Hypotheses: hyp("0", "0", "loss/wait", "-", "loss", "split brain?")},
-	{Name: "replicated-sync", Title: "replicated, sync", NotApplicable: noDB,
+	{Name: "replicated-sync", Bench: "replicated-fsynced", Title: "replicated, sync", NotApplicable: noDB,
 		Hypotheses: hyp("0", "0", "0", "-", "0", "split brain?")},
-	{Name: "replicated-async", Title: "replicated, async", NotApplicable: noDB,
+	{Name: "replicated-async", Bench: "replicated-async", Title: "replicated, async", NotApplicable: noDB,
 		Hypotheses: hyp("0", "0", "0", "-", "loss", "split brain?")},
-	{Name: "jdbc", Title: "jdbc, one database", NotApplicable: noDisk,
+	{Name: "jdbc", Bench: "jdbc-postgres", Title: "jdbc, one database", NotApplicable: noDisk,
 		Hypotheses: hyp("0", "0", "-", "loss/wait", "loss", "wait")},
-	{Name: "jdbc-cluster-sync", Title: "jdbc, sync cluster", NotApplicable: noDisk,
+	{Name: "jdbc-cluster-sync", Bench: "jdbc-postgres-sync-standby", Title: "jdbc, sync cluster", NotApplicable: noDisk,
 		Hypotheses: hyp("0", "0", "-", "0", "0", "wait")},
-	{Name: "jdbc-cluster-async", Title: "jdbc, async cluster", NotApplicable: noDisk,
+	{Name: "jdbc-cluster-async", Bench: "jdbc-postgres-async-standby", Title: "jdbc, async cluster", NotApplicable: noDisk,
 		Hypotheses: hyp("0", "0", "-", "loss", "loss", "wait")},
-	{Name: "journaled-jdbc", Title: "journaled jdbc",
+	{Name: "journaled-jdbc", Bench: "journaled-jdbc-postgres", Title: "journaled jdbc",
 		Hypotheses: hyp("0", "loss", "loss", "0", "loss", "?")},
-	{Name: "c-jdbc", Title: "C-JDBC", NotApplicable: noDisk,
+	{Name: "c-jdbc", Bench: "cjdbc-2postgres-all", Title: "C-JDBC", NotApplicable: noDisk,
 		Hypotheses: hyp("0", "0", "-", "0", "0", "?")},
 }
 
@@ -118,6 +121,13 @@ func MatrixRowNames() []string {
 		out[i] = r.Name
 	}
 	return out
+}
+
+// RowBench is the bench target of the row named row (MatrixRow.Bench),
+// "" for a row the catalogue does not have.
+func RowBench(row string) string {
+	r, _ := LookupRow(row)
+	return r.Bench
 }
 
 // LookupRow returns the row named name.
