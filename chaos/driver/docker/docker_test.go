@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -463,7 +464,7 @@ func TestSizedDiskUnsupported(t *testing.T) {
 	}
 }
 
-// TestNeedsUnsupported: a scenario needing restart arguments, giving a node a replication address, running a broker kind
+// TestNeedsUnsupported: a scenario giving a node a replication address, running a broker kind
 // without an image or a replicated database, is refused with
 // ErrUnsupported (so --driver auto runs it on local), before any engine
 // call.
@@ -485,7 +486,6 @@ func TestNeedsUnsupported(t *testing.T) {
 		cfg  driver.Config
 		want string
 	}{
-		{"restart-args", driver.Config{Topology: base, Needs: []string{driver.NeedRestartArgs}}, driver.NeedRestartArgs},
 		{"repl", driver.Config{Topology: repl}, "{repl}"},
 		{"activemq", driver.Config{Topology: amq}, string(scenario.ActiveMQ)},
 		{"replicas", driver.Config{Topology: replicas}, "replicas"},
@@ -496,6 +496,22 @@ func TestNeedsUnsupported(t *testing.T) {
 			t.Errorf("%s: New = %v, %v; want nil and an ErrUnsupported naming %s", c.name, d, err, c.want)
 		}
 	}
+}
+
+// openDriver opens a driver for cfg in a fresh run (its RunID, made of
+// cfg.Scenario, and Dir) and closes it when the test ends.
+func openDriver(t *testing.T, cfg driver.Config) *Driver {
+	t.Helper()
+	cfg.RunID = cfg.Scenario + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	cfg.Dir = t.TempDir()
+	d, err := New(t.Context(), cfg)
+	if d != nil {
+		t.Cleanup(func() { d.Close() })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // TestExitStatus: a scenario expecting exit statuses runs (New accepts
@@ -511,14 +527,7 @@ func TestExitStatus(t *testing.T) {
 	bad.Args = []string{"--no-such-flag"}
 	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
 		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: bad}, {Name: "a2", Site: "a", Broker: rb}}}
-	run := "exits-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "exits", Dir: t.TempDir(), Needs: []string{driver.NeedExitStatus}})
-	if d != nil {
-		defer d.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openDriver(t, driver.Config{Topology: topo, Scenario: "exits", Needs: []string{driver.NeedExitStatus}})
 	if err := d.Start(ctx, "a1"); err == nil || !strings.Contains(err.Error(), "exited (code 2)") {
 		t.Fatalf("Start of a broker given an unknown flag: %v, want its exit code 2", err)
 	}
@@ -538,5 +547,60 @@ func TestExitStatus(t *testing.T) {
 	exits = d.Exits()
 	if len(exits) != 2 || exits[1].Node != "a2" || !exits[1].ByHarness {
 		t.Fatalf("exits after Close %+v, want a2's end by the harness second", exits)
+	}
+}
+
+// TestRestartArgs: a scenario with restart_args runs (New accepts
+// NeedRestartArgs); StartWithArgs makes the node's container anew with
+// the arguments, on the same volume (a file on it stays) and name, and
+// the next Start drops them again.
+func TestRestartArgs(t *testing.T) {
+	cli := engine(t)
+	ctx := t.Context()
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}}},
+		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1"}}}
+	d := openDriver(t, driver.Config{Topology: topo, Scenario: "rargs", Needs: []string{driver.NeedRestartArgs}})
+	res, err := cli.VolumeInspect(ctx, d.disks["a1-data"].volume, client.VolumeInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(res.Volume.Mountpoint, "marker")
+	if err := os.WriteFile(marker, []byte("kept"), 0o644); err != nil {
+		t.Skipf("skipping: the engine's volumes are not on this machine: %v", err)
+	}
+	cmd := func() (string, []string) {
+		st, err := d.nodes["a1"].inspect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Name, st.Config.Cmd
+	}
+	name0, cmd0 := cmd()
+	if err := d.Start(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Kill(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	extra := []string{"--fsync", "always"}
+	if err := d.StartWithArgs(ctx, "a1", extra); err != nil {
+		t.Fatal(err)
+	}
+	name1, cmd1 := cmd()
+	if name1 != name0 || !slices.Equal(cmd1, append(slices.Clone(cmd0), extra...)) {
+		t.Fatalf("after StartWithArgs: container %s command %q, want %s with %q appended to %q", name1, cmd1, name0, extra, cmd0)
+	}
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "kept" {
+		t.Fatalf("the disk's file after the container was made anew: %q %v", b, err)
+	}
+	if err := d.Stop(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, cmd2 := cmd(); !slices.Equal(cmd2, cmd0) {
+		t.Fatalf("a plain Start after StartWithArgs runs %q, want %q", cmd2, cmd0)
 	}
 }

@@ -46,6 +46,9 @@ type node struct {
 	mu   sync.Mutex
 	ip   string // the container's address on its site network while it runs
 	life *life  // the container's current start (exits.go)
+	// extra are the arguments the container was made with for one start
+	// (StartWithArgs).
+	extra []string
 }
 
 func (d *Driver) node(name string) (*node, error) {
@@ -151,7 +154,14 @@ func (n *node) env() driver.NodeEnv {
 	return e
 }
 
-func (n *node) argv() []string { return driver.BrokerArgv(n.spec, n.d.cfg.Topology, n.env()) }
+// argv is the node's broker command line, with the extra arguments its
+// container was made with (StartWithArgs).
+func (n *node) argv() []string {
+	n.mu.Lock()
+	extra := n.extra
+	n.mu.Unlock()
+	return append(driver.BrokerArgv(n.spec, n.d.cfg.Topology, n.env()), extra...)
+}
 
 // createNodes creates every node's container, not started, through
 // testcontainers: its image, command line, labels, site network and
@@ -235,12 +245,20 @@ func (d *Driver) ClientAddr(name string) (string, error) {
 // Start starts node's container and waits until refbroker's /readyz says
 // it is ready (200, or a standby behind a live master), then points the
 // proxies to it at its address.
-func (d *Driver) Start(ctx context.Context, name string) error {
+func (d *Driver) Start(ctx context.Context, name string) error { return d.start(ctx, name, nil) }
+
+// start is Start with extra arguments args for this start only: the
+// container is made anew when it was made with others (StartWithArgs,
+// and a plain start after one).
+func (d *Driver) start(ctx context.Context, name string, args []string) error {
 	n, err := d.node(name)
 	if err != nil {
 		return err
 	}
 	if err := d.startDatabases(ctx); err != nil {
+		return err
+	}
+	if err := d.withArgs(ctx, n, args); err != nil {
 		return err
 	}
 	t0 := time.Now()
