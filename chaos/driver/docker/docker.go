@@ -55,6 +55,7 @@ const (
 const (
 	stompPort = "61613"
 	adminPort = "8161"
+	replPort  = "61617" // replication ({repl}, refbroker --replication-listen)
 )
 
 // ClientsEnd is the name of the clients' end of links when the clients run
@@ -236,11 +237,6 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		}
 		if n.Broker.Kind != scenario.RefBroker {
 			return nil, fmt.Errorf("docker: node %s: kind %s has no image yet (the local driver runs it): %w", n.Name, n.Broker.Kind, driver.ErrUnsupported)
-		}
-		for _, a := range n.Broker.Args {
-			if strings.Contains(a, "{repl") {
-				return nil, fmt.Errorf("docker: node %s: replication addresses (%s) are given by the local driver only: %w", n.Name, a, driver.ErrUnsupported)
-			}
 		}
 	}
 	for _, db := range cfg.Topology.Databases {

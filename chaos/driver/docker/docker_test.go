@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-stomp/stomp/v3"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -471,10 +472,6 @@ func TestSizedDiskUnsupported(t *testing.T) {
 func TestNeedsUnsupported(t *testing.T) {
 	node := scenario.Node{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}}
 	base := scenario.Topology{Sites: []scenario.Site{{Name: "a"}}, Nodes: []scenario.Node{node}}
-	repl := base
-	rnode := node
-	rnode.Broker.Args = []string{"--replication-listen", "{repl}"}
-	repl.Nodes = []scenario.Node{rnode}
 	amq := base
 	anode := node
 	anode.Broker = scenario.Broker{Kind: scenario.ActiveMQ}
@@ -486,7 +483,6 @@ func TestNeedsUnsupported(t *testing.T) {
 		cfg  driver.Config
 		want string
 	}{
-		{"repl", driver.Config{Topology: repl}, "{repl}"},
 		{"activemq", driver.Config{Topology: amq}, string(scenario.ActiveMQ)},
 		{"replicas", driver.Config{Topology: replicas}, "replicas"},
 	} {
@@ -602,5 +598,83 @@ func TestRestartArgs(t *testing.T) {
 	}
 	if _, cmd2 := cmd(); !slices.Equal(cmd2, cmd0) {
 		t.Fatalf("a plain Start after StartWithArgs runs %q, want %q", cmd2, cmd0)
+	}
+}
+
+// TestReplication: replicated master/slave between containers in two
+// sites, each reaching the other's replication listener ({repl.NAME})
+// through the a-b link proxies: a message a1 acknowledged (min-replicas
+// 1: after b1 fsynced it) is served by b1 once a1 is killed and b1 takes
+// over.
+func TestReplication(t *testing.T) {
+	engine(t)
+	ctx := t.Context()
+	node := func(name, site, peer string) scenario.Node {
+		return scenario.Node{Name: name, Site: site, Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal",
+			Args: []string{"--lease-owner", name, "--replication-listen", "{repl}", "--peer", "{repl." + peer + "}",
+				"--min-replicas", "1", "--lease-ttl", "2s", "--lease-renew", "500ms", "--lease-margin", "500ms"}}}
+	}
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}, {Name: "b"}}, Links: []scenario.Link{{A: "a", B: "b"}},
+		Nodes: []scenario.Node{node("a1", "a", "b1"), node("b1", "b", "a1")}}
+	d := openDriver(t, driver.Config{Topology: topo, Scenario: "repl"})
+	for _, n := range []string{"a1", "b1"} {
+		if err := d.Start(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	argv := strings.Join(d.Info().Brokers["a1"], " ")
+	var viaProxy bool
+	for _, l := range d.px.Links() {
+		viaProxy = viaProxy || (l.Port == "repl" && l.FromNode == "a1" && l.ToNode == "b1" && strings.Contains(argv, "--peer "+l.Listen))
+	}
+	if !viaProxy {
+		t.Fatalf("a1's command line %q does not name its replication proxy to b1", argv)
+	}
+	conn := func(node string) (*stomp.Conn, error) {
+		addr, err := d.ClientAddr(node)
+		if err != nil {
+			return nil, err
+		}
+		nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		nc.SetDeadline(time.Now().Add(30 * time.Second)) // a receipt that never comes fails the test
+		c, err := stomp.Connect(nc, stomp.ConnOpt.HeartBeat(0, 0))
+		if err != nil {
+			nc.Close()
+		}
+		return c, err
+	}
+	c, err := conn("a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send("/queue/repl", "text/plain", []byte("replicated"), stomp.SendOpt.Receipt, stomp.SendOpt.Header("persistent", "true")); err != nil {
+		t.Fatalf("send to a1: %v", err)
+	}
+	c.Disconnect()
+	if err := d.Kill(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for c, err = conn("b1"); err != nil; c, err = conn("b1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("b1 does not serve after a1 was killed: %v\n%s", err, d.nodes["b1"].tail(ctx))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	defer c.Disconnect()
+	sub, err := c.Subscribe("/queue/repl", stomp.AckAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sub.C:
+		if m.Err != nil || string(m.Body) != "replicated" {
+			t.Fatalf("b1 serves %v %q, want the message a1 acknowledged", m.Err, m.Body)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("b1 does not serve the message a1 acknowledged")
 	}
 }

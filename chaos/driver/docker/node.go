@@ -121,6 +121,11 @@ func (d *Driver) layoutLinks(ctx context.Context) error {
 			if err := d.addLink(from.spec.Site, from.spec.Name, from.site.gateway, to); err != nil {
 				return err
 			}
+			// Replication ({repl.NAME}) takes the same path between the
+			// sites, so that link faults apply to it.
+			if err := d.addReplLink(from, to); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -139,15 +144,31 @@ func (d *Driver) addLink(fromSite, fromNode, ip string, to *node) error {
 		ToSite: to.spec.Site, ToNode: to.spec.Name, Listen: listen}, "")
 }
 
+// addReplLink proxies from's connections to to's replication listener,
+// on from's site network gateway like its link to to's STOMP listener.
+func (d *Driver) addReplLink(from, to *node) error {
+	listen, err := osutil.FreeAddr(from.site.gateway)
+	if err != nil {
+		return err
+	}
+	return d.px.Add(&proxies.Link{Name: from.spec.Name + "->" + to.spec.Name + "/repl", FromSite: from.spec.Site, FromNode: from.spec.Name,
+		ToSite: to.spec.Site, ToNode: to.spec.Name, Listen: listen, Port: "repl"}, "")
+}
+
 // env is where node n's broker finds what it needs inside its container.
 func (n *node) env() driver.NodeEnv {
 	e := driver.NodeEnv{Bin: "/refbroker", Listen: "0.0.0.0:" + stompPort, Admin: "0.0.0.0:" + adminPort, Data: n.data,
-		DSN: n.dsn(n.spec.Broker.Database), DSNs: n.dsns(), Disks: map[string]string{}, Peers: map[string]string{}}
+		DSN: n.dsn(n.spec.Broker.Database), DSNs: n.dsns(), Disks: map[string]string{}, Peers: map[string]string{},
+		Repl: "0.0.0.0:" + replPort, ReplPeers: map[string]string{}}
 	for name, dk := range n.d.disks {
 		e.Disks[name] = dk.target
 	}
 	for _, l := range n.d.px.Links() {
-		if l.FromNode == n.spec.Name {
+		switch {
+		case l.FromNode != n.spec.Name:
+		case l.Port == "repl":
+			e.ReplPeers[l.ToNode] = l.Listen
+		default:
 			e.Peers[l.ToNode] = l.Listen
 		}
 	}
@@ -293,13 +314,19 @@ func (d *Driver) start(ctx context.Context, name string, args []string) error {
 	return nil
 }
 
-// pointLinks points every proxy to node name at its address ip.
+// pointLinks points every proxy to node name at its address ip (its
+// STOMP or replication port).
 func (d *Driver) pointLinks(name, ip string) error {
 	for _, l := range d.px.Links() {
-		if l.ToNode == name {
-			if err := d.px.SetUpstream(l, net.JoinHostPort(ip, stompPort)); err != nil {
-				return err
-			}
+		if l.ToNode != name {
+			continue
+		}
+		port := stompPort
+		if l.Port == "repl" {
+			port = replPort
+		}
+		if err := d.px.SetUpstream(l, net.JoinHostPort(ip, port)); err != nil {
+			return err
 		}
 	}
 	return nil
