@@ -16,9 +16,11 @@ func init() {
 		usage:   "--baseline FILE [--junit PATH] [-v] DIR…",
 		summary: "fail when a run loses, duplicates or stalls more than the baseline allows, or gets slower",
 		help: `Compares the results under DIR (result.json per scenario, bench.json) with
-a baseline file (scenarios/baseline.yaml): per (strategy, failure) cell the
-allowed lost, duplicated and unavailable seconds, per strategy a throughput
-floor as a ratio to a reference measured in the same bench run.
+a baseline file (scenarios/baseline.yaml): per DR matrix cell (the row a
+scenario's matrix: key places it in, its failure; optionally narrowed to
+one scenario strategy) the allowed lost, duplicated, unavailable and
+dual-active seconds, per bench target a throughput floor as a ratio to a
+reference measured in the same bench run.
 
 Prints a table of what regressed and writes JUnit XML (default
 DIR/gate.xml) so CI systems show each check.

@@ -54,12 +54,12 @@ func TestGateExitCodes(t *testing.T) {
 	unknown := t.TempDir()
 	gateResult(t, unknown, "raid1-disk-lost", "raid1", "disk-lost", 0, 0)
 	code, out, _ = runMain("gate", "--baseline", checkedInBaseline, unknown)
-	if code != exitFailed || !strings.Contains(out, `no baseline cell for strategy "raid1"`) {
+	if code != exitFailed || !strings.Contains(out, `no baseline cell for row "raid1"`) {
 		t.Fatalf("unbaselined scenario: exit %d\n%s", code, out)
 	}
 
 	broken := filepath.Join(t.TempDir(), "broken.yaml")
-	if err := os.WriteFile(broken, []byte("cells:\n  - {strategy: a, failure: b, lost: lots, duplicated: 0, unavailable_s: 1}\n"), 0o644); err != nil {
+	if err := os.WriteFile(broken, []byte("cells:\n  - {row: a, failure: b, lost: lots, duplicated: 0, unavailable_s: 1}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, _, errs = runMain("gate", "--baseline", broken, pass)

@@ -48,12 +48,19 @@ func (b Budget) String() string {
 	return "<= " + strconv.FormatFloat(b.Max, 'f', -1, 64)
 }
 
-// Cell is the budget of one (strategy, failure) cell of the loss matrix.
+// Cell is the budget of one cell of the DR matrix: its row (a
+// scenario.MatrixRows name, or the strategy of a scenario in no row: a
+// peer broker's) and its column (the failure). Strategy, when set,
+// narrows the cell to the runs of scenarios with that `strategy:` (a
+// cell holding strategies with different promises: a replicated pair
+// with and without a witness under a partition); a cell without one
+// takes every run of its row and column no narrowed cell takes.
 type Cell struct {
-	Strategy, Failure string
-	Lost              Budget
-	Duplicated        Budget
-	UnavailableS      Budget
+	Row, Failure string
+	Strategy     string
+	Lost         Budget
+	Duplicated   Budget
+	UnavailableS Budget
 	// DualActiveS is the seconds in which two nodes may acknowledge at
 	// once (two masters); optional, default 0: never.
 	DualActiveS Budget
@@ -80,15 +87,35 @@ type Baseline struct {
 	Throughput []Floor
 }
 
-// Cell returns the budget of (strategy, failure), nil if the baseline has
-// none.
-func (b *Baseline) Cell(strategy, failure string) *Cell {
+// Cell returns the budget of a run in (row, failure) of a scenario with
+// strategy: the cell narrowed to that strategy, else the cell of (row,
+// failure) narrowed to none; nil if the baseline has neither.
+func (b *Baseline) Cell(row, failure, strategy string) *Cell {
+	if c := b.exact(row, failure, strategy); c != nil || strategy == "" {
+		return c
+	}
+	return b.exact(row, failure, "")
+}
+
+// exact returns the cell of (row, failure) narrowed to strategy ("": to
+// none).
+func (b *Baseline) exact(row, failure, strategy string) *Cell {
 	for i := range b.Cells {
-		if b.Cells[i].Strategy == strategy && b.Cells[i].Failure == failure {
-			return &b.Cells[i]
+		if c := &b.Cells[i]; c.Row == row && c.Failure == failure && c.Strategy == strategy {
+			return c
 		}
 	}
 	return nil
+}
+
+// Name is the cell as the gate's output shows it: "row × failure", with
+// "[strategy]" when narrowed.
+func (c *Cell) Name() string {
+	n := c.Row + " × " + c.Failure
+	if c.Strategy != "" {
+		n += " [" + c.Strategy + "]"
+	}
+	return n
 }
 
 // Error is a problem in the baseline file at a line.
@@ -253,20 +280,23 @@ func Parse(name string, data []byte) (*Baseline, error) {
 }
 
 func (p *parser) cell(b *Baseline, n *yaml.Node) {
-	m := p.mapping(n, "cell", "strategy", "failure", "lost", "duplicated", "unavailable_s", "dual_active_s")
+	m := p.mapping(n, "cell", "row", "failure", "strategy", "lost", "duplicated", "unavailable_s", "dual_active_s")
 	if m == nil {
 		return
 	}
 	c := Cell{Line: n.Line,
-		Strategy: p.str(m, n, "strategy", "cell"), Failure: p.str(m, n, "failure", "cell"),
+		Row: p.str(m, n, "row", "cell"), Failure: p.str(m, n, "failure", "cell"),
 		Lost: p.budget(m, n, "lost", "cell"), Duplicated: p.budget(m, n, "duplicated", "cell"),
 		UnavailableS: p.budget(m, n, "unavailable_s", "cell")}
+	if m["strategy"] != nil {
+		c.Strategy = p.str(m, n, "strategy", "cell")
+	}
 	if m["dual_active_s"] != nil {
 		c.DualActiveS = p.budget(m, n, "dual_active_s", "cell")
 	}
-	if c.Strategy != "" && c.Failure != "" {
-		if prev := b.Cell(c.Strategy, c.Failure); prev != nil {
-			p.errorf(n, "cell (%s, %s) already given at line %d", c.Strategy, c.Failure, prev.Line)
+	if c.Row != "" && c.Failure != "" {
+		if prev := b.exact(c.Row, c.Failure, c.Strategy); prev != nil {
+			p.errorf(n, "cell %s already given at line %d", c.Name(), prev.Line)
 			return
 		}
 	}

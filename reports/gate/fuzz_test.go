@@ -19,6 +19,7 @@ func FuzzParseBaseline(f *testing.F) {
 	}
 	f.Add(b)
 	f.Add([]byte(goodBaseline))
+	f.Add([]byte(rowsBaseline))
 	for _, tc := range parseErrorCases {
 		f.Add([]byte(tc.yaml))
 	}
@@ -39,7 +40,7 @@ func FuzzParseBaseline(f *testing.F) {
 		}
 		ok := func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) && !math.IsNaN(v) }
 		for _, c := range b.Cells {
-			if c.Strategy == "" || c.Failure == "" || c.Line < 1 ||
+			if c.Row == "" || c.Failure == "" || c.Line < 1 ||
 				!ok(c.Lost.Max) || !ok(c.Duplicated.Max) || !ok(c.UnavailableS.Max) {
 				t.Fatalf("bad cell %+v", c)
 			}

@@ -2,19 +2,25 @@
 // results (result.json per scenario, bench.json) with a checked-in
 // baseline (scenarios/baseline.yaml) and says what regressed.
 //
-// A baseline names, per (strategy, failure) cell of the loss matrix, the
-// acknowledged messages it may lose (0 for every strategy that promises
-// durability), the duplicates and the seconds of unavailability it may
-// show, each a number or "any"; and per strategy a throughput floor as a
-// ratio to a reference strategy measured in the same bench run (absolute
-// numbers are meaningless on a shared machine):
+// A baseline names, per cell of the DR matrix (its row, the strategy of
+// scenario.MatrixRows a run's `matrix:` key places it in, and its failure
+// column), the acknowledged messages it may lose (0 for every strategy
+// that promises durability), the duplicates and the seconds of
+// unavailability it may show, each a number or "any"; and per bench
+// target a throughput floor as a ratio to a reference target measured in
+// the same bench run (absolute numbers are meaningless on a shared
+// machine):
 //
 //	reference: journal-batch
 //	cells:
-//	  - {strategy: journal-batch, failure: broker-crash, lost: 0, duplicated: 200, unavailable_s: 10, dual_active_s: 0}
-//	  - {strategy: memory, failure: broker-crash, lost: any, duplicated: any, unavailable_s: any}
+//	  - {row: journal-batch, failure: broker-crash, lost: 0, duplicated: 200, unavailable_s: 10, dual_active_s: 0}
+//	  - {row: memory, failure: broker-crash, lost: any, duplicated: any, unavailable_s: any}
+//	  - {row: replicated-sync, failure: partition, strategy: replicated-no-witness, lost: any, duplicated: any, unavailable_s: any}
 //	throughput:
 //	  - {strategy: journal-always, producers: 16, min_ratio: 0.05}
+//
+// A cell's optional strategy narrows it to the runs of scenarios with that
+// `strategy:`, for a cell holding strategies with different promises.
 //
 // dual_active_s (seconds with two masters acknowledging) is optional per
 // cell and defaults to 0: no strategy may have two masters unless its cell
@@ -48,7 +54,7 @@ const (
 
 // Check is one comparison the gate made.
 type Check struct {
-	// Group is the (strategy, failure) cell or "throughput"; Name what
+	// Group is the cell (Cell.Name) or "throughput"; Name what
 	// was checked, e.g. "journal-batch-kill9 (run 1): lost".
 	Group, Name string
 	Budget      string
@@ -83,18 +89,19 @@ func num(v float64) string { return fmt.Sprintf("%.6g", v) }
 // Evaluate compares in with the baseline.
 func Evaluate(b *Baseline, in *report.Input) *Verdict {
 	v := &Verdict{Baseline: b.File}
-	ran := map[[2]string]bool{}
+	ran := map[*Cell]bool{}
 	for _, s := range in.Scenarios {
 		r := s.Result
-		group := r.Strategy + " × " + r.Failure
+		at := s.Cell()
 		name := fmt.Sprintf("%s (run %s)", r.Scenario, s.Run())
-		ran[[2]string{r.Strategy, r.Failure}] = true
-		cell := b.Cell(r.Strategy, r.Failure)
+		cell := b.Cell(at.Row, at.Column, r.Strategy)
 		if cell == nil {
-			v.Checks = append(v.Checks, Check{Group: group, Name: name, Budget: "none", Got: "-", Status: Fail,
-				Message: fmt.Sprintf("no baseline cell for strategy %q, failure %q: add one to %s", r.Strategy, r.Failure, b.File)})
+			v.Checks = append(v.Checks, Check{Group: at.Row + " × " + at.Column, Name: name, Budget: "none", Got: "-", Status: Fail,
+				Message: fmt.Sprintf("no baseline cell for row %q, failure %q (strategy %q): add one to %s", at.Row, at.Column, r.Strategy, b.File)})
 			continue
 		}
+		ran[cell] = true
+		group := cell.Name()
 		if s.Skipped != "" {
 			v.Checks = append(v.Checks, Check{Group: group, Name: name, Budget: "-", Got: "-", Status: Skip, Message: "not measured: " + s.Skipped})
 			continue
@@ -128,9 +135,9 @@ func Evaluate(b *Baseline, in *report.Input) *Verdict {
 			v.Checks = append(v.Checks, c)
 		}
 	}
-	for _, c := range b.Cells {
-		if !ran[[2]string{c.Strategy, c.Failure}] {
-			v.Checks = append(v.Checks, Check{Group: c.Strategy + " × " + c.Failure, Name: "not run", Budget: "-", Got: "-", Status: Skip,
+	for i := range b.Cells {
+		if c := &b.Cells[i]; !ran[c] {
+			v.Checks = append(v.Checks, Check{Group: c.Name(), Name: "not run", Budget: "-", Got: "-", Status: Skip,
 				Message: fmt.Sprintf("no scenario of this cell in the run (%s:%d)", b.File, c.Line)})
 		}
 	}

@@ -16,13 +16,13 @@ import (
 
 const goodBaseline = `reference: journal-batch
 cells:
-  - strategy: journal-batch
+  - row: journal-batch
     failure: broker-crash
     lost: 0
     duplicated: 10
     unavailable_s: 5
-  - {strategy: memory, failure: broker-crash, lost: any, duplicated: any, unavailable_s: any}
-  - {strategy: sql, failure: db-lost, lost: 0, duplicated: 0, unavailable_s: 30}
+  - {row: memory, failure: broker-crash, lost: any, duplicated: any, unavailable_s: any}
+  - {row: sql, failure: db-lost, lost: 0, duplicated: 0, unavailable_s: 30}
 throughput:
   - {strategy: journal-always, producers: 16, min_ratio: 0.5}
 `
@@ -32,11 +32,11 @@ func TestParseBaseline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := b.Cell("journal-batch", "broker-crash")
+	c := b.Cell("journal-batch", "broker-crash", "journal-batch")
 	if c == nil || c.Lost.Any || c.Lost.Max != 0 || c.Duplicated.Max != 10 || c.UnavailableS.Max != 5 || c.Line != 3 {
 		t.Fatalf("cell %+v", c)
 	}
-	if m := b.Cell("memory", "broker-crash"); m == nil || !m.Lost.Any || !m.Lost.Allows(1e9) {
+	if m := b.Cell("memory", "broker-crash", ""); m == nil || !m.Lost.Any || !m.Lost.Allows(1e9) {
 		t.Fatalf("memory cell %+v", m)
 	}
 	if len(b.Throughput) != 1 || b.Throughput[0] != (Floor{Strategy: "journal-always", Producers: 16, MinRatio: 0.5, Line: 11}) {
@@ -49,10 +49,13 @@ const checkedIn = "../../scenarios/baseline.yaml"
 
 // parseErrorCases are bad baselines and the error each must give.
 var parseErrorCases = []struct{ yaml, want string }{
-	{"cells:\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1, lsot: 3}\n", `b.yaml:2:73: cell: unknown key "lsot"`},
-	{"cells:\n  - strategy: a\n    failure: b\n    duplicated: 0\n    unavailable_s: 1\n", `b.yaml:2:5: cell: "lost" is required`},
-	{"cells:\n  - {strategy: a, failure: b, lost: some, duplicated: 0, unavailable_s: 1}\n", `b.yaml:2:37: cell: lost (a number, ">N" or "any"): expected a number >= 0, got "some"`},
-	{"cells:\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n", "b.yaml:3:5: cell (a, b) already given at line 2"},
+	{"cells:\n  - {row: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1, lsot: 3}\n", `b.yaml:2:68: cell: unknown key "lsot"`},
+	{"cells:\n  - row: a\n    failure: b\n    duplicated: 0\n    unavailable_s: 1\n", `b.yaml:2:5: cell: "lost" is required`},
+	{"cells:\n  - {row: a, failure: b, lost: some, duplicated: 0, unavailable_s: 1}\n", `b.yaml:2:32: cell: lost (a number, ">N" or "any"): expected a number >= 0, got "some"`},
+	{"cells:\n  - {row: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n  - {row: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n", "b.yaml:3:5: cell a × b already given at line 2"},
+	{"cells:\n  - {row: a, failure: b, strategy: s, lost: 0, duplicated: 0, unavailable_s: 1}\n  - {row: a, failure: b, strategy: s, lost: 0, duplicated: 0, unavailable_s: 1}\n", "b.yaml:3:5: cell a × b [s] already given at line 2"},
+	// The format before cells were keyed by the DR matrix's row.
+	{"cells:\n  - {strategy: a, failure: b, lost: 0, duplicated: 0, unavailable_s: 1}\n", `b.yaml:2:5: cell: "row" is required`},
 	{"cells: []\nthroughput:\n  - {strategy: x, min_ratio: 1}\n", `b.yaml:3:3: throughput floors need "reference"`},
 	{"cells:\n  - [a\n", "b.yaml:1: yaml: line 1: did not find expected"},
 	{"cellz: []\n", `b.yaml:1:1: baseline: unknown key "cellz"`},
@@ -72,9 +75,16 @@ func TestParseBaselineErrors(t *testing.T) {
 	}
 }
 
-// measured is a hand-made measured scenario result.
+// measured is a hand-made measured scenario result, in the row named like
+// its strategy.
 func measured(name, strategy, failure string, lost, dup int, unavail float64) *report.Scenario {
-	r := &result.Result{Scenario: name, Run: "r1", Strategy: strategy, Failure: failure}
+	return measuredIn(name, strategy, strategy, failure, lost, dup, unavail)
+}
+
+// measuredIn is measured placed in row.
+func measuredIn(name, row, strategy, failure string, lost, dup int, unavail float64) *report.Scenario {
+	r := &result.Result{Scenario: name, Run: "r1", Strategy: strategy, Failure: failure,
+		Matrix: scenario.Cell{Row: row, Column: failure, Bench: strategy}}
 	r.Lost, r.Duplicated, r.UnavailableS = lost, dup, unavail
 	r.Acknowledged = 1000
 	return &report.Scenario{Result: r}
@@ -139,7 +149,7 @@ func TestEvaluate(t *testing.T) {
 		{"two masters where the cell allows none", &report.Input{Scenarios: []*report.Scenario{dualActive(measured("jb", "journal-batch", "broker-crash", 0, 0, 0), 1.2)}},
 			"journal-batch × broker-crash/jb (run r1): dual_active_s", "dual_active_s 1.2 exceeds the budget <= 0"},
 		{"unbaselined scenario", &report.Input{Scenarios: []*report.Scenario{measured("new", "raid1", "disk-lost", 0, 0, 0)}},
-			"raid1 × disk-lost/new (run r1)", `no baseline cell for strategy "raid1", failure "disk-lost": add one to b.yaml`},
+			"raid1 × disk-lost/new (run r1)", `no baseline cell for row "raid1", failure "disk-lost" (strategy "raid1"): add one to b.yaml`},
 		{"nothing acknowledged", &report.Input{Scenarios: []*report.Scenario{empty}},
 			"journal-batch × broker-crash/jb (run r1): acknowledged", "jb acknowledged nothing: the run measured nothing"},
 		{"throughput below floor", &report.Input{Benches: []*report.Bench{benchOf(0.4)}},
@@ -202,7 +212,7 @@ func TestJUnit(t *testing.T) {
 // the loss is seen and fails when a run sees none: the harness must not
 // lose its ability to catch a real broker losing messages.
 func TestFloorBudget(t *testing.T) {
-	b, err := Parse("b.yaml", []byte("reference: journal-batch\ncells:\n  - {strategy: nats-default, failure: power-cut, lost: \">0\", duplicated: any, unavailable_s: any}\n"))
+	b, err := Parse("b.yaml", []byte("reference: journal-batch\ncells:\n  - {row: nats-default, failure: power-cut, lost: \">0\", duplicated: any, unavailable_s: any}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +229,7 @@ func TestFloorBudget(t *testing.T) {
 	if gone.OK() || !strings.Contains(sb.String(), "a loss measured before is no longer seen") {
 		t.Errorf("no loss where one was pinned passes:\n%s", sb.String())
 	}
-	if _, err := Parse("b.yaml", []byte("reference: x\ncells:\n  - {strategy: s, failure: f, lost: \">x\", duplicated: 0, unavailable_s: 0}\n")); err == nil {
+	if _, err := Parse("b.yaml", []byte("reference: x\ncells:\n  - {row: s, failure: f, lost: \">x\", duplicated: 0, unavailable_s: 0}\n")); err == nil {
 		t.Error("lost: \">x\" parsed")
 	}
 }
@@ -246,8 +256,12 @@ func TestBaselineCoversEveryScenario(t *testing.T) {
 			continue
 		}
 		n++
-		if b.Cell(s.Strategy, s.Failure) == nil {
-			t.Errorf("%s: no baseline cell for strategy %q, failure %q in %s", f, s.Strategy, s.Failure, checkedIn)
+		c := s.Cell()
+		if c.Row == "" { // a row of its own, as the report gives it
+			c.Row = s.Strategy
+		}
+		if b.Cell(c.Row, c.Column, s.Strategy) == nil {
+			t.Errorf("%s: no baseline cell for row %q, failure %q (strategy %q) in %s", f, c.Row, c.Column, s.Strategy, checkedIn)
 		}
 	}
 	if n == 0 {
@@ -266,5 +280,64 @@ func TestBaselineCoversEveryScenario(t *testing.T) {
 		if r.Bench != b.Reference && !floors[r.Bench] {
 			t.Errorf("row %s: its bench target %s has no throughput floor in %s", r.Name, r.Bench, checkedIn)
 		}
+	}
+}
+
+// rowsBaseline has two rows sharing a failure and a strategy name (a
+// replicated pair placed by its matrix: key in the sync row, lost 0, and
+// in the async row, loss allowed), and a cell narrowed to one strategy
+// beside its row's other.
+const rowsBaseline = `cells:
+  - {row: replicated-sync, failure: site-lost, lost: 0, duplicated: 0, unavailable_s: 10}
+  - {row: replicated-async, failure: site-lost, lost: any, duplicated: any, unavailable_s: any}
+  - {row: replicated-sync, failure: partition, lost: 0, duplicated: 0, unavailable_s: 10}
+  - {row: replicated-sync, failure: partition, strategy: replicated-no-witness, lost: any, duplicated: any, unavailable_s: any}
+`
+
+// TestGateKeyedByRow: the gate judges a run by its DR matrix row, not by
+// its scenario's strategy: the same strategy and failure in two rows get
+// each its row's budget, and a regression in one row fails that row's
+// cell only; a cell narrowed to a strategy takes that strategy's runs
+// and leaves the others of its row and column to the row's cell.
+func TestGateKeyedByRow(t *testing.T) {
+	b, err := Parse("b.yaml", []byte(rowsBaseline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := func(in *report.Input) []string {
+		var out []string
+		for _, c := range Evaluate(b, in).Checks {
+			if c.Status == Fail {
+				out = append(out, c.Group+"/"+c.Name)
+			}
+		}
+		return out
+	}
+	sync := func(lost int) *report.Scenario {
+		return measuredIn("sync-site", "replicated-sync", "replicated", "site-lost", lost, 0, 1)
+	}
+	async := func(lost int) *report.Scenario {
+		return measuredIn("async-site", "replicated-async", "replicated", "site-lost", lost, 0, 1)
+	}
+	if f := failed(&report.Input{Scenarios: []*report.Scenario{sync(0), async(0)}}); len(f) != 0 {
+		t.Errorf("nothing lost: failed %v", f)
+	}
+	// The same loss in each row: only the sync row regressed.
+	if f := failed(&report.Input{Scenarios: []*report.Scenario{sync(7), async(7)}}); len(f) != 1 || f[0] != "replicated-sync × site-lost/sync-site (run r1): lost" {
+		t.Errorf("7 lost in both rows: failed %v, want the sync row's lost only", f)
+	}
+	if f := failed(&report.Input{Scenarios: []*report.Scenario{sync(0), async(500)}}); len(f) != 0 {
+		t.Errorf("a loss in the async row: failed %v", f)
+	}
+
+	witness := measuredIn("witness", "replicated-sync", "replicated", "partition", 3, 0, 1)
+	noWitness := measuredIn("no-witness", "replicated-sync", "replicated-no-witness", "partition", 300, 0, 1)
+	if f := failed(&report.Input{Scenarios: []*report.Scenario{witness, noWitness}}); len(f) != 1 || f[0] != "replicated-sync × partition/witness (run r1): lost" {
+		t.Errorf("partition: failed %v, want the witness run's lost only", f)
+	}
+	v := Evaluate(b, &report.Input{Scenarios: []*report.Scenario{noWitness}})
+	if st := statuses(v); st["replicated-sync × partition [replicated-no-witness]/no-witness (run r1): lost"] != Pass ||
+		st["replicated-sync × partition/not run"] != Skip {
+		t.Errorf("the narrowed cell: %v", st)
 	}
 }

@@ -47,7 +47,7 @@ func (v *Verdict) JUnit() ([]byte, error) {
 	for _, g := range names {
 		s := junitSuite{Name: g}
 		for _, c := range by[g] {
-			jc := junitCase{Name: c.Name, Classname: "lossbench.gate." + strings.ReplaceAll(g, " × ", "."),
+			jc := junitCase{Name: c.Name, Classname: "lossbench.gate." + strings.NewReplacer(" × ", ".", " [", ".", "]", "").Replace(g),
 				SystemOut: fmt.Sprintf("budget %s, got %s", c.Budget, c.Got)}
 			switch c.Status {
 			case Fail:

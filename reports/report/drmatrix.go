@@ -200,8 +200,10 @@ func NewDRMatrix(in *Input, waitAfter float64) *DRMatrix {
 	return m
 }
 
-// cellOf is a run's cell; a scenario in no row of the catalogue gets a
-// row of its own, named by its strategy.
+// Cell is the run's cell of the DR matrix; a scenario in no row of the
+// catalogue gets a row of its own, named by its strategy.
+func (s *Scenario) Cell() scenario.Cell { return cellOf(s) }
+
 func cellOf(s *Scenario) scenario.Cell {
 	c := s.Result.CellOf()
 	if c.Row == "" {
