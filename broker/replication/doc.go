@@ -15,21 +15,28 @@
 // fsync. A replica applies each group to its journal through
 // store.Applier (the master's seqs are kept) and acknowledges once it is
 // received (--replica-ack received) or applied and fdatasynced (fsynced).
-// Batches are numbered by an LSN, one per batch, counted from 0 in each
-// master epoch; an ACK carries the highest LSN the replica holds as
-// promised.
+// Batches are numbered by an LSN, one per batch; a new master numbers on
+// from the LSN its store had reached as a replica. An ACK carries the
+// highest LSN the replica holds as promised.
 //
-// A replica that connects (or comes back) is resynced: the master takes a
-// snapshot of its live messages (what its sealed segments and tail still
-// hold) at an LSN with no write in flight, the replica wipes its journal
-// and applies the snapshot, and from then on receives every group after
-// that LSN; it is in sync once it acknowledged the snapshot. While a
-// resync runs, the file replication.resyncing in the node's data
+// A replica that connects (or comes back) with its position (the last
+// LSN it applied and the master term, epoch and id, that streamed it;
+// kept in replication.position) is resumed when the master's history of
+// recent groups proves its log a prefix of the master's: it is sent only
+// the groups after its position (position.go says when, and why a
+// lagging or lying position is safe). Otherwise it is resynced: the
+// master takes a snapshot of its live messages (what its sealed segments
+// and tail still hold) at an LSN with no write in flight, the replica
+// wipes its journal and applies the snapshot, and from then on receives
+// every group after that LSN. Either way it is in sync once it
+// acknowledged the master's LSN of the moment it joined. While a resync
+// or a catch-up runs, the file replication.resyncing in the node's data
 // directory marks its copy as partial: such a node never becomes master.
-// A returning ex-master is resynced the same way, so what it had written
-// but not replicated is discarded; with --min-replicas 1 or more none of
-// it was acknowledged, with 0 it may have been (the loss an asynchronous
-// pair has, measured by the replicated-async-site-a-lost scenario).
+// A node drops its position when it becomes master, so a returning
+// ex-master is always resynced whole and what it had written but not
+// replicated is discarded; with --min-replicas 1 or more none of it was
+// acknowledged, with 0 it may have been (the loss an asynchronous pair
+// has, measured by the replicated-async-site-a-lost scenario).
 //
 // Failure detection: the master pings an idle link every Heartbeat; the
 // replica answers every ping with an ACK. Either side drops a link silent
@@ -80,7 +87,11 @@
 // bytes):
 //
 //	HELLO    (1) m→r  epoch u64 | master id str | lsn u64
-//	WELCOME  (2) r→m  ok u8 | epoch u64 (the replica's, if refused) | id str
+//	WELCOME  (2) r→m  ok u8 | epoch u64 (the replica's, if refused) | id str |
+//	                  has position u8 | [position]
+//	RESUME  (14) m→r  ok u8 | lsn u64 (the master's, to catch up to)
+//	  position: epoch u64 | master id str | lsn u64 | next seq u64
+//	  (also the replication.position file: one frame of type 9)
 //	SNAPSHOT (3) m→r  lsn u64 | next seq u64 | final u8 | batch
 //	GROUP    (4) m→r  first lsn u64 | nbatches uv | nbatches × batch
 //	ACK      (5) r→m  lsn u64
@@ -94,8 +105,10 @@
 //	  nadds × (seq u64 | queue str | nheaders uv |
 //	           nheaders × (key str | value str) | body str)
 //
-// A master's connection: HELLO, WELCOME, the SNAPSHOT chunks (the last
-// one final), then GROUPs and PINGs one way and ACKs the other. An ACK
+// A master's connection: HELLO, WELCOME; with a position, RESUME: if ok,
+// the GROUPs after the position follow at once, else the replica resets
+// its store and WELCOMEs again without one; then the SNAPSHOT chunks (the
+// last one final), then GROUPs and PINGs one way and ACKs the other. An ACK
 // beyond what was sent, or going back, is a replica lying about its
 // position: it is dropped and never counted.
 package replication

@@ -23,6 +23,10 @@ const (
 	typeRenew    byte = 11 // master → witness: keep my grant, in-sync replicas
 	typeRelease  byte = 12 // master → witness: my grant is over
 	typeGrant    byte = 13 // witness → node: the answer to the three above
+	typeResume   byte = 14 // master → replica: resuming from its position, or not
+	// typePosition frames a replica's position in its
+	// replication.position file; never sent.
+	typePosition byte = 9
 )
 
 // frameHeaderSize is the length and crc words.

@@ -22,6 +22,9 @@ func sampleStreams() [][]byte {
 	frames := [][]byte{
 		appendFrame(nil, typeHello, hello{Epoch: 2, ID: "a", LSN: 7}.encode()),
 		appendFrame(nil, typeWelcome, welcome{OK: true, Epoch: 2, ID: "b"}.encode()),
+		appendFrame(nil, typeWelcome, welcome{OK: true, Epoch: 2, ID: "b", Pos: &position{Epoch: 1, ID: "a", LSN: 6, Next: 12}}.encode()),
+		appendFrame(nil, typeResume, resume{OK: true, LSN: 7}.encode()),
+		appendFrame(nil, typePosition, position{Epoch: 1, ID: "a", LSN: 7}.append(position{Epoch: 1, ID: "a", LSN: 6, Next: 12}.append(nil))),
 		appendFrame(nil, typeSnapshot, snapshot{LSN: 7, Next: 13, Final: true, Batch: b}.encode()),
 		appendFrame(nil, typeGroup, encodeGroup(8, []*store.Batch{b, {Acks: []uint64{12}}})),
 		appendFrame(nil, typeAck, encodeLSN(9)),
@@ -34,7 +37,7 @@ func sampleStreams() [][]byte {
 	out = append(out, bytes.Join(frames, nil))
 	torn := bytes.Join(frames[:3], nil)
 	out = append(out, torn[:len(torn)-5])
-	bad := append([]byte(nil), frames[3]...)
+	bad := append([]byte(nil), frames[6]...)
 	bad[len(bad)-1] ^= 1
 	return append(out, bad)
 }
@@ -59,6 +62,10 @@ func decodeAny(typ byte, p []byte) error {
 		_, err = decodeWitnessReq(p)
 	case typeGrant:
 		_, err = decodeGrant(p)
+	case typeResume:
+		_, err = decodeResume(p)
+	case typePosition:
+		_, _, err = decodePositions(p)
 	default:
 		return fmt.Errorf("%w: type %d", ErrProtocol, typ)
 	}

@@ -38,6 +38,7 @@ type Master struct {
 	gate sync.RWMutex // writes share it; a snapshot takes it alone
 
 	mu        sync.Mutex
+	base      uint64 // the LSN the term started at
 	lsn       uint64 // batches tapped so far
 	pending   map[*store.Batch]*uint64
 	links     map[string]*link
@@ -70,6 +71,8 @@ type link struct {
 	inSync bool
 	dead   bool
 	since  time.Time
+	resync string // how it joined: "full" (snapshot) or "tail" (resumed)
+	copied int64  // bytes of the snapshot or the tail it joined with
 }
 
 func newMaster(n *Node, st store.Store, epoch uint64) *Master {
@@ -104,10 +107,11 @@ func (m *Master) tap(bs []*store.Batch) {
 			*p = m.lsn
 		}
 	}
+	frame := appendFrame(nil, typeGroup, encodeGroup(first, bs))
+	m.n.remember(histEntry{epoch: m.epoch, id: m.n.o.ID, first: first, last: m.lsn, frame: frame})
 	if len(m.links) == 0 {
 		return
 	}
-	frame := appendFrame(nil, typeGroup, encodeGroup(first, bs))
 	for _, l := range m.links {
 		if l.dead {
 			continue
@@ -328,10 +332,18 @@ func (m *Master) runLink(addr string) error {
 		return fmt.Errorf("%s refused us (epoch %d)", wl.ID, wl.Epoch)
 	}
 	l := &link{addr: addr, id: wl.ID, conn: c, w: w, wake: make(chan struct{}, 1), since: time.Now()}
-	if err := m.snapshot(l); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+	resumed := false
+	if wl.Pos != nil {
+		if resumed, err = m.resume(l, *wl.Pos, fr); err != nil {
+			return err
+		}
 	}
-	m.logf("replica %s (%s) connected: resync of %d messages at lsn %d", l.id, addr, countAdds(l.snap), l.snapL)
+	if !resumed {
+		if err := m.snapshot(l); err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+		m.logf("replica %s (%s) connected: resync of %d messages at lsn %d", l.id, addr, countAdds(l.snap), l.snapL)
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go m.send(l, done)
@@ -344,6 +356,57 @@ func countAdds(bs []*store.Batch) int {
 		n += len(b.Adds)
 	}
 	return n
+}
+
+// resume registers l to be sent the groups after the replica's position
+// p, when the history proves its log a prefix of ours (see position.go),
+// and tells it so. Otherwise it tells the replica to reset its store and
+// reads its second welcome: the caller then sends a snapshot.
+func (m *Master) resume(l *link, p position, fr *frameReader) (bool, error) {
+	m.gate.Lock()
+	m.mu.Lock()
+	if err := m.refusedLocked(); err != nil {
+		m.mu.Unlock()
+		m.gate.Unlock()
+		return false, err
+	}
+	cur := m.lsn
+	frames, size, why := m.n.tail(p, m.epoch, m.n.o.ID, m.base, cur)
+	if why == "" {
+		l.snapL, l.sent, l.acked = cur, cur, 0
+		l.queue, l.queued = frames, size
+		l.resync, l.copied = "tail", size
+		if old := m.links[l.addr]; old != nil {
+			m.dropLocked(old, "reconnected")
+		}
+		m.links[l.addr] = l
+	}
+	m.mu.Unlock()
+	m.gate.Unlock()
+	if why == "" {
+		// Before the send loop starts: the tail is queued behind it.
+		if err := l.w.send(typeResume, resume{OK: true, LSN: cur}.encode()); err != nil {
+			m.drop(l, fmt.Sprintf("send resume: %v", err))
+			return false, err
+		}
+		m.logf("replica %s (%s) connected at lsn %d: resumed, %d groups (%d bytes) to lsn %d", l.id, l.addr, p.LSN, len(frames), size, cur)
+		return true, nil
+	}
+	m.logf("replica %s (%s) cannot resume: %s; copying it whole", l.id, l.addr, why)
+	if err := l.w.send(typeResume, resume{}.encode()); err != nil {
+		return false, err
+	}
+	typ, b, err := readFrame(l.conn, fr, max(m.n.o.Timeout, welcomeTimeout))
+	if err != nil {
+		return false, fmt.Errorf("waiting for welcome after reset: %w", err)
+	}
+	if typ != typeWelcome {
+		return false, fmt.Errorf("%w: frame type %d instead of welcome", ErrProtocol, typ)
+	}
+	if wl, err := decodeWelcome(b); err != nil || !wl.OK || wl.Pos != nil {
+		return false, fmt.Errorf("%w: second welcome %+v (%v)", ErrProtocol, wl, err)
+	}
+	return false, nil
 }
 
 // snapshot takes the live messages at the current LSN, with no write in
@@ -391,6 +454,7 @@ func (m *Master) snapshot(l *link) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l.snapL, l.sent, l.acked = m.lsn, m.lsn, 0
+	l.resync = "full"
 	if old := m.links[l.addr]; old != nil {
 		m.dropLocked(old, "reconnected")
 	}
@@ -403,10 +467,14 @@ func (m *Master) snapshot(l *link) error {
 func (m *Master) send(l *link, done <-chan struct{}) {
 	for i, b := range l.snap {
 		s := snapshot{LSN: l.snapL, Next: l.next, Final: i == len(l.snap)-1, Batch: b}
-		if err := l.w.send(typeSnapshot, s.encode()); err != nil {
+		f := appendFrame(nil, typeSnapshot, s.encode())
+		if err := l.w.write(f); err != nil {
 			m.drop(l, fmt.Sprintf("send snapshot: %v", err))
 			return
 		}
+		m.mu.Lock()
+		l.copied += int64(len(f))
+		m.mu.Unlock()
 	}
 	l.snap = nil
 	hb := time.NewTicker(m.n.o.Heartbeat)

@@ -169,19 +169,74 @@ func decodeHello(p []byte) (h hello, err error) {
 }
 
 // welcome answers a hello: OK false refuses a master whose epoch is
-// older than one the replica knows (Epoch).
+// older than one the replica knows (Epoch). A replica that accepts and
+// knows where its store stands sends its position (Pos), to be resumed
+// from there instead of copied whole.
 type welcome struct {
 	OK    bool
 	Epoch uint64
 	ID    string
+	Pos   *position
 }
 
-func (w welcome) encode() []byte { return enc(nil).flag(w.OK).u64(w.Epoch).str(w.ID) }
+func (w welcome) encode() []byte {
+	e := enc(nil).flag(w.OK).u64(w.Epoch).str(w.ID).flag(w.Pos != nil)
+	if w.Pos != nil {
+		e = w.Pos.append(e)
+	}
+	return e
+}
 
 func decodeWelcome(p []byte) (w welcome, err error) {
 	d := dec{p: p}
 	w = welcome{OK: d.flag("welcome flag"), Epoch: d.u64(), ID: d.str()}
+	if d.flag("welcome position flag") {
+		pos := d.position()
+		w.Pos = &pos
+	}
 	return w, d.end("welcome")
+}
+
+// position is where a replica's store stands: the last LSN it applied,
+// the term (epoch and id) of the master that streamed it, and the store's
+// next seq then (checked when the position is read back from its file).
+// A master's term has one log, so (Epoch, ID, LSN) names a prefix of it.
+type position struct {
+	Epoch uint64
+	ID    string
+	LSN   uint64
+	Next  uint64
+}
+
+func (p position) append(e enc) enc { return e.u64(p.Epoch).str(p.ID).u64(p.LSN).u64(p.Next) }
+
+func (d *dec) position() position {
+	return position{Epoch: d.u64(), ID: d.str(), LSN: d.u64(), Next: d.u64()}
+}
+
+// decodePositions reads the position file's payload: the position
+// before an apply, then after it.
+func decodePositions(p []byte) (prev, cur position, err error) {
+	d := dec{p: p}
+	prev, cur = d.position(), d.position()
+	return prev, cur, d.end("positions")
+}
+
+// resume answers a welcome with a position: OK, the master streams the
+// groups after it up to LSN (its LSN when the replica joined), then the
+// live stream; not OK, the replica resets its store and welcomes again
+// without a position, for a snapshot.
+type resume struct {
+	OK  bool
+	LSN uint64
+}
+
+func (r resume) encode() []byte { return enc(nil).flag(r.OK).u64(r.LSN) }
+
+func decodeResume(p []byte) (r resume, err error) {
+	d := dec{p: p}
+	r = resume{OK: d.flag("resume flag"), LSN: d.u64()}
+	return r, d.end("resume")
 }
 
 // snapshot is one chunk of the master's live messages at LSN; the last

@@ -137,6 +137,11 @@ type Node struct {
 	m           *Master
 	staleFns    []func(string)
 	stale       string
+	pos         *position // where the store stands, nil when unknown
+
+	histMu    sync.Mutex
+	hist      []histEntry // recent groups, oldest first
+	histBytes int64
 
 	tapM    atomic.Pointer[Master]
 	ln      net.Listener
@@ -186,6 +191,9 @@ func New(o Options) (*Node, error) {
 		return nil, fmt.Errorf("replication: store %T cannot apply a master's records (no store.Applier)", st)
 	}
 	n.st = st
+	if n.complete {
+		n.loadPosition(st)
+	}
 	if o.Listen != "" {
 		ln, err := o.Transport.Listen(o.Listen)
 		if err != nil {
@@ -319,6 +327,11 @@ func (n *Node) promote(epoch uint64) error {
 	}
 	n.mu.Unlock()
 	n.waitReplicaSide()
+	// From now on this store may hold groups no replica has: restarted,
+	// it must be copied whole, never resumed.
+	if err := n.dropPosition(); err != nil {
+		return fmt.Errorf("replication: drop position: %w", err)
+	}
 	n.o.Logf("replication: %s is master with epoch %d", n.o.ID, epoch)
 	return nil
 }
@@ -339,6 +352,7 @@ func (n *Node) Open(ctx context.Context) (store.Store, error) {
 		return nil, fmt.Errorf("replication: %s", n.stale)
 	}
 	m := newMaster(n, n.st, n.masterEpoch)
+	m.lsn, m.base = n.applied, n.applied // LSNs go on from the store's
 	n.m = m
 	n.tapM.Store(m)
 	m.start()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"net"
 	"os"
 	"sync"
@@ -63,6 +64,19 @@ func (n *Node) replicate(c net.Conn, fr *frameReader, h hello) {
 	}
 	n.mu.Unlock()
 	w := &connWriter{c: c, timeout: n.o.Timeout}
+	if pos := n.position(); pos != nil {
+		r, err := n.offerPosition(c, fr, w, h, *pos)
+		if err != nil {
+			n.o.Logf("replication: resume from %s: %v", h.ID, err)
+			return
+		}
+		if r.OK {
+			err = n.catchUp(c, fr, w, h, *pos, r.LSN)
+			n.o.Logf("replication: master %s: %v", h.ID, err)
+			return
+		}
+		n.o.Logf("replication: %s cannot resume us from lsn %d", h.ID, pos.LSN)
+	}
 	n.o.Logf("replication: replica of %s (epoch %d): resyncing", h.ID, h.Epoch)
 	// The store is wiped and reopened (a new journal preallocates its
 	// first segment) before the welcome, so that the master's snapshot
@@ -79,11 +93,81 @@ func (n *Node) replicate(c net.Conn, fr *frameReader, h hello) {
 		return
 	}
 	n.o.Logf("replication: resynced from %s at lsn %d; in sync", h.ID, lsn)
+	pos := position{Epoch: h.Epoch, ID: h.ID, LSN: lsn, Next: n.nextSeq()}
+	n.savePositions(pos, pos)
+	n.setPosition(pos)
 	if err := w.send(typeAck, encodeLSN(lsn)); err != nil {
 		return
 	}
-	err = n.follow(c, fr, w, lsn)
+	err = n.follow(c, fr, w, h, lsn, 0)
 	n.o.Logf("replication: master %s: %v", h.ID, err)
+}
+
+// offerPosition welcomes the master with the node's position and reads
+// whether it resumes from there.
+func (n *Node) offerPosition(c net.Conn, fr *frameReader, w *connWriter, h hello, pos position) (resume, error) {
+	if err := w.send(typeWelcome, welcome{OK: true, Epoch: h.Epoch, ID: n.o.ID, Pos: &pos}.encode()); err != nil {
+		return resume{}, err
+	}
+	typ, p, err := readFrame(c, fr, n.o.Timeout)
+	if err != nil {
+		return resume{}, err
+	}
+	if typ != typeResume {
+		return resume{}, fmt.Errorf("%w: frame type %d instead of resume", ErrProtocol, typ)
+	}
+	r, err := decodeResume(p)
+	if err == nil && r.OK && r.LSN < pos.LSN {
+		err = fmt.Errorf("%w: resume to lsn %d, before our %d", ErrProtocol, r.LSN, pos.LSN)
+	}
+	return r, err
+}
+
+// catchUp applies the groups after pos up to lsn, then follows the
+// master. Until it has them all the store is marked as resyncing, so a
+// node stopped half-way is never master.
+func (n *Node) catchUp(c net.Conn, fr *frameReader, w *connWriter, h hello, pos position, lsn uint64) error {
+	n.o.Logf("replication: replica of %s (epoch %d): resuming at lsn %d, %d groups to catch up", h.ID, h.Epoch, pos.LSN, lsn-pos.LSN)
+	if lsn > pos.LSN {
+		n.mu.Lock()
+		n.complete = false
+		n.mu.Unlock()
+		if err := writeFileSync(n.markerPath(), []byte("catching up\n")); err != nil {
+			n.fail(fmt.Errorf("replication: mark resync: %w", err))
+			return err
+		}
+	}
+	n.mu.Lock()
+	n.received, n.applied = pos.LSN, pos.LSN
+	n.mu.Unlock()
+	if err := w.send(typeAck, encodeLSN(pos.LSN)); err != nil {
+		return err
+	}
+	return n.follow(c, fr, w, h, pos.LSN, lsn)
+}
+
+// nextSeq is the store's next seq.
+func (n *Node) nextSeq() uint64 {
+	n.mu.Lock()
+	st := n.st
+	n.mu.Unlock()
+	return st.(store.Applier).NextSeq()
+}
+
+// resynced clears the resync mark: the store is whole again.
+func (n *Node) resynced() error {
+	if err := os.Remove(n.markerPath()); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		n.fail(fmt.Errorf("replication: clear resync mark: %w", err))
+		return err
+	}
+	if err := vfs.Default.SyncDir(n.o.Dir); err != nil {
+		n.fail(fmt.Errorf("replication: clear resync mark: %w", err))
+		return err
+	}
+	n.mu.Lock()
+	n.complete = true
+	n.mu.Unlock()
+	return nil
 }
 
 // connWriter serialises writes to a connection, each with a deadline.
@@ -114,6 +198,11 @@ func (w *connWriter) write(frames ...[]byte) error {
 // applied a whole snapshot: a node that crashes meanwhile is never
 // eligible as master until a master resyncs it whole.
 func (n *Node) resetStore() error {
+	if err := n.dropPosition(); err != nil {
+		n.fail(fmt.Errorf("replication: drop position: %w", err))
+		return err
+	}
+	n.forget()
 	n.mu.Lock()
 	n.complete = false
 	n.received, n.applied = 0, 0
@@ -197,16 +286,10 @@ func (n *Node) resync(c net.Conn, fr *frameReader, w *connWriter) (uint64, error
 			return 0, err
 		}
 	}
-	if err := os.Remove(n.markerPath()); err != nil {
-		n.fail(fmt.Errorf("replication: clear resync mark: %w", err))
-		return 0, err
-	}
-	if err := vfs.Default.SyncDir(n.o.Dir); err != nil {
-		n.fail(fmt.Errorf("replication: clear resync mark: %w", err))
+	if err := n.resynced(); err != nil {
 		return 0, err
 	}
 	n.mu.Lock()
-	n.complete = true
 	n.received, n.applied = lsn, lsn
 	n.mu.Unlock()
 	return lsn, nil
@@ -220,12 +303,16 @@ func (n *Node) touch() {
 
 // follow applies the master's groups from lsn on: the reader acknowledges
 // a group once received (--replica-ack received) and hands it to the
-// applier, which applies what has arrived in one store Apply (one fsync)
-// and then acknowledges it (fsynced).
-func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, lsn uint64) error {
+// applier, which applies what has arrived in one store Apply (one fsync),
+// acknowledges it (fsynced), records the node's position and remembers
+// the groups. Catching up from a position, the resync mark is cleared
+// once upto is applied (0: no catch-up); an apply that fails drops the
+// position, so that the next master copies the store whole.
+func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, h hello, lsn, upto uint64) error {
 	type item struct {
 		last uint64
 		bs   []*store.Batch
+		hist []histEntry
 	}
 	work := make(chan item, 1024)
 	applyErr := make(chan error, 1)
@@ -236,8 +323,12 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, lsn uint64) er
 		n.mu.Lock()
 		a := n.st.(store.Applier)
 		n.mu.Unlock()
+		caught := upto == 0
+		if !caught && upto <= lsn {
+			caught = n.resynced() == nil
+		}
 		for it := range work {
-			bs, last := it.bs, it.last
+			bs, last, hist := it.bs, it.last, it.hist
 		more:
 			for {
 				select {
@@ -245,15 +336,23 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, lsn uint64) er
 					if !ok {
 						break more
 					}
-					bs, last = append(bs, it2.bs...), it2.last
+					bs, last, hist = append(bs, it2.bs...), it2.last, append(hist, it2.hist...)
 				default:
 					break more
 				}
 			}
+			prev := position{}
+			if p := n.position(); p != nil {
+				prev = *p
+			}
+			n.savePositions(prev, afterApply(h.Epoch, h.ID, last, a.NextSeq(), bs))
 			if err := a.Apply(context.Background(), bs, 0); err != nil {
 				err = fmt.Errorf("apply lsn up to %d: %w", last, err)
 				if errors.Is(err, store.ErrFailed) {
 					n.fail(err)
+				}
+				if derr := n.dropPosition(); derr != nil {
+					n.fail(fmt.Errorf("replication: drop position: %w", derr))
 				}
 				applyErr <- err
 				c.Close()
@@ -266,6 +365,15 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, lsn uint64) er
 			n.mu.Unlock()
 			if n.o.Ack == Fsynced {
 				w.send(typeAck, encodeLSN(last))
+			}
+			n.setPosition(position{Epoch: h.Epoch, ID: h.ID, LSN: last, Next: a.NextSeq()})
+			for _, e := range hist {
+				n.remember(e)
+			}
+			if !caught && last >= upto {
+				if caught = n.resynced() == nil; caught {
+					n.o.Logf("replication: caught up with %s at lsn %d", h.ID, last)
+				}
 			}
 		}
 	}()
@@ -298,7 +406,9 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, lsn uint64) er
 			n.mu.Lock()
 			n.received = received
 			n.mu.Unlock()
-			work <- item{last: received, bs: g.Batches}
+			frame := appendFrame(nil, typeGroup, p)
+			work <- item{last: received, bs: g.Batches,
+				hist: []histEntry{{epoch: h.Epoch, id: h.ID, first: g.First, last: received, frame: frame}}}
 			if n.o.Ack == Received {
 				if err := w.send(typeAck, encodeLSN(received)); err != nil {
 					return err

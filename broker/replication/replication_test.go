@@ -124,6 +124,15 @@ func TestDisconnectResync(t *testing.T) {
 // fakeReplica accepts the master's connection on addr and hands it to fn
 // after the welcome.
 func fakeReplica(t *testing.T, c *cluster, addr string, fn func(conn net.Conn, fr *frameReader, w *connWriter)) {
+	fakeReplicaHello(t, c, addr, func(conn net.Conn, fr *frameReader, w *connWriter, h hello) {
+		w.send(typeWelcome, welcome{OK: true, Epoch: h.Epoch, ID: addr}.encode())
+		fn(conn, fr, w)
+	})
+}
+
+// fakeReplicaHello accepts the master's connection on addr and hands it
+// to fn after the hello.
+func fakeReplicaHello(t *testing.T, c *cluster, addr string, fn func(conn net.Conn, fr *frameReader, w *connWriter, h hello)) {
 	ln, err := c.mem.From(addr).Listen(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -143,9 +152,7 @@ func fakeReplica(t *testing.T, c *cluster, addr string, fn func(conn net.Conn, f
 					return
 				}
 				h, _ := decodeHello(p)
-				w := &connWriter{c: conn, timeout: time.Minute}
-				w.send(typeWelcome, welcome{OK: true, Epoch: h.Epoch, ID: addr}.encode())
-				fn(conn, fr, w)
+				fn(conn, fr, &connWriter{c: conn, timeout: time.Minute}, h)
 			}()
 		}
 	}()
@@ -268,6 +275,9 @@ func TestExMasterDiscardsUnreplicated(t *testing.T) {
 	c.mem.Heal("a", "b")
 	a2 := c.node("a", []string{"b"}, zero)
 	caughtUp(t, b, a2)
+	if p := b.Status().Peers[0]; p.Resync != "full" {
+		t.Fatalf("the returning ex-master rejoined by %q: it must be copied whole (it dropped its position as master)", p.Resync)
+	}
 	got := replicaContents(t, a2)
 	if got != contents(t, bst) {
 		t.Fatalf("returning ex-master holds %s, the master %s", got, contents(t, bst))

@@ -31,6 +31,11 @@ type PeerStatus struct {
 	Acked      uint64 `json:"acked_lsn"`
 	LagRecords uint64 `json:"lag_records"`
 	LagBytes   int64  `json:"lag_bytes"`
+	// Resync is how it joined: "full" (a snapshot of the master's store)
+	// or "tail" (resumed from its position); ResyncBytes is how many
+	// bytes of frames that took.
+	Resync      string `json:"resync,omitempty"`
+	ResyncBytes int64  `json:"resync_bytes"`
 }
 
 // Status returns the node's replication state.
@@ -56,6 +61,7 @@ func (n *Node) Status() Status {
 		if l := m.links[addr]; l != nil && !l.dead {
 			p.ID, p.Connected, p.InSync, p.Acked = l.id, true, l.inSync, l.acked
 			p.LagRecords, p.LagBytes = m.lsn-l.acked, l.queued
+			p.Resync, p.ResyncBytes = l.resync, l.copied
 			if l.inSync {
 				st.InSync++
 			}

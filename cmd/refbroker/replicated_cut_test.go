@@ -303,8 +303,8 @@ func TestReplicatedResyncUnderLoad(t *testing.T) {
 	if !pollUntil(20*time.Second, func() bool { return b2.replication(t).Applied > 0 }) {
 		t.Fatalf("replica applies nothing: %+v", b2.replication(t))
 	}
-	t.Logf("replica back in sync %v after it was seen down; %d receipted before the kill of the master",
-		inSyncAt.Sub(downAt).Round(time.Millisecond), l.count())
+	t.Logf("replica back in sync %v after it was seen down (rejoined by %s, %d bytes); %d receipted before the kill of the master",
+		inSyncAt.Sub(downAt).Round(time.Millisecond), ma.Peers[0].Resync, ma.Peers[0].ResyncBytes, l.count())
 
 	a.kill9()
 	b2.waitRole(t, "master", leaseTTL+20*time.Second)
@@ -319,10 +319,10 @@ func TestReplicatedResyncUnderLoad(t *testing.T) {
 	}
 }
 
-// resyncLine is the first line of out about a resync.
+// resyncLine is the first line of out about a resync or a catch-up.
 func resyncLine(out string) string {
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "resynced") {
+		if strings.Contains(line, "resynced") || strings.Contains(line, "caught up") {
 			return line
 		}
 	}

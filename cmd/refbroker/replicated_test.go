@@ -99,8 +99,10 @@ type replStatus struct {
 	Master   string `json:"master"`
 	Applied  uint64 `json:"applied_lsn"`
 	Peers    []struct {
-		InSync     bool   `json:"in_sync"`
-		LagRecords uint64 `json:"lag_records"`
+		InSync      bool   `json:"in_sync"`
+		LagRecords  uint64 `json:"lag_records"`
+		Resync      string `json:"resync"`
+		ResyncBytes int64  `json:"resync_bytes"`
 	} `json:"peers"`
 }
 
