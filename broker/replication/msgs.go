@@ -356,20 +356,23 @@ func decodeWitnessReq(p []byte) (r witnessReq, err error) {
 }
 
 // grant is the witness's answer: OK with the grant's epoch, or refused
-// with the holder and why.
+// with the holder and why; TTLms is how long the witness's grants last
+// without a renewal (its --lease-ttl), so that a node can refuse a
+// witness that would grant the next epoch before it stops acknowledging.
 type grant struct {
 	OK     bool
 	Epoch  uint64
 	Holder string
 	Reason string
+	TTLms  uint64
 }
 
 func (g grant) encode() []byte {
-	return enc(nil).flag(g.OK).u64(g.Epoch).str(g.Holder).str(g.Reason)
+	return enc(nil).flag(g.OK).u64(g.Epoch).str(g.Holder).str(g.Reason).u64(g.TTLms)
 }
 
 func decodeGrant(p []byte) (g grant, err error) {
 	d := dec{p: p}
-	g = grant{OK: d.flag("grant flag"), Epoch: d.u64(), Holder: d.str(), Reason: d.str()}
+	g = grant{OK: d.flag("grant flag"), Epoch: d.u64(), Holder: d.str(), Reason: d.str(), TTLms: d.u64()}
 	return g, d.end("grant")
 }

@@ -449,3 +449,29 @@ func TestWitnessRefusesStaleCopy(t *testing.T) {
 		t.Fatalf("the last holder's acquire: %+v", g)
 	}
 }
+
+// TestWitnessTTLShorterRefused: a node refuses a witness whose grants
+// last less than its own TTL (the witness could grant the next epoch
+// while this master still acknowledges): Acquire fails with
+// ErrWitnessTTL instead of making it master; an equal TTL is accepted.
+func TestWitnessTTLShorterRefused(t *testing.T) {
+	for _, wttl := range []time.Duration{300 * time.Millisecond, 600 * time.Millisecond} {
+		c := newCluster(t)
+		w := NewWitness(wttl, t.Logf)
+		ln, err := c.mem.From("w").Listen("w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go w.Serve(ln)
+		a := c.node("a", nil, nil)
+		l := NewWitnessLock(a, "w", role.TermOptions{Renew: 100 * time.Millisecond, TTL: 600 * time.Millisecond, Margin: 200 * time.Millisecond})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = l.Acquire(ctx)
+		cancel()
+		l.Release()
+		ln.Close()
+		if short := wttl < 600*time.Millisecond; short != errors.Is(err, ErrWitnessTTL) || !short && err != nil {
+			t.Errorf("witness ttl %v, node ttl 600ms: Acquire %v", wttl, err)
+		}
+	}
+}

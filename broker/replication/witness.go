@@ -85,6 +85,7 @@ func (w *Witness) serveConn(c net.Conn) {
 			w.logf("witness: %v: frame type %d from %s", ErrProtocol, typ, c.RemoteAddr())
 			return
 		}
+		g.TTLms = uint64(w.ttl.Milliseconds())
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.Write(appendFrame(nil, typeGrant, g.encode())); err != nil {
 			return
@@ -212,8 +213,17 @@ func (l *WitnessLock) ask(ctx context.Context, typ byte, r witnessReq) (grant, e
 	if t != typeGrant {
 		return grant{}, fmt.Errorf("%w: frame type %d from the witness", ErrProtocol, t)
 	}
-	return decodeGrant(p)
+	g, err := decodeGrant(p)
+	if err == nil && time.Duration(g.TTLms)*time.Millisecond < o.TTL {
+		err = fmt.Errorf("%w: the witness at %s grants for %v (refbroker witness --lease-ttl), less than this node's --lease-ttl %v: it could grant the next epoch while this master still acknowledges; give the witness a --lease-ttl of at least %v",
+			ErrWitnessTTL, l.addr, time.Duration(g.TTLms)*time.Millisecond, o.TTL, o.TTL)
+	}
+	return g, err
 }
+
+// ErrWitnessTTL is a witness whose grants are shorter than the node's
+// --lease-ttl: the node refuses to serve under it.
+var ErrWitnessTTL = errors.New("replication: witness lease too short")
 
 // Acquire implements role.Lock.
 func (l *WitnessLock) Acquire(ctx context.Context) (int64, error) {
@@ -229,6 +239,8 @@ func (l *WitnessLock) Acquire(ctx context.Context) (int64, error) {
 			start := o.Clock.Now()
 			g, err := l.ask(ctx, typeAcquire, witnessReq{ID: l.n.o.ID, Epoch: l.n.Epoch()})
 			switch {
+			case errors.Is(err, ErrWitnessTTL):
+				return 0, err
 			case err != nil:
 				if said != err.Error() {
 					l.n.o.Logf("replication: witness %s: %v", l.addr, err)
@@ -276,6 +288,10 @@ func (l *WitnessLock) renew(ctx context.Context, start time.Time) (bool, error) 
 		ids = m.inSync()
 	}
 	g, err := l.ask(ctx, typeRenew, witnessReq{ID: l.n.o.ID, Epoch: uint64(l.Epoch()), InSync: ids})
+	if errors.Is(err, ErrWitnessTTL) {
+		l.n.o.Logf("replication: %v", err)
+		return true, nil // a restarted witness with a shorter TTL: stop now
+	}
 	if err != nil {
 		return false, err
 	}

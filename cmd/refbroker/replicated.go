@@ -80,7 +80,7 @@ func runWitness(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("refbroker witness", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:61620", "`address` the nodes reach the witness on")
-	ttl := fs.Duration("lease-ttl", role.DefaultTTL, "how long a grant lasts without a renewal; at least the nodes' --lease-ttl")
+	ttl := fs.Duration("lease-ttl", role.DefaultTTL, "how long a grant lasts without a renewal; at least the nodes' --lease-ttl (a node refuses a shorter one at start)")
 	adminAddr := fs.String("admin", "", "HTTP `address` for /healthz, /readyz (200 while serving) and /status (the grant: epoch, holder, in-sync replicas); empty disables")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: refbroker witness [flags]

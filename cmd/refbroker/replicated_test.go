@@ -185,3 +185,24 @@ func TestReplicatedKillMaster(t *testing.T) {
 		})
 	}
 }
+
+// TestWitnessTTLShorterThanNodes: a node whose --lease-ttl is longer than
+// its witness's refuses to start (exit 2, both TTLs named): the witness
+// could grant the next epoch while it still acknowledged.
+func TestWitnessTTLShorterThanNodes(t *testing.T) {
+	wa := freeAddr(t)
+	w := launchCmd(t, exec.Command(binary(t), "witness", "--listen", wa, "--lease-ttl", "1s"))
+	if !pollUntil(20*time.Second, func() bool { return strings.Contains(w.stderr.String(), "witness on") }) {
+		t.Fatalf("witness did not start:\n%s", w.stderr)
+	}
+	n := launch(t, "--listen", freeAddr(t), "--admin=", "--store", "journal", "--data", t.TempDir(), "--lease-owner", "broker-a",
+		"--lease-ttl", "2s", "--lease-renew", "500ms", "--lease-margin", "500ms", "--replication-listen", freeAddr(t), "--peer", freeAddr(t), "--witness", wa)
+	if code := n.exitCode(); code != 2 {
+		t.Fatalf("exit %d, want 2:\n%s", code, n.stderr)
+	}
+	out := n.stderr.String()
+	if !strings.Contains(out, "grants for 1s") || !strings.Contains(out, "--lease-ttl 2s") {
+		t.Fatalf("stderr does not explain:\n%s", out)
+	}
+	t.Logf("%s", out)
+}
