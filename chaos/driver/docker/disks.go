@@ -18,14 +18,13 @@ import (
 // so it needs that engine to be on this machine; the refbroker image has
 // no shell to do it from inside.
 func (d *Driver) wipeVolume(ctx context.Context, name string) error {
-	res, err := d.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	dir, err := d.volumeDir(ctx, name, "wipe")
 	if err != nil {
-		return fmt.Errorf("docker: volume %s: %w", name, err)
+		return err
 	}
-	dir := res.Volume.Mountpoint
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("docker: wipe volume %s: its folder %s is not on this machine (a remote DOCKER_HOST): %v: %w", name, dir, err, driver.ErrUnsupported)
+		return fmt.Errorf("docker: wipe volume %s: %w", name, err)
 	}
 	var errs []error
 	for _, e := range ents {
@@ -85,8 +84,8 @@ func (d *Driver) WipeNode(ctx context.Context, name string) error {
 		n.id = ""
 	}
 	for _, v := range vols {
-		if _, err := d.cli.VolumeRemove(ctx, v, client.VolumeRemoveOptions{}); err != nil {
-			return fmt.Errorf("docker: machine of %s: remove volume %s: %w", name, v, err)
+		if err := d.removeVolume(ctx, v); err != nil {
+			return fmt.Errorf("docker: machine of %s: %w", name, err)
 		}
 		if err := d.volume(ctx, v, name); err != nil {
 			return err
@@ -97,20 +96,4 @@ func (d *Driver) WipeNode(ctx context.Context, name string) error {
 	}
 	d.log("machine of %s replaced: new container %.12s, volumes %v removed and made anew", name, n.id, vols)
 	return nil
-}
-
-// FillDisk is not supported yet: it needs a size-limited tmpfs that
-// outlives the node's container (New refuses sized disks, so
-// --driver auto runs such a scenario on local).
-func (d *Driver) FillDisk(ctx context.Context, name string) error {
-	if _, err := d.disk(name); err != nil {
-		return err
-	}
-	return fmt.Errorf("docker: disk-full on %s: the docker driver has no size-limited disks yet: %w", name, driver.ErrUnsupported)
-}
-
-// FreeDisk undoes FillDisk, which never fills: nothing to do.
-func (d *Driver) FreeDisk(ctx context.Context, name string) error {
-	_, err := d.disk(name)
-	return err
 }

@@ -73,7 +73,10 @@ type Driver struct {
 	nodes map[string]*node
 	order []string
 	disks map[string]*disk
-	px    *proxies.Set
+	// holders are the holder containers of sized volumes, by volume name
+	// (sized.go).
+	holders map[string]string
+	px      *proxies.Set
 
 	dbs       map[string]*database // server databases by name
 	dbOrder   []string
@@ -97,6 +100,7 @@ type site struct {
 
 type disk struct {
 	name, node, volume, target string
+	size                       int64    // bytes of a size-limited disk (a tmpfs volume), else 0
 	nodes                      []string // every node it is mounted in (scenario.Disk.Attached)
 	shared                     bool     // several nodes share it: losing one leaves it alone
 }
@@ -221,13 +225,6 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
-	for _, dk := range cfg.Topology.Disks {
-		if dk.Size > 0 {
-			// A container's own tmpfs is emptied when it stops, so a kill
-			// would lose the disk; a sized disk must outlive the node.
-			return nil, fmt.Errorf("docker: disk %s: a size-limited disk (size %d, for disk-full) must be a tmpfs that outlives its node's container, which the docker driver does not make yet: %w", dk.Name, dk.Size, driver.ErrUnsupported)
-		}
-	}
 	if unmet := cfg.Unmet((*Driver)(nil)); len(unmet) > 0 {
 		return nil, fmt.Errorf("docker: the scenario needs %v, which the docker driver does not do yet: %w", unmet, driver.ErrUnsupported)
 	}
@@ -273,7 +270,7 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		cfg.Log("built image %s (%s, %.1f MB) in %s", img.Ref, img.ID, float64(img.Size)/1e6, img.Build.Truncate(time.Millisecond))
 	}
 	d := &Driver{cfg: cfg, cli: cli, img: img, owner: owner(), log: cfg.Log,
-		nets: map[string]*site{}, nodes: map[string]*node{}, disks: map[string]*disk{}, dbs: map[string]*database{},
+		nets: map[string]*site{}, nodes: map[string]*node{}, disks: map[string]*disk{}, holders: map[string]string{}, dbs: map[string]*database{},
 		px: proxies.New("docker", cfg.Log), exits: newExits()}
 	d.base = map[string]string{LabelDriver: "docker", LabelRun: cfg.RunID, LabelScenario: cfg.Scenario, LabelOwner: d.owner}
 	d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", img.Ref, img.ID, img.Size))
@@ -342,24 +339,24 @@ func (d *Driver) layoutSites(ctx context.Context) error {
 func (d *Driver) layoutDisks(ctx context.Context) error {
 	for _, sd := range d.cfg.Topology.Disks {
 		dk := &disk{name: sd.Name, node: sd.Node, volume: d.name(sd.Name), target: "/disks/" + sd.Name,
-			nodes: sd.Attached(), shared: sd.Shared()}
+			nodes: sd.Attached(), shared: sd.Shared(), size: int64(sd.Size)}
+		d.disks[sd.Name] = dk
 		if err := d.volume(ctx, dk.volume, sd.Node); err != nil {
 			return err
 		}
-		d.disks[sd.Name] = dk
 	}
 	return nil
 }
 
-// volume makes a labelled named volume.
+// volume makes a labelled named volume: a tmpfs of its size for a sized
+// disk's (sized.go).
 func (d *Driver) volume(ctx context.Context, name, node string) error {
-	site := ""
-	for _, n := range d.cfg.Topology.Nodes {
-		if n.Name == node {
-			site = n.Site
+	for _, dk := range d.disks {
+		if dk.volume == name && dk.size > 0 {
+			return d.sizedVolume(ctx, name, node, dk.size)
 		}
 	}
-	if _, err := d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: d.labels("disk", site, node)}); err != nil {
+	if _, err := d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: d.labels("disk", d.siteOf(node), node)}); err != nil {
 		return fmt.Errorf("docker: volume %s: %w", name, err)
 	}
 	return nil

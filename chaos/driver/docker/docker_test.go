@@ -452,16 +452,79 @@ func TestNodeImage(t *testing.T) {
 	}
 }
 
-// TestSizedDiskUnsupported: a size-limited disk (disk-full) is refused at
-// New with ErrUnsupported naming the disk, so --driver auto runs the
-// scenario on local, instead of running it on a disk without its size.
-func TestSizedDiskUnsupported(t *testing.T) {
+// TestSizedDisk: a disk with a size is a tmpfs volume of that size that
+// outlives its node's container (the broker's journal is still on it
+// after a kill); disk-full fills it, so the broker's next segment cannot
+// be made and it fails stop (exit 1, by itself), and FreeDisk gives the
+// space back.
+func TestSizedDisk(t *testing.T) {
+	cli := engine(t)
+	ctx := t.Context()
+	const size = 8 << 20
 	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
-		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}}},
-		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1", Size: 64 << 20}}}
-	d, err := New(context.Background(), driver.Config{Topology: topo, Dir: t.TempDir()})
-	if d != nil || !errors.Is(err, driver.ErrUnsupported) || !strings.Contains(err.Error(), "disk a1-data") || !strings.Contains(err.Error(), "tmpfs") {
-		t.Fatalf("New with a sized disk = %v, %v; want nil and an ErrUnsupported naming a1-data", d, err)
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal",
+			Args: []string{"--segment-size", "4KiB"}}}},
+		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1", Size: size}}}
+	d := openDriver(t, driver.Config{Topology: topo, Scenario: "sized"})
+	res, err := cli.VolumeInspect(ctx, d.disks["a1-data"].volume, client.VolumeInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := res.Volume.Mountpoint
+	free := func() (total, avail int64) {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err != nil {
+			t.Skipf("skipping: the engine's volumes are not on this machine: %v", err)
+		}
+		if st.Type != 0x01021994 { // TMPFS_MAGIC
+			t.Fatalf("volume folder %s is on filesystem type %#x, want a tmpfs", dir, st.Type)
+		}
+		return int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize
+	}
+	if total, _ := free(); total != size {
+		t.Fatalf("the disk's tmpfs has %d bytes, want %d", total, size)
+	}
+	if err := d.Start(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Kill(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if total, avail := free(); total != size || avail == total {
+		t.Fatalf("after a1's container was killed its disk has %d of %d bytes free: the journal is gone", avail, total)
+	}
+	if err := d.Start(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.FillDisk(ctx, "a1-data"); err != nil {
+		t.Fatal(err)
+	}
+	if _, avail := free(); avail >= 4096 {
+		t.Fatalf("after FillDisk %d bytes are free", avail)
+	}
+	c, err := stompConn(d, "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 1024)
+	for i := 0; i < 100 && err == nil; i++ {
+		err = c.Send("/queue/full", "text/plain", body, stomp.SendOpt.Receipt, stomp.SendOpt.Header("persistent", "true"))
+	}
+	if err == nil {
+		t.Fatal("a1 acknowledged 100 KiB on a full disk with 4 KiB segments")
+	}
+	var exits []driver.Exit
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && len(exits) < 2; time.Sleep(10 * time.Millisecond) {
+		exits = d.Exits()
+	}
+	if len(exits) != 2 || exits[1].ByHarness || exits[1].Status != 1 {
+		t.Fatalf("exits %+v, want a1 failing stop (status 1) on the full disk\n%s", exits, d.nodes["a1"].tail(ctx))
+	}
+	if err := d.FreeDisk(ctx, "a1-data"); err != nil {
+		t.Fatal(err)
+	}
+	if _, avail := free(); avail < size/2 {
+		t.Fatalf("after FreeDisk only %d bytes are free", avail)
 	}
 }
 
@@ -601,6 +664,26 @@ func TestRestartArgs(t *testing.T) {
 	}
 }
 
+// stompConn opens a STOMP session on node's client address, its
+// connection closed after 30 s (a receipt that never comes fails the
+// test instead of hanging it).
+func stompConn(d *Driver, node string) (*stomp.Conn, error) {
+	addr, err := d.ClientAddr(node)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	c, err := stomp.Connect(nc, stomp.ConnOpt.HeartBeat(0, 0))
+	if err != nil {
+		nc.Close()
+	}
+	return c, err
+}
+
 // TestReplication: replicated master/slave between containers in two
 // sites, each reaching the other's replication listener ({repl.NAME})
 // through the a-b link proxies: a message a1 acknowledged (min-replicas
@@ -630,22 +713,7 @@ func TestReplication(t *testing.T) {
 	if !viaProxy {
 		t.Fatalf("a1's command line %q does not name its replication proxy to b1", argv)
 	}
-	conn := func(node string) (*stomp.Conn, error) {
-		addr, err := d.ClientAddr(node)
-		if err != nil {
-			return nil, err
-		}
-		nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		nc.SetDeadline(time.Now().Add(30 * time.Second)) // a receipt that never comes fails the test
-		c, err := stomp.Connect(nc, stomp.ConnOpt.HeartBeat(0, 0))
-		if err != nil {
-			nc.Close()
-		}
-		return c, err
-	}
+	conn := func(node string) (*stomp.Conn, error) { return stompConn(d, node) }
 	c, err := conn("a1")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // disk is a folder under Dir/disks, a tmpfs of the disk's size when it
@@ -21,9 +22,6 @@ type disk struct {
 	size       int64
 	mounted    bool
 }
-
-// fillName is the file FillDisk writes.
-const fillName = ".lossbench-fill"
 
 func (d *Driver) layoutDisks() error {
 	root := os.Geteuid() == 0
@@ -156,31 +154,11 @@ func (d *Driver) FillDisk(ctx context.Context, name string) error {
 	if !dk.mounted {
 		return fmt.Errorf("local: disk-full on %s needs a disk with a size, mounted as tmpfs as root: %w", name, driver.ErrUnsupported)
 	}
-	f, err := os.OpenFile(filepath.Join(dk.path, fillName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	if err := osutil.Fill(ctx, dk.path); err != nil {
 		return fmt.Errorf("local: fill disk %s: %w", name, err)
 	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for ctx.Err() == nil {
-		if _, err := f.Write(buf); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				// Top off: smaller writes take the last partial block.
-				for len(buf) > 512 {
-					buf = buf[:len(buf)/2]
-					for {
-						if _, err := f.Write(buf); err != nil {
-							break
-						}
-					}
-				}
-				d.opt.Log("disk %s full", name)
-				return nil
-			}
-			return fmt.Errorf("local: fill disk %s: %w", name, err)
-		}
-	}
-	return ctx.Err()
+	d.opt.Log("disk %s full", name)
+	return nil
 }
 
 // FreeDisk removes the file FillDisk wrote.
@@ -189,7 +167,7 @@ func (d *Driver) FreeDisk(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(dk.path, fillName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := osutil.Unfill(dk.path); err != nil {
 		return fmt.Errorf("local: free disk %s: %w", name, err)
 	}
 	d.opt.Log("disk %s freed", name)
