@@ -58,6 +58,13 @@
 // Nothing is ever acknowledged inside a generation's journal: a generation
 // is dropped whole once applied.
 //
+// store.Applier (the journal's Apply, which keeps the adds' seqs) does not
+// replace the meta record: the adds could keep the store's seqs through
+// it, but the acks of a batch are mostly of messages written in earlier
+// generations (already in the database), and the journal refuses an ack
+// of a message it does not hold. The meta record carries them, and the
+// adds' seqs with them, in one record.
+//
 // Seqs keep increasing across restarts: the next seq after Open is one
 // more than the highest of the database's high-water mark, its rows and
 // the applied generations; every checkpoint raises the high-water mark to
