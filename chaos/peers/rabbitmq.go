@@ -13,6 +13,10 @@ import (
 // which switches to the rabbitmq user and the system's paths.
 const RabbitMQServer = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
+// RabbitMQCtl is Debian's rabbitmqctl script, which joins a node to a
+// cluster.
+const RabbitMQCtl = "/usr/lib/rabbitmq/bin/rabbitmqctl"
+
 // RabbitMQAvailable says why RabbitMQ cannot run here, or nil.
 func RabbitMQAvailable() error {
 	if !executable(RabbitMQServer) {
@@ -32,6 +36,33 @@ type RabbitMQNode struct {
 	// Dir is the node's working folder (configuration, logs, HOME);
 	// Data its Mnesia and message stores (the node's data disk).
 	Dir, Data string
+	// Cookie is the Erlang cookie the nodes of one cluster share; ""
+	// lets a lone node make its own.
+	Cookie string
+	// SharedEPMD: the nodes of a cluster register with one port mapper
+	// on EPMDPort, which the caller runs (EPMDArgv) for as long as any
+	// node may run; a node's own would die with the node and take the
+	// others' registrations along. Without it the node runs its own.
+	SharedEPMD bool
+}
+
+// NodeName is the node's Erlang node name (name@localhost).
+func (r RabbitMQNode) NodeName() string {
+	return strings.ReplaceAll(r.Name, "-", "_") + "@localhost"
+}
+
+// EPMDArgv runs an Erlang port mapper on 127.0.0.1:port in the foreground.
+func EPMDArgv(port int) []string {
+	return []string{"epmd", "-address", "127.0.0.1", "-port", strconv.Itoa(port)}
+}
+
+// JoinArgv are the rabbitmqctl commands, run in order with Env, that make
+// the running node r a member of seed's cluster (r's blank state is reset).
+func (r RabbitMQNode) JoinArgv(seed string) [][]string {
+	ctl := func(args ...string) []string {
+		return append([]string{RabbitMQCtl, "-n", r.NodeName()}, args...)
+	}
+	return [][]string{ctl("stop_app"), ctl("join_cluster", seed), ctl("start_app")}
 }
 
 // Write writes the node's configuration files into Dir.
@@ -46,25 +77,38 @@ func (r RabbitMQNode) Write() error {
 	if err := os.WriteFile(filepath.Join(r.Dir, "enabled_plugins"), []byte("[].\n"), 0o644); err != nil {
 		return fmt.Errorf("peers: rabbitmq plugins: %w", err)
 	}
+	if r.Cookie != "" {
+		// Erlang refuses a cookie file others can read; a 0400 file is
+		// removed, not rewritten, on the next start.
+		cookie := filepath.Join(r.Dir, "home", ".erlang.cookie")
+		if err := os.Remove(cookie); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("peers: rabbitmq cookie: %w", err)
+		}
+		if err := os.WriteFile(cookie, []byte(r.Cookie), 0o400); err != nil {
+			return fmt.Errorf("peers: rabbitmq cookie: %w", err)
+		}
+	}
 	return nil
 }
 
 // Argv starts an Erlang port mapper of the node's own (on EPMDPort, so
 // neither the system's 4369 nor a daemon outliving the run is involved)
 // and then the server in its place, both in one process group: a kill of
-// the group takes both.
+// the group takes both. With SharedEPMD it starts the server alone.
 func (r RabbitMQNode) Argv() []string {
+	if r.SharedEPMD {
+		return []string{RabbitMQServer}
+	}
 	script := fmt.Sprintf("epmd -address 127.0.0.1 -port %d & exec %s", r.EPMDPort, RabbitMQServer)
 	return []string{"/bin/sh", "-c", script}
 }
 
 // Env is the server's environment (added to the harness's own).
 func (r RabbitMQNode) Env() []string {
-	host := "localhost"
 	return []string{
 		"HOME=" + filepath.Join(r.Dir, "home"),
 		"RABBITMQ_CONF_ENV_FILE=/dev/null",
-		"RABBITMQ_NODENAME=" + strings.ReplaceAll(r.Name, "-", "_") + "@" + host,
+		"RABBITMQ_NODENAME=" + r.NodeName(),
 		"RABBITMQ_CONFIG_FILE=" + filepath.Join(r.Dir, "rabbitmq.conf"),
 		"RABBITMQ_ADVANCED_CONFIG_FILE=" + filepath.Join(r.Dir, "advanced.config"),
 		"RABBITMQ_ENABLED_PLUGINS_FILE=" + filepath.Join(r.Dir, "enabled_plugins"),

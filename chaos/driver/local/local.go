@@ -27,7 +27,6 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 
-	"github.com/lossbench/lossbench/chaos/freeport"
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/chaos/peers"
 )
@@ -93,6 +92,10 @@ type Driver struct {
 	exitMu sync.Mutex
 	exits  []driver.Exit // how node processes ended
 	dbs    *dbState      // database servers (databases.go)
+	// rabbit is the rabbitmq cluster (rabbitmq.go), nil unless two or
+	// more rabbitmq nodes; rabbitMu guards its port mapper.
+	rabbit   *rabbitCluster
+	rabbitMu sync.Mutex
 
 	closed  bool
 	closeMu sync.Mutex
@@ -200,14 +203,6 @@ func (d *Driver) layoutNodes() error {
 			return fmt.Errorf("local: %w", err)
 		}
 		n.dataDir = filepath.Join(n.dir, "data")
-		if sn.Broker.Kind == scenario.RabbitMQ {
-			if n.epmdPort, err = freeport.Port("127.0.0.1"); err != nil {
-				return err
-			}
-			if n.distPort, err = freeport.Port("127.0.0.1"); err != nil {
-				return err
-			}
-		}
 		if sn.Broker.Kind == scenario.NATS && natsNodes(d.topo) > 1 {
 			if n.cluster, err = osutil.FreeAddr(ip); err != nil {
 				return err
@@ -216,7 +211,7 @@ func (d *Driver) layoutNodes() error {
 		d.nodes[sn.Name] = n
 		d.order = append(d.order, sn.Name)
 	}
-	return nil
+	return d.layoutRabbitMQ()
 }
 
 func (d *Driver) node(name string) (*node, error) {
@@ -308,6 +303,9 @@ func (d *Driver) Close() error {
 		}(n)
 	}
 	wg.Wait()
+	if err := d.stopEPMD(); err != nil {
+		errs = append(errs, err)
+	}
 	d.px.Close()
 	if err := d.closeDatabases(); err != nil {
 		errs = append(errs, err)

@@ -35,8 +35,10 @@ type node struct {
 	// epmdPort and distPort are a rabbitmq node's Erlang port mapper and
 	// distribution ports.
 	epmdPort, distPort int
-	dir                string // working folder
-	dataDir            string // {data}
+	// joined: a rabbitmq node of a cluster has joined it (rabbitCluster).
+	joined  bool
+	dir     string // working folder
+	dataDir string // {data}
 	// sharedData: dataDir is on a disk shared with other nodes, which
 	// losing this node leaves alone.
 	sharedData bool
@@ -132,12 +134,6 @@ func (d *Driver) StartWithArgs(ctx context.Context, name string, args []string) 
 // natsConf is where a nats node's configuration file goes.
 func (n *node) natsConf() string { return filepath.Join(n.dir, "nats.conf") }
 
-// rabbitmq is a rabbitmq node's server settings.
-func (n *node) rabbitmq() peers.RabbitMQNode {
-	return peers.RabbitMQNode{Name: n.spec.Name, Listen: n.listen, EPMDPort: n.epmdPort, DistPort: n.distPort,
-		Dir: n.dir, Data: n.dataDir}
-}
-
 // activemq is an activemq node's broker settings.
 func (n *node) activemq() peers.ActiveMQNode {
 	return peers.ActiveMQNode{Listen: n.listen, Dir: n.dir, Data: n.dataDir, Sync: n.spec.Broker.Fsync}
@@ -198,6 +194,11 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	if err := d.startDatabases(ctx); err != nil {
 		return err
 	}
+	if n.spec.Broker.Kind == scenario.RabbitMQ && d.rabbit != nil {
+		if err := d.startEPMD(ctx); err != nil {
+			return err
+		}
+	}
 	p, err := n.start()
 	if err != nil {
 		return err
@@ -206,7 +207,7 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	if err := n.waitReady(ctx, p); err != nil {
 		return err
 	}
-	return nil
+	return d.joinRabbitMQ(ctx, n, p)
 }
 
 func (n *node) start() (*proc, error) {
