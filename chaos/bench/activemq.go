@@ -13,16 +13,6 @@ import (
 	"github.com/lossbench/lossbench/chaos/peers"
 )
 
-// The PostgreSQL JDBC driver and the connection pool the JDBC
-// configuration of Debian's ActiveMQ Classic (peers.ActiveMQJar) uses
-// (linked from /usr/share/activemq/lib/optional; the package only
-// recommends it).
-const (
-	postgresJDBCJar = "/usr/share/java/postgresql.jar"
-	commonsDBCPJar  = "/usr/share/java/commons-dbcp.jar"
-	commonsPoolJar  = "/usr/share/java/commons-pool.jar"
-)
-
 //go:embed peers/activemq-*.xml peers/activemq-log4j.properties
 var activemqConf embed.FS
 
@@ -76,7 +66,7 @@ func StartActiveMQ(ctx context.Context, dir string, c ActiveMQConfig) (*Peer, er
 		// ActiveMQ adds ACTIVEMQ_BASE/lib to its class path.
 		link := filepath.Join(lib, "postgresql.jar")
 		os.Remove(link)
-		if err := os.Symlink(postgresJDBCJar, link); err != nil {
+		if err := os.Symlink(peers.PostgresJDBCJar, link); err != nil {
 			return nil, fmt.Errorf("bench: link JDBC driver: %w", err)
 		}
 	}

@@ -1,7 +1,8 @@
-// Package bench measures a STOMP broker end to end the way the peers'
-// figures in shared/peers were measured: N producers each sending
-// persistent messages and waiting for a RECEIPT per SEND, one consumer
-// acknowledging each message individually, all on this machine.
+// Package bench measures a broker end to end the way the peers' figures
+// in shared/peers were measured: N producers each sending persistent
+// messages and waiting for a RECEIPT per SEND (or the protocol's
+// confirmation: a JetStream PubAck), one consumer acknowledging each
+// message individually, all on this machine.
 //
 // Throughput is counted as messages both acknowledged and consumed per
 // second over the measured window, so a store whose consumer falls behind
@@ -13,13 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-stomp/stomp/v3"
-	"github.com/go-stomp/stomp/v3/frame"
+	"github.com/lossbench/lossbench/chaos/workload"
 )
 
 // Load is one measurement's workload.
@@ -48,6 +47,11 @@ type Load struct {
 	// (RabbitMQ declares the queue from them, and refuses a SEND and a
 	// SUBSCRIBE that disagree).
 	QueueHeaders map[string]string
+	// Protocol, when set, is the workload client Run speaks instead of
+	// STOMP (NATS JetStream): a send waits for the protocol's
+	// confirmation, the consumer acknowledges each delivery; Host and
+	// QueueHeaders are then unused.
+	Protocol workload.Protocol
 }
 
 // Figures are one cell's measured outcome.
@@ -98,33 +102,9 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 		return Figures{}, fmt.Errorf("bench: bad load %+v", l)
 	}
 	f := Figures{Producers: l.Producers, Size: l.Size}
-
-	// go-stomp runs reads and writes through one loop: a consumer whose
-	// ACKs fill the write channel while deliveries fill the subscription
-	// channel deadlocks, so the write channel must hold more than the
-	// prefetch window.
-	connOpts := []func(*stomp.Conn) error{stomp.ConnOpt.HeartBeat(0, 0)}
-	if l.Host != "" {
-		connOpts = append(connOpts, stomp.ConnOpt.Host(l.Host))
-	}
-	cons, err := stomp.Dial("tcp", l.Addr, append(connOpts, stomp.ConnOpt.WriteChannelCapacity(1<<16))...)
-	if err != nil {
-		return f, fmt.Errorf("bench: consumer connect %s: %w", l.Addr, err)
-	}
-	defer cons.MustDisconnect()
-	subOpts := []func(*frame.Frame) error{
-		stomp.SubscribeOpt.Header("activemq.prefetchSize", "1000"),
-		stomp.SubscribeOpt.Header("prefetch-count", "1000"),
-	}
-	sendOpts := []func(*frame.Frame) error{stomp.SendOpt.Receipt,
-		stomp.SendOpt.Header("persistent", strconv.FormatBool(l.Persistent))}
-	for _, k := range sortedKeys(l.QueueHeaders) {
-		subOpts = append(subOpts, stomp.SubscribeOpt.Header(k, l.QueueHeaders[k]))
-		sendOpts = append(sendOpts, stomp.SendOpt.Header(k, l.QueueHeaders[k]))
-	}
-	sub, err := cons.Subscribe(l.Dest, stomp.AckClientIndividual, subOpts...)
-	if err != nil {
-		return f, fmt.Errorf("bench: subscribe %s: %w", l.Dest, err)
+	var cl client = stompClient{l}
+	if l.Protocol != nil {
+		cl = &protocolClient{l: l}
 	}
 
 	var (
@@ -133,27 +113,16 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 		consumed  atomic.Int64 // in the window
 		total     atomic.Int64 // whole run
 	)
-	consDone := make(chan error, 1)
-	go func() {
-		for msg := range sub.C {
-			if msg.Err != nil {
-				if stopped.Load() {
-					break
-				}
-				consDone <- fmt.Errorf("bench: consumer: %w", msg.Err)
-				return
-			}
-			total.Add(1)
-			if measuring.Load() {
-				consumed.Add(1)
-			}
-			if err := cons.Ack(msg); err != nil && !stopped.Load() {
-				consDone <- fmt.Errorf("bench: ack: %w", err)
-				return
-			}
+	cons, err := cl.consume(func() {
+		total.Add(1)
+		if measuring.Load() {
+			consumed.Add(1)
 		}
-		consDone <- nil
-	}()
+	}, &stopped)
+	if err != nil {
+		return f, err
+	}
+	defer cons.close()
 
 	body := make([]byte, l.Size)
 	for i := range body {
@@ -182,7 +151,7 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 				lats = append(lats, local...)
 				mu.Unlock()
 			}()
-			conn, err := stomp.Dial("tcp", l.Addr, connOpts...)
+			prod, err := cl.producer(ctx, p)
 			if err != nil {
 				errs.Add(1)
 				mu.Lock()
@@ -192,13 +161,13 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 				mu.Unlock()
 				return
 			}
-			defer conn.MustDisconnect()
+			defer prod.close()
 			for seq := 0; ; seq++ {
 				now := time.Now()
 				if now.After(end) || ctx.Err() != nil {
 					return
 				}
-				err := conn.Send(l.Dest, "application/octet-stream", body, sendOpts...)
+				err := prod.send(body, seq)
 				done := time.Now()
 				if err != nil {
 					errs.Add(1)
@@ -231,10 +200,10 @@ func Run(ctx context.Context, l Load) (Figures, error) {
 	wg.Wait()
 	f.Backlog = ackAll.Load() - total.Load()
 	stopped.Store(true)
-	_ = sub.Unsubscribe()
+	cons.stop()
 	var consErr error
 	select {
-	case consErr = <-consDone:
+	case consErr = <-cons.done():
 	case <-time.After(2 * time.Second):
 	}
 

@@ -109,6 +109,9 @@ type Cell struct {
 	// RatioToReference is MsgsPerSec over the reference target's in the same
 	// (producers, size) cell of this run.
 	RatioToReference float64 `json:"ratio_to_reference"`
+	// P99RatioToReference is P99 over the reference target's in the same
+	// cell of this run (above 1: slower confirmations).
+	P99RatioToReference float64 `json:"p99_ratio_to_reference"`
 	// DiskFraction is MsgsPerSec over what the disk does for this
 	// producer count (one fdatasync per message for 1 producer, 16 writes
 	// per fdatasync otherwise), an upper bound for a durable store.
@@ -188,8 +191,8 @@ type Report struct {
 	Cells []Cell     `json:"cells"`
 }
 
-// PeerInfo names a peer broker measured in a run and its Debian package
-// version.
+// PeerInfo names a peer broker measured in a run and its version: its
+// Debian package's, or for nats the server's module and version.
 type PeerInfo struct {
 	Kind    string `json:"kind"`
 	Version string `json:"version"`
@@ -271,11 +274,11 @@ func (m *Matrix) Run(ctx context.Context) (*Report, error) {
 // compare sets each cell's ratio to the reference target and its limit,
 // from the other cells of the report.
 func (rep *Report) compare(targets []Target, reference string) {
-	ref := map[[2]int]float64{}
+	ref := map[[2]int]Figures{}
 	never := map[[2]int]float64{}
 	for _, c := range rep.Cells {
 		if c.Target == reference {
-			ref[[2]int{c.Producers, c.Size}] = c.MsgsPerSec
+			ref[[2]int{c.Producers, c.Size}] = c.Figures
 		}
 		if c.Target == NeverTarget {
 			never[[2]int{c.Producers, c.Size}] = c.MsgsPerSec
@@ -288,8 +291,12 @@ func (rep *Report) compare(targets []Target, reference string) {
 	for i := range rep.Cells {
 		c := &rep.Cells[i]
 		k := [2]int{c.Producers, c.Size}
-		if r := ref[k]; r > 0 {
-			c.RatioToReference = c.MsgsPerSec / r
+		r := ref[k]
+		if r.P99 > 0 {
+			c.P99RatioToReference = c.P99 / r.P99
+		}
+		if r.MsgsPerSec > 0 {
+			c.RatioToReference = c.MsgsPerSec / r.MsgsPerSec
 		}
 		// The disk as the broker saw it during the cell: on a shared
 		// disk the probe's rate, seconds or minutes earlier, can be off

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/chaos/peers"
+	"github.com/lossbench/lossbench/chaos/workload"
 )
 
 // The peer brokers the bench measures beside refbroker, with the same
@@ -27,6 +28,9 @@ import (
 const (
 	PeerActiveMQ = "activemq"
 	PeerRabbitMQ = "rabbitmq"
+	// PeerNATS is nats-server built from its Go module
+	// (peers.NATSServer), not a Debian package.
+	PeerNATS = "nats"
 )
 
 // ErrPeerNotInstalled is wrapped by PeerAvailable's error.
@@ -55,6 +59,14 @@ func PeerTargets() []Target {
 			About: "ActiveMQ's JDBC store on the bench's PostgreSQL, a fresh database per cell"},
 		{Name: "rabbitmq", Peer: PeerRabbitMQ,
 			About: "RabbitMQ, durable queue over the STOMP plugin (durable:true, auto-delete:false)"},
+		{Name: "rabbitmq-amqp", Peer: PeerRabbitMQ, PeerConfig: "classic",
+			About: "RabbitMQ, durable classic queue over AMQP 0-9-1, publisher confirms"},
+		{Name: "rabbitmq-quorum", Peer: PeerRabbitMQ, PeerConfig: "quorum",
+			About: "RabbitMQ, quorum queue (one node) over AMQP 0-9-1, publisher confirms"},
+		{Name: "nats-jetstream", Peer: PeerNATS,
+			About: "NATS JetStream, one server, file stream, its default sync_interval (2 min); PubAck per publish"},
+		{Name: "nats-jetstream-always", Peer: PeerNATS, PeerConfig: "always",
+			About: "the same with sync_interval: always (an fsync before each PubAck)"},
 	}
 }
 
@@ -95,9 +107,9 @@ func peerAvailable(kind string, have func(string) bool) error {
 	switch kind {
 	case PeerActiveMQ:
 		need(peers.ActiveMQJar, "activemq")
-		need(postgresJDBCJar, "libpostgresql-jdbc-java")
-		need(commonsDBCPJar, "libcommons-dbcp-java")
-		need(commonsPoolJar, "libcommons-pool-java")
+		need(peers.PostgresJDBCJar, "libpostgresql-jdbc-java")
+		need(peers.CommonsDBCPJar, "libcommons-dbcp-java")
+		need(peers.CommonsPoolJar, "libcommons-pool-java")
 		if len(missing) == 0 {
 			need("java", "default-jre-headless") // a dependency of activemq
 		}
@@ -106,6 +118,9 @@ func peerAvailable(kind string, have func(string) bool) error {
 		if len(missing) == 0 {
 			need(epmdBin, "erlang-base") // a dependency of rabbitmq-server
 		}
+	case PeerNATS:
+		// Found or built (go install) when the target starts.
+		return nil
 	default:
 		return fmt.Errorf("bench: unknown peer broker %q", kind)
 	}
@@ -124,8 +139,11 @@ func peerAvailable(kind string, have func(string) bool) error {
 // the report ("" when dpkg does not know it).
 func PeerVersion(kind string) string {
 	pkg := kind
-	if kind == PeerRabbitMQ {
+	switch kind {
+	case PeerRabbitMQ:
 		pkg = "rabbitmq-server"
+	case PeerNATS:
+		return peers.NATSServerModule + "@" + peers.NATSServerVersion
 	}
 	out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", pkg).Output()
 	if err != nil {
@@ -138,10 +156,17 @@ func PeerVersion(kind string) string {
 // group, with helper processes it needs (RabbitMQ's epmd) stopped after
 // it.
 type Peer struct {
-	// Kind is PeerActiveMQ or PeerRabbitMQ.
+	// Kind is PeerActiveMQ, PeerRabbitMQ or PeerNATS.
 	Kind string
-	// STOMP is the broker's STOMP address, host:port on 127.0.0.1.
+	// STOMP is the broker's STOMP address, host:port on 127.0.0.1, or
+	// with Protocol set, its address for that protocol.
 	STOMP string
+	// Protocol, when set, is the client protocol the bench speaks to the
+	// peer instead of STOMP (NATS JetStream).
+	Protocol workload.Protocol
+	// ready, when set, tells whether the peer is ready instead of a STOMP
+	// CONNECT.
+	ready func(context.Context) bool
 	// Dir holds the broker's configuration, data and logs.
 	Dir string
 	// Host is the CONNECT host header the broker needs (Load.Host).
@@ -240,20 +265,25 @@ func (c *child) kill() {
 }
 
 // waitReady waits until the peer answers a STOMP CONNECT on its STOMP
-// address, its process dies, ctx ends or timeout passes; the error quotes
-// the peer's logs.
+// address (or p.ready says it is ready), its process dies, ctx ends or
+// timeout passes; the error quotes the peer's logs.
 func (p *Peer) waitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for {
 		if !p.main.alive() {
-			return fmt.Errorf("bench: %s exited before its STOMP port %s answered (%v)%s", p.Kind, p.STOMP, p.main.err, p.logTails())
+			return fmt.Errorf("bench: %s exited before %s answered (%v)%s", p.Kind, p.STOMP, p.main.err, p.logTails())
 		}
-		if last = stompPing(p.STOMP, p.Host); last == nil {
+		if p.ready != nil {
+			last = errors.New("not ready")
+			if p.ready(ctx) {
+				return nil
+			}
+		} else if last = stompPing(p.STOMP, p.Host); last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("bench: %s: STOMP port %s not answering after %s (last: %v)%s", p.Kind, p.STOMP, timeout, last, p.logTails())
+			return fmt.Errorf("bench: %s: %s not answering after %s (last: %v)%s", p.Kind, p.STOMP, timeout, last, p.logTails())
 		}
 		select {
 		case <-ctx.Done():
@@ -365,7 +395,9 @@ func (m *Matrix) peerCell(ctx context.Context, tg Target, dir string, producers,
 		}
 		p, err = StartActiveMQ(ctx, filepath.Join(dir, "activemq"), c)
 	case PeerRabbitMQ:
-		p, err = StartRabbitMQ(ctx, filepath.Join(dir, "rabbitmq"))
+		p, err = StartRabbitMQ(ctx, filepath.Join(dir, "rabbitmq"), tg.PeerConfig)
+	case PeerNATS:
+		p, err = StartNATS(ctx, filepath.Join(dir, "nats"), tg.PeerConfig)
 	default:
 		return Figures{}, fmt.Errorf("bench: target %s: unknown peer %q", tg.Name, tg.Peer)
 	}
@@ -380,7 +412,7 @@ func (m *Matrix) peerCell(ctx context.Context, tg Target, dir string, producers,
 	f, runErr := Run(ctx, Load{
 		Addr: p.STOMP, Dest: "/queue/bench", Producers: producers, Size: size,
 		Warmup: m.Warmup, Duration: m.Duration, Persistent: true,
-		Host: p.Host, QueueHeaders: p.QueueHeaders,
+		Host: p.Host, QueueHeaders: p.QueueHeaders, Protocol: p.Protocol,
 	})
 	if err := p.Stop(); err != nil && runErr == nil {
 		runErr = err

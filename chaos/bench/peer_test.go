@@ -93,12 +93,12 @@ func TestActiveMQConfigs(t *testing.T) {
 }
 
 func TestRabbitMQConfig(t *testing.T) {
-	out, err := rabbitmqConfig("127.0.0.1:40124")
+	out, err := rabbitmqConfig("127.0.0.1:40124", "127.0.0.1:40125")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(out)
-	for _, want := range []string{"stomp.listeners.tcp.1 = 127.0.0.1:40124\n", "listeners.tcp = none\n"} {
+	for _, want := range []string{"stomp.listeners.tcp.1 = 127.0.0.1:40124\n", "\nlisteners.tcp.1 = 127.0.0.1:40125\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("rabbitmq.conf lacks %q:\n%s", want, s)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/chaos/peers"
+	"github.com/lossbench/lossbench/chaos/workload/amqp"
 )
 
 // Erlang's port mapper (Debian's RabbitMQ server script is
@@ -31,9 +32,17 @@ var rabbitmqQueueHeaders = map[string]string{"durable": "true", "auto-delete": "
 // the node's distribution port is a free one on 127.0.0.1 too. It waits
 // until the STOMP port answers a CONNECT (90 s at most).
 //
+// With queueType "" the bench speaks STOMP to a durable classic queue;
+// otherwise AMQP 0-9-1 (amqp.Protocol: publisher confirms, manual acks)
+// to a durable queue of that type (amqp.Classic, amqp.Quorum). RabbitMQ
+// 3.10's STOMP plugin cannot carry a quorum queue's basic.nack: its
+// connection process crashes (function_clause in
+// rabbit_stomp_reader:handle_info), so quorum queues are measured over
+// AMQP.
+//
 // On error the partial Peer is returned with the error so the caller can
 // Stop it.
-func StartRabbitMQ(ctx context.Context, dir string) (*Peer, error) {
+func StartRabbitMQ(ctx context.Context, dir, queueType string) (*Peer, error) {
 	if err := PeerAvailable(PeerRabbitMQ); err != nil {
 		return nil, err
 	}
@@ -45,14 +54,15 @@ func StartRabbitMQ(ctx context.Context, dir string) (*Peer, error) {
 	if err := mkdirs(conf, mnesia, logs, home); err != nil {
 		return nil, err
 	}
-	var ports [3]int // STOMP, epmd, distribution
+	var ports [4]int // STOMP, epmd, distribution, AMQP
 	for i := range ports {
 		if ports[i], err = osutil.FreePort("127.0.0.1"); err != nil {
 			return nil, err
 		}
 	}
 	stompAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	confText, err := rabbitmqConfig(stompAddr)
+	amqpAddr := "127.0.0.1:" + strconv.Itoa(ports[3])
+	confText, err := rabbitmqConfig(stompAddr, amqpAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +100,12 @@ func StartRabbitMQ(ctx context.Context, dir string) (*Peer, error) {
 		"ERL_EPMD_ADDRESS=127.0.0.1",
 		"ERL_EPMD_PORT="+epmdPort,
 	)
+	if queueType != "" {
+		// The bench speaks AMQP; the STOMP port still tells when the
+		// node is up.
+		stompReady := func(context.Context) bool { return stompPing(stompAddr, "/") == nil }
+		p.STOMP, p.Protocol, p.ready = amqpAddr, amqp.Protocol{QueueType: queueType}, stompReady
+	}
 	if p.main, err = startChild("rabbitmq", base, console, env, peers.RabbitMQServer); err != nil {
 		return p, err
 	}
@@ -100,7 +116,7 @@ func StartRabbitMQ(ctx context.Context, dir string) (*Peer, error) {
 }
 
 // rabbitmqConfig renders the embedded rabbitmq.conf with the STOMP
-// listener on stompAddr.
-func rabbitmqConfig(stompAddr string) ([]byte, error) {
-	return renderConf(rabbitmqConf, "peers/rabbitmq.conf", map[string]string{"STOMP": stompAddr})
+// listener on stompAddr and AMQP's on amqpAddr.
+func rabbitmqConfig(stompAddr, amqpAddr string) ([]byte, error) {
+	return renderConf(rabbitmqConf, "peers/rabbitmq.conf", map[string]string{"STOMP": stompAddr, "AMQP": amqpAddr})
 }

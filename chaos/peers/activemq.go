@@ -14,6 +14,16 @@ const (
 	ActiveMQJar  = ActiveMQHome + "/bin/activemq.jar"
 )
 
+// The PostgreSQL JDBC driver and the connection pool ActiveMQ's JDBC
+// store uses (Debian's packages libpostgresql-jdbc-java,
+// libcommons-dbcp-java and libcommons-pool-java; /usr/share/activemq/lib/optional
+// links to the pool's jars, which the activemq package only recommends).
+const (
+	PostgresJDBCJar = "/usr/share/java/postgresql.jar"
+	CommonsDBCPJar  = "/usr/share/java/commons-dbcp.jar"
+	CommonsPoolJar  = "/usr/share/java/commons-pool.jar"
+)
+
 // ActiveMQJVMOptions are Debian's ACTIVEMQ_OPTS (/usr/share/activemq/activemq-options)
 // and the module flags /usr/bin/activemq passes on Java 17, as
 // shared/peers/activemq/broker.sh starts it for the peers' figures.

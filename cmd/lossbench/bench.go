@@ -148,28 +148,28 @@ func writeBench(dir string, rep *bench.Report, w io.Writer) error {
 		fmt.Fprintf(&sb, "%s: %.0f commits/s (single-row 1 KiB inserts) with 1 client, %.0f with 16.\n\n", d.Kind, d.Commits1, d.Commits16)
 	}
 	for _, p := range rep.Peers {
-		fmt.Fprintf(&sb, "Peer %s: Debian package %s.\n\n", p.Kind, p.Version)
+		fmt.Fprintf(&sb, "Peer %s: version %s.\n\n", p.Kind, p.Version)
 	}
-	fmt.Fprintf(&sb, "| target | producers | size | msg/s (acked and consumed) | acked/s | MB/s | p50 ms | p99 ms | p99.9 ms | backlog | msgs per sync | fsync ms | broker CPU µs/msg | vs %s | of disk limit | limit msg/s | of limit | repeats |\n", rep.Reference)
-	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "| target | producers | size | msg/s (acked and consumed) | acked/s | MB/s | p50 ms | p99 ms | p99.9 ms | backlog | msgs per sync | fsync ms | broker CPU µs/msg | vs %s | p99 vs %[1]s | of disk limit | limit msg/s | of limit | repeats |\n", rep.Reference)
+	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range rep.Cells {
 		reps := make([]string, len(c.Repeats))
 		for i, r := range c.Repeats {
 			reps[i] = strconv.FormatFloat(r, 'f', 0, 64)
 		}
-		fmt.Fprintf(&sb, "| %s | %d | %d | %.0f | %.0f | %.1f | %.2f | %.2f | %.2f | %d | %.1f | %.3f | %.0f | %.2f | %.2f | %.0f | %.2f | %s |\n",
+		fmt.Fprintf(&sb, "| %s | %d | %d | %.0f | %.0f | %.1f | %.2f | %.2f | %.2f | %d | %.1f | %.3f | %.0f | %.2f | %.2f | %.2f | %.0f | %.2f | %s |\n",
 			c.Target, c.Producers, c.Size, c.MsgsPerSec, c.AckedPerSec, c.MBPerSec, c.P50, c.P99, c.P999,
-			c.Backlog, c.MsgsPerSync, c.FsyncMs, c.CPUPerMsgUs, c.RatioToReference, c.DiskFraction, c.Limit, c.LimitFraction, strings.Join(reps, " "))
+			c.Backlog, c.MsgsPerSync, c.FsyncMs, c.CPUPerMsgUs, c.RatioToReference, c.P99RatioToReference, c.DiskFraction, c.Limit, c.LimitFraction, strings.Join(reps, " "))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(sb.String()), 0o644); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "target\tproducers\tsize\tmsg/s\tacked/s\tp50 ms\tp99 ms\tbacklog\tper sync\tfsync ms\tcpu us/msg\tvs %s\tof disk\tlimit\tof limit\t\n", rep.Reference)
+	fmt.Fprintf(tw, "target\tproducers\tsize\tmsg/s\tacked/s\tp50 ms\tp99 ms\tbacklog\tper sync\tfsync ms\tcpu us/msg\tvs %s\tp99 vs %[1]s\tof disk\tlimit\tof limit\t\n", rep.Reference)
 	for _, c := range rep.Cells {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%.1f\t%.3f\t%.0f\t%.2f\t%.2f\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%.1f\t%.3f\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n",
 			c.Target, c.Producers, c.Size, c.MsgsPerSec, c.AckedPerSec, c.P50, c.P99, c.Backlog, c.MsgsPerSync, c.FsyncMs, c.CPUPerMsgUs,
-			c.RatioToReference, c.DiskFraction, orDash(c.Limit, "%.0f"), orDash(c.LimitFraction, "%.2f"))
+			c.RatioToReference, c.P99RatioToReference, c.DiskFraction, orDash(c.Limit, "%.0f"), orDash(c.LimitFraction, "%.2f"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -179,7 +179,7 @@ func writeBench(dir string, rep *bench.Report, w io.Writer) error {
 		fmt.Fprintf(w, "%s: %.0f commits/s with 1 client, %.0f with 16\n", d.Kind, d.Commits1, d.Commits16)
 	}
 	for _, p := range rep.Peers {
-		fmt.Fprintf(w, "peer %s: Debian package %s\n", p.Kind, p.Version)
+		fmt.Fprintf(w, "peer %s: version %s\n", p.Kind, p.Version)
 	}
 	return nil
 }
