@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lossbench/lossbench/chaos/peers"
 )
 
 func TestPeerAvailableNamesPackagesAndCommand(t *testing.T) {
@@ -113,14 +115,27 @@ func TestPeerActiveMQCell(t *testing.T) {
 	runPeerCells(t, "activemq-kahadb")
 }
 
+// TestPeerNATSCells does the same for NATS JetStream with both sync
+// settings, through the JetStream client (a few seconds once
+// nats-server is built; skipped, saying why, when it cannot be).
+func TestPeerNATSCells(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := peers.NATSServer(ctx); err != nil {
+		t.Skipf("no nats-server: %v", err)
+	}
+	runPeerCells(t, "nats-jetstream", "nats-jetstream-always")
+}
+
 // TestPeerActiveMQJDBCAndRabbitMQCells does the same for the JDBC store
-// (with the bench's PostgreSQL) and RabbitMQ, heavier (about 40 s): only
-// with LOSSBENCH_PEER_TESTS=all.
+// (with the bench's PostgreSQL) and RabbitMQ over STOMP and over AMQP,
+// classic and quorum, heavier (about a minute): only with
+// LOSSBENCH_PEER_TESTS=all.
 func TestPeerActiveMQJDBCAndRabbitMQCells(t *testing.T) {
 	if os.Getenv("LOSSBENCH_PEER_TESTS") != "all" {
 		t.Skip("set LOSSBENCH_PEER_TESTS=all to run the JDBC and RabbitMQ peer cells")
 	}
-	runPeerCells(t, "activemq-jdbc-postgres", "rabbitmq")
+	runPeerCells(t, "activemq-jdbc-postgres", "rabbitmq", "rabbitmq-amqp", "rabbitmq-quorum")
 }
 
 func runPeerCells(t *testing.T, names ...string) {
