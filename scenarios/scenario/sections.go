@@ -241,11 +241,26 @@ func (d *decoder) broker(n *yaml.Node, what string) Broker {
 		if b.Store != "" && !contains(RabbitMQQueueTypes, b.Store) {
 			d.errorf(b.storePos, "%s store: unknown %q for kind rabbitmq; expected the queue type, one of: %s", what, b.Store, strings.Join(RabbitMQQueueTypes, ", "))
 		}
+	case ActiveMQ:
+		switch {
+		case b.Store != "" && !contains(ActiveMQStores, b.Store):
+			d.errorf(b.storePos, "%s store: unknown %q for kind activemq; expected one of: %s", what, b.Store, strings.Join(ActiveMQStores, ", "))
+		case b.Store == ActiveMQJDBC && f.has("fsync"):
+			d.errorf(pos(f.keys["fsync"]), "%s fsync: is KahaDB's journalDiskSyncStrategy; store jdbc commits each message to the database", what)
+		case b.Store == ActiveMQJDBC && b.Database == "":
+			d.errorf(pos(n), "%s: store jdbc needs a database: add database: <name of a postgres database>", what)
+		case b.Store != ActiveMQJDBC && f.has("database"):
+			d.errorf(pos(f.keys["database"]), "%s: database applies to kind activemq with store jdbc only", what)
+		}
 	}
 	switch b.Kind {
 	case RefBroker, Command:
 	default:
-		for _, k := range []string{"command", "database"} {
+		keys := []string{"command", "database", "databases"}
+		if b.Kind == ActiveMQ {
+			keys = []string{"command", "databases"}
+		}
+		for _, k := range keys {
 			if f.has(k) {
 				d.errorf(pos(f.keys[k]), "%s: %q does not apply to kind: %s (its configuration is generated)", what, k, b.Kind)
 			}

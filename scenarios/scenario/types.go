@@ -132,9 +132,11 @@ const (
 	// Store is the queue type the clients declare: classic (default) or
 	// quorum.
 	RabbitMQ BrokerKind = "rabbitmq"
-	// ActiveMQ is Debian's ActiveMQ Classic with a KahaDB store, started
-	// on a generated activemq.xml; clients speak STOMP. Fsync is KahaDB's
-	// journalDiskSyncStrategy: always (default), periodic or never.
+	// ActiveMQ is Debian's ActiveMQ Classic, started on a generated
+	// activemq.xml; clients speak STOMP. Store is kahadb (default) or
+	// jdbc (its jdbcPersistenceAdapter on Database, a postgres database
+	// of the topology). Fsync is KahaDB's journalDiskSyncStrategy: always
+	// (default), periodic or never.
 	ActiveMQ BrokerKind = "activemq"
 )
 
@@ -144,6 +146,15 @@ var BrokerKinds = []BrokerKind{RefBroker, Command, NATS, RabbitMQ, ActiveMQ}
 // ActiveMQSyncStrategies are the fsync values of kind activemq (KahaDB's
 // journalDiskSyncStrategy).
 var ActiveMQSyncStrategies = []string{"always", "periodic", "never"}
+
+// Stores of kind activemq.
+const (
+	ActiveMQKahaDB = "kahadb"
+	ActiveMQJDBC   = "jdbc"
+)
+
+// ActiveMQStores are the stores of kind activemq.
+var ActiveMQStores = []string{ActiveMQKahaDB, ActiveMQJDBC}
 
 // RabbitMQQueueTypes are the stores (queue types) of kind rabbitmq.
 var RabbitMQQueueTypes = []string{"classic", "quorum"}

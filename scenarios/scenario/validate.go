@@ -314,6 +314,14 @@ func (d *decoder) validateNodeDatabase(t *Topology, n Node, ref func(Pos, string
 		if !contains(names, db.Name) {
 			continue
 		}
+		if b.Kind == ActiveMQ && (db.Kind != Postgres || len(db.Replicas) > 0) {
+			kind := string(db.Kind)
+			if len(db.Replicas) > 0 {
+				kind += " with replicas"
+			}
+			d.errorf(b.dbPos, "%s database: %q is %s; kind activemq's jdbc store is given one postgres server (Debian's PostgreSQL JDBC driver)",
+				what, db.Name, kind)
+		}
 		for _, sv := range db.Servers() {
 			if n.Site != "" && sv.Site != "" && sv.Site != n.Site && !hasLink(n.Site, sv.Site) {
 				d.errorf(b.dbPos, "%s database: node in site %q cannot reach database %q in site %q: add the link [%s, %s]",

@@ -350,6 +350,9 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 			err = peers.RabbitMQAvailable()
 		case scenario.ActiveMQ:
 			err = peers.ActiveMQAvailable()
+			if sn.Broker.Store == scenario.ActiveMQJDBC {
+				err = peers.ActiveMQJDBCAvailable()
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("local: %w", err)

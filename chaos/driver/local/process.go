@@ -103,7 +103,8 @@ func (n *node) argv() []string {
 	case scenario.RabbitMQ:
 		return append(n.rabbitmq().Argv(), n.extra...)
 	case scenario.ActiveMQ:
-		return append(n.activemq().Argv(), n.extra...)
+		a, _ := n.activemq() // the command line does not name the database
+		return append(a.Argv(), n.extra...)
 	case scenario.NATS:
 	default:
 		return append(driver.BrokerArgv(n.spec, n.d.topo, n.env()), n.extra...)
@@ -134,9 +135,21 @@ func (d *Driver) StartWithArgs(ctx context.Context, name string, args []string) 
 // natsConf is where a nats node's configuration file goes.
 func (n *node) natsConf() string { return filepath.Join(n.dir, "nats.conf") }
 
-// activemq is an activemq node's broker settings.
-func (n *node) activemq() peers.ActiveMQNode {
-	return peers.ActiveMQNode{Listen: n.listen, Dir: n.dir, Data: n.dataDir, Sync: n.spec.Broker.Fsync}
+// activemq is an activemq node's broker settings: with store jdbc, its
+// database through the node's link to it (the JDBC URL is empty until
+// the database server runs).
+func (n *node) activemq() (peers.ActiveMQNode, error) {
+	a := peers.ActiveMQNode{Listen: n.listen, Dir: n.dir, Data: n.dataDir, Sync: n.spec.Broker.Fsync}
+	if n.spec.Broker.Store != scenario.ActiveMQJDBC {
+		return a, nil
+	}
+	dsn := n.dsn(n.spec.Broker.Database)
+	if dsn == "" {
+		return a, fmt.Errorf("local: %s: database %q not running", n.spec.Name, n.spec.Broker.Database)
+	}
+	var err error
+	a.JDBCURL, a.JDBCUser, err = peers.JDBCPostgres(dsn)
+	return a, err
 }
 
 // writeConfig writes a generated broker configuration (nats, rabbitmq,
@@ -146,7 +159,11 @@ func (n *node) writeConfig() error {
 	case scenario.RabbitMQ:
 		return n.rabbitmq().Write()
 	case scenario.ActiveMQ:
-		return n.activemq().Write()
+		a, err := n.activemq()
+		if err != nil {
+			return err
+		}
+		return a.Write()
 	case scenario.NATS:
 	default:
 		return nil
