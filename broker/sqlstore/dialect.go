@@ -62,7 +62,8 @@ func pickDialect(opts Options) (*dialect, string, error) {
 		if opts.DSN == "" {
 			return nil, "", fmt.Errorf("sqlstore: mysql needs a DSN")
 		}
-		cfg, err := mysql.ParseDSN(opts.DSN)
+		one, addrs := splitMySQLAddrs(opts.DSN)
+		cfg, err := mysql.ParseDSN(one)
 		if err != nil {
 			return nil, "", fmt.Errorf("sqlstore: mysql DSN: %w", err)
 		}
@@ -86,7 +87,12 @@ func pickDialect(opts Options) (*dialect, string, error) {
 				cfg.Params["idle_transaction_timeout"] = strconv.FormatInt(int64((t+time.Second-1)/time.Second), 10)
 			}
 		}
-		return mysqlDialect, cfg.FormatDSN(), nil
+		dsn := cfg.FormatDSN()
+		if len(addrs) > 1 {
+			// Every server again, for openSQL's failover connector.
+			dsn = strings.Replace(dsn, "("+cfg.Addr+")", "("+strings.Join(addrs, ",")+")", 1)
+		}
+		return mysqlDialect, dsn, nil
 	case "", "sqlite", "sqlite3":
 		if opts.DSN != "" {
 			return sqliteDialect, opts.DSN, nil

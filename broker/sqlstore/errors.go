@@ -37,7 +37,11 @@ import (
 // pgconn.ErrReadOnlyConnection while no host is a primary (the old one
 // lost, its standby not yet promoted), and a session on a standby fails
 // a write with SQLSTATE 25006 (read_only_sql_transaction). Reconnecting
-// later finds the promoted primary.
+// later finds the promoted primary. So is a MariaDB Galera node that
+// answers but is not ready (cut off in a minority, still joining): error
+// 1047 (ER_UNKNOWN_COM_ERROR, "WSREP has not yet prepared node for
+// application use"), or, on connect through a DSN with several servers,
+// none of them ready (see failover.go).
 //
 // A constraint violation, a schema error, corrupted data or a full disk
 // are not: they are still there after a reconnect. Only a remote
@@ -55,7 +59,7 @@ func IsConnectionError(err error) bool {
 	switch {
 	case errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
 		return false
-	case errors.Is(err, pgconn.ErrReadOnlyConnection):
+	case errors.Is(err, pgconn.ErrReadOnlyConnection), errors.Is(err, errNodeNotReady):
 		return true
 	case errors.As(err, &pgErr):
 		// The server answered: only its connection-level codes count.
@@ -63,7 +67,7 @@ func IsConnectionError(err error) bool {
 			pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" ||
 			pgErr.Code == "25006"
 	case errors.As(err, &myErr):
-		return myErr.Number == 1053 || myErr.Number == 1927
+		return myErr.Number == 1053 || myErr.Number == 1927 || myErr.Number == 1047
 	case errors.Is(err, pgconn.ErrConnClosed),
 		errors.Is(err, driver.ErrBadConn),
 		errors.Is(err, sql.ErrConnDone),

@@ -62,6 +62,7 @@ func TestIsConnectionError(t *testing.T) {
 		{"mysql invalid conn", failed(mysql.ErrInvalidConn), true},
 		{"mariadb server shutdown", &mysql.MySQLError{Number: 1053}, true},
 		{"mariadb connection killed", &mysql.MySQLError{Number: 1927}, true},
+		{"galera node not ready 1047", failed(&mysql.MySQLError{Number: 1047, Message: "WSREP has not yet prepared node for application use"}), true},
 		{"mariadb duplicate key", failed(&mysql.MySQLError{Number: 1062}), false},
 		{"mariadb no such table", &mysql.MySQLError{Number: 1146}, false},
 		{"disk error", failed(syscall.EIO), false},

@@ -35,7 +35,7 @@ func OpenDB(opts Options) (*sql.DB, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	db, err := sql.Open(d.driver, dsn)
+	db, err := openSQL(d, dsn)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlstore: open %s: %w", d.name, err)
 	}

@@ -214,7 +214,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.BodyBudget == 0 {
 		opts.BodyBudget = DefaultBodyBudget
 	}
-	db, err := sql.Open(d.driver, dsn)
+	db, err := openSQL(d, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
 	}
