@@ -99,6 +99,9 @@ type Server struct {
 	cred    *syscall.Credential
 	// createDB creates a database if it does not exist.
 	createDB func(ctx context.Context, name string) error
+	// initData creates a new, empty data directory (initdb,
+	// mariadb-install-db); nil for a standby, made from a base backup.
+	initData func(ctx context.Context) error
 	dsn      func(db string) string
 
 	mu      sync.Mutex
@@ -106,6 +109,7 @@ type Server struct {
 	done    chan struct{} // closed when cmd has exited
 	waitErr error
 	paused  bool
+	wiped   bool // the data directory was destroyed (Wipe)
 }
 
 // DSN returns the data source name of database db ("" for DefaultDatabase)
@@ -319,11 +323,47 @@ func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
 // Restart stops the server if it runs (cleanly; use Kill first for a
 // crash) and starts it again on the same data directory and port; it
 // returns once the server accepts connections (after crash recovery).
+// After Wipe it starts on a new, empty data directory.
 func (s *Server) Restart(ctx context.Context) error {
 	if err := s.Stop(); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	wiped := s.wiped
+	s.mu.Unlock()
+	if wiped {
+		if s.initData == nil {
+			return fmt.Errorf("dbserver: %s in %s: its data was destroyed and it has no data of its own to create (a standby: rebuild it from its primary)", s.Kind, s.Dir)
+		}
+		if err := s.initData(ctx); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.wiped = false
+		s.mu.Unlock()
+		s.logfn("dbserver: %s: new empty data directory %s", s.Kind, s.dataDir)
+	}
 	return s.start(ctx)
+}
+
+// Wipe destroys the server's data, as the loss of its disk would: it
+// crashes the server (Kill) and removes its data directory, and every
+// database and row in it. Restart then starts it on a new, empty data
+// directory (with DefaultDatabase only).
+func (s *Server) Wipe() error {
+	if s.Running() {
+		if err := s.Kill(); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.wiped = true
+	s.mu.Unlock()
+	if err := os.RemoveAll(s.dataDir); err != nil {
+		return fmt.Errorf("dbserver: wipe %s: %w", s.dataDir, err)
+	}
+	s.logfn("dbserver: %s: data directory %s destroyed", s.Kind, s.dataDir)
+	return nil
 }
 
 // Close stops the server and, unless WithKeepData, removes its data

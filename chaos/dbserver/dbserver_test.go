@@ -46,16 +46,7 @@ func TestMariaDBLifecycle(t *testing.T)  { testLifecycle(t, dbserver.MariaDB) }
 func testLifecycle(t *testing.T, kind dbserver.Kind) {
 	s := startOrSkip(t, kind)
 	ctx := context.Background()
-	if err := s.CreateDatabase(ctx, "other"); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open(s.Driver(), s.DSN("other"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
-	mustExec(t, db, "INSERT INTO t VALUES (1)")
+	db := oneRow(t, s)
 
 	if err := s.Kill(); err != nil {
 		t.Fatal(err)
@@ -78,7 +69,7 @@ func testLifecycle(t *testing.T, kind dbserver.Kind) {
 		t.Fatal(err)
 	}
 	qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	err = db.QueryRowContext(qctx, "SELECT count(*) FROM t").Scan(&n)
+	err := db.QueryRowContext(qctx, "SELECT count(*) FROM t").Scan(&n)
 	cancel()
 	if err == nil {
 		t.Fatalf("query on a paused server: %v", err)
@@ -97,9 +88,59 @@ func testLifecycle(t *testing.T, kind dbserver.Kind) {
 	}
 }
 
+// oneRow creates database "other" on s with a table t of one row, and
+// returns a handle on it (closed at the end of the test).
+func oneRow(t *testing.T, s *dbserver.Server) *sql.DB {
+	t.Helper()
+	if err := s.CreateDatabase(context.Background(), "other"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open(s.Driver(), s.DSN("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
+	mustExec(t, db, "INSERT INTO t VALUES (1)")
+	return db
+}
+
 func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func TestPostgresWipe(t *testing.T) { testWipe(t, dbserver.Postgres) }
+func TestMariaDBWipe(t *testing.T)  { testWipe(t, dbserver.MariaDB) }
+
+// testWipe commits a row, wipes the server and restarts it: it answers,
+// on an empty data directory: the database that held the row is gone,
+// created again it is empty.
+func testWipe(t *testing.T, kind dbserver.Kind) {
+	s := startOrSkip(t, kind)
+	ctx := context.Background()
+	db := oneRow(t, s)
+	if err := s.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Running() {
+		t.Fatal("running after Wipe")
+	}
+	if err := s.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxIdleConns(0) // no connection of the wiped server's
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err == nil {
+		t.Fatalf("after a wipe table t still has %d rows", n)
+	}
+	if err := s.CreateDatabase(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after a wipe: %d rows, %v; want an empty table", n, err)
 	}
 }

@@ -63,13 +63,15 @@ func GaleraAvailable() error {
 	return nil
 }
 
-// StartGalera starts a Galera cluster of n MariaDB nodes in dir/node1 …
-// dir/nodeN: the first bootstraps the cluster, the others join it one
-// after the other (each a state transfer). It returns once every node is
-// synced and accepts clients. A node restarted later (Restart) joins the
-// others again; it never bootstraps a cluster of its own. On error it
-// returns the nodes started so far, for Close.
-func StartGalera(ctx context.Context, dir string, n int, opts ...Option) ([]*Server, error) {
+// StartGalera starts a Galera cluster of MariaDB nodes, one in each of
+// dirs, named by the directory's base name: the first bootstraps the
+// cluster, the others join it one after the other (each a state
+// transfer). It returns once every node is synced and accepts clients. A
+// node restarted later (Restart) joins the others again; it never
+// bootstraps a cluster of its own. On error it returns the nodes started
+// so far, for Close.
+func StartGalera(ctx context.Context, dirs []string, opts ...Option) ([]*Server, error) {
+	n := len(dirs)
 	if n < 1 {
 		return nil, errors.New("dbserver: StartGalera: no node")
 	}
@@ -91,7 +93,7 @@ func StartGalera(ctx context.Context, dir string, n int, opts ...Option) ([]*Ser
 	var nodes []*Server
 	for i := 0; i < n; i++ {
 		p := ps[i]
-		name := fmt.Sprintf("node%d", i+1)
+		name := filepath.Base(dirs[i])
 		extra := []string{
 			"--binlog-format=ROW", "--default-storage-engine=InnoDB", "--innodb-autoinc-lock-mode=2",
 			// A small redo log and cache: a state transfer copies the
@@ -106,14 +108,11 @@ func StartGalera(ctx context.Context, dir string, n int, opts ...Option) ([]*Ser
 			fmt.Sprintf("--wsrep-sst-receive-address=127.0.0.1:%d", p.sst),
 		}
 		o := append([]Option{func(c *config) { c.osUser = "mysql" }}, opts...)
-		s, err := newMariaDB(ctx, filepath.Join(dir, name), extra, o)
+		s, err := newMariaDB(ctx, dirs[i], extra, o)
 		if s != nil {
 			nodes = append(nodes, s)
 		}
 		if err != nil {
-			return nodes, err
-		}
-		if err := s.ownByOSUser(); err != nil {
 			return nodes, err
 		}
 		if i == 0 {

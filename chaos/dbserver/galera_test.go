@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,7 +26,9 @@ func TestGaleraCluster(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	nodes, err := dbserver.StartGalera(ctx, shmDir(t), 3, dbserver.WithLogf(t.Logf), dbserver.WithStartTimeout(3*time.Minute))
+	dir := shmDir(t)
+	dirs := []string{filepath.Join(dir, "node1"), filepath.Join(dir, "node2"), filepath.Join(dir, "node3")}
+	nodes, err := dbserver.StartGalera(ctx, dirs, dbserver.WithLogf(t.Logf), dbserver.WithStartTimeout(3*time.Minute))
 	for _, n := range nodes {
 		t.Cleanup(func() { n.Close() })
 	}

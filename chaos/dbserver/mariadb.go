@@ -93,8 +93,14 @@ func newMariaDB(ctx context.Context, dir string, extra []string, opts []Option) 
 	if cfg.osUser != "" && os.Geteuid() == 0 {
 		osUser = "--user=" + cfg.osUser
 	}
-	if err := run(ctx, nil, dir, installDB, "--no-defaults", "--datadir="+s.dataDir, osUser,
-		"--auth-root-authentication-method=normal", "--skip-test-db"); err != nil {
+	s.initData = func(ctx context.Context) error {
+		if err := run(ctx, nil, dir, installDB, "--no-defaults", "--datadir="+s.dataDir, osUser,
+			"--auth-root-authentication-method=normal", "--skip-test-db"); err != nil {
+			return err
+		}
+		return s.ownByOSUser()
+	}
+	if err := s.initData(ctx); err != nil {
 		return s, err
 	}
 	initFile := filepath.Join(dir, "init.sql")

@@ -55,8 +55,11 @@ func StartPostgres(ctx context.Context, dir string, opts ...Option) (*Server, er
 	if err != nil {
 		return s, err
 	}
-	if err := run(ctx, s.cred, s.Dir, filepath.Join(s.binDir, "initdb"), "-D", s.dataDir,
-		"--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-locale", "--no-instructions"); err != nil {
+	s.initData = func(ctx context.Context) error {
+		return run(ctx, s.cred, s.Dir, filepath.Join(s.binDir, "initdb"), "-D", s.dataDir,
+			"--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-locale", "--no-instructions")
+	}
+	if err := s.initData(ctx); err != nil {
 		return s, err
 	}
 	return s, s.start(ctx)
