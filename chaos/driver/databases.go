@@ -40,3 +40,12 @@ type Databases interface {
 	// as it is.
 	RestartDB(ctx context.Context, db string) error
 }
+
+// DatabaseWiper is a Databases driver that can destroy a database
+// server's data (db-data-lost).
+type DatabaseWiper interface {
+	// WipeDB crashes database server db (SIGKILL) and destroys its data
+	// directory, as the loss of its disk would; RestartDB then starts it
+	// on a new, empty one, with the run's database created again.
+	WipeDB(ctx context.Context, db string) error
+}

@@ -68,6 +68,8 @@ func FromStep(st scenario.Step, topo scenario.Topology) (Fault, error) {
 		return f, needs(name, append([]string{t.Disk}, f.Nodes...)...)
 	case scenario.DBLost:
 		return &DBLost{DB: t.Database}, needs(name, t.Database)
+	case scenario.DBDataLost:
+		return &DBDataLost{DB: t.Database}, needs(name, t.Database)
 	case scenario.DiskFull:
 		return &DiskFull{Disk: t.Disk}, needs(name, t.Disk)
 	case scenario.DiskError:

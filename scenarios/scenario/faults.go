@@ -34,6 +34,7 @@ var faultSpecs = map[FaultKind]faultSpec{
 	Blackhole:   {targets: []string{"link"}, keys: []string{"duration"}},
 	PowerCut:    {targets: []string{"node"}, keys: []string{"restart_after", "torn"}},
 	DBLost:      {targets: []string{"database"}, keys: []string{"restart_after"}},
+	DBDataLost:  {targets: []string{"database"}, keys: []string{"restart_after"}},
 	DiskError:   {targets: []string{"disk"}, keys: []string{"errno", "ops", "duration", "node"}, required: []string{"errno"}},
 	DiskStall:   {targets: []string{"disk"}, keys: []string{"duration", "node"}, required: []string{"duration"}},
 	DiskCorrupt: {targets: []string{"disk"}, keys: []string{"file", "block"}, required: []string{"file"}},

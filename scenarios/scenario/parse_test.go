@@ -377,3 +377,40 @@ faults:
 		t.Fatalf("db-lost target %+v", s.Faults[0].Target)
 	}
 }
+
+// TestGaleraDatabase: a mariadb database with replicas is a Galera
+// cluster: its nodes in order, every one synchronous, no sync key.
+func TestGaleraDatabase(t *testing.T) {
+	s, err := scenario.Parse("t.yaml", []byte(`
+name: galera
+strategy: jdbc-galera
+failure: db-data-lost
+topology:
+  sites: [a, b, c, clients]
+  links: [[clients, a], [a, b], [a, c], [b, c]]
+  nodes:
+    - {name: a1, site: a, broker: {kind: refbroker, store: jdbc, database: gal}}
+  databases:
+    - name: gal
+      site: a
+      kind: mariadb
+      replicas: [{name: gal-b, site: b}, {name: gal-c, site: c}]
+workload:
+  destination: /queue/x
+  producers: {count: 1}
+  consumers: {count: 1}
+  duration: 5s
+faults:
+  - {kind: db-data-lost, at: 1s, database: gal-c, restart_after: 1s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []scenario.DBServer{{Name: "gal", Site: "a"}, {Name: "gal-b", Site: "b", Replica: true, Sync: true}, {Name: "gal-c", Site: "c", Replica: true, Sync: true}}
+	if got := s.Topology.Databases[0].Servers(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("servers %+v, want %+v", got, want)
+	}
+	if f := s.Faults[0]; f.Kind != scenario.DBDataLost || f.Target.Database != "gal-c" {
+		t.Fatalf("fault %+v", f)
+	}
+}

@@ -324,10 +324,10 @@ func (d *decoder) database(n *yaml.Node) Database {
 			d.errorf(pos(v), "%s replicas: empty; list the standbys, or leave replicas out", f.what)
 		}
 		for _, it := range items {
-			db.Replicas = append(db.Replicas, d.replica(it, f.what))
+			db.Replicas = append(db.Replicas, d.replica(it, f.what, db.Kind))
 		}
-		if db.Kind != "" && db.Kind != Postgres {
-			d.errorf(pos(v), "%s replicas: only a postgres database has replicas (streaming replication), not %s", f.what, db.Kind)
+		if db.Kind == SQLite {
+			d.errorf(pos(v), "%s replicas: a sqlite database is a file of its node, it has no replicas; use postgres (streaming replication) or mariadb (a Galera cluster)", f.what)
 		}
 	}
 	if v := f.get("failover"); v != nil {
@@ -340,7 +340,9 @@ func (d *decoder) database(n *yaml.Node) Database {
 			}
 		}
 		db.Failover = fo
-		if len(db.Replicas) == 0 {
+		if db.Kind == MariaDB {
+			d.errorf(pos(v), "%s failover: a Galera cluster (mariadb with replicas) has no primary to promote: every node takes writes, and the broker's DSN names every node; leave failover out", f.what)
+		} else if len(db.Replicas) == 0 {
 			d.errorf(pos(v), "%s failover: there is no replica to promote; add replicas: [{name: ..., site: ..., sync: true}]", f.what)
 		}
 	}
@@ -353,13 +355,23 @@ func (d *decoder) database(n *yaml.Node) Database {
 	return db
 }
 
-func (d *decoder) replica(n *yaml.Node, what string) Replica {
+func (d *decoder) replica(n *yaml.Node, what string, kind DatabaseKind) Replica {
 	r := Replica{Pos: pos(n)}
 	f := d.mapping(n, what+" "+labelled(n, "replica"), "name", "site", "sync")
 	if f == nil {
 		return r
 	}
-	d.require(f, "name", "site", "sync")
+	d.require(f, "name", "site")
+	if kind == MariaDB {
+		// A Galera node certifies every commit with all the others
+		// before it returns: there is nothing to choose.
+		if v := f.get("sync"); v != nil {
+			d.errorf(pos(v), "%s sync: a Galera node (mariadb replica) has no sync setting: every commit is certified by every node before it returns; leave sync out", f.what)
+		}
+		r.Sync = true
+	} else {
+		d.require(f, "sync")
+	}
 	r.Name = d.name(f.get("name"), f.what+" name")
 	r.Site, r.sitePos = d.name(f.get("site"), f.what+" site"), posOf(f.get("site"), r.Pos)
 	if v := f.get("sync"); v != nil {

@@ -55,7 +55,7 @@ var WritebackModels = []string{WritebackHost, WritebackNone}
 var Failures = []string{
 	"none", "broker-crash", "broker-pause", "power-cut", "machine-lost",
 	"disk-lost", "disk-full", "disk-error", "disk-stall", "disk-corrupt",
-	"db-lost", "site-lost", "partition", "network",
+	"db-lost", "db-data-lost", "site-lost", "partition", "network",
 }
 
 // Topology is where things run: sites, the links between them, broker
@@ -335,17 +335,22 @@ const (
 // Database is a database server in a site, for JDBC-style stores, or a
 // replicated cluster of them: a postgres database with Replicas is its
 // primary (named Name, in Site) and standbys streaming from it, each a
-// server in its own site. A broker names the database (the cluster) and
-// is given every server, so it finds whichever is primary; a db-lost
-// fault or a repair names one server.
+// server in its own site; a mariadb database with Replicas is a MariaDB
+// Galera cluster whose nodes are the server named Name and the replicas,
+// every one of them taking writes. A broker names the database (the
+// cluster) and is given every server, so it finds whichever is primary
+// (or, on Galera, the first node that is ready); a db-lost fault or a
+// repair names one server.
 type Database struct {
 	Name string       `json:"name"`
 	Site string       `json:"site"`
 	Kind DatabaseKind `json:"kind"`
-	// Replicas are standbys of the primary (postgres only).
+	// Replicas are standbys of the primary (postgres), or the other
+	// nodes of a Galera cluster (mariadb).
 	Replicas []Replica `json:"replicas,omitempty"`
 	// Failover, if set, promotes a replica when the primary is lost;
-	// without it a lost primary stays lost until repaired.
+	// without it a lost primary stays lost until repaired (postgres
+	// only: a Galera cluster has no primary).
 	Failover *Failover `json:"failover,omitempty"`
 	// Image is the container image a container driver runs the server
 	// from (postgres:15, mariadb:10.11; never pulled); "" means the
@@ -363,7 +368,8 @@ type Replica struct {
 	Site string `json:"site"`
 	// Sync makes the primary's COMMIT wait until this standby has
 	// flushed the transaction's WAL (synchronous_standby_names,
-	// synchronous_commit=on); false streams asynchronously.
+	// synchronous_commit=on); false streams asynchronously. A Galera
+	// node is always synchronous (the key is refused there).
 	Sync bool `json:"sync"`
 	Pos  Pos  `json:"pos"`
 
@@ -532,6 +538,7 @@ const (
 	Blackhole   FaultKind = "blackhole"    // link; bytes held, connections stay open, duration
 	PowerCut    FaultKind = "power-cut"    // node; kill and drop unsynced data; restart_after
 	DBLost      FaultKind = "db-lost"      // database; SIGKILL; restart_after
+	DBDataLost  FaultKind = "db-data-lost" // database; SIGKILL and its data destroyed; restart_after (empty)
 	DiskError   FaultKind = "disk-error"   // disk; errno (EIO|ENOSPC) on ops (write, fsync, read); duration
 	DiskStall   FaultKind = "disk-stall"   // disk; every operation held for duration
 	DiskCorrupt FaultKind = "disk-corrupt" // disk at rest; one block of one file (glob) flipped; node restarted
@@ -546,7 +553,7 @@ var (
 
 // FaultKinds lists every kind, in documentation order.
 var FaultKinds = []FaultKind{Kill, Pause, Stop, MachineLost, DiskLost, DiskFull,
-	SiteLost, Partition, Latency, Bandwidth, Reset, Blackhole, PowerCut, DBLost,
+	SiteLost, Partition, Latency, Bandwidth, Reset, Blackhole, PowerCut, DBLost, DBDataLost,
 	DiskError, DiskStall, DiskCorrupt}
 
 // FUSEKinds are the fault kinds that need the node's data directory on
@@ -573,7 +580,7 @@ type Target struct {
 	Node string `json:"node,omitempty"`
 	Disk string `json:"disk,omitempty"`
 	Site string `json:"site,omitempty"`
-	// Database is a database of the topology (db-lost).
+	// Database is a database of the topology (db-lost, db-data-lost).
 	Database string `json:"database,omitempty"`
 	// Sites is the pair of sites a partition separates, or a link's ends.
 	Sites []string `json:"sites,omitempty"`

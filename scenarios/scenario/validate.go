@@ -109,13 +109,25 @@ func (d *decoder) validate(s *Scenario) {
 	}
 	for _, db := range t.Databases {
 		ref(db.sitePos, fmt.Sprintf("database %q site", db.Name), "site", db.Site)
-		for _, r := range db.Replicas {
+		for i, r := range db.Replicas {
 			what := fmt.Sprintf("database %q replica %q site", db.Name, r.Name)
+			if !ref(r.sitePos, what, "site", r.Site) {
+				continue
+			}
 			// Streaming replication runs over the link between the sites,
 			// both ways (an old primary comes back as a standby).
-			if ref(r.sitePos, what, "site", r.Site) && db.Site != "" && r.Site != db.Site && !hasLink(db.Site, r.Site) {
+			if db.Kind != MariaDB && db.Site != "" && r.Site != db.Site && !hasLink(db.Site, r.Site) {
 				d.errorf(r.sitePos, "%s: the primary in site %q cannot stream to site %q: add the link [%s, %s]",
 					what, db.Site, r.Site, db.Site, r.Site)
+			}
+			// Every Galera node talks to every other one.
+			if db.Kind == MariaDB {
+				for _, o := range db.Servers()[:i+1] {
+					if o.Site != "" && o.Site != r.Site && !hasLink(o.Site, r.Site) {
+						d.errorf(r.sitePos, "%s: Galera node %q in site %q replicates with %q in site %q: add the link [%s, %s]",
+							what, r.Name, r.Site, o.Name, o.Site, o.Site, r.Site)
+					}
+				}
 			}
 		}
 	}

@@ -38,9 +38,10 @@ type database struct {
 	// replicas.
 	server scenario.DBServer
 	cl     *cluster
-	ip     string // the proxies' address in the database's site
-	dir    string // the server's folder, under Dir/databases
-	name   string // the scenario's database on the server
+	gal    *galera // spec's Galera cluster (a mariadb with replicas)
+	ip     string  // the proxies' address in the database's site
+	dir    string  // the server's folder, under Dir/databases
+	name   string  // the scenario's database on the server
 	// links are the proxies from nodes to the server, by node name; their
 	// upstream is set when the server starts.
 	links map[string]*proxies.Link
@@ -54,16 +55,20 @@ type dbState struct {
 	byName   map[string]*database // by server name
 	order    []string
 	clusters map[string]*cluster // by database name
+	galeras  map[string]*galera  // by database name
 	startMu  sync.Mutex          // serialises startDatabases
 	started  bool
 }
 
-var _ driver.Databases = (*Driver)(nil)
+var (
+	_ driver.Databases     = (*Driver)(nil)
+	_ driver.DatabaseWiper = (*Driver)(nil)
+)
 
 // layoutDatabases gives every server database an address in its site and a
 // proxy from every node that names it; nothing starts yet.
 func (d *Driver) layoutDatabases() error {
-	d.dbs = &dbState{byName: map[string]*database{}, clusters: map[string]*cluster{}}
+	d.dbs = &dbState{byName: map[string]*database{}, clusters: map[string]*cluster{}, galeras: map[string]*galera{}}
 	siteIdx := map[string]int{}
 	for i, s := range d.topo.Sites {
 		siteIdx[s.Name] = i
@@ -73,13 +78,20 @@ func (d *Driver) layoutDatabases() error {
 		if spec.Kind == scenario.SQLite {
 			continue
 		}
-		var cl *cluster
-		if len(spec.Replicas) > 0 {
-			if spec.Kind != scenario.Postgres {
-				return fmt.Errorf("local: database %s: replicas of a %s database: %w", spec.Name, spec.Kind, driver.ErrUnsupported)
-			}
+		var (
+			cl  *cluster
+			gal *galera
+		)
+		switch {
+		case len(spec.Replicas) == 0:
+		case spec.Kind == scenario.Postgres:
 			cl = &cluster{spec: spec}
 			d.dbs.clusters[spec.Name] = cl
+		case spec.Kind == scenario.MariaDB:
+			gal = &galera{spec: spec}
+			d.dbs.galeras[spec.Name] = gal
+		default:
+			return fmt.Errorf("local: database %s: replicas of a %s database: %w", spec.Name, spec.Kind, driver.ErrUnsupported)
 		}
 		for _, sv := range spec.Servers() {
 			si, ok := siteIdx[sv.Site]
@@ -89,12 +101,15 @@ func (d *Driver) layoutDatabases() error {
 			// Nodes count up from .1; databases down from .250.
 			ip := SiteIP(si, 249-perSite[sv.Site])
 			perSite[sv.Site]++
-			db := &database{spec: spec, server: sv, cl: cl, ip: ip, links: map[string]*proxies.Link{},
+			db := &database{spec: spec, server: sv, cl: cl, gal: gal, ip: ip, links: map[string]*proxies.Link{},
 				dir: filepath.Join(d.opt.Dir, DatabasesSubdir, sv.Name), name: driver.DatabaseName(d.opt.Dir)}
 			d.dbs.byName[sv.Name] = db
 			d.dbs.order = append(d.dbs.order, sv.Name)
 			if cl != nil {
 				cl.members = append(cl.members, db)
+			}
+			if gal != nil {
+				gal.members = append(gal.members, db)
 			}
 			for _, name := range d.order {
 				n := d.nodes[name]
@@ -165,7 +180,7 @@ func (d *Driver) startDatabases(ctx context.Context) error {
 	}
 	for _, name := range st.order {
 		db := st.byName[name]
-		if db.cl != nil {
+		if db.cl != nil || db.gal != nil {
 			continue
 		}
 		if err := d.startDatabase(ctx, db); err != nil {
@@ -175,6 +190,11 @@ func (d *Driver) startDatabases(ctx context.Context) error {
 	for _, spec := range d.topo.Databases {
 		if cl := st.clusters[spec.Name]; cl != nil {
 			if err := d.startCluster(ctx, cl); err != nil {
+				return err
+			}
+		}
+		if g := st.galeras[spec.Name]; g != nil {
+			if err := d.startGalera(ctx, g); err != nil {
 				return err
 			}
 		}
@@ -234,13 +254,16 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 // dsn is node n's data source name for server database name, through
 // its proxy; "" when it has none or the server has not started. For a
 // replicated database it names every server, each through its own proxy
-// (cluster.dsn).
+// (cluster.dsn, galera.dsn).
 func (n *node) dsn(name string) string {
 	if n.d.dbs == nil {
 		return ""
 	}
 	if cl := n.d.dbs.clusters[name]; cl != nil {
 		return cl.dsn(n.spec.Name)
+	}
+	if g := n.d.dbs.galeras[name]; g != nil {
+		return g.dsn(n.spec.Name, n.spec.Site)
 	}
 	db := n.d.dbs.byName[name]
 	if db == nil {
@@ -299,8 +322,26 @@ func (d *Driver) KillDB(ctx context.Context, name string) error {
 	return srv.Kill()
 }
 
+// WipeDB crashes database server name and destroys its data directory
+// (db-data-lost); RestartDB starts it on a new, empty one. A server of a
+// replicated PostgreSQL database is refused: it would have to come back
+// as a new standby of whichever is primary, which its restart does not
+// do for a primary that was not failed over.
+func (d *Driver) WipeDB(ctx context.Context, name string) error {
+	db, srv, err := d.database(name)
+	if err != nil {
+		return err
+	}
+	if db.cl != nil {
+		return fmt.Errorf("local: database %s: destroying the data of a replicated PostgreSQL server: %w", name, driver.ErrUnsupported)
+	}
+	d.opt.Log("kill -9 database %s and destroy its data", name)
+	return srv.Wipe()
+}
+
 // RestartDB starts a killed database server again on its data and port
 // and waits until it accepts connections; a running one is left alone.
+// After WipeDB it starts empty, with the run's database created again.
 func (d *Driver) RestartDB(ctx context.Context, name string) error {
 	db, srv, err := d.database(name)
 	if err != nil {
@@ -315,6 +356,13 @@ func (d *Driver) RestartDB(ctx context.Context, name string) error {
 	t0 := time.Now()
 	if err := srv.Restart(ctx); err != nil {
 		return fmt.Errorf("local: restart database %s: %w", name, err)
+	}
+	// A no-op unless the data was destroyed (on Galera, the cluster
+	// brings it back with the node's state transfer).
+	if db.gal == nil {
+		if err := srv.CreateDatabase(ctx, db.name); err != nil {
+			return fmt.Errorf("local: database %s: create %s: %w", name, db.name, err)
+		}
 	}
 	d.opt.Log("database %s restarted in %s", name, time.Since(t0).Truncate(time.Millisecond))
 	return nil

@@ -1,0 +1,58 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/lossbench/lossbench/chaos/dbserver"
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// TestWipeDB on a real PostgreSQL: a committed row is gone after WipeDB
+// and RestartDB, and the node's DSN reaches the run's database again,
+// empty.
+func TestWipeDB(t *testing.T) {
+	if err := dbserver.Available(dbserver.Postgres); err != nil {
+		t.Skip(err)
+	}
+	topo := scenario.Topology{
+		Sites: []scenario.Site{{Name: "a"}, {Name: "clients"}},
+		Links: []scenario.Link{{A: "clients", B: "a"}},
+		Nodes: []scenario.Node{
+			{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "memory"}},
+			// Never started: its DSN is what a jdbc broker would get.
+			{Name: "a2", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "jdbc", Database: "pg"}},
+		},
+		Databases: []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres}},
+	}
+	d := newDriverWith(t, topo, func(*Options) {})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := d.Start(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", d.nodes["a2"].dsn("pg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)")
+	mustExec(t, db, "INSERT INTO t VALUES (1)")
+	if err := d.WipeDB(ctx, "pg"); err != nil {
+		t.Fatal(err)
+	}
+	if d.DatabaseRunning("pg") {
+		t.Fatal("pg runs after WipeDB")
+	}
+	if err := d.RestartDB(ctx, "pg"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err == nil {
+		t.Fatalf("table t holds %d rows after its server's data was destroyed", n)
+	}
+	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)") // the run's database is there, empty
+}
