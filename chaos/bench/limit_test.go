@@ -16,6 +16,7 @@ func TestCellLimit(t *testing.T) {
 	if one < 2300 || one > 2320 {
 		t.Fatalf("example limit %v, want about 2310", one)
 	}
+	rtt := 1 / 6790.0
 	cases := []struct {
 		fsync     string
 		producers int
@@ -25,8 +26,11 @@ func TestCellLimit(t *testing.T) {
 	}{
 		{"batch", 1, tsync, 6790, one},
 		{"always", 1, tsync, 6790, one},
-		// 16 producers share one sync: 16 / (tsync + 16/never).
-		{"batch", 16, tsync, 19302, 16 / (tsync + 16/19302.0)},
+		// 16 producers: each at most one message per sync and round
+		// trip, 16 / (tsync + rtt) = 36,970, above what the CPU allows
+		// without syncs: journal-never's 19,302.
+		{"batch", 16, tsync, 19302, 19302},
+		{"batch", 16, tsync, 50000, 16 / (tsync + rtt)},
 		// always syncs each message: never more than 1/tsync.
 		{"always", 16, tsync, 19302, 3504},
 		{"never", 16, tsync, 19302, 19302},
@@ -38,9 +42,12 @@ func TestCellLimit(t *testing.T) {
 		{"sometimes", 1, tsync, 6790, 0},
 	}
 	for _, c := range cases {
-		if got := CellLimit(c.fsync, c.producers, c.tsync, c.never); !near(got, c.want) {
-			t.Errorf("CellLimit(%q, %d, %v, %v) = %v, want %v", c.fsync, c.producers, c.tsync, c.never, got, c.want)
+		if got := CellLimit(c.fsync, c.producers, c.tsync, c.never, rtt); !near(got, c.want) {
+			t.Errorf("CellLimit(%q, %d, %v, %v, %v) = %v, want %v", c.fsync, c.producers, c.tsync, c.never, rtt, got, c.want)
 		}
+	}
+	if got := CellLimit("batch", 1, tsync, 6790, 0); got != 0 {
+		t.Errorf("no round trip: limit %v, want 0", got)
 	}
 }
 
@@ -88,6 +95,7 @@ func TestCompareSetsLimits(t *testing.T) {
 		cell(NeverTarget, 1, 4000, 0),
 		cell("memory", 1, 5000, 0),
 		cell("journal-batch", 16, 9000, 1),
+		cell(NeverTarget, 16, 12000, 0),
 		cell("journal-batch", 64, 9000, 1), // no journal-never at 64
 	}}
 	rep.compare(targets, "journal-batch")
@@ -100,8 +108,10 @@ func TestCompareSetsLimits(t *testing.T) {
 		{1, limit1, 900 / limit1},
 		{2, 4000, 1},
 		{3, 0, 0},
-		{4, 0, 0},
-		{5, 0, 0},
+		// min(12000, 16 / (1 ms + 1/4000 s)) = 12000
+		{4, 12000, 0.75},
+		{5, 12000, 1},
+		{6, 0, 0},
 	}
 	for _, c := range checks {
 		got := rep.Cells[c.i]

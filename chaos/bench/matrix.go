@@ -119,7 +119,9 @@ type Cell struct {
 	// Limit is the ceiling of a refbroker journal cell in msg/s, computed
 	// from this run's own figures (see CellLimit); LimitFraction is
 	// MsgsPerSec over it. Zero when the run has no journal-never cell of
-	// the same producers and size, or the target is not a journal.
+	// the same producers and size, or the target is not a journal. The
+	// round trip comes from journal-never with the fewest producers of
+	// the size (give --producers 1 for the unloaded one).
 	Limit         float64 `json:"limit_msgs_per_sec,omitempty"`
 	LimitFraction float64 `json:"limit_fraction,omitempty"`
 }
@@ -129,32 +131,33 @@ type Cell struct {
 const NeverTarget = "journal-never"
 
 // CellLimit is the most msg/s a journal with fsync policy fsync can
-// acknowledge with producers producers, each waiting for its RECEIPT:
-// tsync is one fdatasync in seconds, never the journal-never msg/s of the
-// same producers and size (producers/never is then its round trip, CPU
-// queueing included). A producer's message needs an fdatasync and a
-// round trip; at best one sync covers all producers' messages at once
-// (batch), or each message has its own (always: at most 1/tsync), or no
-// sync waits (interval, never: never itself). With 1 producer both
-// syncing policies give 1 / (tsync + 1/never). It returns 0 for an
-// unknown policy or missing figures.
-func CellLimit(fsync string, producers int, tsync, never float64) float64 {
+// acknowledge with producers producers, each waiting for its RECEIPT. The
+// figures are the run's own: tsync is one fdatasync in seconds, never the
+// journal-never msg/s of the same producers and size (what the CPU allows
+// with no sync at all), rtt the journal-never round trip with one
+// producer in seconds (1/msg/s). Each producer's message needs a round
+// trip and an fdatasync after it arrives, so a producer sends at most
+// 1/(tsync + rtt) a second; at best one sync covers every producer's
+// message (batch); under always each message has its own sync, at most
+// 1/tsync in all; interval and never wait for no sync. With 1 producer
+// both syncing policies give 1 / (tsync + rtt), issue 16's limit. It
+// returns 0 for an unknown policy or missing figures.
+func CellLimit(fsync string, producers int, tsync, never, rtt float64) float64 {
 	if never <= 0 || producers < 1 {
 		return 0
 	}
 	switch {
 	case fsync == "never" || strings.HasPrefix(fsync, "interval"):
 		return never
-	case tsync <= 0:
+	case tsync <= 0 || rtt <= 0:
 		return 0
 	}
-	p := float64(producers)
-	grouped := p / (tsync + p/never)
+	limit := min(never, float64(producers)/(tsync+rtt))
 	switch fsync {
 	case "batch":
-		return grouped
+		return limit
 	case "always":
-		return min(grouped, 1/tsync)
+		return min(limit, 1/tsync)
 	}
 	return 0
 }
@@ -284,6 +287,16 @@ func (rep *Report) compare(targets []Target, reference string) {
 			never[[2]int{c.Producers, c.Size}] = c.MsgsPerSec
 		}
 	}
+	// The round trip with no sync: journal-never with the fewest
+	// producers of each size (1 in any run that has it), producers/msg/s.
+	rtt := map[int]float64{}
+	fewest := map[int]int{}
+	for _, c := range rep.Cells {
+		if c.Target == NeverTarget && c.MsgsPerSec > 0 && (fewest[c.Size] == 0 || c.Producers < fewest[c.Size]) {
+			fewest[c.Size] = c.Producers
+			rtt[c.Size] = float64(c.Producers) / c.MsgsPerSec
+		}
+	}
 	policy := map[string]string{}
 	for _, tg := range targets {
 		policy[tg.Name] = journalPolicy(tg)
@@ -307,7 +320,7 @@ func (rep *Report) compare(targets []Target, reference string) {
 			tsync = 1 / rep.Disk.SyncsPerSec
 		}
 		if pol := policy[c.Target]; pol != "" {
-			c.Limit = CellLimit(pol, c.Producers, tsync, never[k])
+			c.Limit = CellLimit(pol, c.Producers, tsync, never[k], rtt[c.Size])
 			if c.Limit > 0 {
 				c.LimitFraction = c.MsgsPerSec / c.Limit
 			}

@@ -30,11 +30,11 @@ the same run and every cell is given as a fraction of it, and as a ratio
 to the reference target. Each refbroker cell also gives the broker's mean
 fdatasync time (fsync ms) and its CPU time per message (cpu us/msg, from
 /proc). Each journal cell gets a limit, its ceiling from this run's own
-figures, and its fraction of it: with p producers, p / (t + p/N), where t
-is the cell's fdatasync time and N journal-never's msg/s at p producers
-(its round trip is p/N), at most 1/t under --fsync always, N itself for
-interval and never; with 1 producer 1 / (t + 1/N). It needs journal-never
-in --targets.
+figures, and its fraction of it: with p producers min(N, p / (t + r)),
+where t is the cell's fdatasync time, r journal-never's round trip with
+1 producer and N journal-never's msg/s at p producers; at most 1/t under
+--fsync always, N itself for interval and never; with 1 producer
+1 / (t + r). It needs journal-never in --targets.
 
 Peer brokers are measured by the same client in the same run when named
 in --targets (never by default):
