@@ -15,8 +15,9 @@ import (
 )
 
 // replicate serves the master that sent h on c: it accepts a master no
-// older than any it knows, resyncs from its snapshot, then applies its
-// groups and acknowledges them.
+// older than any it knows, is resumed from its position or else resyncs
+// from the master's snapshot, then applies its groups and acknowledges
+// them.
 func (n *Node) replicate(c net.Conn, fr *frameReader, h hello) {
 	n.mu.Lock()
 	if n.master {
@@ -127,7 +128,7 @@ func (n *Node) offerPosition(c net.Conn, fr *frameReader, w *connWriter, h hello
 // master. Until it has them all the store is marked as resyncing, so a
 // node stopped half-way is never master.
 func (n *Node) catchUp(c net.Conn, fr *frameReader, w *connWriter, h hello, pos position, lsn uint64) error {
-	n.o.Logf("replication: replica of %s (epoch %d): resuming at lsn %d, %d groups to catch up", h.ID, h.Epoch, pos.LSN, lsn-pos.LSN)
+	n.o.Logf("replication: replica of %s (epoch %d): resuming at lsn %d, %d batches to catch up", h.ID, h.Epoch, pos.LSN, lsn-pos.LSN)
 	if lsn > pos.LSN {
 		n.mu.Lock()
 		n.complete = false
