@@ -93,6 +93,14 @@ func newMariaDB(ctx context.Context, dir string, extra []string, opts []Option) 
 	if cfg.osUser != "" && os.Geteuid() == 0 {
 		osUser = "--user=" + cfg.osUser
 	}
+	initFile := filepath.Join(dir, "init.sql")
+	init := fmt.Sprintf("CREATE DATABASE IF NOT EXISTS `%s`;\n"+
+		"CREATE USER IF NOT EXISTS '%s'@'127.0.0.1' IDENTIFIED BY '%s';\n"+
+		"GRANT ALL PRIVILEGES ON *.* TO '%s'@'127.0.0.1';\n",
+		DefaultDatabase, mariaUser, mariaPassword, mariaUser)
+	if err := os.WriteFile(initFile, []byte(init), 0o600); err != nil {
+		return s, fmt.Errorf("dbserver: %w", err)
+	}
 	s.initData = func(ctx context.Context) error {
 		if err := run(ctx, nil, dir, installDB, "--no-defaults", "--datadir="+s.dataDir, osUser,
 			"--auth-root-authentication-method=normal", "--skip-test-db"); err != nil {
@@ -102,14 +110,6 @@ func newMariaDB(ctx context.Context, dir string, extra []string, opts []Option) 
 	}
 	if err := s.initData(ctx); err != nil {
 		return s, err
-	}
-	initFile := filepath.Join(dir, "init.sql")
-	init := fmt.Sprintf("CREATE DATABASE IF NOT EXISTS `%s`;\n"+
-		"CREATE USER IF NOT EXISTS '%s'@'127.0.0.1' IDENTIFIED BY '%s';\n"+
-		"GRANT ALL PRIVILEGES ON *.* TO '%s'@'127.0.0.1';\n",
-		DefaultDatabase, mariaUser, mariaPassword, mariaUser)
-	if err := os.WriteFile(initFile, []byte(init), 0o600); err != nil {
-		return s, fmt.Errorf("dbserver: %w", err)
 	}
 	s.argv = []string{server, "--no-defaults", "--datadir=" + s.dataDir, osUser,
 		"--port=" + strconv.Itoa(s.Port), "--bind-address=127.0.0.1",
