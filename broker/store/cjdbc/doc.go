@@ -29,7 +29,7 @@
 //   - first: once one database committed it; the others apply it after.
 //     An acknowledged message may be on one database only: losing that
 //     one before the others caught up loses it. Measured by the scenario
-//     cjdbc-write-first-two-dbs-lost.
+//     cjdbc-write-first-db-data-lost.
 //
 // A Write whose group cannot meet its policy any more (too many
 // databases failed) returns an error wrapping store.ErrFailed and the
