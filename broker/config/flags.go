@@ -61,7 +61,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		func(c *Config, v string) error { c.Store = v; return nil })
 	f.def("db-driver", "jdbc store `database`: sqlite (a file under --data), postgres or mysql (MariaDB); with several --dsn, once for all of them or once per --dsn in the same order", "sqlite", false,
 		func(c *Config, v string) error { c.DBDriver = v; return nil })
-	f.def("dsn", "jdbc store data source `name`, e.g. postgres://user@127.0.0.1:5432/db or user@tcp(127.0.0.1:3306)/db; empty with sqlite. Given several times: replicated JDBC (C-JDBC), every write to each database (a sqlite one is a file path, relative to --data)", "", false,
+	f.def("dsn", "jdbc store data source `name`, e.g. postgres://user@127.0.0.1:5432/db or user@tcp(127.0.0.1:3306)/db (several servers, tcp(h1:3306,h2:3306), for a Galera cluster: the first ready one, in order); empty with sqlite. Given several times: replicated JDBC (C-JDBC), every write to each database (a sqlite one is a file path, relative to --data)", "", false,
 		func(c *Config, v string) error { c.DSN = v; return nil })
 	f.def("write-policy", "replicated jdbc (several --dsn): RECEIPT once all enabled databases committed (all), more than half of them (majority), or the first one (first; may lose what only that database had)", d.WritePolicy, false,
 		func(c *Config, v string) error { c.WritePolicy = v; return nil })
