@@ -37,6 +37,10 @@ type Options struct {
 	// Now is the clock the writeback model ages files by; nil is
 	// time.Now.
 	Now func() time.Time
+	// AllowOther lets every user and namespace reach the mount
+	// (allow_other), not only the mounting process's user: a container's
+	// processes reach it through a bind mount (the docker driver).
+	AllowOther bool
 }
 
 // Stats describe an FS's unsynced data.
@@ -144,6 +148,7 @@ func Mount(backing, mountpoint string, opt Options) (*FS, error) {
 			// File locks go to the backing file (locks.go) or stay in
 			// the kernel.
 			EnableLocks: opt.SharedLocks,
+			AllowOther:  opt.AllowOther,
 		},
 	})
 	if err != nil {

@@ -36,8 +36,10 @@ from this machine's Debian packages (lossbench images), or of the images
 a registry is reachable; never pulled by lossbench).
 --driver auto (the default) uses docker when an engine answers and the image
 builds, else local, and prints which and why; a scenario docker cannot run
-(a disk fault needing FUSE under the node, a database image that cannot be
-made) runs on local.
+(a database image that cannot be made, a broker kind without an image)
+runs on local. Power cuts and disk faults run on docker too: the node's
+data is served through lazyfs (FUSE, as root) on the host and bind-mounted
+into its container.
 
 Each scenario writes DIR/<run-id>/<scenario>/: plan.json (the resolved
 scenario), history.jsonl, result.json, summary.md and logs/<node>.log.

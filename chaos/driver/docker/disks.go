@@ -83,6 +83,9 @@ func (d *Driver) WipeNode(ctx context.Context, name string) error {
 		}
 		n.id = ""
 	}
+	if n.lazy != nil {
+		n.lazy.PowerCut() // the lost machine's page cache goes with it
+	}
 	for _, v := range vols {
 		if err := d.removeVolume(ctx, v); err != nil {
 			return fmt.Errorf("docker: machine of %s: %w", name, err)

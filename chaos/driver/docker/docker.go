@@ -36,6 +36,7 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
+	"github.com/lossbench/lossbench/chaos/lazyfs"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -83,9 +84,11 @@ type Driver struct {
 	dbMu      sync.Mutex // serialises startDatabases
 	dbStarted bool
 
-	notes []string
-	log   func(string, ...any)
-	exits *exits
+	notes     []string
+	writeback string // the lazyfs writeback model, "" with no lazyfs (lazyfs.go)
+	faulter          // the driver.DiskFaulter, on the views faultFS finds
+	log       func(string, ...any)
+	exits     *exits
 
 	siteMu  sync.Mutex
 	closeMu sync.Mutex
@@ -243,7 +246,10 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		}
 	}
 	if fs := slices.Concat(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {
-		return nil, fmt.Errorf("docker: nodes %v: power cuts and disk faults need a fault-injecting filesystem (FUSE) under the node, which the docker driver does not serve yet: %w", slices.Compact(slices.Sorted(slices.Values(fs))), driver.ErrUnsupported)
+		// lazyfs runs in this process, on the engine's host.
+		if err := lazyfs.Available(); err != nil {
+			return nil, fmt.Errorf("docker: nodes %v: power cuts and disk faults serve the node's data through lazyfs (FUSE) on this machine: %v: %w", slices.Compact(slices.Sorted(slices.Values(fs))), err, driver.ErrUnsupported)
+		}
 	}
 	cli, err := Client(ctx)
 	if err != nil {
@@ -272,9 +278,10 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 	d := &Driver{cfg: cfg, cli: cli, img: img, owner: owner(), log: cfg.Log,
 		nets: map[string]*site{}, nodes: map[string]*node{}, disks: map[string]*disk{}, holders: map[string]string{}, dbs: map[string]*database{},
 		px: proxies.New("docker", cfg.Log), exits: newExits()}
+	d.faulter = faulter{Name: "docker", Find: d.faultFS, Log: d.log}
 	d.base = map[string]string{LabelDriver: "docker", LabelRun: cfg.RunID, LabelScenario: cfg.Scenario, LabelOwner: d.owner}
 	d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", img.Ref, img.ID, img.Size))
-	for _, step := range []func(context.Context) error{d.layoutSites, d.layoutDisks, d.layoutNodes, d.layoutLinks, d.layoutDatabases, d.createNodes} {
+	for _, step := range []func(context.Context) error{d.layoutSites, d.layoutDisks, d.layoutNodes, d.layoutLazyFS, d.layoutLinks, d.layoutDatabases, d.createNodes} {
 		if err := step(ctx); err != nil {
 			return d, err
 		}
@@ -385,6 +392,19 @@ func Reap(ctx context.Context, cli *client.Client) ([]string, error) {
 	}
 	vs, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 	if err == nil {
+		var dirs []string
+		for _, v := range vs.Items {
+			if ownerGone(v.Labels[LabelOwner]) {
+				dirs = append(dirs, v.Mountpoint)
+			}
+		}
+		if len(dirs) > 0 { // the lazyfs mounts over them first
+			unmounted, err := reapLazy(dirs)
+			did = append(did, unmounted...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
 		for _, v := range vs.Items {
 			if !ownerGone(v.Labels[LabelOwner]) {
 				continue
@@ -426,7 +446,7 @@ func firstName(names []string) string {
 // Info describes the driver for reports: each node's command line inside
 // its container, and the image with its ID in the notes.
 func (d *Driver) Info() driver.Info {
-	in := driver.Info{Name: "docker", Brokers: map[string][]string{}, Notes: append([]string(nil), d.notes...)}
+	in := driver.Info{Name: "docker", Brokers: map[string][]string{}, Notes: append([]string(nil), d.notes...), Writeback: d.writeback}
 	for name, n := range d.nodes {
 		in.Brokers[name] = n.argv()
 	}
@@ -457,7 +477,7 @@ func (d *Driver) Close() error {
 	err := removeRun(ctx, d.cli, d.cfg.RunID, d.owner)
 	d.exits.wait(ctx)
 	d.cli.Close()
-	return err
+	return errors.Join(err, d.unmountLazy())
 }
 
 // removeRun removes every container, volume and network of run made by

@@ -23,6 +23,7 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/driver/drivertest"
 	"github.com/lossbench/lossbench/chaos/fault"
+	"github.com/lossbench/lossbench/chaos/lazyfs"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -114,7 +115,11 @@ func childHarness(run string) int {
 	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
 		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}}},
 		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1"}}}
-	d, err := New(context.Background(), driver.Config{Topology: topo, RunID: run, Scenario: "sigkill", Dir: dir})
+	cfg := driver.Config{Topology: topo, RunID: run, Scenario: "sigkill", Dir: dir}
+	if lazyfs.Available() == nil {
+		cfg.PowerCutNodes = []string{"a1"} // its data on lazyfs, whose server dies with the harness
+	}
+	d, err := New(context.Background(), cfg)
 	if err == nil {
 		err = d.Start(context.Background(), "a1")
 	}
@@ -131,8 +136,9 @@ func childHarness(run string) int {
 }
 
 // TestReapAfterSIGKILL: a harness killed with SIGKILL leaves its
-// container, volume and network (no Close ran); the next driver's Open
-// removes them (Reap), as the Docker API then shows.
+// container, volume and network (no Close ran), and the lazyfs mount of
+// its node's data (its server gone); the next driver's Open removes them
+// (Reap), as the Docker API and /proc/self/mountinfo then show.
 func TestReapAfterSIGKILL(t *testing.T) {
 	cli := engine(t)
 	run := "sigkill-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -160,7 +166,11 @@ func TestReapAfterSIGKILL(t *testing.T) {
 	if len(left) < 3 {
 		t.Fatalf("after SIGKILL the run left %q, want its container, volume and network", left)
 	}
-	t.Logf("left by the killed harness: %q", left)
+	mounts := lazyMounts(t, run)
+	if lazyfs.Available() == nil && len(mounts) != 1 {
+		t.Fatalf("after SIGKILL the run left lazyfs mounts %q, want a1's", mounts)
+	}
+	t.Logf("left by the killed harness: %q, mounts %q", left, mounts)
 	did, err := Reap(context.Background(), cli)
 	if err != nil {
 		t.Fatalf("Reap: %v", err)
@@ -168,6 +178,9 @@ func TestReapAfterSIGKILL(t *testing.T) {
 	t.Logf("reap: %q", did)
 	if left := leftovers(t, cli, run); len(left) > 0 {
 		t.Fatalf("after Reap the killed run still has %q", left)
+	}
+	if m := lazyMounts(t, run); len(m) > 0 {
+		t.Fatalf("after Reap the killed run still has lazyfs mounts %q", m)
 	}
 }
 
@@ -378,22 +391,6 @@ func TestSiteNetworkFaults(t *testing.T) {
 	}
 	if !attached() || !d.Running("a1") {
 		t.Fatalf("after recovery a1 attached=%v running=%v", attached(), d.Running("a1"))
-	}
-}
-
-// TestFUSEFaultsUnsupported: a scenario whose nodes need the fault
-// filesystem (a power cut, a disk error or stall) is refused as
-// unsupported before anything is made, so --driver auto runs it on local
-// instead of skipping its fault in a container.
-func TestFUSEFaultsUnsupported(t *testing.T) {
-	for _, cfg := range []driver.Config{
-		{Dir: t.TempDir(), PowerCutNodes: []string{"a1"}},
-		{Dir: t.TempDir(), FaultFSNodes: []string{"a1", "a2"}},
-	} {
-		d, err := New(context.Background(), cfg)
-		if d != nil || !errors.Is(err, driver.ErrUnsupported) || !strings.Contains(err.Error(), "FUSE") {
-			t.Errorf("New(%v, %v) = %v, %v; want nil and an ErrUnsupported naming FUSE", cfg.PowerCutNodes, cfg.FaultFSNodes, d, err)
-		}
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
+	"github.com/lossbench/lossbench/chaos/lazyfs"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -42,6 +43,13 @@ type node struct {
 	dataVo string // the volume holding it when the node has no disk
 	logP   string
 	past   string // output of the containers a machine-lost replaced
+
+	dataDisk string // the disk holding data ("" with dataVo)
+	// lazy serves the data folder through lazyfs on the host, from
+	// backing (a folder of the data's volume), for power cuts and disk
+	// faults (lazyfs.go); nil when no such fault names the node.
+	lazy    *lazyfs.FS
+	backing string
 
 	mu   sync.Mutex
 	ip   string // the container's address on its site network while it runs
@@ -79,6 +87,7 @@ func (d *Driver) layoutNodes(ctx context.Context) error {
 		for _, sd := range d.cfg.Topology.Disks {
 			if slices.Contains(sd.Attached(), sn.Name) && sd.MirrorOf == "" {
 				n.data = d.disks[sd.Name].target + "/data"
+				n.dataDisk = sd.Name
 				break
 			}
 		}
@@ -205,7 +214,9 @@ func (d *Driver) createNode(ctx context.Context, n *node) error {
 			mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: dk.volume, Target: dk.target})
 		}
 	}
-	if n.dataVo != "" {
+	if n.lazy != nil {
+		mounts = append(mounts, n.lazyMount())
+	} else if n.dataVo != "" {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: n.dataVo, Target: n.data})
 	}
 	env := map[string]string{}
@@ -277,6 +288,9 @@ func (d *Driver) start(ctx context.Context, name string, args []string) error {
 		return err
 	}
 	if err := d.startDatabases(ctx); err != nil {
+		return err
+	}
+	if err := n.ensureBacking(); err != nil {
 		return err
 	}
 	if err := d.withArgs(ctx, n, args); err != nil {

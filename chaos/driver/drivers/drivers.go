@@ -131,8 +131,8 @@ func Open(ctx context.Context, name string, cfg driver.Config) (driver.Driver, e
 
 // OpenAuto opens the first driver that works here and runs cfg: one
 // whose probe fails, or that cannot run this topology (its Open fails
-// with driver.ErrUnsupported: a FUSE disk fault or a database image that
-// cannot be made, on docker), gives way to
+// with driver.ErrUnsupported: a database image that cannot be made, or
+// a FUSE disk fault where FUSE is unavailable, on docker), gives way to
 // the next. why says which and why.
 func OpenAuto(ctx context.Context, cfg driver.Config) (d driver.Driver, name, why string, err error) {
 	var skipped []string

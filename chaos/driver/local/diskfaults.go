@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"syscall"
 
 	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/driver/internal/faultfs"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
@@ -17,6 +17,8 @@ var (
 	_ driver.TornPowerCutter = (*Driver)(nil)
 	_ driver.DiskCorrupter   = (*Driver)(nil)
 )
+
+type faulter = faultfs.Faulter
 
 // faultFS returns the lazyfs views of disk that a fault hits: node's
 // alone when node is set (one node's path to a shared disk), else every
@@ -64,81 +66,6 @@ func (d *Driver) faultFS(disk, node string) ([]*lazyfs.FS, error) {
 		out = append(out, n.lazy)
 	}
 	return out, nil
-}
-
-// path says whose path to the disk a fault hits, for the log.
-func path(node string) string {
-	if node == "" {
-		return ""
-	}
-	return " (" + node + "'s path only)"
-}
-
-// errnos maps scenario.Errnos to their values.
-var errnos = map[string]syscall.Errno{"EIO": syscall.EIO, "ENOSPC": syscall.ENOSPC}
-
-// DiskError makes ops on the disk's files fail with errno until
-// ClearDiskError.
-func (d *Driver) DiskError(ctx context.Context, disk, node, errno string, ops []string) error {
-	ls, err := d.faultFS(disk, node)
-	if err != nil {
-		return err
-	}
-	e, ok := errnos[errno]
-	if !ok {
-		return fmt.Errorf("local: disk %s: errno %q: expected one of %v", disk, errno, scenario.Errnos)
-	}
-	var set lazyfs.Op
-	for _, o := range ops {
-		op, err := lazyfs.ParseOp(o)
-		if err != nil {
-			return fmt.Errorf("local: disk %s: %w", disk, err)
-		}
-		set |= op
-	}
-	for _, l := range ls {
-		l.InjectError(lazyfs.ErrorRule{Errno: e, Ops: set})
-	}
-	d.opt.Log("disk %s%s: %v fails with %s", disk, path(node), ops, errno)
-	return nil
-}
-
-// ClearDiskError ends the disk's errors.
-func (d *Driver) ClearDiskError(ctx context.Context, disk, node string) error {
-	ls, err := d.faultFS(disk, node)
-	if err != nil {
-		return err
-	}
-	for _, l := range ls {
-		l.ClearErrors()
-	}
-	return nil
-}
-
-// StallDisk holds every operation on the disk until EndDiskStall (or the
-// longest duration a scenario may have).
-func (d *Driver) StallDisk(ctx context.Context, disk, node string) error {
-	ls, err := d.faultFS(disk, node)
-	if err != nil {
-		return err
-	}
-	for _, l := range ls {
-		l.Stall(scenario.MaxDuration)
-	}
-	d.opt.Log("disk %s%s: stalled", disk, path(node))
-	return nil
-}
-
-// EndDiskStall ends the disk's stall.
-func (d *Driver) EndDiskStall(ctx context.Context, disk, node string) error {
-	ls, err := d.faultFS(disk, node)
-	if err != nil {
-		return err
-	}
-	for _, l := range ls {
-		l.Unstall()
-	}
-	return nil
 }
 
 // TornPowerCut is PowerCut keeping a prefix of the last unsynced write.

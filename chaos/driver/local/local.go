@@ -88,6 +88,8 @@ type Driver struct {
 	lazyErr error
 	// writeback describes the lazyfs writeback model, "" with no lazyfs.
 	writeback string
+	// faulter is the driver.DiskFaulter, on the views faultFS finds.
+	faulter
 
 	exitMu sync.Mutex
 	exits  []driver.Exit // how node processes ended
@@ -142,6 +144,7 @@ func New(topo scenario.Topology, opt Options) (*Driver, error) {
 		disks: map[string]*disk{},
 		px:    proxies.New("local", opt.Log),
 	}
+	d.faulter = faulter{Name: "local", Find: d.faultFS, Log: opt.Log}
 	d.state, err = newStateFile(opt.StateDir, dir)
 	if err != nil {
 		return d, err

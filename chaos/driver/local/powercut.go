@@ -9,8 +9,8 @@ import (
 	"slices"
 
 	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/driver/internal/faultfs"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
-	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 var _ driver.PowerCutter = (*Driver)(nil)
@@ -38,10 +38,11 @@ func (d *Driver) layoutLazyFS() error {
 		d.notes = append(d.notes, fmt.Sprintf("power-cut and disk faults unsupported on %v: %v", nodes, err))
 		return nil
 	}
-	wb, err := d.writebackModel()
+	wb, desc, err := faultfs.Writeback(d.opt.Writeback)
 	if err != nil {
-		return err
+		return fmt.Errorf("local: %w", err)
 	}
+	d.writeback = desc
 	for _, name := range nodes {
 		n, err := d.node(name)
 		if err != nil {
@@ -66,28 +67,6 @@ func (d *Driver) layoutLazyFS() error {
 		d.notes = append(d.notes, fmt.Sprintf("node %s: data folder %s served through lazyfs at %s: writes not fsynced are lost on power-cut; metadata operations are durable at once", name, n.backing, mnt))
 	}
 	return nil
-}
-
-// writebackModel is the lazyfs writeback of Options.Writeback, and
-// records what it is for Info.
-func (d *Driver) writebackModel() (lazyfs.Writeback, error) {
-	switch d.opt.Writeback {
-	case scenario.WritebackNone:
-		d.writeback = "none: only fsync makes data durable"
-		return lazyfs.Writeback{}, nil
-	case scenario.WritebackHost, "":
-		wb, err := lazyfs.HostWriteback()
-		if err != nil {
-			return wb, fmt.Errorf("local: %w", err)
-		}
-		if wb.None() {
-			d.writeback = "host: none (this machine's periodic writeback is off: vm.dirty_writeback_centisecs or vm.dirty_expire_centisecs is 0)"
-		} else {
-			d.writeback = "host: " + wb.String() + " (vm.dirty_expire_centisecs, vm.dirty_writeback_centisecs)"
-		}
-		return wb, nil
-	}
-	return lazyfs.Writeback{}, fmt.Errorf("local: writeback %q: expected one of %v", d.opt.Writeback, scenario.WritebackModels)
 }
 
 // PowerCut kills node (SIGKILL) and drops every write its lazyfs data
