@@ -45,7 +45,8 @@ func sendKiBs(t *testing.T, st store.Store, from, n int) {
 }
 
 // outage cuts a from b until a has dropped b, writes n messages from i
-// on a alone (min-replicas 0), runs during (if any), heals, and waits
+// on a alone (min-replicas 0), runs during (if any) once b has stopped
+// serving the cut connection, heals, and waits
 // until b has caught up; it returns how b rejoined and with how many
 // bytes.
 func outage(t *testing.T, c *cluster, a, b *Node, st store.Store, i, n int, during func()) (string, int64) {
@@ -54,6 +55,7 @@ func outage(t *testing.T, c *cluster, a, b *Node, st store.Store, i, n int, duri
 	waitFor(t, "b dropped", func() bool { return a.Status().InSync == 0 })
 	sendKiBs(t, st, i, n)
 	if during != nil {
+		b.waitReplicaSide() // b's side of the cut link has ended too
 		during()
 	}
 	c.mem.Heal("a", "b")
@@ -233,6 +235,10 @@ func TestPositionReadBack(t *testing.T) {
 	c, a, b, st := asyncPair(t)
 	sendKiBs(t, st, 0, 20)
 	caughtUp(t, a, b)
+	waitFor(t, "b's position recorded", func() bool {
+		p := b.position()
+		return p != nil && p.LSN == a.Status().LSN
+	})
 	at := *b.position()
 	next := b.nextSeq()
 	path := b.positionPath()
