@@ -43,6 +43,10 @@ func TestHelp(t *testing.T) {
 		{[]string{"run", "--driver", "vm", "../../scenarios/suite/journal-batch-kill9.yaml"}, exitBad, []string{`--driver vm: driver "vm": not one of auto, docker, local`}},
 		{[]string{"run", "--driver", "local", "--refbroker-image", "x/y:z", "../../scenarios/suite/journal-batch-kill9.yaml"}, exitBad, []string{"--refbroker-image x/y:z: the local driver runs no images"}},
 		{[]string{"run", "--driver", "local", "--postgres-image", "postgres:15", "../../scenarios/suite/jdbc-postgres-db-lost.yaml"}, exitBad, []string{"--postgres-image postgres:15: the local driver runs no images"}},
+		// lossbench matrix takes lossbench run's flags (runFlags).
+		{[]string{"matrix", "--help"}, exitOK, []string{"-refbroker-image", "-postgres-image", "-mariadb-image", "-send-timeout", "-broker-bin"}},
+		{[]string{"matrix", "--driver", "local", "--mariadb-image", "mariadb:10.11", "../../scenarios/suite/memory-broker-crash.yaml"}, exitBad, []string{"lossbench matrix: --mariadb-image mariadb:10.11: the local driver runs no images"}},
+		{[]string{"matrix", "--driver", "vm", "../../scenarios/suite/memory-broker-crash.yaml"}, exitBad, []string{`lossbench matrix: --driver vm: driver "vm": not one of`}},
 	}
 	for _, c := range cases {
 		code, out, errs := runMain(c.args...)

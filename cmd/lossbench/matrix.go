@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/lossbench/lossbench/chaos/bench"
-	"github.com/lossbench/lossbench/chaos/driver/drivers"
 	"github.com/lossbench/lossbench/chaos/runner"
 	"github.com/lossbench/lossbench/reports/report"
 	"github.com/lossbench/lossbench/scenarios/scenario"
@@ -24,7 +23,7 @@ var defaultMatrixFiles = []string{"scenarios/suite/*.yaml", "scenarios/matrix/*.
 func init() {
 	register(command{
 		name:    "matrix",
-		usage:   "[--seeds N] [--out DIR] [--driver auto|docker|local] [--no-bench] [FILE…]",
+		usage:   "[--seeds N] [--out DIR] [--driver auto|docker|local] [--*-image REF] [--no-bench] [FILE…]",
 		summary: "the DR matrix in one run: every (strategy, failure) cell with several seeds, and a bench of every strategy",
 		help: `Runs every scenario (default: ` + strings.Join(defaultMatrixFiles, " ") + `) with
 --seeds seeds each, and a bench of every strategy the scenarios name, then
@@ -42,6 +41,10 @@ journal-batch and to the disk's fsync limit, from the bench of this run.
 Progress goes to standard error: the cell, the seed, the phase and the
 time left. A run that errors (a broker that does not start) is reported
 in its cell and the matrix goes on; the bench failing does too.
+
+--driver, --broker-bin, --refbroker-image, --postgres-image,
+--mariadb-image and --send-timeout are lossbench run's (lossbench run
+--help): the scenarios run as there.
 
 Writes DIR/<run-id>/: bench/bench.json, seed-<S>/<scenario>/ per run,
 errors.json, matrix.txt and report.html. Exit 0 when every run met its
@@ -62,14 +65,12 @@ func runMatrix(ctx context.Context, cmd *command, st *stdio, args []string) int 
 	fs := cmd.flags(st)
 	seeds := fs.Int("seeds", 3, "seeds per scenario: its own seed, +1, +2, …")
 	out := fs.String("out", "results", "results folder; the run writes `DIR`/<run-id>/")
-	drv := fs.String("driver", drivers.Auto, "where the topologies run: "+drivers.Help())
-	brokerBin := fs.String("broker-bin", "", "refbroker executable (default: refbroker next to lossbench, else go build)")
+	rf := addRunFlags(fs)
 	runID := fs.String("run-id", "", "name of this run's folder inside --out (default: matrix-<UTC time>)")
 	noBench := fs.Bool("no-bench", false, "run the cells only, no bench")
 	benchTargets := fs.String("bench-targets", "", "bench targets (default: journal-batch and, per scenario, the first target of its matrix bench, its strategy, its row's target)")
 	benchDur := fs.Duration("bench-duration", 3*time.Second, "measured window per bench cell")
 	benchWarmup := fs.Duration("bench-warmup", time.Second, "unmeasured warm-up per bench cell")
-	sendTimeout := fs.Duration("send-timeout", 5*time.Second, "how long a send waits for its receipt before its outcome is unknown")
 	files, code, ok := cmd.parse(fs, args)
 	if !ok {
 		return code
@@ -105,17 +106,9 @@ func runMatrix(ctx context.Context, cmd *command, st *stdio, args []string) int 
 				s.File, s.Strategy, strings.Join(scenario.MatrixRowNames(), ", "))
 		}
 	}
-	name, why, err := drivers.Choose(ctx, *drv, "")
-	if err == nil {
-		err = drivers.Check(ctx, name, "")
-	}
-	if err != nil {
-		fmt.Fprintf(st.err, "lossbench matrix: --driver %s: %v\n", *drv, err)
+	opt, ok := rf.options(ctx, st, "lossbench matrix")
+	if !ok {
 		return exitBad
-	}
-	fmt.Fprintf(st.err, "lossbench matrix: driver %s (%s)\n", name, why)
-	if *drv == drivers.Auto {
-		name = drivers.Auto
 	}
 	root := filepath.Join(*out, *runID)
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -123,9 +116,9 @@ func runMatrix(ctx context.Context, cmd *command, st *stdio, args []string) int 
 		return exitBad
 	}
 	prog := runner.NewProgress(st.err, isTerminal(st.err))
-	opt := runner.Options{Out: root, Driver: name, SendTimeout: *sendTimeout, Progress: prog, SeedSet: true}
+	opt.Out, opt.Progress, opt.SeedSet = root, prog, true
 	if runner.NeedsRefBroker(scs) || !*noBench {
-		bin, err := runner.FindBroker(ctx, *brokerBin, root)
+		bin, err := runner.FindBroker(ctx, *rf.brokerBin, root)
 		if err != nil {
 			fmt.Fprintf(st.err, "lossbench matrix: %v\n", err)
 			return exitBad

@@ -7,11 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/lossbench/lossbench/chaos/driver/drivers"
 	"github.com/lossbench/lossbench/chaos/runner"
 	"github.com/lossbench/lossbench/reports/report"
 	"github.com/lossbench/lossbench/reports/result"
@@ -60,15 +58,10 @@ not parse, a broker that cannot be built or started).`,
 
 func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	fs := cmd.flags(st)
-	drv := fs.String("driver", drivers.Auto, "where the topology runs: "+drivers.Help())
+	rf := addRunFlags(fs)
 	out := fs.String("out", "results", "results folder; each run writes `DIR`/<run-id>/<scenario>/")
 	seed := fs.Int64("seed", 0, "replay with this seed instead of each scenario's own")
-	brokerBin := fs.String("broker-bin", "", "refbroker executable (default: refbroker next to lossbench, else go build)")
-	brokerImage := fs.String("refbroker-image", "", "docker driver: run refbroker nodes from this image `REF`, which the engine must have (never pulled; default: lossbench/refbroker:<hash> built from this source)")
-	pgImage := fs.String("postgres-image", "", "docker driver: run PostgreSQL databases from this image `REF` (e.g. postgres:15), which the engine must have (never pulled; default: lossbench/postgres:<hash> made from this machine's Debian packages)")
-	mariaImage := fs.String("mariadb-image", "", "docker driver: run MariaDB databases from this image `REF` (e.g. mariadb:10.11), which the engine must have (never pulled; default: lossbench/mariadb:<hash> made from this machine's Debian packages)")
 	runID := fs.String("run-id", "", "name of this run's folder inside --out: letters, digits, '.', '_', '-' (default: the UTC start time)")
-	sendTimeout := fs.Duration("send-timeout", 5*time.Second, "how long a send waits for its receipt before its outcome is unknown")
 	files, code, ok := cmd.parse(fs, args)
 	if !ok {
 		return code
@@ -84,46 +77,21 @@ func runRun(ctx context.Context, cmd *command, st *stdio, args []string) int {
 		fmt.Fprintf(st.err, "lossbench run: --run-id %q: expected %s (it names a folder inside --out)\n", *runID, scenario.NameRule)
 		return exitBad
 	}
-	name, why, err := drivers.Choose(ctx, *drv, *brokerImage)
-	if err == nil {
-		err = drivers.Check(ctx, name, *brokerImage)
-	}
-	if err != nil {
-		fmt.Fprintf(st.err, "lossbench run: --driver %s: %v\n", *drv, err)
+	opt, ok := rf.options(ctx, st, "lossbench run")
+	if !ok {
 		return exitBad
-	}
-	if *brokerImage != "" && name == "local" {
-		fmt.Fprintf(st.err, "lossbench run: --refbroker-image %s: the local driver runs no images (driver local: %s)\n", *brokerImage, why)
-		return exitBad
-	}
-	dbImages := map[string]string{}
-	for flagName, v := range map[string]*string{"postgres-image": pgImage, "mariadb-image": mariaImage} {
-		if *v == "" {
-			continue
-		}
-		if name == "local" {
-			fmt.Fprintf(st.err, "lossbench run: --%s %s: the local driver runs no images (driver local: %s)\n", flagName, *v, why)
-			return exitBad
-		}
-		dbImages[strings.TrimSuffix(flagName, "-image")] = *v
-	}
-	fmt.Fprintf(st.err, "lossbench run: driver %s (%s)\n", name, why)
-	if *drv == drivers.Auto {
-		// Each scenario still falls back to the next driver when this
-		// one cannot run its topology (a server database on docker).
-		name = drivers.Auto
 	}
 	scs, ok := loadScenarios(st, files)
 	if !ok {
 		return exitBad
 	}
-	opt := runner.Options{Out: *out, RunID: *runID, Seed: *seed, SeedSet: seedSet, Driver: name, SendTimeout: *sendTimeout, BrokerImage: *brokerImage, DatabaseImages: dbImages,
-		Progress: runner.NewProgress(st.err, isTerminal(st.err))}
+	opt.Out, opt.RunID, opt.Seed, opt.SeedSet = *out, *runID, *seed, seedSet
+	opt.Progress = runner.NewProgress(st.err, isTerminal(st.err))
 	if opt.RunID == "" {
 		opt.RunID = runner.NewRunID(time.Now())
 	}
 	if runner.NeedsRefBroker(scs) {
-		bin, err := runner.FindBroker(ctx, *brokerBin, filepath.Join(*out, opt.RunID))
+		bin, err := runner.FindBroker(ctx, *rf.brokerBin, filepath.Join(*out, opt.RunID))
 		if err != nil {
 			fmt.Fprintf(st.err, "lossbench run: %v\n", err)
 			return exitBad
