@@ -101,7 +101,10 @@ func (s *Store) prepare(group []*request) *pending {
 		added map[uint64]int // seq -> index in rs, for an ack of a same-group add
 	)
 	for _, r := range group {
-		if err := s.validate(r.b); err != nil {
+		// A batch acknowledging a message that is not live is refused
+		// before any of it touches the shared transaction: one bad batch
+		// must not fail the others in its group.
+		if err := store.CheckAcks("sqlstore", r.b.Acks, s.live); err != nil {
 			s.stats.reject()
 			r.done <- err
 			continue
@@ -178,29 +181,6 @@ func (s *Store) commit(conn *sql.Conn, p *pending) {
 	for _, r := range p.accepted {
 		r.done <- err
 	}
-}
-
-// validate refuses a batch that acknowledges a message that is not live
-// (unknown, already acknowledged, or twice in the batch), before any of
-// it touches the shared transaction: one bad batch must not fail the
-// others in its group. It changes nothing.
-func (s *Store) validate(b *store.Batch) error {
-	var seen map[uint64]struct{}
-	if len(b.Acks) > 1 {
-		seen = make(map[uint64]struct{}, len(b.Acks))
-	}
-	for _, seq := range b.Acks {
-		if _, ok := s.live[seq]; !ok {
-			return fmt.Errorf("sqlstore: ack of unknown message %d", seq)
-		}
-		if seen != nil {
-			if _, dup := seen[seq]; dup {
-				return fmt.Errorf("sqlstore: message %d acknowledged twice in one batch", seq)
-			}
-			seen[seq] = struct{}{}
-		}
-	}
-	return nil
 }
 
 // compact drops adds marked -1 (acknowledged within the same commit) and

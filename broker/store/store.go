@@ -16,6 +16,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 )
 
 // ErrClosed is returned by a store used after Close.
@@ -131,4 +133,30 @@ type Applier interface {
 	Apply(ctx context.Context, bs []*Batch, next uint64) error
 	// NextSeq is the Seq the store would give the next add of a Write.
 	NextSeq() uint64
+}
+
+// CheckAcks returns an error, prefixed by who, when acks name a message
+// that is not in live (unknown or already acknowledged) or one message
+// twice: the check a store makes of a Batch before applying any of it,
+// so that a refused batch changes nothing.
+func CheckAcks[V any](who string, acks []uint64, live map[uint64]V) error {
+	const small = 16 // up to this many, a scan beats a set
+	for i, seq := range acks {
+		if _, ok := live[seq]; !ok {
+			return fmt.Errorf("%s: ack of unknown message %d", who, seq)
+		}
+		if len(acks) <= small && slices.Contains(acks[:i], seq) {
+			return fmt.Errorf("%s: message %d acknowledged twice in one batch", who, seq)
+		}
+	}
+	if len(acks) > small {
+		seen := make(map[uint64]struct{}, len(acks))
+		for _, seq := range acks {
+			if _, dup := seen[seq]; dup {
+				return fmt.Errorf("%s: message %d acknowledged twice in one batch", who, seq)
+			}
+			seen[seq] = struct{}{}
+		}
+	}
+	return nil
 }

@@ -516,7 +516,7 @@ func (s *Store) dispatch(group []*request) {
 	d := &dispatch{g: g, counted: map[int]bool{}}
 	added := map[uint64]int{}
 	for _, r := range group {
-		if err := s.validate(r.b); err != nil {
+		if err := store.CheckAcks("cjdbc", r.b.Acks, s.live); err != nil {
 			r.done <- err
 			continue
 		}
@@ -589,21 +589,6 @@ func (s *Store) dispatch(group []*request) {
 		}
 	}
 	s.cond.Broadcast()
-}
-
-// validate refuses a batch that acknowledges a message that is not live.
-func (s *Store) validate(b *store.Batch) error {
-	seen := map[uint64]bool{}
-	for _, seq := range b.Acks {
-		if _, ok := s.live[seq]; !ok {
-			return fmt.Errorf("cjdbc: ack of unknown message %d", seq)
-		}
-		if seen[seq] {
-			return fmt.Errorf("cjdbc: message %d acknowledged twice in one batch", seq)
-		}
-		seen[seq] = true
-	}
-	return nil
 }
 
 // report records one counted database's outcome of d (under s.mu).

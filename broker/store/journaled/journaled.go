@@ -248,15 +248,8 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 func (s *Store) assign(g *gen, b *store.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, seq := range b.Acks {
-		if _, ok := s.live[seq]; !ok {
-			return fmt.Errorf("journaled: ack of unknown message %d", seq)
-		}
-		for _, prev := range b.Acks[:i] {
-			if prev == seq {
-				return fmt.Errorf("journaled: message %d acknowledged twice in one batch", seq)
-			}
-		}
+	if err := store.CheckAcks("journaled", b.Acks, s.live); err != nil {
+		return err
 	}
 	for _, seq := range b.Acks {
 		if s.live[seq].gen != 0 {

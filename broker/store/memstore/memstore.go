@@ -66,10 +66,8 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 // keep, its adds get the next seqs; with keep they keep theirs, which
 // must increase above every seq so far (Apply).
 func (s *Store) applyLocked(b *store.Batch, keep bool) error {
-	for _, seq := range b.Acks {
-		if _, ok := s.live[seq]; !ok {
-			return fmt.Errorf("memstore: ack of unknown message %d", seq)
-		}
+	if err := store.CheckAcks("memstore", b.Acks, s.live); err != nil {
+		return err
 	}
 	if keep {
 		want := s.next

@@ -56,6 +56,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"AcksRemoveAcrossReopen", true, testAcksRemoveAcrossReopen},
 		{"BatchAddsAndAcks", true, testBatchAddsAndAcks},
 		{"AckUnknownRejectsBatch", false, testAckUnknown},
+		{"AckTwiceRejectsBatch", false, testAckTwice},
 		{"SeqsIncrease", false, testSeqsIncrease},
 		{"SeqsNotReusedAfterReopen", true, testSeqsNotReused},
 		{"ExactBytes", false, testExactBytes},
@@ -292,6 +293,28 @@ func testAckUnknown(t *testing.T, h Harness) {
 	if len(got) != 1 || got[0].Seq != seqs[0] {
 		t.Fatalf("after a rejected batch recovered %v, want only message %d", got, seqs[0])
 	}
+}
+
+// testAckTwice: a batch acknowledging one message twice, in a short
+// batch and in a long one, is refused and changes nothing: the message
+// is still there to acknowledge once.
+func testAckTwice(t *testing.T, h Harness) {
+	s := open(t, h)
+	recoverAll(t, s)
+	var msgs []*store.Message
+	for i := 0; i < 20; i++ {
+		msgs = append(msgs, msg(i))
+	}
+	seqs := add(t, s, msgs...)
+	for _, acks := range [][]uint64{
+		{seqs[0], seqs[1], seqs[0]},
+		append(append([]uint64(nil), seqs...), seqs[19]),
+	} {
+		if err := s.Write(ctx, &store.Batch{Acks: acks}); err == nil {
+			t.Fatalf("Write acknowledging message %d twice in %d acks succeeded", acks[len(acks)-1], len(acks))
+		}
+	}
+	write(t, s, &store.Batch{Acks: seqs})
 }
 
 func testSeqsIncrease(t *testing.T, h Harness) {
