@@ -199,7 +199,16 @@ type request struct {
 // Open connects to the database, creates or migrates the schema, reads the
 // seqs of unacknowledged messages and the high-water mark, and starts the
 // writer. The database named in DSN must exist.
-func Open(ctx context.Context, opts Options) (*Store, error) {
+func Open(ctx context.Context, opts Options) (*Store, error) { return open(ctx, opts, true) }
+
+// OpenShared opens the database as Open does (creating or migrating the
+// schema) for a package that writes through WriteTx in transactions of
+// its own (broker/store/cjdbc, broker/store/journaled): without the
+// writer, its connections and the read of the live seqs, which only Write
+// uses. Write on it fails; Recover, Load, DB, Dialect and Close work.
+func OpenShared(ctx context.Context, opts Options) (*Store, error) { return open(ctx, opts, false) }
+
+func open(ctx context.Context, opts Options, writer bool) (*Store, error) {
 	d, dsn, err := pickDialect(opts)
 	if err != nil {
 		return nil, err
@@ -220,14 +229,20 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(d.maxConns)
 	db.SetMaxIdleConns(d.maxConns)
-	s := &Store{db: db, d: d, opts: opts, inFlight: inFlight, live: make(map[uint64]struct{}),
-		reqs: make(chan *request, opts.BatchMax), writerD: make(chan struct{})}
-	if err := s.start(ctx); err != nil {
+	s := &Store{db: db, d: d, opts: opts, inFlight: inFlight, live: make(map[uint64]struct{})}
+	if writer {
+		s.reqs, s.writerD = make(chan *request, opts.BatchMax), make(chan struct{})
+	}
+	if err := s.start(ctx, writer); err != nil {
 		for _, c := range s.wconns {
 			c.Close()
 		}
 		db.Close()
 		return nil, err
+	}
+	if !writer {
+		s.logf("sqlstore: %s open, shared: schema v%d", d.name, len(d.migrations))
+		return s, nil
 	}
 	go s.writer()
 	s.logf("sqlstore: %s open: schema v%d, %d unacknowledged messages, next seq %d",
@@ -235,12 +250,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) start(ctx context.Context) error {
+// start connects and migrates the schema, then, for the writer, reads the
+// live seqs and takes the committers' connections.
+func (s *Store) start(ctx context.Context, writer bool) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlstore: connect %s: %w", s.d.name, err)
 	}
 	if err := migrate(ctx, s.db, s.d); err != nil {
 		return err
+	}
+	if !writer {
+		return nil
 	}
 	high, err := s.loadLive(ctx)
 	if err != nil {
@@ -313,6 +333,10 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 		s.mu.RUnlock()
 		return nil
 	}
+	if s.reqs == nil {
+		s.mu.RUnlock()
+		return errors.New("sqlstore: Write on a store opened with OpenShared (it writes through WriteTx only)")
+	}
 	r := &request{b: b, done: make(chan error, 1)}
 	select {
 	case s.reqs <- r:
@@ -337,9 +361,13 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.reqs)
+	if s.reqs != nil {
+		close(s.reqs)
+	}
 	s.mu.Unlock()
-	<-s.writerD
+	if s.writerD != nil {
+		<-s.writerD
+	}
 	var err error
 	for _, c := range s.wconns {
 		if cerr := c.Close(); err == nil {

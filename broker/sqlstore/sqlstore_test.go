@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -336,6 +337,44 @@ func TestName(t *testing.T) {
 		want := map[string]string{"sqlite": "jdbc/sqlite", "postgres": "jdbc/postgres", "mariadb": "jdbc/mysql"}[tg.name]
 		if s.Name() != want {
 			t.Fatalf("Name %q, want %q", s.Name(), want)
+		}
+	})
+}
+
+// TestOpenShared: a store opened with OpenShared writes through WriteTx
+// only: Write is refused with an error saying so (it has no writer), what
+// a WriteTx transaction committed is recovered, and Close returns.
+func TestOpenShared(t *testing.T) {
+	forEach(t, func(t *testing.T, tg target) {
+		opts := freshOptions(t, tg)
+		s, err := sqlstore.OpenShared(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Write(ctx, &store.Batch{Adds: []*store.Message{{Queue: "/queue/q", Body: []byte("w")}}})
+		if err == nil || !strings.Contains(err.Error(), "OpenShared") {
+			t.Fatalf("Write on a shared store: %v", err)
+		}
+		tx, err := s.DB().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &store.Message{Seq: 7, Queue: "/queue/q", Body: []byte("x")}
+		if err := s.WriteTx(ctx, tx, []*store.Message{m}, nil, 7); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		var got []uint64
+		if err := s.Recover(ctx, func(m *store.Message) error { got = append(got, m.Seq); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0] != 7 {
+			t.Fatalf("recovered %v, want [7]", got)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

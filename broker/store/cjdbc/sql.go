@@ -42,10 +42,11 @@ type SQL struct {
 }
 
 // OpenSQL opens the database opts names (creating sqlstore's schema and
-// lossbench_cjdbc) as a DB. opts.CommitTimeout bounds each Apply and
-// Replace.
+// lossbench_cjdbc) as a DB, without sqlstore's writer (sqlstore.OpenShared:
+// State reads the live seqs, once). opts.CommitTimeout bounds each Apply
+// and Replace.
 func OpenSQL(ctx context.Context, opts sqlstore.Options) (*SQL, error) {
-	st, err := sqlstore.Open(ctx, opts)
+	st, err := sqlstore.OpenShared(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -141,7 +141,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.lock = lock
-	if s.sql, err = sqlstore.Open(ctx, opts.SQL); err != nil {
+	if s.sql, err = sqlstore.OpenShared(ctx, opts.SQL); err != nil { // checkpoints go through WriteTx
 		lock.Close()
 		return nil, fmt.Errorf("journaled: %w", err)
 	}
