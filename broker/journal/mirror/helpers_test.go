@@ -134,21 +134,12 @@ func identical(t testing.TB, fs vfs.FS) {
 	t.Helper()
 	a := &mirror{dir: dirA, fs: fs}
 	b := &mirror{dir: dirB, fs: fs}
-	na, _ := fs.List(dirA)
-	nb, _ := fs.List(dirB)
-	filter := func(ns []string) []string {
-		var out []string
-		for _, n := range ns {
-			if !skipName(n) {
-				out = append(out, n)
-			}
-		}
-		return out
-	}
-	if fa, fb := filter(na), filter(nb); strings.Join(fa, ",") != strings.Join(fb, ",") {
+	fa, _ := journalNames(a)
+	fb, _ := journalNames(b)
+	if strings.Join(fa, ",") != strings.Join(fb, ",") {
 		t.Fatalf("copies hold different files: %v and %v", fa, fb)
 	}
-	for _, n := range filter(na) {
+	for _, n := range fa {
 		x, err1 := readFile(fs, a.path(n))
 		y, err2 := readFile(fs, b.path(n))
 		if err1 != nil || err2 != nil || !bytes.Equal(x, y) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/lossbench/lossbench/broker/vfs"
@@ -218,6 +219,46 @@ func syncCopy(src, dst *mirror, chunk int) (int, error) {
 		}
 	}
 	return copied, dst.fs.SyncDir(dst.dir)
+}
+
+// sameCopies reports whether every candidate holds the first one's
+// journal files byte for byte, read a chunk at a time; false too when a
+// file cannot be read (the caller then verifies each copy).
+func sameCopies(cands []*candidate, chunk int) bool {
+	src := cands[0].m
+	names, err := journalNames(src)
+	if err != nil {
+		return false
+	}
+	a, b := make([]byte, chunk), make([]byte, chunk)
+	for _, c := range cands[1:] {
+		other, err := journalNames(c.m)
+		if err != nil || !slices.Equal(names, other) {
+			return false
+		}
+		for _, n := range names {
+			sf, err := src.fs.Open(src.path(n))
+			if err != nil {
+				return false
+			}
+			same, err := sameFile(sf, c.m, n, a, b)
+			sf.Close()
+			if err != nil || !same {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// journalNames lists m's journal files (not its lock or state record),
+// sorted.
+func journalNames(m *mirror) ([]string, error) {
+	names, err := m.fs.List(m.dir)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(names, skipName), nil
 }
 
 // sameFile says whether dst's file name holds what sf holds; a dst file

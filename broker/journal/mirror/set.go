@@ -250,8 +250,17 @@ func (s *Set) open() error {
 			return fmt.Errorf("mirror: no healthy copy of the journal in %s: %s", s.dirList(), s.describe())
 		}
 	}
+	// The usual case, after a clean stop: every copy identical to the
+	// first. Comparing reads each copy once; then there is nothing to
+	// choose (no Verify: journal.Open replays the copy and refuses it as
+	// Verify would) and nothing to copy.
+	same := len(cands) > 1 && sameCopies(cands, s.opts.RebuildChunk)
 	var src *mirror
-	if len(cands) > 0 {
+	switch {
+	case same:
+		src = cands[0].m
+		s.logf("journal mirror: recovering from %s (generation %d): the %d copies are identical%s", src.dir, s.gen, len(cands), s.staleNote())
+	case len(cands) > 0:
 		var err error
 		if src, err = s.choose(cands); err != nil {
 			return err
@@ -268,7 +277,7 @@ func (s *Set) open() error {
 	}
 	// Make the other usable copies identical to the chosen one.
 	for _, c := range cands {
-		if c.m == src || c.m.state != Healthy {
+		if same || c.m == src || c.m.state != Healthy {
 			continue
 		}
 		n, err := syncCopy(src, c.m, s.opts.RebuildChunk)
