@@ -207,9 +207,9 @@ func (d *Driver) layoutNodes() error {
 		}
 		n.dataDir = filepath.Join(n.dir, "data")
 		if sn.Broker.Kind == scenario.NATS && natsNodes(d.topo) > 1 {
-			if n.cluster, err = osutil.FreeAddr(ip); err != nil {
-				return err
-			}
+			// Routes come in on the replication address, so that the
+			// replication links' proxies carry them (writeConfig).
+			n.cluster = n.repl
 		}
 		d.nodes[sn.Name] = n
 		d.order = append(d.order, sn.Name)

@@ -30,7 +30,7 @@ type node struct {
 	ip      string
 	listen  string // the broker's own STOMP address
 	admin   string // the broker's admin HTTP address (nats: monitoring)
-	cluster string // a nats node's route address in a cluster, or ""
+	cluster string // a nats node's route address in a cluster (its repl), or ""
 	repl    string // the node's replication address ({repl})
 	// epmdPort and distPort are a rabbitmq node's Erlang port mapper and
 	// distribution ports.
@@ -171,9 +171,14 @@ func (n *node) writeConfig() error {
 	nn := peers.NATSNode{Name: n.spec.Name, Listen: n.listen, Monitor: n.admin, Cluster: n.cluster,
 		Data: n.dataDir, Sync: n.spec.Broker.Fsync}
 	if n.cluster != "" {
+		// Each route goes through the proxy of the link from this node
+		// to the other (its replication link), so link faults between
+		// sites apply between the servers; a server whose site does not
+		// reach another's has no route to it.
+		repl := n.env().ReplPeers
 		for _, name := range n.d.order {
-			if o := n.d.nodes[name]; o != n && o.cluster != "" {
-				nn.Routes = append(nn.Routes, o.cluster)
+			if o := n.d.nodes[name]; o != n && o.cluster != "" && repl[name] != "" {
+				nn.Routes = append(nn.Routes, repl[name])
 			}
 		}
 	}
