@@ -106,10 +106,12 @@ gate: build nats-server peers
 # concurrent store and dispatch, JDBC on PostgreSQL), measured side by side
 # in one run with the same client. The peers come from Debian's packages
 # (chaos/bench/install-peers.sh, as root, only when missing). Measure
-# RabbitMQ too with BENCH_TARGETS=refbroker,peers (installs rabbitmq-server).
+# RabbitMQ (STOMP and AMQP, classic and quorum) and NATS JetStream (default
+# sync and always; nats-server built from its module) too with
+# BENCH_TARGETS=refbroker,peers (installs rabbitmq-server).
 BENCH_TARGETS ?= refbroker,activemq
 comma := ,
-bench: deps build
+bench: deps build nats-server
 	bash chaos/bench/install-peers.sh $(if $(filter rabbitmq peers,$(subst $(comma), ,$(BENCH_TARGETS))),--rabbitmq)
 	$(BIN)/lossbench bench --out $(OUT) --broker-bin $(BIN)/refbroker --targets $(BENCH_TARGETS) --duration 5s --warmup 1s
 

@@ -36,13 +36,18 @@ where t is the cell's fdatasync time, r journal-never's round trip with
 --fsync always, N itself for interval and never; with 1 producer
 1 / (t + r). It needs journal-never in --targets.
 
-Peer brokers are measured by the same client in the same run when named
-in --targets (never by default):
+Peer brokers are measured in the same run, with the same message size and
+one confirmation awaited per message, when named in --targets (never by
+default); the STOMP ones by the same client, NATS and AMQP by the
+scenarios' workload clients:
 ` + peerHelp() + `
-They come from Debian's packages (chaos/bench/install-peers.sh, run by
-make bench, installs ActiveMQ; --rabbitmq adds RabbitMQ); naming one that
-is not installed is an error that says what to install. Each runs on free
-127.0.0.1 ports with its configuration and data in the cell's folder.
+ActiveMQ and RabbitMQ come from Debian's packages (chaos/bench/install-peers.sh,
+run by make bench, installs ActiveMQ; --rabbitmq adds RabbitMQ); naming
+one that is not installed is an error that says what to install.
+nats-server is bin/nats-server (make nats-server) or built from its Go
+module on first use. Each runs on free 127.0.0.1 ports with its
+configuration and data in the cell's folder. Every cell's throughput and
+p99 are also given as ratios to the reference target's.
 
 --targets also takes groups: refbroker (every refbroker target, the
 default), activemq (every ActiveMQ target), peers (every peer target).
