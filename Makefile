@@ -130,6 +130,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./scenarios/scenario
 	$(GO) test -run '^$$' -fuzz FuzzDecodeHeaders -fuzztime $(FUZZTIME) ./broker/sqlstore
 	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./broker/replication
+	$(GO) test -run '^$$' -fuzz FuzzJDBCPostgres -fuzztime $(FUZZTIME) ./chaos/peers
 
 clean:
 	rm -rf $(BIN) $(OUT)
