@@ -167,6 +167,24 @@ func (s *Server) InRecovery(ctx context.Context) (bool, error) {
 	return in, err
 }
 
+// WALPosition is how far the server's WAL goes, in bytes from 0/0: a
+// primary's current write position (pg_current_wal_lsn), a standby's last
+// position received and flushed from its primary (pg_last_wal_receive_lsn,
+// or what it replayed when it never streamed). A standby is behind its
+// primary by the difference.
+func (s *Server) WALPosition(ctx context.Context) (uint64, error) {
+	var pos int64
+	err := s.admin(ctx, func(c *sql.Conn) error {
+		return c.QueryRowContext(ctx, `SELECT (CASE WHEN pg_is_in_recovery()
+			THEN COALESCE(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), '0/0')
+			ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::bigint`).Scan(&pos)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dbserver: WAL position: %w", err)
+	}
+	return uint64(pos), nil
+}
+
 // Promote makes a standby a primary (pg_promote, waiting up to a minute
 // for it to finish) and clears its synchronous standbys: it has none yet.
 func (s *Server) Promote(ctx context.Context) error {

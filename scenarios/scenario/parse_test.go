@@ -414,3 +414,40 @@ faults:
 		t.Fatalf("fault %+v", f)
 	}
 }
+
+// TestRemoteApplyAndMaxLag: sync: remote_apply is a sync replica that
+// also waits for the apply; failover's max_lag is a size.
+func TestRemoteApplyAndMaxLag(t *testing.T) {
+	s, err := scenario.Parse("t.yaml", []byte(`
+name: pg-apply
+strategy: jdbc-pg
+failure: db-lost
+topology:
+  sites: [a, b, clients]
+  links: [[clients, a], [a, b]]
+  nodes:
+    - {name: a1, site: a, broker: {kind: refbroker, store: jdbc, database: pg}}
+  databases:
+    - name: pg
+      site: a
+      kind: postgres
+      replicas: [{name: pg-b, site: b, sync: remote_apply}, {name: pg-c, site: b, sync: false}]
+      failover: {promote_after: 2s, max_lag: 1MiB}
+workload:
+  destination: /queue/x
+  producers: {count: 1}
+  consumers: {count: 1}
+  duration: 5s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := s.Topology.Databases[0]
+	want := []scenario.DBServer{{Name: "pg", Site: "a"}, {Name: "pg-b", Site: "b", Replica: true, Sync: true, Apply: true}, {Name: "pg-c", Site: "b", Replica: true}}
+	if got := db.Servers(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("servers %+v, want %+v", got, want)
+	}
+	if !db.RemoteApply() || db.Failover.MaxLag != 1<<20 {
+		t.Fatalf("remote apply %v, max_lag %d", db.RemoteApply(), db.Failover.MaxLag)
+	}
+}

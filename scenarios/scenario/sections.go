@@ -332,11 +332,17 @@ func (d *decoder) database(n *yaml.Node) Database {
 	}
 	if v := f.get("failover"); v != nil {
 		fo := &Failover{Pos: pos(v)}
-		if g := d.mapping(v, f.what+" failover", "promote_after"); g != nil && d.require(g, "promote_after") {
+		if g := d.mapping(v, f.what+" failover", "promote_after", "max_lag"); g != nil && d.require(g, "promote_after") {
 			pa := g.get("promote_after")
 			fo.PromoteAfter = d.duration(pa, g.what+" promote_after")
 			if _, err := parseDuration(pa.Value); err == nil && pa.Kind == yaml.ScalarNode && fo.PromoteAfter <= 0 {
 				d.errorf(pos(pa), "%s promote_after: expected a duration above 0", g.what)
+			}
+			if ml := g.get("max_lag"); ml != nil {
+				fo.MaxLag = d.size(ml, g.what+" max_lag")
+				if _, err := ParseSize(ml.Value); err == nil && ml.Kind == yaml.ScalarNode && fo.MaxLag <= 0 {
+					d.errorf(pos(ml), "%s max_lag: expected a size above 0 (leave it out for no limit)", g.what)
+				}
 			}
 		}
 		db.Failover = fo
@@ -374,7 +380,15 @@ func (d *decoder) replica(n *yaml.Node, what string, kind DatabaseKind) Replica 
 	}
 	r.Name = d.name(f.get("name"), f.what+" name")
 	r.Site, r.sitePos = d.name(f.get("site"), f.what+" site"), posOf(f.get("site"), r.Pos)
-	if v := f.get("sync"); v != nil {
+	switch v := f.get("sync"); {
+	case v == nil:
+	case v.Kind == yaml.ScalarNode && v.Tag == "!!str":
+		// The one value besides true and false.
+		if v.Value != RemoteApply {
+			d.errorf(pos(v), "%s sync: expected true, false or %s, got %q", f.what, RemoteApply, v.Value)
+		}
+		r.Sync, r.Apply = true, true
+	default:
 		r.Sync = d.bool(v, f.what+" sync")
 	}
 	return r

@@ -371,17 +371,32 @@ type Replica struct {
 	// synchronous_commit=on); false streams asynchronously. A Galera
 	// node is always synchronous (the key is refused there).
 	Sync bool `json:"sync"`
-	Pos  Pos  `json:"pos"`
+	// Apply (sync: remote_apply) makes the COMMIT wait until the
+	// standby has applied the transaction, so that it is visible to
+	// queries there (synchronous_commit=remote_apply on every server of
+	// the database); Sync is true with it.
+	Apply bool `json:"apply,omitempty"`
+	Pos   Pos  `json:"pos"`
 
 	sitePos Pos
 }
+
+// RemoteApply is the value of a replica's sync that waits for the
+// standby's apply, not only its flush.
+const RemoteApply = "remote_apply"
 
 // Failover is a replicated database's HA manager: it promotes a replica
 // once the primary has been lost for PromoteAfter, and the lost primary
 // comes back only as a standby of the new one.
 type Failover struct {
 	PromoteAfter Duration `json:"promote_after"`
-	Pos          Pos      `json:"pos"`
+	// MaxLag, if above 0, is how far (bytes of WAL) a replica may be
+	// behind the primary's last position the HA manager saw and still
+	// be promoted (Patroni's maximum_lag_on_failover). With no replica
+	// that close it promotes none: the database stays unavailable until
+	// the primary is back.
+	MaxLag Size `json:"max_lag,omitempty"`
+	Pos    Pos  `json:"pos"`
 }
 
 // DBServer is one server of a database: the primary or a replica.
@@ -391,13 +406,26 @@ type DBServer struct {
 	// the start).
 	Replica bool
 	Sync    bool
+	Apply   bool // sync: remote_apply
+}
+
+// RemoteApply reports whether a replica has sync: remote_apply: then
+// every server of the database commits with
+// synchronous_commit=remote_apply.
+func (db Database) RemoteApply() bool {
+	for _, r := range db.Replicas {
+		if r.Apply {
+			return true
+		}
+	}
+	return false
 }
 
 // Servers lists the database's servers: itself, then its replicas.
 func (db Database) Servers() []DBServer {
 	out := []DBServer{{Name: db.Name, Site: db.Site}}
 	for _, r := range db.Replicas {
-		out = append(out, DBServer{Name: r.Name, Site: r.Site, Replica: true, Sync: r.Sync})
+		out = append(out, DBServer{Name: r.Name, Site: r.Site, Replica: true, Sync: r.Sync, Apply: r.Apply})
 	}
 	return out
 }

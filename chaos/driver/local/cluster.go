@@ -49,6 +49,9 @@ type cluster struct {
 	primary *database
 	follows map[*database]*database // each running standby's primary
 	fenced  map[*database]bool      // old primaries: come back rebuilt
+	// lastPos is the primary's WAL position at its last answered check
+	// (0 until one): the yardstick of failover's max_lag.
+	lastPos uint64
 
 	stop, done chan struct{} // the HA manager's; nil without failover
 }
@@ -213,16 +216,17 @@ func (cl *cluster) wantsSync(m *database) bool {
 	return false
 }
 
-// answers reports whether server m runs and answers a query in time.
-func answers(m *database) bool {
+// answers reports whether server m runs and answers a query in time,
+// and its WAL position.
+func answers(m *database) (uint64, bool) {
 	srv := srvOf(m)
 	if srv == nil || !srv.Running() {
-		return false
+		return 0, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), haAnswer)
 	defer cancel()
-	_, err := srv.InRecovery(ctx)
-	return err == nil
+	pos, err := srv.WALPosition(ctx)
+	return pos, err == nil
 }
 
 // manage is cl's HA manager: it checks the primary every haCheck and
@@ -242,7 +246,12 @@ func (d *Driver) manage(cl *cluster, after time.Duration) {
 		cl.mu.Lock()
 		p := cl.primary
 		cl.mu.Unlock()
-		if answers(p) {
+		if pos, ok := answers(p); ok {
+			cl.mu.Lock()
+			if cl.primary == p {
+				cl.lastPos = max(cl.lastPos, pos)
+			}
+			cl.mu.Unlock()
 			if !since.IsZero() {
 				d.opt.Log("ha %s: primary %s answers again after %s", cl.spec.Name, p.server.Name, time.Since(since).Truncate(time.Millisecond))
 			}
@@ -268,25 +277,21 @@ func (d *Driver) manage(cl *cluster, after time.Duration) {
 }
 
 // failover replaces primary old, lost for down: it fences old (kill -9),
-// promotes a running standby of it (sync ones first) and makes every
+// promotes a running standby of it (sync ones first; with max_lag, only
+// one no further behind old's last known position) and makes every
 // other running server a standby of the new primary. It reports false
-// with the reason when there is nothing to promote yet.
+// with the reason when there is nothing to promote yet: old is then
+// neither fenced nor replaced, and the database stays unavailable until
+// old answers again.
 func (d *Driver) failover(cl *cluster, old *database, down time.Duration) (bool, error) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	if cl.primary != old || answers(old) {
+	if _, ok := answers(old); cl.primary != old || ok {
 		return true, nil // restarted, or replaced, meanwhile
 	}
-	var cand *database
-	for _, sync := range []bool{true, false} {
-		for _, m := range cl.members {
-			if s := srvOf(m); cand == nil && m != old && cl.wantsSync(m) == sync && cl.follows[m] == old && s != nil && s.Running() {
-				cand = m
-			}
-		}
-	}
+	cand, err := d.candidate(cl, old)
 	if cand == nil {
-		return false, fmt.Errorf("no running standby of %s to promote", old.server.Name)
+		return false, err
 	}
 	// Fence first: the old primary must never take a write again.
 	if s := srvOf(old); s != nil && s.Running() {
@@ -302,7 +307,7 @@ func (d *Driver) failover(cl *cluster, old *database, down time.Duration) (bool,
 	if err := srvOf(cand).Promote(ctx); err != nil {
 		return false, fmt.Errorf("promote %s: %w", cand.server.Name, err)
 	}
-	cl.primary = cand
+	cl.primary, cl.lastPos = cand, 0
 	delete(cl.follows, cand)
 	d.opt.Log("ha %s: promoted %s to primary (%s lost for %s)", cl.spec.Name, cand.server.Name, old.server.Name, down.Truncate(time.Millisecond))
 	for _, m := range cl.members {
@@ -316,6 +321,42 @@ func (d *Driver) failover(cl *cluster, old *database, down time.Duration) (bool,
 		d.opt.Log("ha %s: %v", cl.spec.Name, err)
 	}
 	return true, nil
+}
+
+// candidate picks the standby of old to promote: a running one, sync
+// ones first, within the failover's max_lag of old's last known WAL
+// position when it has one. With none, the error says why. cl.mu is
+// held.
+func (d *Driver) candidate(cl *cluster, old *database) (*database, error) {
+	maxLag := uint64(cl.spec.Failover.MaxLag)
+	var behind []string
+	for _, sync := range []bool{true, false} {
+		for _, m := range cl.members {
+			s := srvOf(m)
+			if m == old || cl.wantsSync(m) != sync || cl.follows[m] != old || s == nil || !s.Running() {
+				continue
+			}
+			if maxLag == 0 {
+				return m, nil
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), haAnswer)
+			pos, err := s.WALPosition(ctx)
+			cancel()
+			switch {
+			case err != nil:
+				behind = append(behind, fmt.Sprintf("%s: %v", m.server.Name, err))
+			case cl.lastPos > pos && cl.lastPos-pos > maxLag:
+				behind = append(behind, fmt.Sprintf("%s is %d bytes behind", m.server.Name, cl.lastPos-pos))
+			default:
+				return m, nil
+			}
+		}
+	}
+	if len(behind) > 0 {
+		return nil, fmt.Errorf("no standby of %s within max_lag %s of its last known WAL position (%s); not promoting: the database is unavailable until %s is back",
+			old.server.Name, scenario.Size(maxLag), strings.Join(behind, "; "), old.server.Name)
+	}
+	return nil, fmt.Errorf("no running standby of %s to promote", old.server.Name)
 }
 
 // restartMember starts server db of a cluster again: the primary (no

@@ -23,36 +23,11 @@ func TestReplicatedPostgresFailover(t *testing.T) {
 	if err := dbserver.Available(dbserver.Postgres); err != nil {
 		t.Skip(err)
 	}
-	topo := scenario.Topology{
-		Sites: []scenario.Site{{Name: "a"}, {Name: "b"}, {Name: "clients"}},
-		Links: []scenario.Link{{A: "clients", B: "a"}, {A: "a", B: "b"}},
-		Nodes: []scenario.Node{
-			{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "memory"}},
-			// Never started: its DSN is what a jdbc broker would get.
-			{Name: "a2", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "jdbc", Database: "pg"}},
-		},
-		Databases: []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres,
-			Replicas: []scenario.Replica{{Name: "pg-b", Site: "b", Sync: true}},
-			Failover: &scenario.Failover{PromoteAfter: scenario.Duration(time.Second)}}},
-	}
 	// On tmpfs where there is one: the test is about failover, not the
 	// disk's fsync rate under load.
-	d := newDriverWith(t, topo, func(o *Options) {
-		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-			dir, err := os.MkdirTemp("/dev/shm", "lossbench-cluster-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.Chmod(dir, 0o755)
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			o.Dir = dir
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := d.Start(ctx, "a1"); err != nil {
-		t.Fatal(err)
-	}
+	d, ctx := startPG(t, scenario.Database{Name: "pg", Site: "a", Kind: scenario.Postgres,
+		Replicas: []scenario.Replica{{Name: "pg-b", Site: "b", Sync: true}},
+		Failover: &scenario.Failover{PromoteAfter: scenario.Duration(time.Second)}}, onTmpfs(t))
 	dsn := d.nodes["a2"].dsn("pg")
 	if !strings.Contains(dsn, ",") || !strings.Contains(dsn, "target_session_attrs=read-write") {
 		t.Fatalf("a2's DSN %q does not name both servers for writes", dsn)
@@ -139,4 +114,44 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// onTmpfs puts the driver's folder on /dev/shm where there is one.
+func onTmpfs(t *testing.T) func(*Options) {
+	return func(o *Options) {
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			dir, err := os.MkdirTemp("/dev/shm", "lossbench-cluster-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(dir, 0o755)
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			o.Dir = dir
+		}
+	}
+}
+
+// startPG starts a driver whose topology has sites a, b and clients, the
+// database db (named pg) and two nodes in site a: a1, a memory broker
+// that is started (so the databases start), and a2, never started,
+// whose DSN is what a jdbc broker on pg would get. The context ends with
+// the test (at most 5 min).
+func startPG(t *testing.T, db scenario.Database, set func(*Options)) (*Driver, context.Context) {
+	t.Helper()
+	topo := scenario.Topology{
+		Sites: []scenario.Site{{Name: "a"}, {Name: "b"}, {Name: "clients"}},
+		Links: []scenario.Link{{A: "clients", B: "a"}, {A: "a", B: "b"}},
+		Nodes: []scenario.Node{
+			{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "memory"}},
+			{Name: "a2", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "jdbc", Database: "pg"}},
+		},
+		Databases: []scenario.Database{db},
+	}
+	d := newDriverWith(t, topo, set)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	if err := d.Start(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	return d, ctx
 }

@@ -213,6 +213,11 @@ func (d *Driver) dbOptions(db *database) []dbserver.Option {
 	}
 	if db.cl != nil {
 		opts = append(opts, dbserver.WithReplication())
+		if db.spec.RemoteApply() {
+			// On every server: any may be promoted. Without a
+			// synchronous standby it commits as "on" does.
+			opts = append(opts, dbserver.WithSetting("synchronous_commit", "remote_apply"))
+		}
 	}
 	return opts
 }

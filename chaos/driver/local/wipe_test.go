@@ -1,10 +1,8 @@
 package local
 
 import (
-	"context"
 	"database/sql"
 	"testing"
-	"time"
 
 	"github.com/lossbench/lossbench/chaos/dbserver"
 	"github.com/lossbench/lossbench/scenarios/scenario"
@@ -17,22 +15,7 @@ func TestWipeDB(t *testing.T) {
 	if err := dbserver.Available(dbserver.Postgres); err != nil {
 		t.Skip(err)
 	}
-	topo := scenario.Topology{
-		Sites: []scenario.Site{{Name: "a"}, {Name: "clients"}},
-		Links: []scenario.Link{{A: "clients", B: "a"}},
-		Nodes: []scenario.Node{
-			{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "memory"}},
-			// Never started: its DSN is what a jdbc broker would get.
-			{Name: "a2", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "jdbc", Database: "pg"}},
-		},
-		Databases: []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres}},
-	}
-	d := newDriverWith(t, topo, func(*Options) {})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := d.Start(ctx, "a1"); err != nil {
-		t.Fatal(err)
-	}
+	d, ctx := startPG(t, scenario.Database{Name: "pg", Site: "a", Kind: scenario.Postgres}, func(*Options) {})
 	db, err := sql.Open("pgx", d.nodes["a2"].dsn("pg"))
 	if err != nil {
 		t.Fatal(err)
