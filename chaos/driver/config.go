@@ -46,7 +46,7 @@ type Config struct {
 	// filesystem (scenario.WritebackHost or WritebackNone; "" is host).
 	Writeback string
 	// Needs are the optional interfaces the scenario cannot run without
-	// (NeedExitStatus, NeedRestartArgs): a driver that lacks one (Unmet)
+	// (NeedExitStatus, NeedRestartArgs, NeedDatabaseWipe): a driver that lacks one (Unmet)
 	// refuses the run at Open with ErrUnsupported, so --driver auto
 	// picks one that has it.
 	Needs []string
@@ -63,6 +63,9 @@ const (
 	// NeedRestartArgs: the recovery restarts a node with extra arguments
 	// (recovery: restart_args), so the driver must be an ArgsStarter.
 	NeedRestartArgs = "restart-args"
+	// NeedDatabaseWipe: a db-data-lost fault destroys a database
+	// server's data, so the driver must be a DatabaseWiper.
+	NeedDatabaseWipe = "database-wipe"
 )
 
 // Unmet are the Needs of c that driver d lacks the interface of, in
@@ -77,6 +80,8 @@ func (c Config) Unmet(d any) []string {
 			_, ok = d.(ExitReporter)
 		case NeedRestartArgs:
 			_, ok = d.(ArgsStarter)
+		case NeedDatabaseWipe:
+			_, ok = d.(DatabaseWiper)
 		}
 		if !ok {
 			unmet = append(unmet, n)

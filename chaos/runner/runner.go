@@ -170,6 +170,12 @@ func Needs(sc *scenario.Scenario) []string {
 	if len(sc.Workload.Recovery.RestartArgs) > 0 {
 		needs = append(needs, driver.NeedRestartArgs)
 	}
+	for _, f := range sc.Faults {
+		if f.Kind == scenario.DBDataLost {
+			needs = append(needs, driver.NeedDatabaseWipe)
+			break
+		}
+	}
 	return needs
 }
 

@@ -264,8 +264,8 @@ func TestInterruptStopsEverything(t *testing.T) {
 	}
 }
 
-// TestNeeds: exit expectations and restart arguments are asked of the
-// driver (driver.Config.Needs); a plain scenario asks nothing.
+// TestNeeds: exit expectations, restart arguments and destroying a
+// database's data are asked of the driver (driver.Config.Needs); a plain scenario asks nothing.
 func TestNeeds(t *testing.T) {
 	sc := &scenario.Scenario{}
 	if n := Needs(sc); len(n) != 0 {
@@ -274,6 +274,11 @@ func TestNeeds(t *testing.T) {
 	sc.Exits = []scenario.ExitExpectation{{}}
 	sc.Workload.Recovery.RestartArgs = map[string][]string{"a1": {"--repair"}}
 	if n := Needs(sc); len(n) != 2 || n[0] != driver.NeedExitStatus || n[1] != driver.NeedRestartArgs {
+		t.Fatalf("needs %v", n)
+	}
+	// A db-data-lost fault asks for a database wipe.
+	sc.Faults = []scenario.Fault{{Kind: scenario.DBLost}, {Kind: scenario.DBDataLost}}
+	if n := Needs(sc); len(n) != 3 || n[2] != driver.NeedDatabaseWipe {
 		t.Fatalf("needs %v", n)
 	}
 }
