@@ -77,8 +77,10 @@ func findNATSServer(ctx context.Context) (string, error) {
 	return p, nil
 }
 
-// BuildNATSServer builds nats-server NATSServerVersion into dir.
-func BuildNATSServer(ctx context.Context, dir string) error {
+// BuildNATSServer builds nats-server NATSServerVersion into dir, with
+// env added to the build's environment (CGO_ENABLED=0 for a static
+// binary).
+func BuildNATSServer(ctx context.Context, dir string, env ...string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("peers: build nats-server: %w", err)
 	}
@@ -88,7 +90,7 @@ func BuildNATSServer(ctx context.Context, dir string) error {
 	}
 	cmd := exec.CommandContext(ctx, "go", "install", NATSServerModule+"@"+NATSServerVersion)
 	// GOFLAGS=-mod=mod (this module's setting) is refused outside a module.
-	cmd.Env = append(os.Environ(), "GOBIN="+abs, "GOFLAGS=")
+	cmd.Env = append(append(os.Environ(), "GOBIN="+abs, "GOFLAGS="), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("peers: build nats-server (go install %s@%s; or set %s): %w\n%s",
 			NATSServerModule, NATSServerVersion, NATSServerEnv, err, strings.TrimSpace(string(b)))

@@ -22,10 +22,12 @@ PostgreSQL and MariaDB: lossbench/postgres and lossbench/mariadb, each made
 from this machine's Debian packages (postgresql-15, mariadb-server-core: the
 files dpkg -L lists, the libraries they load, a data folder initialised by
 initdb or mariadb-install-db; docker import), tagged by the hash of the
-recipe and the packages' versions. Nothing is pulled. Prints each image, its
-ID, size and build time (0s when it was there already); a database image
-that cannot be made here (its packages are not installed) is reported and
-the others go on. The engine is the one DOCKER_HOST names, else the local
+recipe and the packages' versions. nats-server (the peer kind nats): a static
+nats-server (CGO_ENABLED=0 go install of its pinned module version, cached) in
+a FROM scratch image, lossbench/nats-server:<hash>. Nothing is pulled. Prints each image, its
+ID, size and build time (0s when it was there already); a database or
+nats-server image that cannot be made here (its packages are not installed,
+no module proxy) is reported and the others go on. The engine is the one DOCKER_HOST names, else the local
 socket. With --prune it then removes every other tag of these repositories
 (images labelled lossbench.role=image, one per source change or package
 upgrade) and prints each; a tag a container still uses is kept and said so.
@@ -37,7 +39,7 @@ when no engine answers, a build fails or a removal fails.`,
 
 func runImages(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	fs := cmd.flags(st)
-	prune := fs.Bool("prune", false, "remove every other lossbench/refbroker, lossbench/postgres and lossbench/mariadb tag built here (not those a container uses)")
+	prune := fs.Bool("prune", false, "remove every other lossbench/refbroker, lossbench/postgres, lossbench/mariadb and lossbench/nats-server tag built here (not those a container uses)")
 	if _, code, ok := cmd.parse(fs, args); !ok {
 		return code
 	}
@@ -67,10 +69,17 @@ func runImages(ctx context.Context, cmd *command, st *stdio, args []string) int 
 		keep[strings.SplitN(dimg.Ref, ":", 2)[0]] = dimg.Ref
 		fmt.Fprintf(st.out, "%s\t%s\t%.1f MB\tbuilt in %s\n", dimg.Ref, dimg.ID, float64(dimg.Size)/1e6, dimg.Build.Truncate(time.Millisecond))
 	}
+	if nimg, err := docker.NATSImage(ctx, cli, docker.ImageDir()); err != nil {
+		fmt.Fprintf(st.err, "lossbench images: %v\n", err)
+		code = exitBad
+	} else {
+		keep[docker.NATSImageRepo] = nimg.Ref
+		fmt.Fprintf(st.out, "%s\t%s\t%.1f MB\tbuilt in %s\n", nimg.Ref, nimg.ID, float64(nimg.Size)/1e6, nimg.Build.Truncate(time.Millisecond))
+	}
 	if !*prune {
 		return code
 	}
-	for _, repo := range []string{docker.ImageRepo, docker.PostgresRepo, docker.MariaDBRepo} {
+	for _, repo := range []string{docker.ImageRepo, docker.PostgresRepo, docker.MariaDBRepo, docker.NATSImageRepo} {
 		did, err := docker.PruneImages(ctx, cli, repo, keep[repo])
 		for _, line := range did {
 			fmt.Fprintf(st.out, "%s\n", line)

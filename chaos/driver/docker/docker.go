@@ -37,7 +37,6 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
-	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 // Labels on every container, volume and network the driver makes.
@@ -81,6 +80,7 @@ type Driver struct {
 
 	dbs       map[string]*database // server databases by name
 	dbOrder   []string
+	natsImg   Image      // the nats-server image, once a nats node needs it (peers.go)
 	dbMu      sync.Mutex // serialises startDatabases
 	dbStarted bool
 
@@ -231,13 +231,8 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 	if unmet := cfg.Unmet((*Driver)(nil)); len(unmet) > 0 {
 		return nil, fmt.Errorf("docker: the scenario needs %v, which the docker driver does not do yet: %w", unmet, driver.ErrUnsupported)
 	}
-	for _, n := range cfg.Topology.Nodes {
-		if n.Broker.Kind == scenario.Command {
-			return nil, fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", n.Name, n.Broker.Command, driver.ErrUnsupported)
-		}
-		if n.Broker.Kind != scenario.RefBroker {
-			return nil, fmt.Errorf("docker: node %s: kind %s has no image yet (the local driver runs it): %w", n.Name, n.Broker.Kind, driver.ErrUnsupported)
-		}
+	if err := checkPeers(cfg.Topology); err != nil {
+		return nil, err
 	}
 	for _, db := range cfg.Topology.Databases {
 		if len(db.Replicas) > 0 {

@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,9 +34,6 @@ type Image struct {
 	Build time.Duration `json:"build_ns,omitempty"`
 }
 
-// dockerfile is the refbroker image: the static binary and nothing else.
-const dockerfile = "FROM scratch\nCOPY refbroker /refbroker\nENTRYPOINT [\"/refbroker\"]\n"
-
 // RefBrokerImage returns the image of refbroker as this source tree
 // builds it: go build with CGO_ENABLED=0 (a static binary, go's build
 // cache makes it quick when nothing changed) into dir, tagged by the
@@ -59,12 +54,7 @@ func RefBrokerImage(ctx context.Context, cli *client.Client, dir string) (Image,
 	if err != nil {
 		return Image{}, fmt.Errorf("docker: refbroker image: %w", err)
 	}
-	sum := sha256.Sum256(body)
-	ref := ImageRepo + ":" + hex.EncodeToString(sum[:])[:12]
-	if in, err := cli.ImageInspect(ctx, ref); err == nil {
-		return Image{Ref: ref, ID: in.ID, Size: in.Size}, nil
-	}
-	return buildImage(ctx, cli, ref, []imageFile{{"Dockerfile", 0o644, []byte(dockerfile)}, {"refbroker", 0o755, body}})
+	return staticImage(ctx, cli, ImageRepo, "refbroker", body)
 }
 
 // NamedImage is the image ref as the engine has it (--refbroker-image).

@@ -81,6 +81,10 @@ func (d *Driver) layoutNodes(ctx context.Context) error {
 			}
 			n.img = img
 			d.notes = append(d.notes, fmt.Sprintf("node %s: image %s id %s size %d", sn.Name, img.Ref, img.ID, img.Size))
+		} else if img, ok, err := d.peerImage(ctx, sn.Broker.Kind); err != nil {
+			return fmt.Errorf("docker: node %s: %w", sn.Name, err)
+		} else if ok {
+			n.img = img
 		}
 		// The node's data lives on its first disk that mirrors no other,
 		// else on a volume of its own.
@@ -190,6 +194,9 @@ func (n *node) argv() []string {
 	n.mu.Lock()
 	extra := n.extra
 	n.mu.Unlock()
+	if n.spec.Broker.Kind == scenario.NATS {
+		return append(n.natsArgv(), extra...)
+	}
 	return append(driver.BrokerArgv(n.spec, n.d.cfg.Topology, n.env()), extra...)
 }
 
@@ -219,6 +226,11 @@ func (d *Driver) createNode(ctx context.Context, n *node) error {
 	} else if n.dataVo != "" {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: n.dataVo, Target: n.data})
 	}
+	pm, err := n.peerMounts()
+	if err != nil {
+		return err
+	}
+	mounts = append(mounts, pm...)
 	env := map[string]string{}
 	vars := driver.Vars(n.spec, n.env())
 	for k, v := range n.spec.Broker.Env {
@@ -354,7 +366,7 @@ func (n *node) waitReady(ctx context.Context, ip string) error {
 	defer tick.Stop()
 	admin := net.JoinHostPort(ip, adminPort)
 	for {
-		if driver.RefBrokerReady(ctx, hc, admin) {
+		if n.ready(ctx, hc, admin) {
 			return nil
 		}
 		st, err := n.inspect(ctx)

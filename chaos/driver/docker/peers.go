@@ -1,0 +1,171 @@
+package docker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/peers"
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// Peer brokers in containers. A node of kind nats runs from
+// lossbench/nats-server, a FROM scratch image of a static nats-server
+// (peers.NATSServerModule at peers.NATSServerVersion, built with
+// CGO_ENABLED=0 go install into the image folder), tagged by the
+// binary's content hash like the refbroker image. Its configuration
+// (peers.NATSNode) is written into the run folder and bind-mounted
+// read-only; the server listens for clients on the port refbroker's
+// STOMP uses, and serves its monitoring (the readiness check) on
+// refbroker's admin port, so the proxies and the start are the same. A
+// cluster's routes go straight between the containers on their site's
+// network, by node name, as on local they go straight between the
+// processes: the nodes of a cluster must share one site.
+//
+// RabbitMQ and ActiveMQ have no image here: one would need the Erlang
+// runtime, or a JVM, and their jars or release folders from Debian's
+// packages, beyond what dbimage.go's ldd closure of a few programs
+// copies; --driver auto runs them on local.
+
+// NATSImageRepo is the repository of the nats-server images built here.
+const NATSImageRepo = "lossbench/nats-server"
+
+// Inside a nats node's container.
+const (
+	natsBin       = "/nats-server"
+	natsConf      = "/etc/nats.conf"
+	natsRoutePort = "6222"
+)
+
+// NATSImage returns the image of a static nats-server, building the
+// binary (minutes the first time, then cached in dir) and the image
+// when missing. Nothing is pulled; the Go module proxy (or the module
+// cache) must have the server's module.
+func NATSImage(ctx context.Context, cli *client.Client, dir string) (Image, error) {
+	bdir := filepath.Join(dir, "nats-server-"+peers.NATSServerVersion+"-static")
+	bin := filepath.Join(bdir, "nats-server")
+	if _, err := os.Stat(bin); err != nil {
+		if err := peers.BuildNATSServer(ctx, bdir, "CGO_ENABLED=0"); err != nil {
+			return Image{}, fmt.Errorf("docker: nats-server image: %w", err)
+		}
+	}
+	body, err := os.ReadFile(bin)
+	if err != nil {
+		return Image{}, fmt.Errorf("docker: nats-server image: %w", err)
+	}
+	return staticImage(ctx, cli, NATSImageRepo, "nats-server", body)
+}
+
+// staticImage is the image of one static binary, repo:<the first 12 hex
+// digits of its SHA-256>, built (FROM scratch, the binary at /name, its
+// entrypoint) only when that tag is missing.
+func staticImage(ctx context.Context, cli *client.Client, repo, name string, body []byte) (Image, error) {
+	sum := sha256.Sum256(body)
+	ref := repo + ":" + hex.EncodeToString(sum[:])[:12]
+	if in, err := cli.ImageInspect(ctx, ref); err == nil {
+		return Image{Ref: ref, ID: in.ID, Size: in.Size}, nil
+	}
+	df := fmt.Sprintf("FROM scratch\nCOPY %s /%s\nENTRYPOINT [\"/%s\"]\n", name, name, name)
+	return buildImage(ctx, cli, ref, []imageFile{{"Dockerfile", 0o644, []byte(df)}, {name, 0o755, body}})
+}
+
+// checkPeers refuses, before any engine call, the nodes whose kind has
+// no image here, and a nats cluster spread over several sites.
+func checkPeers(topo scenario.Topology) error {
+	site := ""
+	for _, n := range topo.Nodes {
+		switch n.Broker.Kind {
+		case scenario.RefBroker:
+		case scenario.NATS:
+			if site != "" && n.Site != site && natsNodes(topo) > 1 {
+				return fmt.Errorf("docker: node %s: a nats cluster's routes go between containers of one site network (%s and %s): %w", n.Name, site, n.Site, driver.ErrUnsupported)
+			}
+			site = n.Site
+		case scenario.Command:
+			return fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", n.Name, n.Broker.Command, driver.ErrUnsupported)
+		default:
+			return fmt.Errorf("docker: node %s: kind %s has no image here (it needs a runtime, Erlang or a JVM, that no image is made of yet; the local driver runs it): %w", n.Name, n.Broker.Kind, driver.ErrUnsupported)
+		}
+	}
+	return nil
+}
+
+// natsNodes counts topo's nats nodes: more than one form a cluster.
+func natsNodes(topo scenario.Topology) int {
+	k := 0
+	for _, n := range topo.Nodes {
+		if n.Broker.Kind == scenario.NATS {
+			k++
+		}
+	}
+	return k
+}
+
+// peerImage is the image a node of a peer kind runs when the scenario
+// names none (ok false for refbroker); built once a run.
+func (d *Driver) peerImage(ctx context.Context, kind scenario.BrokerKind) (img Image, ok bool, err error) {
+	if kind != scenario.NATS {
+		return Image{}, false, nil
+	}
+	if d.natsImg.Ref == "" {
+		if d.natsImg, err = NATSImage(ctx, d.cli, ImageDir()); err != nil {
+			return Image{}, true, err
+		}
+		if d.natsImg.Build > 0 {
+			d.log("built image %s (%s, %.1f MB) in %s", d.natsImg.Ref, d.natsImg.ID, float64(d.natsImg.Size)/1e6, d.natsImg.Build.Truncate(time.Millisecond))
+		}
+		d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", d.natsImg.Ref, d.natsImg.ID, d.natsImg.Size))
+	}
+	return d.natsImg, true, nil
+}
+
+// natsArgv is a nats node's command line: its configuration file, then
+// the scenario's extra arguments.
+func (n *node) natsArgv() []string {
+	return append([]string{natsBin, "-c", natsConf}, n.spec.Broker.Argv(driver.Vars(n.spec, n.env()))...)
+}
+
+// peerMounts writes a peer node's configuration into the run folder and
+// returns its bind mount (none for refbroker).
+func (n *node) peerMounts() ([]mount.Mount, error) {
+	if n.spec.Broker.Kind != scenario.NATS {
+		return nil, nil
+	}
+	nn := peers.NATSNode{Name: n.spec.Name, Listen: "0.0.0.0:" + stompPort, Monitor: "0.0.0.0:" + adminPort,
+		Data: n.data, Sync: n.spec.Broker.Fsync}
+	if natsNodes(n.d.cfg.Topology) > 1 {
+		nn.Cluster = "0.0.0.0:" + natsRoutePort
+		for _, o := range n.d.cfg.Topology.Nodes {
+			if o.Name != n.spec.Name && o.Broker.Kind == scenario.NATS {
+				nn.Routes = append(nn.Routes, o.Name+":"+natsRoutePort)
+			}
+		}
+	}
+	dir := filepath.Join(n.d.cfg.Dir, "nodes", n.spec.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("docker: node %s: %w", n.spec.Name, err)
+	}
+	p := filepath.Join(dir, "nats.conf")
+	if err := nn.WriteConfig(p); err != nil {
+		return nil, fmt.Errorf("docker: node %s: %w", n.spec.Name, err)
+	}
+	return []mount.Mount{{Type: mount.TypeBind, Source: p, Target: natsConf, ReadOnly: true}}, nil
+}
+
+// ready reports whether node n's broker at its container address ip is
+// ready: refbroker's /readyz, nats-server's JetStream health check.
+func (n *node) ready(ctx context.Context, hc *http.Client, admin string) bool {
+	if n.spec.Broker.Kind == scenario.NATS {
+		return peers.NATSReady(ctx, hc, admin)
+	}
+	return driver.RefBrokerReady(ctx, hc, admin)
+}
