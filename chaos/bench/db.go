@@ -40,10 +40,12 @@ type databases struct {
 
 // The replicated database kinds a target's DB may name: a PostgreSQL
 // primary with one standby streaming from it on 127.0.0.1 (no proxy),
-// synchronous (a COMMIT waits until the standby has flushed it) or
+// synchronous (a COMMIT waits until the standby has flushed it),
+// synchronous with remote_apply (until the standby has applied it) or
 // asynchronous. A cell's broker is given the primary.
 const (
 	PostgresSyncStandby  = "postgres-sync-standby"
+	PostgresApplyStandby = "postgres-apply-standby"
 	PostgresAsyncStandby = "postgres-async-standby"
 )
 
@@ -57,7 +59,7 @@ func (d *databases) server(ctx context.Context, key string) (*dbserver.Server, e
 	}
 	kind, _, _ := strings.Cut(key, "#")
 	k := dbserver.Kind(kind)
-	if kind == PostgresSyncStandby || kind == PostgresAsyncStandby {
+	if kind == PostgresSyncStandby || kind == PostgresApplyStandby || kind == PostgresAsyncStandby {
 		k = dbserver.Postgres
 	}
 	if err := dbserver.Available(k); err != nil {
@@ -67,8 +69,8 @@ func (d *databases) server(ctx context.Context, key string) (*dbserver.Server, e
 	var s *dbserver.Server
 	var err error
 	switch kind {
-	case PostgresSyncStandby, PostgresAsyncStandby:
-		s, err = d.startPair(ctx, dir, kind == PostgresSyncStandby)
+	case PostgresSyncStandby, PostgresApplyStandby, PostgresAsyncStandby:
+		s, err = d.startPair(ctx, dir, kind != PostgresAsyncStandby, kind == PostgresApplyStandby)
 	case string(dbserver.Postgres):
 		s, err = dbserver.StartPostgres(ctx, dir)
 	case string(dbserver.MariaDB):
@@ -93,8 +95,12 @@ func (d *databases) server(ctx context.Context, key string) (*dbserver.Server, e
 // startPair starts a PostgreSQL primary in dir/primary and a standby of
 // it in dir/standby, synchronous or not, and returns the primary once the
 // standby streams (and counts as synchronous). d.mu is held.
-func (d *databases) startPair(ctx context.Context, dir string, sync bool) (*dbserver.Server, error) {
-	p, err := dbserver.StartPostgres(ctx, filepath.Join(dir, "primary"), dbserver.WithReplication())
+func (d *databases) startPair(ctx context.Context, dir string, sync, apply bool) (*dbserver.Server, error) {
+	opts := []dbserver.Option{dbserver.WithReplication()}
+	if apply {
+		opts = append(opts, dbserver.WithSetting("synchronous_commit", "remote_apply"))
+	}
+	p, err := dbserver.StartPostgres(ctx, filepath.Join(dir, "primary"), opts...)
 	if err != nil {
 		return p, err
 	}

@@ -24,7 +24,8 @@ type Target struct {
 	// {dir}/data2 mirrors the journal there).
 	Args []string `json:"args"`
 	// DB, when set, is a database server kind (postgres, mariadb, or a
-	// replicated PostgreSQL: PostgresSyncStandby, PostgresAsyncStandby)
+	// replicated PostgreSQL: PostgresSyncStandby, PostgresApplyStandby,
+	// PostgresAsyncStandby)
 	// the bench starts itself; each cell gets a fresh database on it, passed
 	// to refbroker with --db-driver and --dsn (to a peer, in its own
 	// configuration).
@@ -69,6 +70,7 @@ func DefaultTargets() []Target {
 		{Name: "jdbc-sqlite", Args: []string{"--store", "jdbc", "--db-driver", "sqlite"}},
 		{Name: "jdbc-postgres", Args: []string{"--store", "jdbc"}, DB: "postgres"},
 		{Name: "jdbc-postgres-sync-standby", Args: []string{"--store", "jdbc"}, DB: PostgresSyncStandby},
+		{Name: "jdbc-postgres-remote-apply-standby", Args: []string{"--store", "jdbc"}, DB: PostgresApplyStandby},
 		{Name: "jdbc-postgres-async-standby", Args: []string{"--store", "jdbc"}, DB: PostgresAsyncStandby},
 		{Name: "jdbc-mariadb", Args: []string{"--store", "jdbc"}, DB: "mariadb"},
 		{Name: "journaled-jdbc-postgres", Args: []string{"--store", "journaled-jdbc", "--fsync", "batch"}, DB: "postgres"},
