@@ -324,6 +324,9 @@ func (d *Driver) start(ctx context.Context, name string, args []string) error {
 	}
 	ep := st.NetworkSettings.Networks[n.site.netName]
 	if ep == nil || !ep.IPAddress.IsValid() {
+		if st.State != nil && !st.State.Running { // it ended at once: no address left to show
+			return n.exitedBeforeReady(st.State.ExitCode)
+		}
 		return fmt.Errorf("docker: start %s: no address on network %s\n%s", name, n.site.netName, n.tail(ctx))
 	}
 	ip := ep.IPAddress.String()
@@ -358,6 +361,13 @@ func (d *Driver) pointLinks(name, ip string) error {
 	return nil
 }
 
+// exitedBeforeReady says that n's container ended, with code, before
+// it was ready, and shows its last log lines.
+func (n *node) exitedBeforeReady(code int) error {
+	return fmt.Errorf("docker: start %s: its container exited (code %d) before ready; last log lines:\n%s",
+		n.spec.Name, code, n.tail(context.Background()))
+}
+
 func (n *node) waitReady(ctx context.Context, ip string) error {
 	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
 	defer cancel()
@@ -371,8 +381,7 @@ func (n *node) waitReady(ctx context.Context, ip string) error {
 		}
 		st, err := n.inspect(ctx)
 		if err == nil && st.State != nil && !st.State.Running {
-			return fmt.Errorf("docker: start %s: its container exited (code %d) before ready; last log lines:\n%s",
-				n.spec.Name, st.State.ExitCode, n.tail(context.Background()))
+			return n.exitedBeforeReady(st.State.ExitCode)
 		}
 		select {
 		case <-ctx.Done():
