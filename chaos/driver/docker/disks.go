@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/moby/moby/client"
-
 	"github.com/lossbench/lossbench/chaos/driver"
 )
 
@@ -77,11 +75,9 @@ func (d *Driver) WipeNode(ctx context.Context, name string) error {
 	}
 	if n.id != "" {
 		n.ending()
-		n.past += n.logs(ctx, "all") + "--- machine lost: container " + n.id[:12] + " removed ---\n"
-		if _, err := d.cli.ContainerRemove(ctx, n.id, client.ContainerRemoveOptions{Force: true}); err != nil {
-			return fmt.Errorf("docker: machine of %s: remove container: %w", name, err)
+		if err := n.removeContainer(ctx, "machine lost"); err != nil {
+			return err
 		}
-		n.id = ""
 	}
 	if n.lazy != nil {
 		n.lazy.PowerCut() // the lost machine's page cache goes with it

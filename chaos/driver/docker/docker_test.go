@@ -734,12 +734,19 @@ func TestReplication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	receive(t, sub, "b1", "replicated")
+}
+
+// receive waits for one message on sub, node's subscription, and wants
+// body.
+func receive(t *testing.T, sub *stomp.Subscription, node, body string) {
+	t.Helper()
 	select {
 	case m := <-sub.C:
-		if m.Err != nil || string(m.Body) != "replicated" {
-			t.Fatalf("b1 serves %v %q, want the message a1 acknowledged", m.Err, m.Body)
+		if m.Err != nil || string(m.Body) != body {
+			t.Fatalf("%s serves %v %q, want %q", node, m.Err, m.Body, body)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("b1 does not serve the message a1 acknowledged")
+		t.Fatalf("%s does not serve %q", node, body)
 	}
 }

@@ -57,6 +57,9 @@ type node struct {
 	// extra are the arguments the container was made with for one start
 	// (StartWithArgs).
 	extra []string
+	// moved names the spare that took this node's disks (MoveDisks): the
+	// node has none left and does not start again.
+	moved string
 }
 
 func (d *Driver) node(name string) (*node, error) {
@@ -298,6 +301,9 @@ func (d *Driver) start(ctx context.Context, name string, args []string) error {
 	n, err := d.node(name)
 	if err != nil {
 		return err
+	}
+	if n.moved != "" {
+		return fmt.Errorf("docker: start %s: its machine was lost and its disks moved to %s: it has none", name, n.moved)
 	}
 	if err := d.startDatabases(ctx); err != nil {
 		return err

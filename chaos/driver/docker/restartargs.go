@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/moby/moby/client"
-
 	"github.com/lossbench/lossbench/chaos/driver"
 )
 
@@ -40,11 +38,9 @@ func (d *Driver) withArgs(ctx context.Context, n *node, args []string) error {
 		}
 		return fmt.Errorf("docker: start %s with arguments %q: it is running", n.spec.Name, args)
 	}
-	n.past += n.logs(ctx, "all") + fmt.Sprintf("--- container %.12s made anew with extra arguments %q ---\n", n.id, args)
-	if _, err := d.cli.ContainerRemove(ctx, n.id, client.ContainerRemoveOptions{Force: true}); err != nil {
-		return fmt.Errorf("docker: start %s with arguments %q: remove its container: %w", n.spec.Name, args, err)
+	if err := n.removeContainer(ctx, fmt.Sprintf("made anew with extra arguments %q", args)); err != nil {
+		return err
 	}
-	n.id = ""
 	n.mu.Lock()
 	n.extra = slices.Clone(args)
 	n.mu.Unlock()
