@@ -130,7 +130,7 @@ const (
 	// RabbitMQ is Debian's rabbitmq-server, started on a generated
 	// configuration; clients speak AMQP 0-9-1 (workload protocol amqp).
 	// Store is the queue type the clients declare: classic (default) or
-	// quorum.
+	// quorum. Two or more rabbitmq nodes of a topology form one cluster.
 	RabbitMQ BrokerKind = "rabbitmq"
 	// ActiveMQ is Debian's ActiveMQ Classic, started on a generated
 	// activemq.xml; clients speak STOMP. Store is kahadb (default) or
