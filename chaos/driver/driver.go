@@ -83,7 +83,8 @@ const Any = "*"
 // a site or node name; links join the ends' sites or nodes.
 type Links interface {
 	// Cut disables every link between a and b: live connections are cut
-	// and new ones refused. Cuts nest: a link cut twice needs two Heals.
+	// and new ones refused (reset as soon as accepted: a link keeps its
+	// port while cut). Cuts nest: a link cut twice needs two Heals.
 	Cut(ctx context.Context, a, b string) error
 	// Heal undoes one Cut(a, b).
 	Heal(ctx context.Context, a, b string) error

@@ -8,7 +8,7 @@ import (
 
 // Partition cuts every link between A and B (sites or nodes; B =
 // driver.Any isolates A): live connections are closed and new ones
-// refused. Recover heals it.
+// refused (reset as soon as accepted). Recover heals it.
 type Partition struct{ A, B string }
 
 func (f *Partition) Name() string {

@@ -2,6 +2,14 @@
 // between clients, nodes and databases, and the driver.Links operations on
 // it (cut and heal with nesting, toxics on both directions). The local and
 // docker drivers share it, so a link fault means the same on both.
+//
+// Each link's listening socket is bound by Add and kept until Close,
+// through cuts, heals and upstream changes: its port was drawn free at
+// setup (chaos/freeport) and another process on the machine could take it
+// if the link let it go. So the link accepts connections itself and hands
+// them to toxiproxy's toxic chains (ToxicCollection.StartLink); the
+// toxiproxy Proxy is never started, since starting and stopping it binds
+// and releases the port.
 package proxies
 
 import (
@@ -10,10 +18,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
+	"syscall"
+	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/Shopify/toxiproxy/v2/stream"
 	"github.com/rs/zerolog"
 
 	"github.com/lossbench/lossbench/chaos/driver"
@@ -30,8 +42,18 @@ type Link struct {
 	// Port is which of the target node's ports the link reaches: "" its
 	// STOMP listener, "repl" its replication listener.
 	Port  string
-	proxy *toxiproxy.Proxy
-	cuts  int // guarded by Set.mu
+	proxy *toxiproxy.Proxy // its toxic chains only: never started
+	cuts  int              // guarded by Set.mu
+
+	ln     net.Listener // bound from Add to Close
+	served chan struct{}
+	mu     sync.Mutex
+	up     string // upstream address; "" not known yet
+	open   bool   // passes new connections: not cut, upstream known
+	closed bool
+	gen    int                   // bumped when live connections are closed
+	conns  map[net.Conn]struct{} // both ends of every live connection
+	pruned int                   // len(conns) after the last prune
 }
 
 type toxicRef struct {
@@ -64,44 +86,140 @@ func New(who string, log func(format string, args ...any)) *Set {
 		tp: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())}
 }
 
-// Add makes l's proxy to upstream and starts it, unless upstream is ""
-// (not known yet: SetUpstream starts it).
+// Add binds l's listener on l.Listen, which it keeps until Close, and
+// passes connections to upstream, unless upstream is "" (not known yet:
+// SetUpstream opens the link; until then connections are reset).
 func (s *Set) Add(l *Link, upstream string) error {
-	l.proxy = toxiproxy.NewProxy(s.tp, l.Name, l.Listen, upstream)
+	ln, err := net.Listen("tcp", l.Listen)
+	if err != nil {
+		return fmt.Errorf("%s: proxy %s on %s: %w", s.who, l.Name, l.Listen, err)
+	}
+	l.proxy = toxiproxy.NewProxy(s.tp, l.Name, l.Listen, "")
+	l.ln, l.served, l.conns = ln, make(chan struct{}), map[net.Conn]struct{}{}
+	l.up, l.open = upstream, upstream != ""
+	go l.serve(s.tp)
 	s.mu.Lock()
 	s.links = append(s.links, l)
 	s.mu.Unlock()
-	if upstream == "" {
-		return nil
-	}
-	if err := l.proxy.Start(); err != nil {
-		return fmt.Errorf("%s: proxy %s on %s: %w", s.who, l.Name, l.Listen, err)
-	}
 	return nil
 }
 
-// SetUpstream points l at upstream and starts it unless it is cut. A
-// running proxy whose upstream changes (a node restarted on a new
-// address) is stopped first: toxiproxy reads the upstream unlocked.
+// SetUpstream points l at upstream and opens it unless it is cut. When
+// the upstream changes (a node restarted on a new address) the link's
+// live connections are closed, as a restart of the proxy would.
 func (s *Set) SetUpstream(l *Link, upstream string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l.proxy.Lock()
-	same := l.proxy.Upstream == upstream
-	l.proxy.Unlock()
-	if !same {
-		l.proxy.Stop()
-		l.proxy.Lock()
-		l.proxy.Upstream = upstream
-		l.proxy.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.up != upstream {
+		l.dropLocked()
+		l.up = upstream
 	}
-	if l.cuts > 0 {
-		return nil
-	}
-	if err := l.proxy.Start(); err != nil && !errors.Is(err, toxiproxy.ErrProxyAlreadyStarted) {
-		return fmt.Errorf("%s: proxy %s on %s: %w", s.who, l.Name, l.Listen, err)
-	}
+	l.open = l.cuts == 0 && l.up != "" && !l.closed
 	return nil
+}
+
+// serve accepts l's connections until Close.
+func (l *Link) serve(tp *toxiproxy.ApiServer) {
+	defer close(l.served)
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // out of descriptors: back off
+			continue
+		}
+		go l.pass(tp, c)
+	}
+}
+
+// pass connects c to l's upstream through the toxic chains, or resets it
+// if l is not open (cut, closed, or upstream not known).
+func (l *Link) pass(tp *toxiproxy.ApiServer, c net.Conn) {
+	l.mu.Lock()
+	up, open, gen := l.up, l.open, l.gen
+	l.mu.Unlock()
+	if !open {
+		reset(c)
+		return
+	}
+	u, err := net.Dial("tcp", up)
+	if err != nil {
+		c.Close()
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.open || l.gen != gen {
+		// Cut, or pointed elsewhere, while dialing.
+		u.Close()
+		reset(c)
+		return
+	}
+	if len(l.conns) >= 2*l.pruned+64 {
+		for x := range l.conns {
+			if isClosed(x) {
+				delete(l.conns, x)
+			}
+		}
+		l.pruned = len(l.conns)
+	}
+	l.conns[c], l.conns[u] = struct{}{}, struct{}{}
+	name := c.RemoteAddr().String()
+	l.proxy.Toxics.StartLink(tp, name+"upstream", c, u, stream.Upstream)
+	l.proxy.Toxics.StartLink(tp, name+"downstream", u, c, stream.Downstream)
+}
+
+// dropLocked closes every live connection through l; l.mu is held.
+func (l *Link) dropLocked() {
+	for c := range l.conns {
+		c.Close()
+	}
+	clear(l.conns)
+	l.pruned = 0
+	l.gen++
+}
+
+// block stops l passing connections and closes the live ones; reopen
+// undoes it.
+func (l *Link) block() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open = false
+	l.dropLocked()
+}
+
+func (l *Link) reopen() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open = l.up != "" && !l.closed
+}
+
+// reset closes c with a TCP reset rather than an orderly close.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+// isClosed reports whether c was closed (by toxiproxy when its other end
+// ended).
+func isClosed(c net.Conn) bool {
+	sc, ok := c.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	})
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	return rc.Control(func(uintptr) {}) != nil
 }
 
 // Links returns the links in the order they were added.
@@ -136,10 +254,15 @@ func Linked(topo scenario.Topology, a, b string) bool {
 	return false
 }
 
-// Close stops every proxy.
+// Close closes every link's connections and releases its port.
 func (s *Set) Close() {
 	for _, l := range s.Links() {
-		l.proxy.Stop()
+		l.mu.Lock()
+		l.closed, l.open = true, false
+		l.dropLocked()
+		l.mu.Unlock()
+		l.ln.Close()
+		<-l.served
 	}
 }
 
@@ -169,8 +292,9 @@ func (s *Set) between(a, b string) ([]*Link, error) {
 	return out, nil
 }
 
-// Cut disables the proxies between a and b: their listeners close and
-// every connection through them is closed. Cuts nest.
+// Cut disables the links between a and b: every connection through them
+// is closed and new ones are reset as soon as they are accepted. The
+// links keep their listening ports. Cuts nest.
 func (s *Set) Cut(ctx context.Context, a, b string) error {
 	ls, err := s.between(a, b)
 	if err != nil {
@@ -181,7 +305,7 @@ func (s *Set) Cut(ctx context.Context, a, b string) error {
 	for _, l := range ls {
 		l.cuts++
 		if l.cuts == 1 {
-			l.proxy.Stop()
+			l.block()
 		}
 	}
 	s.log("cut %s <-> %s (%d links)", a, b, len(ls))
@@ -196,22 +320,16 @@ func (s *Set) Heal(ctx context.Context, a, b string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var errs []error
 	for _, l := range ls {
 		if l.cuts == 0 {
 			continue
 		}
 		l.cuts--
 		if l.cuts == 0 {
-			if err := l.proxy.Start(); err != nil {
-				errs = append(errs, fmt.Errorf("%s: heal %s: %w", s.who, l.Name, err))
-			}
+			l.reopen()
 		}
 	}
 	s.log("heal %s <-> %s", a, b)
-	if len(errs) > 0 {
-		return errs[0]
-	}
 	return nil
 }
 
