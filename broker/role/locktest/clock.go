@@ -67,3 +67,12 @@ func (p *Pausable) Resume() {
 	p.paused = false
 	p.mu.Unlock()
 }
+
+// Paused reports whether the view stands still (between Pause and
+// Resume): a pool whose locks do more than count time, such as a
+// replicated node's heartbeats, stops that too meanwhile.
+func (p *Pausable) Paused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused
+}
