@@ -50,10 +50,16 @@ func children(parents map[int]bool) []int {
 
 // freezeTree stops root and all its descendants with SIGSTOP (parents
 // before children, so no new child escapes) and returns them, root first.
+// kill(2) only queues the signal: a process stops when it next runs, and
+// until then it can still fork (a postmaster starting a backend). So each
+// round waits until every process signalled is seen stopped before it
+// looks for children, and the walk ends only when a round of stopped
+// processes has no child left running.
 func freezeTree(root int) []int {
 	if syscall.Kill(root, syscall.SIGSTOP) != nil {
 		return nil
 	}
+	waitStopped([]int{root})
 	all := []int{root}
 	seen := map[int]bool{root: true}
 	for {
@@ -65,6 +71,25 @@ func freezeTree(root int) []int {
 			_ = syscall.Kill(k, syscall.SIGSTOP)
 			seen[k] = true
 			all = append(all, k)
+		}
+		waitStopped(kids)
+	}
+}
+
+// waitStopped waits, up to a second, until each of pids is stopped
+// ('T'), gone or a zombie. One that takes longer (in an uninterruptible
+// sleep on a slow disk) is not waited for further: a child it forks after
+// the last scan would escape the freeze, which the second's wait makes
+// unlikely, not impossible.
+func waitStopped(pids []int) {
+	deadline := time.Now().Add(time.Second)
+	for _, p := range pids {
+		for {
+			_, state, ok := procStat(p)
+			if !ok || state == 'T' || state == 't' || state == 'Z' || state == 'X' || !time.Now().Before(deadline) {
+				break
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
 }
