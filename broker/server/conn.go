@@ -57,7 +57,6 @@ type conn struct {
 	dr         deadlineReader
 	r          *stomp.Reader
 	out        outbox
-	cw         connWriter
 	writerOn   atomic.Bool
 	writerDone chan struct{}
 
@@ -66,7 +65,6 @@ type conn struct {
 	txs          map[string]*tx
 	pending      []pendingSend
 	pendingBytes int
-	receiptIDs   []string // flushSends' scratch
 
 	// Guarded by Broker.mu.
 	nextTag    uint64
@@ -332,7 +330,6 @@ func (c *conn) handleConnect(f *stomp.Frame) error {
 	c.dr.setTimeout(time.Duration(float64(recv) * o.HeartbeatGrace))
 	c.b.m.connections.Add(1)
 	c.writerOn.Store(true)
-	c.cw.w = stomp.NewWriterSize(c.nc, 16<<10)
 	go c.writeLoop(send)
 	c.out.push(outItem{f: &stomp.Frame{Command: stomp.CONNECTED, Headers: []stomp.Header{
 		{Key: "version", Value: "1.2"},
@@ -544,21 +541,15 @@ func (c *conn) flushSends() error {
 		sends = sends[:dc.index]
 	}
 	if (err == nil || dc != nil) && !c.b.isFailed() {
-		ids := c.receiptIDs[:0]
 		for i := range sends {
 			if r := sends[i].receipt; r != "" {
-				// Counted before it is written: a client that has
+				// Counted before it is pushed: a client that has
 				// its RECEIPT sees it in /metrics.
 				c.b.m.receipts.Add(1)
 				c.b.m.latency.observe(time.Since(sends[i].start))
-				ids = append(ids, r)
+				c.out.push(outItem{f: receiptFrame(r)})
 			}
 		}
-		if len(ids) > 0 {
-			c.writeReceipts(ids)
-		}
-		clear(ids)
-		c.receiptIDs = ids[:0]
 	}
 	clear(sends)
 	return err

@@ -50,13 +50,6 @@ func (o *outbox) signal() {
 	}
 }
 
-// idle reports whether nothing is queued and the outbox takes frames.
-func (o *outbox) idle() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.items) == 0 && !o.sealed && !o.closed
-}
-
 // take swaps the pending items into buf.
 func (o *outbox) take(buf []outItem) ([]outItem, bool) {
 	o.mu.Lock()
@@ -75,59 +68,6 @@ func (o *outbox) shutdown() {
 	o.signal()
 }
 
-// connWriter is a connection's buffered writer. The writer goroutine
-// writes through it; the reader goroutine may too, for its own RECEIPTs,
-// when it finds the writer idle and nothing queued (writeReceipts): that
-// spares a wake-up of the writer goroutine per RECEIPT. Every field is
-// guarded by mu, held from the moment frames are taken from the outbox
-// until they are flushed, so frames reach the socket in outbox order.
-type connWriter struct {
-	mu       sync.Mutex
-	w        *stomp.Writer
-	deadline time.Time
-	done     bool // the writer goroutine has returned: write nothing more
-}
-
-// flushLocked flushes c.cw.w, extending the write deadline when it is
-// running out; false means the connection is broken.
-func (c *conn) flushLocked() bool {
-	cw := &c.cw
-	if cw.w.Buffered() == 0 {
-		return true
-	}
-	if now := time.Now(); cw.deadline.Sub(now) < c.b.opts.WriteTimeout*3/4 {
-		cw.deadline = now.Add(c.b.opts.WriteTimeout)
-		c.nc.SetWriteDeadline(cw.deadline)
-	}
-	return cw.w.Flush() == nil
-}
-
-// writeReceipts writes RECEIPT frames for ids straight to the socket from
-// the calling goroutine when the writer goroutine is idle and nothing is
-// queued before them; otherwise it queues them for the writer. The caller
-// has counted them already.
-func (c *conn) writeReceipts(ids []string) {
-	if c.cw.mu.TryLock() {
-		if !c.cw.done && c.out.idle() {
-			for _, id := range ids {
-				c.cw.w.WriteFrame(receiptFrame(id))
-			}
-			ok := c.flushLocked()
-			c.cw.mu.Unlock()
-			if !ok {
-				// Broken: the reader will see it too and tear the
-				// connection down; the writer goroutine then returns.
-				c.nc.Close()
-			}
-			return
-		}
-		c.cw.mu.Unlock()
-	}
-	for _, id := range ids {
-		c.out.push(outItem{f: receiptFrame(id)})
-	}
-}
-
 // writeLoop is the connection's writer goroutine. It writes every queued
 // frame into the buffered writer and flushes only when the outbox is
 // empty, so a burst of deliveries and receipts costs one syscall. It sends
@@ -135,13 +75,7 @@ func (c *conn) writeReceipts(ids []string) {
 func (c *conn) writeLoop(hbSend time.Duration) {
 	defer close(c.writerDone)
 	defer c.nc.Close()
-	cw := &c.cw
-	defer func() {
-		cw.mu.Lock()
-		cw.done = true
-		cw.mu.Unlock()
-	}()
-	w := cw.w
+	w := stomp.NewWriterSize(c.nc, 16<<10)
 	var hb <-chan time.Time
 	var timer *time.Timer
 	if hbSend > 0 {
@@ -151,29 +85,35 @@ func (c *conn) writeLoop(hbSend time.Duration) {
 	var items, spare []outItem
 	var autos []*delivery
 	msg := &stomp.Frame{Command: stomp.MESSAGE}
+	var deadline time.Time
+	flush := func() bool {
+		if w.Buffered() == 0 {
+			return true
+		}
+		if now := time.Now(); deadline.Sub(now) < c.b.opts.WriteTimeout*3/4 {
+			deadline = now.Add(c.b.opts.WriteTimeout)
+			c.nc.SetWriteDeadline(deadline)
+		}
+		return w.Flush() == nil
+	}
 	for {
 		select {
 		case <-c.out.kick:
 		case <-hb:
-			cw.mu.Lock()
 			w.WriteHeartBeat()
-			ok := c.flushLocked()
-			cw.mu.Unlock()
-			if !ok {
+			if !flush() {
 				return
 			}
 			timer.Reset(hbSend)
 			continue
 		}
-		cw.mu.Lock()
 		for {
 			var closed bool
 			items, closed = c.out.take(spare)
 			if len(items) == 0 {
 				spare = items
 				if closed {
-					c.flushLocked()
-					cw.mu.Unlock()
+					flush()
 					return
 				}
 				break
@@ -198,16 +138,13 @@ func (c *conn) writeLoop(hbSend time.Duration) {
 					c.b.logf("conn %s: write %s: %v", c.remote, it.f.Command, err)
 				}
 				if it.close {
-					c.flushLocked()
-					cw.mu.Unlock()
+					flush()
 					return
 				}
 			}
 			spare = items
 		}
-		ok := c.flushLocked()
-		cw.mu.Unlock()
-		if !ok {
+		if !flush() {
 			return
 		}
 		if len(autos) > 0 {
