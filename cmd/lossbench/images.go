@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lossbench/lossbench/chaos/driver/docker"
+	"github.com/lossbench/lossbench/chaos/peers"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -24,7 +25,10 @@ files dpkg -L lists, the libraries they load, a data folder initialised by
 initdb or mariadb-install-db; docker import), tagged by the hash of the
 recipe and the packages' versions. nats-server (the peer kind nats): a static
 nats-server (CGO_ENABLED=0 go install of its pinned module version, cached) in
-a FROM scratch image, lossbench/nats-server:<hash>. Nothing is pulled. Prints each image, its
+a FROM scratch image, lossbench/nats-server:<hash>. RabbitMQ (the peer kind
+rabbitmq), when Debian's rabbitmq-server is installed (make peers):
+lossbench/rabbitmq, the files of it and of the packages it depends on (Erlang),
+made like the database images. Nothing is pulled. Prints each image, its
 ID, size and build time (0s when it was there already); a database or
 nats-server image that cannot be made here (its packages are not installed,
 no module proxy) is reported and the others go on. The engine is the one DOCKER_HOST names, else the local
@@ -39,7 +43,7 @@ when no engine answers, a build fails or a removal fails.`,
 
 func runImages(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	fs := cmd.flags(st)
-	prune := fs.Bool("prune", false, "remove every other lossbench/refbroker, lossbench/postgres, lossbench/mariadb and lossbench/nats-server tag built here (not those a container uses)")
+	prune := fs.Bool("prune", false, "remove every other lossbench/refbroker, lossbench/postgres, lossbench/mariadb, lossbench/nats-server and lossbench/rabbitmq tag built here (not those a container uses)")
 	if _, code, ok := cmd.parse(fs, args); !ok {
 		return code
 	}
@@ -76,10 +80,19 @@ func runImages(ctx context.Context, cmd *command, st *stdio, args []string) int 
 		keep[docker.NATSImageRepo] = nimg.Ref
 		fmt.Fprintf(st.out, "%s\t%s\t%.1f MB\tbuilt in %s\n", nimg.Ref, nimg.ID, float64(nimg.Size)/1e6, nimg.Build.Truncate(time.Millisecond))
 	}
+	if peers.RabbitMQAvailable() == nil {
+		if rimg, err := docker.RabbitMQImage(ctx, cli); err != nil {
+			fmt.Fprintf(st.err, "lossbench images: %v\n", err)
+			code = exitBad
+		} else {
+			keep[docker.RabbitMQRepo] = rimg.Ref
+			fmt.Fprintf(st.out, "%s\t%s\t%.1f MB\tbuilt in %s\n", rimg.Ref, rimg.ID, float64(rimg.Size)/1e6, rimg.Build.Truncate(time.Millisecond))
+		}
+	}
 	if !*prune {
 		return code
 	}
-	for _, repo := range []string{docker.ImageRepo, docker.PostgresRepo, docker.MariaDBRepo, docker.NATSImageRepo} {
+	for _, repo := range []string{docker.ImageRepo, docker.PostgresRepo, docker.MariaDBRepo, docker.NATSImageRepo, docker.RabbitMQRepo} {
 		did, err := docker.PruneImages(ctx, cli, repo, keep[repo])
 		for _, line := range did {
 			fmt.Fprintf(st.out, "%s\n", line)

@@ -77,13 +77,13 @@ const (
 
 // dbRecipe is how one database image is made from this machine's files.
 type dbRecipe struct {
-	kind     scenario.DatabaseKind
+	kind     string // what the image runs (postgres, mariadb, rabbitmq)
 	repo     string
 	packages []string // Debian packages whose files go in
 	skip     func(path string) bool
 	extra    []string // more files of the host (followed through symlinks)
 	// initData initialises a data folder in dir (on the host) and returns
-	// it; it goes into the image at dataAt.
+	// it; it goes into the image at dataAt. nil: the image has none.
 	initData func(ctx context.Context, dir string) (string, error)
 	dataAt   string
 	files    []imageFile // written as they are (passwd, init files)
@@ -119,7 +119,7 @@ func postgresRecipe() (dbRecipe, error) {
 	}
 	m := strconv.Itoa(major)
 	bin := "/usr/lib/postgresql/" + m + "/bin/"
-	return dbRecipe{kind: scenario.Postgres, repo: PostgresRepo, packages: []string{"postgresql-" + m}, skip: skipDocs,
+	return dbRecipe{kind: string(scenario.Postgres), repo: PostgresRepo, packages: []string{"postgresql-" + m}, skip: skipDocs,
 		extra:  []string{"/usr/share/zoneinfo/UTC", "/usr/share/zoneinfo/Etc/UTC"},
 		dataAt: postgresData,
 		initData: func(ctx context.Context, dir string) (string, error) {
@@ -156,7 +156,7 @@ func mariaRecipe() (dbRecipe, error) {
 	if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
 		return dbRecipe{}, errors.New("docker: mariadb image: no MariaDB installed on this machine (/usr/sbin/mariadbd; make deps installs it)")
 	}
-	return dbRecipe{kind: scenario.MariaDB, repo: MariaDBRepo, packages: []string{"mariadb-server-core"}, skip: skipDocs,
+	return dbRecipe{kind: string(scenario.MariaDB), repo: MariaDBRepo, packages: []string{"mariadb-server-core"}, skip: skipDocs,
 		dataAt: mariaData,
 		initData: func(ctx context.Context, dir string) (string, error) {
 			data := filepath.Join(dir, "data")
@@ -191,9 +191,15 @@ func DatabaseImage(ctx context.Context, cli *client.Client, kind scenario.Databa
 	if err != nil {
 		return Image{}, err
 	}
+	return recipeImage(ctx, cli, r)
+}
+
+// recipeImage returns recipe r's image, building it when its tag (the
+// recipe and its packages' versions) is missing.
+func recipeImage(ctx context.Context, cli *client.Client, r dbRecipe) (Image, error) {
 	versions, err := packageVersions(ctx, r.packages)
 	if err != nil {
-		return Image{}, fmt.Errorf("docker: %s image: %w", kind, err)
+		return Image{}, fmt.Errorf("docker: %s image: %w", r.kind, err)
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%q\n%q\n", dbRecipeVersion, versions, r.changes, r.extra)
@@ -293,20 +299,10 @@ func buildDBImage(ctx context.Context, cli *client.Client, r dbRecipe, ref strin
 	}
 	rt.addDir("tmp", 0o1777, 0)
 	rt.addDir("run", 0o755, 0)
-	tmp, err := os.MkdirTemp("", "lossbench-dbimage-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fail(err)
-	}
-	data, err := r.initData(ctx, tmp)
-	if err != nil {
-		return fail(fmt.Errorf("initialise its data folder: %w", err))
-	}
-	if err := rt.addTree(data, strings.TrimPrefix(r.dataAt, "/"), dbUID); err != nil {
-		return fail(err)
+	if r.initData != nil {
+		if err := addInitData(ctx, rt, r); err != nil {
+			return fail(err)
+		}
 	}
 	body, err := rt.close()
 	if err != nil {
@@ -314,7 +310,7 @@ func buildDBImage(ctx context.Context, cli *client.Client, r dbRecipe, ref strin
 	}
 	res, err := cli.ImageImport(ctx, client.ImageImportSource{Source: bytes.NewReader(body), SourceName: "-"}, ref,
 		client.ImageImportOptions{Changes: append(slices.Clone(r.changes), "LABEL "+LabelRole+"=image"),
-			Message: "lossbench " + string(r.kind) + " image from this machine's Debian packages"})
+			Message: "lossbench " + r.kind + " image from this machine's Debian packages"})
 	if err != nil {
 		return fail(err)
 	}
@@ -325,6 +321,24 @@ func buildDBImage(ctx context.Context, cli *client.Client, r dbRecipe, ref strin
 		return fail(fmt.Errorf("after its import: %w", err))
 	}
 	return Image{Ref: ref, ID: in.ID, Size: in.Size, Build: time.Since(t0)}, nil
+}
+
+// addInitData initialises recipe r's data folder in a temporary folder
+// and adds it to rt at r.dataAt, owned by dbUID.
+func addInitData(ctx context.Context, rt *rootTar, r dbRecipe) error {
+	tmp, err := os.MkdirTemp("", "lossbench-dbimage-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	data, err := r.initData(ctx, tmp)
+	if err != nil {
+		return fmt.Errorf("initialise its data folder: %w", err)
+	}
+	return rt.addTree(data, strings.TrimPrefix(r.dataAt, "/"), dbUID)
 }
 
 func isELF(p string) bool {

@@ -81,6 +81,7 @@ type Driver struct {
 	dbs       map[string]*database // server databases by name
 	dbOrder   []string
 	natsImg   Image      // the nats-server image, once a nats node needs it (peers.go)
+	rabbitImg Image      // the rabbitmq image, once a rabbitmq node needs it (rabbitimage.go)
 	dbMu      sync.Mutex // serialises startDatabases
 	dbStarted bool
 

@@ -258,13 +258,19 @@ func TestNamedImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := d.nodes["a1"].inspect(ctx)
+	if img := containerImage(t, d, "a1"); img != named || d.Image().Ref != named {
+		t.Fatalf("node a1 runs image %q (driver says %q), want %s", img, d.Image().Ref, named)
+	}
+}
+
+// containerImage is the image node name's container was made from.
+func containerImage(t *testing.T, d *Driver, name string) string {
+	t.Helper()
+	st, err := d.nodes[name].inspect(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Config.Image != named || d.Image().Ref != named {
-		t.Fatalf("node a1 runs image %q (driver says %q), want %s", st.Config.Image, d.Image().Ref, named)
-	}
+	return st.Config.Image
 }
 
 // TestMachineLostReplacesContainer: WipeNode (machine-lost, site-lost)

@@ -197,8 +197,11 @@ func (n *node) argv() []string {
 	n.mu.Lock()
 	extra := n.extra
 	n.mu.Unlock()
-	if n.spec.Broker.Kind == scenario.NATS {
+	switch n.spec.Broker.Kind {
+	case scenario.NATS:
 		return append(n.natsArgv(), extra...)
+	case scenario.RabbitMQ:
+		return append(n.rabbitmq().Argv(), extra...)
 	}
 	return append(driver.BrokerArgv(n.spec, n.d.cfg.Topology, n.env()), extra...)
 }
@@ -234,7 +237,7 @@ func (d *Driver) createNode(ctx context.Context, n *node) error {
 		return err
 	}
 	mounts = append(mounts, pm...)
-	env := map[string]string{}
+	env := n.peerEnv()
 	vars := driver.Vars(n.spec, n.env())
 	for k, v := range n.spec.Broker.Env {
 		env[k] = scenario.Expand(v, vars)
@@ -375,7 +378,7 @@ func (n *node) exitedBeforeReady(code int) error {
 }
 
 func (n *node) waitReady(ctx context.Context, ip string) error {
-	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.readyTimeout())
 	defer cancel()
 	hc := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(25 * time.Millisecond)
@@ -391,7 +394,7 @@ func (n *node) waitReady(ctx context.Context, ip string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("docker: start %s: not ready after %s; last log lines:\n%s", n.spec.Name, ReadyTimeout, n.tail(context.Background()))
+			return fmt.Errorf("docker: start %s: not ready after %s; last log lines:\n%s", n.spec.Name, n.readyTimeout(), n.tail(context.Background()))
 		case <-tick.C:
 		}
 	}

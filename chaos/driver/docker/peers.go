@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/mount"
@@ -31,10 +33,17 @@ import (
 // network, by node name, as on local they go straight between the
 // processes: the nodes of a cluster must share one site.
 //
-// RabbitMQ and ActiveMQ have no image here: one would need the Erlang
-// runtime, or a JVM, and their jars or release folders from Debian's
-// packages, beyond what dbimage.go's ldd closure of a few programs
-// copies; --driver auto runs them on local.
+// A node of kind rabbitmq runs from lossbench/rabbitmq (rabbitimage.go),
+// one node only: a cluster's Erlang distribution is not run between
+// containers yet. Its generated configuration (peers.RabbitMQNode, as
+// on local) is written into the run folder, which is bind-mounted at
+// /rabbitmq (its HOME and logs go there too); the server listens for
+// AMQP on refbroker's STOMP port, inside the container, with its own
+// port mapper on 127.0.0.1; its stores are on the node's data volume.
+// It is ready when that port accepts a connection.
+//
+// ActiveMQ has no image here: one would need a JVM and its jars from
+// Debian's packages; --driver auto runs it on local.
 
 // NATSImageRepo is the repository of the nats-server images built here.
 const NATSImageRepo = "lossbench/nats-server"
@@ -90,6 +99,10 @@ func checkPeers(topo scenario.Topology) error {
 				return fmt.Errorf("docker: node %s: a nats cluster's routes go between containers of one site network (%s and %s): %w", n.Name, site, n.Site, driver.ErrUnsupported)
 			}
 			site = n.Site
+		case scenario.RabbitMQ:
+			if rabbitNodes(topo) > 1 {
+				return fmt.Errorf("docker: node %s: a rabbitmq cluster (Erlang distribution between containers) is not run here yet, one node only: %w", n.Name, driver.ErrUnsupported)
+			}
 		case scenario.Command:
 			return fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", n.Name, n.Broker.Command, driver.ErrUnsupported)
 		default:
@@ -101,9 +114,18 @@ func checkPeers(topo scenario.Topology) error {
 
 // natsNodes counts topo's nats nodes: more than one form a cluster.
 func natsNodes(topo scenario.Topology) int {
+	return kindNodes(topo, scenario.NATS)
+}
+
+// rabbitNodes counts topo's rabbitmq nodes.
+func rabbitNodes(topo scenario.Topology) int {
+	return kindNodes(topo, scenario.RabbitMQ)
+}
+
+func kindNodes(topo scenario.Topology, kind scenario.BrokerKind) int {
 	k := 0
 	for _, n := range topo.Nodes {
-		if n.Broker.Kind == scenario.NATS {
+		if n.Broker.Kind == kind {
 			k++
 		}
 	}
@@ -113,19 +135,52 @@ func natsNodes(topo scenario.Topology) int {
 // peerImage is the image a node of a peer kind runs when the scenario
 // names none (ok false for refbroker); built once a run.
 func (d *Driver) peerImage(ctx context.Context, kind scenario.BrokerKind) (img Image, ok bool, err error) {
-	if kind != scenario.NATS {
+	var cached *Image
+	var build func() (Image, error)
+	switch kind {
+	case scenario.NATS:
+		cached, build = &d.natsImg, func() (Image, error) { return NATSImage(ctx, d.cli, ImageDir()) }
+	case scenario.RabbitMQ:
+		cached, build = &d.rabbitImg, func() (Image, error) { return RabbitMQImage(ctx, d.cli) }
+	default:
 		return Image{}, false, nil
 	}
-	if d.natsImg.Ref == "" {
-		if d.natsImg, err = NATSImage(ctx, d.cli, ImageDir()); err != nil {
+	if cached.Ref == "" {
+		if *cached, err = build(); err != nil {
 			return Image{}, true, err
 		}
-		if d.natsImg.Build > 0 {
-			d.log("built image %s (%s, %.1f MB) in %s", d.natsImg.Ref, d.natsImg.ID, float64(d.natsImg.Size)/1e6, d.natsImg.Build.Truncate(time.Millisecond))
+		if cached.Build > 0 {
+			d.log("built image %s (%s, %.1f MB) in %s", cached.Ref, cached.ID, float64(cached.Size)/1e6, cached.Build.Truncate(time.Millisecond))
 		}
-		d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", d.natsImg.Ref, d.natsImg.ID, d.natsImg.Size))
+		d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", cached.Ref, cached.ID, cached.Size))
 	}
-	return d.natsImg, true, nil
+	return *cached, true, nil
+}
+
+// Inside a rabbitmq node's container: its configuration folder (a bind
+// mount of the node's run folder) and its Erlang ports, on 127.0.0.1.
+const (
+	rabbitDir      = "/rabbitmq"
+	rabbitEPMDPort = 4369
+	rabbitDistPort = 25672
+)
+
+// rabbitmq is a rabbitmq node's server settings inside its container.
+func (n *node) rabbitmq() peers.RabbitMQNode {
+	return peers.RabbitMQNode{Name: n.spec.Name, Listen: "0.0.0.0:" + stompPort, EPMDPort: rabbitEPMDPort,
+		DistPort: rabbitDistPort, Dir: rabbitDir, Data: n.data}
+}
+
+// peerEnv is a peer node's server environment (none for refbroker, nats).
+func (n *node) peerEnv() map[string]string {
+	env := map[string]string{}
+	if n.spec.Broker.Kind == scenario.RabbitMQ {
+		for _, kv := range n.rabbitmq().Env() {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+	}
+	return env
 }
 
 // natsArgv is a nats node's command line: its configuration file, then
@@ -137,9 +192,23 @@ func (n *node) natsArgv() []string {
 // peerMounts writes a peer node's configuration into the run folder and
 // returns its bind mount (none for refbroker).
 func (n *node) peerMounts() ([]mount.Mount, error) {
-	if n.spec.Broker.Kind != scenario.NATS {
-		return nil, nil
+	switch n.spec.Broker.Kind {
+	case scenario.NATS:
+		return n.natsMounts()
+	case scenario.RabbitMQ:
+		r := n.rabbitmq()
+		r.Dir = filepath.Join(n.d.cfg.Dir, "nodes", n.spec.Name)
+		if err := r.Write(); err != nil {
+			return nil, fmt.Errorf("docker: node %s: %w", n.spec.Name, err)
+		}
+		return []mount.Mount{{Type: mount.TypeBind, Source: r.Dir, Target: rabbitDir}}, nil
 	}
+	return nil, nil
+}
+
+// natsMounts writes a nats node's configuration file and returns its
+// bind mount.
+func (n *node) natsMounts() ([]mount.Mount, error) {
 	nn := peers.NATSNode{Name: n.spec.Name, Listen: "0.0.0.0:" + stompPort, Monitor: "0.0.0.0:" + adminPort,
 		Data: n.data, Sync: n.spec.Broker.Fsync}
 	if natsNodes(n.d.cfg.Topology) > 1 {
@@ -164,8 +233,28 @@ func (n *node) peerMounts() ([]mount.Mount, error) {
 // ready reports whether node n's broker at its container address ip is
 // ready: refbroker's /readyz, nats-server's JetStream health check.
 func (n *node) ready(ctx context.Context, hc *http.Client, admin string) bool {
-	if n.spec.Broker.Kind == scenario.NATS {
+	switch n.spec.Broker.Kind {
+	case scenario.NATS:
 		return peers.NATSReady(ctx, hc, admin)
+	case scenario.RabbitMQ:
+		host, _, _ := net.SplitHostPort(admin)
+		var dl net.Dialer
+		c, err := dl.DialContext(ctx, "tcp", net.JoinHostPort(host, stompPort))
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
 	}
 	return driver.RefBrokerReady(ctx, hc, admin)
+}
+
+// readyTimeout bounds the wait for node n to be ready: Erlang's boot and
+// RabbitMQ's recovery of its stores after a crash take 10-60 s on a
+// loaded machine.
+func (n *node) readyTimeout() time.Duration {
+	if n.spec.Broker.Kind == scenario.RabbitMQ {
+		return max(ReadyTimeout, 3*time.Minute)
+	}
+	return ReadyTimeout
 }

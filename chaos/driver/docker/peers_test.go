@@ -67,8 +67,8 @@ func TestNATSNode(t *testing.T) {
 	}
 }
 
-// TestPeerKindsRefused: kinds without an image here (rabbitmq, activemq)
-// and a nats cluster spread over two sites are refused before any
+// TestPeerKindsRefused: kinds without an image here (activemq), a
+// rabbitmq cluster, and a nats cluster spread over two sites are refused before any
 // engine call, with ErrUnsupported saying why, so --driver auto runs
 // them on local.
 func TestPeerKindsRefused(t *testing.T) {
@@ -80,7 +80,7 @@ func TestPeerKindsRefused(t *testing.T) {
 		nodes []scenario.Node
 		want  string
 	}{
-		{[]scenario.Node{node("a1", "a", scenario.RabbitMQ)}, "Erlang"},
+		{[]scenario.Node{node("a1", "a", scenario.RabbitMQ), node("a2", "a", scenario.RabbitMQ)}, "one node only"},
 		{[]scenario.Node{node("a1", "a", scenario.ActiveMQ)}, "JVM"},
 		{[]scenario.Node{node("a1", "a", scenario.NATS), node("b1", "b", scenario.NATS)}, "one site network"},
 	} {

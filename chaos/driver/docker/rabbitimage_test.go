@@ -1,0 +1,103 @@
+package docker
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/peers"
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// TestRabbitMQNode: a node of kind rabbitmq runs in a container of the
+// image made of this machine's Debian packages, reached over AMQP through
+// the clients' link proxy; a persistent message confirmed on a durable
+// classic queue is still there after the container is killed (SIGKILL)
+// and started again, its stores on the node's disk; Close leaves nothing.
+func TestRabbitMQNode(t *testing.T) {
+	cli := engine(t)
+	if err := peers.RabbitMQAvailable(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx := t.Context()
+	run := "rabbitmq-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RabbitMQ, Store: "classic"}}},
+		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1"}}}
+	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "rabbitmq", Dir: t.TempDir(), Log: t.Logf})
+	if d != nil {
+		defer d.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := containerImage(t, d, "a1"); !strings.HasPrefix(img, RabbitMQRepo+":") {
+		t.Fatalf("a1 runs image %s, want one of %s", img, RabbitMQRepo)
+	}
+	if err := d.Start(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := d.ClientAddr("a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const queue, body = "lossbench-test", "kept"
+	withChannel(t, addr, func(ch *amqp.Channel) {
+		if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Confirm(false); err != nil {
+			t.Fatal(err)
+		}
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false,
+			amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+			t.Fatalf("publish not confirmed: %v, %v", ok, err)
+		}
+	})
+	if err := d.Kill(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if d.Running("a1") {
+		t.Fatal("a1 still running after Kill")
+	}
+	if err := d.Start(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	withChannel(t, addr, func(ch *amqp.Channel) {
+		m, ok, err := ch.Get(queue, true)
+		if err != nil || !ok || string(m.Body) != body {
+			t.Fatalf("after kill -9 and restart: get %q, %v, %v; want %q", m.Body, ok, err, body)
+		}
+	})
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := leftovers(t, cli, run); len(left) > 0 {
+		t.Errorf("Close left %q", left)
+	}
+}
+
+// withChannel runs f on a channel of a connection to the AMQP server at
+// addr (guest, which the node allows from anywhere).
+func withChannel(t *testing.T, addr string, f func(*amqp.Channel)) {
+	t.Helper()
+	conn, err := amqp.DialConfig("amqp://guest:guest@"+addr+"/", amqp.Config{Dial: amqp.DefaultDial(10 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	f(ch)
+}
