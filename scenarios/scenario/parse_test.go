@@ -43,7 +43,7 @@ func TestReadmeExample(t *testing.T) {
 		{"b1 kind", s.Topology.Nodes[1].Broker.Kind, scenario.Command},
 		{"b1 argv", s.Topology.Nodes[1].Broker.Argv(map[string]string{"listen": "127.0.1.1:61613", "data": "/d"}),
 			[]string{"/opt/activemq/bin/activemq", "console", "--stomp=127.0.1.1:61613", "--data=/d"}},
-		{"a1 args", s.Topology.Nodes[0].Broker.Argv(map[string]string{"node": "a1"}), []string{"--replicate-to", "a1"}},
+		{"a1 args", s.Topology.Nodes[0].Broker.Argv(map[string]string{"node": "a1"}), []string{"--lease-owner", "a1"}},
 		{"disk size", s.Topology.Disks[0].Size, scenario.Size(64 << 20)},
 		{"mirror", s.Topology.Disks[1].MirrorOf, "a1-d0"},
 		{"db kind", s.Topology.Databases[0].Kind, scenario.Postgres},
