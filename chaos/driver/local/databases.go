@@ -317,8 +317,8 @@ func (d *Driver) KillDB(ctx context.Context, name string) error {
 		return err
 	}
 	if db.cl != nil {
-		db.cl.mu.Lock()
-		defer db.cl.mu.Unlock()
+		db.cl.ha.Lock()
+		defer db.cl.ha.Unlock()
 	}
 	if !srv.Running() {
 		return nil
@@ -386,7 +386,7 @@ func (d *Driver) closeDatabases() error {
 		return nil
 	}
 	for _, cl := range d.dbs.clusters {
-		cl.stopManager()
+		cl.ha.Stop()
 	}
 	var errs []error
 	for _, name := range d.dbs.order {

@@ -58,9 +58,7 @@ func TestFailoverMaxLag(t *testing.T) {
 	// Let the manager see the primary's position after those writes.
 	waitFor(t, "the HA manager to record the primary's position", func() bool {
 		pos, err := srvOf(pg).WALPosition(ctx)
-		d.dbs.clusters["pg"].mu.Lock()
-		defer d.dbs.clusters["pg"].mu.Unlock()
-		return err == nil && d.dbs.clusters["pg"].lastPos >= pos
+		return err == nil && d.dbs.clusters["pg"].ha.LastPos() >= pos
 	})
 	if err := srvOf(pg).Pause(); err != nil {
 		t.Fatal(err)
