@@ -6,15 +6,13 @@ import (
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-
 	"github.com/lossbench/lossbench/chaos/dbserver"
 	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
 )
 
 // TestLeaseMasterCutFromDatabase: each broker reaches the database through
 // its own TCP proxy (toxiproxy); the master's proxy is cut mid-load, either
-// with resets (the proxy stops: connections close, new ones are refused)
+// with resets (connections close, new ones are reset)
 // or as a black hole (bytes are held forever, nothing errors: only the
 // lease's own clock can tell the master to stop). The
 // master must stop acknowledging before its lease can expire and fail stop
@@ -34,7 +32,7 @@ func TestLeaseMasterCutFromDatabase(t *testing.T) {
 			}
 			srv := dbs.Server(t, k)
 			opts := dbs.Fresh(t, kind)
-			via := func(name string) (*toxiproxy.Proxy, []string) {
+			via := func(name string) (*dbtest.Link, []string) {
 				p, dsn := dbtest.Proxy(t, srv, opts.DSN, name)
 				return p, []string{"--store", "jdbc", "--db-driver", opts.Driver, "--dsn", dsn, "--data", t.TempDir()}
 			}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	gostomp "github.com/go-stomp/stomp/v3"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to read the store's table
 
@@ -21,13 +20,13 @@ import (
 )
 
 // These tests run refbroker --store jdbc on PostgreSQL reached through a
-// TCP proxy (toxiproxy, in process) that the test cuts, closing every
-// connection and refusing new ones, as a database host that went away
-// does, and restores on the same address.
+// TCP proxy (toxiproxy, in process, dbtest.Link) that the test cuts,
+// closing every connection and resetting new ones, as a database host
+// that went away does, and restores on the same address.
 
 // cutDB is a fresh PostgreSQL database behind a proxy.
 type cutDB struct {
-	proxy  *toxiproxy.Proxy
+	proxy  *dbtest.Link
 	flags  []string // refbroker's store flags, through the proxy
 	direct string   // the DSN without the proxy, for the test's own reads
 }
@@ -215,8 +214,8 @@ func pollUntil(within time.Duration, cond func() bool) bool {
 // and serves again on the same address. Every receipted message is in the
 // database, and none is lost.
 //
-// Two cuts: "reset" (the proxy stops: connections close, new ones are
-// refused) and "blackhole" (every byte held, nothing errors: the commit
+// Two cuts: "reset" (connections close, new ones are reset; the proxy
+// keeps its port) and "blackhole" (every byte held, nothing errors: the commit
 // deadline, --db-commit-timeout 1s here, is what notices, and connection
 // attempts hang until the database answers again).
 func TestReconnectAfterDatabaseCut(t *testing.T) {
@@ -388,7 +387,7 @@ func TestReconnectOffOrGivenUp(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db := proxiedPostgres(t)
 			b, send := servingOn(t, db, tt.args...)
-			db.proxy.Stop()
+			dbtest.Cut(t, db.proxy, "reset")
 			cut := time.Now()
 			if err := send(); err == nil {
 				t.Fatal("a SEND was receipted with the database cut")

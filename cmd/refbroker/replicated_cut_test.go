@@ -5,27 +5,18 @@ import (
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/rs/zerolog"
-
 	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
 )
 
 // These tests run a replicated pair of real refbrokers whose replication
 // links (and the links to the witness) go through TCP proxies (toxiproxy,
-// in process) that the test cuts: open connections close and new ones
-// are refused, as across a partition.
+// in process, dbtest.Link) that the test cuts: open connections close and
+// new ones are reset, as across a partition.
 
 // linkProxy is a proxy named name in front of the address to.
-func linkProxy(t *testing.T, name, to string) *toxiproxy.Proxy {
+func linkProxy(t *testing.T, name, to string) *dbtest.Link {
 	t.Helper()
-	tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
-	p := toxiproxy.NewProxy(tp, name, freeAddr(t), to)
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Stop)
-	return p
+	return dbtest.Forward(t, name, to)
 }
 
 // newCutPair is newPair with every link between the nodes, and from each
@@ -46,7 +37,7 @@ func newCutPair(t *testing.T, witness bool, extra ...string) *pair {
 // heals the cut.
 func (p *pair) isolateA(t *testing.T, cut bool) {
 	t.Helper()
-	ps := []*toxiproxy.Proxy{p.via[0], p.via[1]}
+	ps := []*dbtest.Link{p.via[0], p.via[1]}
 	if p.toW[0] != nil {
 		ps = append(ps, p.toW[0])
 	}

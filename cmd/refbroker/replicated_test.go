@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
 )
 
 // pair is a replicated pair's flags: each node's data, replication
@@ -21,7 +21,7 @@ type pair struct {
 	witness string
 	// Set by newCutPair: node i reaches the other node through via[i]
 	// and the witness through toW[i], proxies the test cuts.
-	via, toW [2]*toxiproxy.Proxy
+	via, toW [2]*dbtest.Link
 	extra    []string // more flags for both nodes
 }
 
@@ -46,10 +46,10 @@ func (p *pair) start(t *testing.T, i int) *leased {
 	t.Helper()
 	peer, witness := p.repl[1-i], p.witness
 	if p.via[i] != nil {
-		peer = p.via[i].Listen
+		peer = p.via[i].Addr()
 	}
 	if p.toW[i] != nil {
-		witness = p.toW[i].Listen
+		witness = p.toW[i].Addr()
 	}
 	ha := []string{"--store", "journal", "--data", p.data[i], "--replication-listen", p.repl[i], "--peer", peer}
 	if witness != "" {

@@ -2,7 +2,6 @@ package dbtest
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 
@@ -10,44 +9,54 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lossbench/lossbench/chaos/dbserver"
+	"github.com/lossbench/lossbench/chaos/internal/tcplink"
 )
 
-// Proxy starts a toxiproxy proxy called name in front of srv on a free
-// loopback port, stopped when the test ends, and returns it with dsn (a
-// database on srv) rewritten to go through it.
-func Proxy(tb testing.TB, srv *dbserver.Server, dsn, name string) (*toxiproxy.Proxy, string) {
+// Link is a TCP proxy (toxiproxy's toxic chains) on a loopback port it
+// binds once and keeps until the test ends, through cuts: a port given
+// up and bound again could be taken by another process meanwhile.
+type Link struct {
+	*tcplink.Link
+}
+
+// Forward starts a proxy called name in front of upstream on a free
+// loopback port (Addr), closed when the test ends.
+func Forward(tb testing.TB, name, upstream string) *Link {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	l, err := tcplink.Listen(tp, name, "127.0.0.1:0", upstream)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	listen := ln.Addr().String()
-	ln.Close()
-	tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
-	p := toxiproxy.NewProxy(tp, name, listen, srv.Addr())
-	if err := p.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(p.Stop)
-	via := strings.Replace(dsn, srv.Addr(), p.Listen, 1)
+	tb.Cleanup(l.Close)
+	return &Link{l}
+}
+
+// Proxy starts a proxy called name in front of srv (Forward) and returns
+// it with dsn (a database on srv) rewritten to go through it.
+func Proxy(tb testing.TB, srv *dbserver.Server, dsn, name string) (*Link, string) {
+	tb.Helper()
+	p := Forward(tb, name, srv.Addr())
+	via := strings.Replace(dsn, srv.Addr(), p.Addr(), 1)
 	if via == dsn {
 		tb.Fatalf("DSN %q does not name the server's address %s", dsn, srv.Addr())
 	}
 	return p, via
 }
 
-// Cut cuts a proxied path: "reset" stops the proxy (its connections
-// close, new ones are refused); "blackhole" holds every byte both ways on
-// the open connections and on new ones, with no error.
-func Cut(tb testing.TB, p *toxiproxy.Proxy, how string) {
+// Cut cuts a proxied path: "reset" closes its connections and resets new
+// ones as soon as they are accepted (the port stays bound); "blackhole"
+// holds every byte both ways on the open connections and on new ones,
+// with no error.
+func Cut(tb testing.TB, p *Link, how string) {
 	tb.Helper()
 	switch how {
 	case "reset":
-		p.Stop()
+		p.Block()
 	case "blackhole":
 		for _, stream := range []string{"upstream", "downstream"} {
 			js := `{"name":"blackhole-` + stream + `","type":"timeout","stream":"` + stream + `","attributes":{"timeout":0}}`
-			if _, err := p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
+			if _, err := p.Toxics().AddToxicJson(strings.NewReader(js)); err != nil {
 				tb.Errorf("blackhole %s: %v", stream, err)
 			}
 		}
@@ -56,18 +65,16 @@ func Cut(tb testing.TB, p *toxiproxy.Proxy, how string) {
 	}
 }
 
-// Restore undoes Cut: the proxy starts again on its address, or the held
+// Restore undoes Cut: the proxy passes new connections again, or the held
 // bytes flow on.
-func Restore(tb testing.TB, p *toxiproxy.Proxy, how string) {
+func Restore(tb testing.TB, p *Link, how string) {
 	tb.Helper()
 	switch how {
 	case "reset":
-		if err := p.Start(); err != nil {
-			tb.Fatal(err)
-		}
+		p.Unblock()
 	case "blackhole":
 		for _, stream := range []string{"upstream", "downstream"} {
-			if err := p.Toxics.RemoveToxic(context.Background(), "blackhole-"+stream); err != nil {
+			if err := p.Toxics().RemoveToxic(context.Background(), "blackhole-"+stream); err != nil {
 				tb.Errorf("remove blackhole %s: %v", stream, err)
 			}
 		}

@@ -6,29 +6,22 @@
 // Each link's listening socket is bound by Add and kept until Close,
 // through cuts, heals and upstream changes: its port was drawn free at
 // setup (chaos/freeport) and another process on the machine could take it
-// if the link let it go. So the link accepts connections itself and hands
-// them to toxiproxy's toxic chains (ToxicCollection.StartLink); the
-// toxiproxy Proxy is never started, since starting and stopping it binds
-// and releases the port.
+// if the link let it go (see chaos/internal/tcplink).
 package proxies
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
-	"syscall"
-	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/Shopify/toxiproxy/v2/stream"
 	"github.com/rs/zerolog"
 
 	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/internal/tcplink"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -41,19 +34,9 @@ type Link struct {
 	Listen             string
 	// Port is which of the target node's ports the link reaches: "" its
 	// STOMP listener, "repl" its replication listener.
-	Port  string
-	proxy *toxiproxy.Proxy // its toxic chains only: never started
-	cuts  int              // guarded by Set.mu
-
-	ln     net.Listener // bound from Add to Close
-	served chan struct{}
-	mu     sync.Mutex
-	up     string // upstream address; "" not known yet
-	open   bool   // passes new connections: not cut, upstream known
-	closed bool
-	gen    int                   // bumped when live connections are closed
-	conns  map[net.Conn]struct{} // both ends of every live connection
-	pruned int                   // len(conns) after the last prune
+	Port string
+	cuts int           // guarded by Set.mu
+	tl   *tcplink.Link // bound from Add to Close
 }
 
 type toxicRef struct {
@@ -90,14 +73,11 @@ func New(who string, log func(format string, args ...any)) *Set {
 // passes connections to upstream, unless upstream is "" (not known yet:
 // SetUpstream opens the link; until then connections are reset).
 func (s *Set) Add(l *Link, upstream string) error {
-	ln, err := net.Listen("tcp", l.Listen)
+	tl, err := tcplink.Listen(s.tp, l.Name, l.Listen, upstream)
 	if err != nil {
 		return fmt.Errorf("%s: proxy %s on %s: %w", s.who, l.Name, l.Listen, err)
 	}
-	l.proxy = toxiproxy.NewProxy(s.tp, l.Name, l.Listen, "")
-	l.ln, l.served, l.conns = ln, make(chan struct{}), map[net.Conn]struct{}{}
-	l.up, l.open = upstream, upstream != ""
-	go l.serve(s.tp)
+	l.tl = tl
 	s.mu.Lock()
 	s.links = append(s.links, l)
 	s.mu.Unlock()
@@ -108,118 +88,8 @@ func (s *Set) Add(l *Link, upstream string) error {
 // the upstream changes (a node restarted on a new address) the link's
 // live connections are closed, as a restart of the proxy would.
 func (s *Set) SetUpstream(l *Link, upstream string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.up != upstream {
-		l.dropLocked()
-		l.up = upstream
-	}
-	l.open = l.cuts == 0 && l.up != "" && !l.closed
+	l.tl.SetUpstream(upstream)
 	return nil
-}
-
-// serve accepts l's connections until Close.
-func (l *Link) serve(tp *toxiproxy.ApiServer) {
-	defer close(l.served)
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // out of descriptors: back off
-			continue
-		}
-		go l.pass(tp, c)
-	}
-}
-
-// pass connects c to l's upstream through the toxic chains, or resets it
-// if l is not open (cut, closed, or upstream not known).
-func (l *Link) pass(tp *toxiproxy.ApiServer, c net.Conn) {
-	l.mu.Lock()
-	up, open, gen := l.up, l.open, l.gen
-	l.mu.Unlock()
-	if !open {
-		reset(c)
-		return
-	}
-	u, err := net.Dial("tcp", up)
-	if err != nil {
-		c.Close()
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.open || l.gen != gen {
-		// Cut, or pointed elsewhere, while dialing.
-		u.Close()
-		reset(c)
-		return
-	}
-	if len(l.conns) >= 2*l.pruned+64 {
-		for x := range l.conns {
-			if isClosed(x) {
-				delete(l.conns, x)
-			}
-		}
-		l.pruned = len(l.conns)
-	}
-	l.conns[c], l.conns[u] = struct{}{}, struct{}{}
-	name := c.RemoteAddr().String()
-	l.proxy.Toxics.StartLink(tp, name+"upstream", c, u, stream.Upstream)
-	l.proxy.Toxics.StartLink(tp, name+"downstream", u, c, stream.Downstream)
-}
-
-// dropLocked closes every live connection through l; l.mu is held.
-func (l *Link) dropLocked() {
-	for c := range l.conns {
-		c.Close()
-	}
-	clear(l.conns)
-	l.pruned = 0
-	l.gen++
-}
-
-// block stops l passing connections and closes the live ones; reopen
-// undoes it.
-func (l *Link) block() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open = false
-	l.dropLocked()
-}
-
-func (l *Link) reopen() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open = l.up != "" && !l.closed
-}
-
-// reset closes c with a TCP reset rather than an orderly close.
-func reset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	c.Close()
-}
-
-// isClosed reports whether c was closed (by toxiproxy when its other end
-// ended).
-func isClosed(c net.Conn) bool {
-	sc, ok := c.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	})
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return true
-	}
-	return rc.Control(func(uintptr) {}) != nil
 }
 
 // Links returns the links in the order they were added.
@@ -257,12 +127,7 @@ func Linked(topo scenario.Topology, a, b string) bool {
 // Close closes every link's connections and releases its port.
 func (s *Set) Close() {
 	for _, l := range s.Links() {
-		l.mu.Lock()
-		l.closed, l.open = true, false
-		l.dropLocked()
-		l.mu.Unlock()
-		l.ln.Close()
-		<-l.served
+		l.tl.Close()
 	}
 }
 
@@ -305,7 +170,7 @@ func (s *Set) Cut(ctx context.Context, a, b string) error {
 	for _, l := range ls {
 		l.cuts++
 		if l.cuts == 1 {
-			l.block()
+			l.tl.Block()
 		}
 	}
 	s.log("cut %s <-> %s (%d links)", a, b, len(ls))
@@ -326,7 +191,7 @@ func (s *Set) Heal(ctx context.Context, a, b string) error {
 		}
 		l.cuts--
 		if l.cuts == 0 {
-			l.reopen()
+			l.tl.Unblock()
 		}
 	}
 	s.log("heal %s <-> %s", a, b)
@@ -385,7 +250,7 @@ func (s *Set) AddToxic(ctx context.Context, a, b string, t driver.Toxic) (string
 			if err != nil {
 				return "", err
 			}
-			if _, err := l.proxy.Toxics.AddToxicJson(bytes.NewReader(js)); err != nil {
+			if _, err := l.tl.Toxics().AddToxicJson(bytes.NewReader(js)); err != nil {
 				s.removeRefs(ctx, refs)
 				return "", fmt.Errorf("%s: toxic %s on %s: %w", s.who, typ, l.Name, err)
 			}
@@ -400,7 +265,7 @@ func (s *Set) AddToxic(ctx context.Context, a, b string, t driver.Toxic) (string
 func (s *Set) removeRefs(ctx context.Context, refs []toxicRef) error {
 	var first error
 	for _, r := range refs {
-		if err := r.l.proxy.Toxics.RemoveToxic(ctx, r.name); err != nil && first == nil {
+		if err := r.l.tl.Toxics().RemoveToxic(ctx, r.name); err != nil && first == nil {
 			first = fmt.Errorf("%s: remove toxic %s from %s: %w", s.who, r.name, r.l.Name, err)
 		}
 	}
