@@ -28,7 +28,8 @@ import (
 // Database images. No registry is reachable here, so the PostgreSQL and
 // MariaDB images are made from the Debian packages installed on this
 // machine (make deps installs them for the local driver anyway): the
-// server's files as dpkg -L lists them (without documentation), every
+// server's files as dpkg -L lists them (without documentation; for
+// PostgreSQL the client package's too, for pg_basebackup), every
 // shared library their programs load (the ldd closure, with the dynamic
 // loader), a few zone files, an /etc/passwd, and a data folder
 // initialised at build time by the package's own initdb or
@@ -54,7 +55,7 @@ const (
 
 // dbRecipeVersion changes whenever what the recipes put in an image
 // changes, so an old tag is not reused.
-const dbRecipeVersion = "2"
+const dbRecipeVersion = "3"
 
 // dbUID owns the data folder inside a database image and runs the server.
 const dbUID = 999
@@ -119,7 +120,7 @@ func postgresRecipe() (dbRecipe, error) {
 	}
 	m := strconv.Itoa(major)
 	bin := "/usr/lib/postgresql/" + m + "/bin/"
-	return dbRecipe{kind: string(scenario.Postgres), repo: PostgresRepo, packages: []string{"postgresql-" + m}, skip: skipDocs,
+	return dbRecipe{kind: string(scenario.Postgres), repo: PostgresRepo, packages: []string{"postgresql-" + m, "postgresql-client-" + m}, skip: skipDocs,
 		extra:  []string{"/usr/share/zoneinfo/UTC", "/usr/share/zoneinfo/Etc/UTC"},
 		dataAt: postgresData,
 		initData: func(ctx context.Context, dir string) (string, error) {
@@ -128,12 +129,14 @@ func postgresRecipe() (dbRecipe, error) {
 				"--username=postgres", "--encoding=UTF8", "--no-locale", "--no-instructions"); err != nil {
 				return "", err
 			}
-			// Brokers reach the server from their site networks.
+			// Brokers reach the server from their site networks, and so
+			// do standbys (pg_basebackup, streaming replication: the
+			// client package brings pg_basebackup into the image).
 			f, err := os.OpenFile(filepath.Join(data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
 			if err != nil {
 				return "", err
 			}
-			_, err = f.WriteString("host all all 0.0.0.0/0 trust\n")
+			_, err = f.WriteString("host all all 0.0.0.0/0 trust\nhost replication all 0.0.0.0/0 trust\n")
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
