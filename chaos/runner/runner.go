@@ -63,6 +63,8 @@ type Options struct {
 	// DatabaseImages is driver.Config.DatabaseImages (--postgres-image,
 	// --mariadb-image).
 	DatabaseImages map[string]string
+	// PeerImages is driver.Config.PeerImages (--rabbitmq-image).
+	PeerImages map[string]string
 	// SendTimeout bounds a send's wait for its receipt. Default 5s.
 	SendTimeout time.Duration
 	// Progress shows the run; nil shows nothing.
@@ -147,7 +149,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	}
 	drv, err := open(ctx, driver.Config{
 		Topology: sc.Topology, RunID: opt.RunID, Scenario: sc.Name,
-		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, BrokerImage: opt.BrokerImage, DatabaseImages: opt.DatabaseImages, ClientSite: sc.Workload.Site,
+		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, BrokerImage: opt.BrokerImage, DatabaseImages: opt.DatabaseImages, PeerImages: opt.PeerImages, ClientSite: sc.Workload.Site,
 		PowerCutNodes: PowerCutNodes(plan), FaultFSNodes: FaultFSNodes(plan), Writeback: sc.Writeback, Needs: Needs(sc),
 		Log: func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
 	})

@@ -43,7 +43,7 @@ time left. A run that errors (a broker that does not start) is reported
 in its cell and the matrix goes on; the bench failing does too.
 
 --driver, --broker-bin, --refbroker-image, --postgres-image,
---mariadb-image and --send-timeout are lossbench run's (lossbench run
+--mariadb-image, --rabbitmq-image and --send-timeout are lossbench run's (lossbench run
 --help): the scenarios run as there.
 
 Writes DIR/<run-id>/: bench/bench.json, seed-<S>/<scenario>/ per run,

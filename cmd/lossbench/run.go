@@ -31,7 +31,8 @@ site a Docker network, each disk a volume, links through the same proxies.
 Its PostgreSQL and MariaDB databases are containers too, of images made
 from this machine's Debian packages (lossbench images), or of the images
 --postgres-image and --mariadb-image name (postgres:15, mariadb:10.11 where
-a registry is reachable; never pulled by lossbench).
+a registry is reachable; never pulled by lossbench). A lone rabbitmq node
+runs from lossbench/rabbitmq, made the same way, or --rabbitmq-image.
 --driver auto (the default) uses docker when an engine answers and the image
 builds, else local, and prints which and why; a scenario docker cannot run
 (a database image that cannot be made, a broker kind without an image)

@@ -133,8 +133,16 @@ func kindNodes(topo scenario.Topology, kind scenario.BrokerKind) int {
 }
 
 // peerImage is the image a node of a peer kind runs when the scenario
-// names none (ok false for refbroker); built once a run.
+// names none (ok false for refbroker): the one Config.PeerImages names
+// (--rabbitmq-image), else the one made here, built once a run.
 func (d *Driver) peerImage(ctx context.Context, kind scenario.BrokerKind) (img Image, ok bool, err error) {
+	if ref := d.cfg.PeerImages[string(kind)]; ref != "" {
+		img, err := NamedImage(ctx, d.cli, ref)
+		if err == nil {
+			d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", img.Ref, img.ID, img.Size))
+		}
+		return img, true, err
+	}
 	var cached *Image
 	var build func() (Image, error)
 	switch kind {

@@ -1,11 +1,13 @@
 package docker
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/lossbench/lossbench/chaos/driver"
@@ -100,4 +102,46 @@ func withChannel(t *testing.T, addr string, f func(*amqp.Channel)) {
 	}
 	defer ch.Close()
 	f(ch)
+}
+
+// TestRabbitMQNamedImage: --rabbitmq-image (Config.PeerImages) makes a
+// rabbitmq node's container from the image it names, and an image the
+// engine lacks is an error naming it, never pulled.
+func TestRabbitMQNamedImage(t *testing.T) {
+	cli := engine(t)
+	if err := peers.RabbitMQAvailable(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx := t.Context()
+	built, err := RabbitMQImage(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := "rabbitmq-named-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	named := "lossbench/named-rabbitmq-test:" + run
+	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: built.Ref, Target: named}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.ImageRemove(context.Background(), named, client.ImageRemoveOptions{}) })
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RabbitMQ, Store: "classic"}}}}
+	for _, c := range []struct{ ref, want string }{{named, ""}, {"lossbench/absent-rabbitmq:" + run, "never pulled"}} {
+		d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "named", Dir: t.TempDir(),
+			PeerImages: map[string]string{"rabbitmq": c.ref}})
+		switch {
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.ref) || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("New with --rabbitmq-image %s: %v; want an error naming it, %q", c.ref, err, c.want)
+		case c.want == "" && err != nil:
+			t.Errorf("New with --rabbitmq-image %s: %v", c.ref, err)
+		case c.want == "":
+			if img := containerImage(t, d, "a1"); img != c.ref {
+				t.Errorf("a1 runs image %s, want %s", img, c.ref)
+			}
+		}
+		if d != nil {
+			if err := d.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
 }
