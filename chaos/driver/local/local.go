@@ -27,7 +27,6 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 
-	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/chaos/peers"
 )
 
@@ -192,14 +191,7 @@ func (d *Driver) layoutNodes() error {
 		n := &node{spec: sn, ip: ip, d: d,
 			dir:     filepath.Join(d.opt.Dir, "nodes", sn.Name),
 			logPath: filepath.Join(d.opt.Dir, "logs", sn.Name+".log")}
-		var err error
-		if n.listen, err = osutil.FreeAddr(ip); err != nil {
-			return err
-		}
-		if n.admin, err = osutil.FreeAddr(ip); err != nil {
-			return err
-		}
-		if n.repl, err = osutil.FreeAddr(ip); err != nil {
+		if err := n.pickPorts(); err != nil {
 			return err
 		}
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {

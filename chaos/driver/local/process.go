@@ -52,6 +52,9 @@ type node struct {
 	// moved names the spare that took this node's disks (MoveDisks): the
 	// node has none left and does not start again.
 	moved string
+	// wasReady: the node has been ready once, so its addresses may be
+	// known beyond the links (canRepick).
+	wasReady bool
 
 	mu   sync.Mutex // guards proc
 	proc *proc
@@ -207,6 +210,8 @@ func (d *Driver) Running(name string) bool {
 // answers 200 (or 503 saying "standby": a lease standby is up and takes
 // over when the master goes), or another broker's STOMP port accepts a
 // connection. The topology's database servers start before the first node.
+// A refbroker node that finds one of its ports taken on its first start is
+// started again on new ones, a few times (movePorts).
 func (d *Driver) Start(ctx context.Context, name string) error {
 	n, err := d.node(name)
 	if err != nil {
@@ -221,15 +226,26 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	p, err := n.start()
-	if err != nil {
-		return err
+	for retry := 1; ; retry++ {
+		offset := logSize(n.logPath)
+		p, err := n.start()
+		if err != nil {
+			return err
+		}
+		d.opt.Log("start %s (pid %d) on %s", name, p.pid, n.listen)
+		err = n.waitReady(ctx, p)
+		if err == nil {
+			n.wasReady = true
+			return d.joinRabbitMQ(ctx, n, p)
+		}
+		if retry > portRetries || !n.canRepick() || !p.exited() || !portTaken(n.logPath, offset) {
+			return err
+		}
+		d.forgetExit(name)
+		if err := d.movePorts(n); err != nil {
+			return err
+		}
 	}
-	d.opt.Log("start %s (pid %d) on %s", name, p.pid, n.listen)
-	if err := n.waitReady(ctx, p); err != nil {
-		return err
-	}
-	return d.joinRabbitMQ(ctx, n, p)
 }
 
 func (n *node) start() (*proc, error) {
