@@ -233,3 +233,37 @@ func TestReadmeScenarios(t *testing.T) {
 		t.Fatal("no scenario files found")
 	}
 }
+
+// tablePath is a scenario file scenarios/README.md names, relative to
+// scenarios/.
+var tablePath = regexp.MustCompile("`((?:suite|matrix|peers)/[a-z0-9-]+\\.yaml)`")
+
+// TestScenariosReadmeTables checks that scenarios/README.md's tables
+// name every scenario of suite/, matrix/ and peers/ as DIR/FILE, and
+// only files that exist.
+func TestScenariosReadmeTables(t *testing.T) {
+	b, err := os.ReadFile("../../scenarios/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	for _, m := range tablePath.FindAllStringSubmatch(string(b), -1) {
+		named[m[1]] = true
+		if _, err := os.Stat("../../scenarios/" + m[1]); err != nil {
+			t.Errorf("scenarios/README.md names %s: %v", m[1], err)
+		}
+	}
+	files, err := filepath.Glob("../../scenarios/*/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		rel := f[len("../../scenarios/"):]
+		if strings.HasPrefix(rel, "scenario/") {
+			continue
+		}
+		if !named[rel] {
+			t.Errorf("scenarios/README.md lists no %s", rel)
+		}
+	}
+}
