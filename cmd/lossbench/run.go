@@ -35,10 +35,12 @@ a registry is reachable; never pulled by lossbench). A lone rabbitmq node
 runs from lossbench/rabbitmq, made the same way, or --rabbitmq-image.
 --driver auto (the default) uses docker when an engine answers and the image
 builds, else local, and prints which and why; a scenario docker cannot run
-(a database image that cannot be made, a broker kind without an image)
-runs on local. Power cuts and disk faults run on docker too: the node's
-data is served through lazyfs (FUSE, as root) on the host and bind-mounted
-into its container.
+(a database image that cannot be made, a database with replicas, a
+db-data-lost fault, a broker kind without an image such as activemq or
+command, a rabbitmq cluster, a nats cluster over several sites, a power
+cut or disk fault without FUSE) runs on local. Power cuts and disk faults
+run on docker too: the node's data is served through lazyfs (FUSE, as
+root) on the host and bind-mounted into its container.
 
 Each scenario writes DIR/<run-id>/<scenario>/: plan.json (the resolved
 scenario), history.jsonl, result.json, summary.md and logs/<node>.log.
