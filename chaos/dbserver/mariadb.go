@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	_ "github.com/go-sql-driver/mysql" // database/sql driver "mysql"
-
-	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // MariaDB's account for clients: created by the init file on every start,
@@ -61,7 +59,7 @@ func StartMariaDB(ctx context.Context, dir string, opts ...Option) (*Server, err
 	if err != nil {
 		return s, err
 	}
-	return s, s.start(ctx)
+	return s, s.startNew(ctx)
 }
 
 // newMariaDB initialises a MariaDB data directory in dir/mariadb and
@@ -85,7 +83,7 @@ func newMariaDB(ctx context.Context, dir string, extra []string, opts []Option) 
 	s := &Server{Kind: MariaDB, Dir: dir, cfg: cfg,
 		dataDir: filepath.Join(dir, "mariadb"), logPath: filepath.Join(dir, "mariadb.log")}
 	if s.Port = cfg.port; s.Port == 0 {
-		if s.Port, err = osutil.FreePort("127.0.0.1"); err != nil {
+		if s.Port, err = freePort("127.0.0.1"); err != nil {
 			return nil, err
 		}
 	}

@@ -14,8 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-
-	"github.com/lossbench/lossbench/chaos/internal/osutil"
 )
 
 // postgresBinDir finds the newest installed Debian PostgreSQL bin directory.
@@ -62,7 +60,7 @@ func StartPostgres(ctx context.Context, dir string, opts ...Option) (*Server, er
 	if err := s.initData(ctx); err != nil {
 		return s, err
 	}
-	return s, s.start(ctx)
+	return s, s.startNew(ctx)
 }
 
 // newPostgres prepares a PostgreSQL server in dir (owner, port, command
@@ -98,7 +96,7 @@ func newPostgres(dir string, opts []Option) (*Server, error) {
 		}
 	}
 	if s.Port = cfg.port; s.Port == 0 {
-		if s.Port, err = osutil.FreePort("127.0.0.1"); err != nil {
+		if s.Port, err = freePort("127.0.0.1"); err != nil {
 			return nil, err
 		}
 	}

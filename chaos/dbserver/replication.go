@@ -63,7 +63,7 @@ func StartPostgresStandby(ctx context.Context, dir, source, app string, opts ...
 	if err := s.baseBackup(ctx, source, app); err != nil {
 		return s, err
 	}
-	return s, s.start(ctx)
+	return s, s.startNew(ctx)
 }
 
 // RebuildStandby turns the server, whatever it was (an old primary above

@@ -1,10 +1,7 @@
 package local
 
 import (
-	"bytes"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/scenarios/scenario"
@@ -38,30 +35,6 @@ func (n *node) pickPorts() error {
 // nothing else yet.
 func (n *node) canRepick() bool {
 	return n.spec.Broker.Kind == scenario.RefBroker && !n.wasReady
-}
-
-// portTaken reports whether the broker's log from offset on (its last
-// start) says a port it binds was taken.
-func portTaken(logPath string, offset int64) bool {
-	f, err := os.Open(logPath)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return false
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
-	return err == nil && bytes.Contains(b, []byte("address already in use"))
-}
-
-// logSize is the size of the file at path, 0 if there is none.
-func logSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
 }
 
 // movePorts draws new ports for n, whose broker could not bind one, and

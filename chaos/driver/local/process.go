@@ -227,7 +227,7 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 		}
 	}
 	for retry := 1; ; retry++ {
-		offset := logSize(n.logPath)
+		offset := osutil.Size(n.logPath)
 		p, err := n.start()
 		if err != nil {
 			return err
@@ -238,7 +238,7 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 			n.wasReady = true
 			return d.joinRabbitMQ(ctx, n, p)
 		}
-		if retry > portRetries || !n.canRepick() || !p.exited() || !portTaken(n.logPath, offset) {
+		if retry > portRetries || !n.canRepick() || !p.exited() || !osutil.SaysAddrInUse(n.logPath, offset) {
 			return err
 		}
 		d.forgetExit(name)

@@ -6,6 +6,7 @@ package osutil
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -94,4 +95,30 @@ func Alive(pid int, start uint64) bool {
 		return true
 	}
 	return got == start
+}
+
+// Size is the size of the file at path, 0 if there is none: where a log
+// opened for appending will go on.
+func Size(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// SaysAddrInUse reports whether the log at path, from offset on (a
+// process's last start), says a port it binds was taken (EADDRINUSE:
+// "address already in use" from Go, "Address already in use" from C).
+func SaysAddrInUse(path string, offset int64) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return false
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	return err == nil && bytes.Contains(bytes.ToLower(b), []byte("address already in use"))
 }
