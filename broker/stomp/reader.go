@@ -94,7 +94,13 @@ func (r *Reader) ReadFrame() (*Frame, error) {
 			return nil, protoErr(ErrMalformed, "bad command %.40q", line)
 		}
 	}
-	f := &Frame{Command: internCommand(line)}
+	// One allocation for the frame and room for the headers a client
+	// usually sends (go-stomp's SEND with a receipt has 5), rather than
+	// growing the slice from nil through 1, 2, 4 and 8 (4 of the ~7
+	// allocations per SEND, callgrind, issue 16).
+	fh := &frameWithHeaders{f: Frame{Command: internCommand(line)}}
+	f := &fh.f
+	f.Headers = fh.h[:0]
 	esc := escapes(f.Command)
 	contentLength := -1
 	for {
@@ -231,6 +237,12 @@ func (r *Reader) readToNUL() ([]byte, error) {
 		}
 		body = append(body, chunk...)
 	}
+}
+
+// frameWithHeaders is a Frame allocated with its first headers.
+type frameWithHeaders struct {
+	f Frame
+	h [8]Header
 }
 
 func eofInFrame(err error) error {
