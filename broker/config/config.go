@@ -25,7 +25,7 @@
 //	max-memory-wait: 30s       # a SEND held at max-memory gets an ERROR after this
 //	max-connections: 10000     # lowered to fit RLIMIT_NOFILE less a reserve
 //	dedup-window: 100000
-//	prefetch: 1000
+//	prefetch: 16               # per subscription unless SUBSCRIBE says prefetch-count / activemq.prefetchSize
 //	max-subscriptions: 1000    # per connection
 //	max-queues: 10000          # queues clients may create
 //	max-login-failures: 5      # per address and minute; 0 no limit

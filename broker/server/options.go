@@ -8,7 +8,12 @@ import (
 
 // Defaults for Options fields left zero.
 const (
-	DefaultPrefetch       = 1000
+	// DefaultPrefetch stays below what go-stomp (v3) buffers (20 ACKs +
+	// 16+2 messages): beyond it, a go-stomp consumer that acks inline
+	// deadlocks for good on a backlog (TestGoStompInlineAckDefaultPrefetch,
+	// BenchmarkInlineAckBacklog). Set more per subscription with
+	// prefetch-count or activemq.prefetchSize.
+	DefaultPrefetch       = 16
 	DefaultDedupWindow    = 100_000
 	DefaultHeartbeat      = 10 * time.Second
 	DefaultHeartbeatGrace = 2.0
