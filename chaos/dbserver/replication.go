@@ -49,6 +49,16 @@ var replicationSettings = [][2]string{
 	{"wal_sender_timeout", "10s"},
 }
 
+// ReplicationFlags are replicationSettings as postgres flags (-c k=v),
+// for a server the caller starts itself (a container).
+func ReplicationFlags() []string {
+	var f []string
+	for _, kv := range replicationSettings {
+		f = append(f, "-c", kv[0]+"="+kv[1])
+	}
+	return f
+}
+
 // StartPostgresStandby makes a new standby of the PostgreSQL primary
 // reachable at source (host:port): a base backup into dir/pgdata, then
 // the server, streaming from source under application name app (the name
@@ -139,12 +149,29 @@ func (s *Server) chownDir() error {
 	return nil
 }
 
-// admin opens a short-lived connection to the server's postgres database.
-func (s *Server) admin(ctx context.Context, f func(*sql.Conn) error) error {
+// PGAdmin is the data source name of a PostgreSQL server's postgres
+// database, as its superuser, wherever the server runs (a Server's
+// Admin, a container's address): the replication queries and controls
+// below, for a caller that does not run the server itself.
+type PGAdmin string
+
+// PGAdminAt is the PGAdmin of the PostgreSQL server at addr (host:port),
+// trusting user postgres.
+func PGAdminAt(addr string) PGAdmin {
+	return PGAdmin("postgres://postgres@" + addr + "/postgres?sslmode=disable")
+}
+
+// Admin is s's PGAdmin; an error for a server that is not PostgreSQL.
+func (s *Server) Admin() (PGAdmin, error) {
 	if s.Kind != Postgres {
-		return fmt.Errorf("dbserver: %s: replication is PostgreSQL's", s.Kind)
+		return "", fmt.Errorf("dbserver: %s: replication is PostgreSQL's", s.Kind)
 	}
-	db, err := sql.Open("pgx", s.dsn("postgres")+"&connect_timeout=5")
+	return PGAdmin(s.dsn("postgres")), nil
+}
+
+// admin opens a short-lived connection to the server's postgres database.
+func (a PGAdmin) admin(ctx context.Context, f func(*sql.Conn) error) error {
+	db, err := sql.Open("pgx", string(a)+"&connect_timeout=5")
 	if err != nil {
 		return err
 	}
@@ -159,9 +186,9 @@ func (s *Server) admin(ctx context.Context, f func(*sql.Conn) error) error {
 
 // InRecovery reports whether the server is a standby (replaying WAL)
 // rather than a primary.
-func (s *Server) InRecovery(ctx context.Context) (bool, error) {
+func (a PGAdmin) InRecovery(ctx context.Context) (bool, error) {
 	var in bool
-	err := s.admin(ctx, func(c *sql.Conn) error {
+	err := a.admin(ctx, func(c *sql.Conn) error {
 		return c.QueryRowContext(ctx, "SELECT pg_is_in_recovery()").Scan(&in)
 	})
 	return in, err
@@ -172,9 +199,9 @@ func (s *Server) InRecovery(ctx context.Context) (bool, error) {
 // position received and flushed from its primary (pg_last_wal_receive_lsn,
 // or what it replayed when it never streamed). A standby is behind its
 // primary by the difference.
-func (s *Server) WALPosition(ctx context.Context) (uint64, error) {
+func (a PGAdmin) WALPosition(ctx context.Context) (uint64, error) {
 	var pos int64
-	err := s.admin(ctx, func(c *sql.Conn) error {
+	err := a.admin(ctx, func(c *sql.Conn) error {
 		return c.QueryRowContext(ctx, `SELECT (CASE WHEN pg_is_in_recovery()
 			THEN COALESCE(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), '0/0')
 			ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::bigint`).Scan(&pos)
@@ -187,8 +214,8 @@ func (s *Server) WALPosition(ctx context.Context) (uint64, error) {
 
 // Promote makes a standby a primary (pg_promote, waiting up to a minute
 // for it to finish) and clears its synchronous standbys: it has none yet.
-func (s *Server) Promote(ctx context.Context) error {
-	return s.admin(ctx, func(c *sql.Conn) error {
+func (a PGAdmin) Promote(ctx context.Context) error {
+	return a.admin(ctx, func(c *sql.Conn) error {
 		if err := setSyncNames(ctx, c, ""); err != nil {
 			return err
 		}
@@ -207,7 +234,7 @@ func (s *Server) Promote(ctx context.Context) error {
 // on this primary waits for: one ("sync" in pg_stat_replication), or any
 // one of several (ANY 1, "quorum"); none makes it
 // asynchronous. It takes effect at once (pg_reload_conf) for new commits.
-func (s *Server) SetSynchronousStandbys(ctx context.Context, apps ...string) error {
+func (a PGAdmin) SetSynchronousStandbys(ctx context.Context, apps ...string) error {
 	names := ""
 	switch {
 	case len(apps) == 1:
@@ -219,7 +246,7 @@ func (s *Server) SetSynchronousStandbys(ctx context.Context, apps ...string) err
 		}
 		names = "ANY 1 (" + strings.Join(q, ", ") + ")"
 	}
-	return s.admin(ctx, func(c *sql.Conn) error { return setSyncNames(ctx, c, names) })
+	return a.admin(ctx, func(c *sql.Conn) error { return setSyncNames(ctx, c, names) })
 }
 
 func setSyncNames(ctx context.Context, c *sql.Conn, names string) error {
@@ -243,9 +270,9 @@ type Standby struct {
 }
 
 // Standbys lists the standbys streaming from this primary.
-func (s *Server) Standbys(ctx context.Context) ([]Standby, error) {
+func (a PGAdmin) Standbys(ctx context.Context) ([]Standby, error) {
 	var out []Standby
-	err := s.admin(ctx, func(c *sql.Conn) error {
+	err := a.admin(ctx, func(c *sql.Conn) error {
 		rows, err := c.QueryContext(ctx, "SELECT application_name, state, sync_state FROM pg_stat_replication")
 		if err != nil {
 			return err
@@ -265,10 +292,10 @@ func (s *Server) Standbys(ctx context.Context) ([]Standby, error) {
 
 // WaitStandby waits until standby app streams from this primary, and, if
 // sync, counts as synchronous (or quorum: one of ANY 1).
-func (s *Server) WaitStandby(ctx context.Context, app string, sync bool) error {
+func (a PGAdmin) WaitStandby(ctx context.Context, app string, sync bool) error {
 	var last string
 	for {
-		sts, err := s.Standbys(ctx)
+		sts, err := a.Standbys(ctx)
 		last = fmt.Sprint(sts, err)
 		for _, st := range sts {
 			if st.App == app && st.State == "streaming" && (!sync || st.Sync == "sync" || st.Sync == "quorum") {
@@ -285,3 +312,57 @@ func (s *Server) WaitStandby(ctx context.Context, app string, sync bool) error {
 
 // quoteLiteral quotes an SQL string literal.
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// InRecovery is s.Admin().InRecovery.
+func (s *Server) InRecovery(ctx context.Context) (bool, error) {
+	a, err := s.Admin()
+	if err != nil {
+		return false, err
+	}
+	return a.InRecovery(ctx)
+}
+
+// WALPosition is s.Admin().WALPosition.
+func (s *Server) WALPosition(ctx context.Context) (uint64, error) {
+	a, err := s.Admin()
+	if err != nil {
+		return 0, err
+	}
+	return a.WALPosition(ctx)
+}
+
+// Promote is s.Admin().Promote.
+func (s *Server) Promote(ctx context.Context) error {
+	a, err := s.Admin()
+	if err != nil {
+		return err
+	}
+	return a.Promote(ctx)
+}
+
+// SetSynchronousStandbys is s.Admin().SetSynchronousStandbys.
+func (s *Server) SetSynchronousStandbys(ctx context.Context, apps ...string) error {
+	a, err := s.Admin()
+	if err != nil {
+		return err
+	}
+	return a.SetSynchronousStandbys(ctx, apps...)
+}
+
+// Standbys is s.Admin().Standbys.
+func (s *Server) Standbys(ctx context.Context) ([]Standby, error) {
+	a, err := s.Admin()
+	if err != nil {
+		return nil, err
+	}
+	return a.Standbys(ctx)
+}
+
+// WaitStandby is s.Admin().WaitStandby.
+func (s *Server) WaitStandby(ctx context.Context, app string, sync bool) error {
+	a, err := s.Admin()
+	if err != nil {
+		return err
+	}
+	return a.WaitStandby(ctx, app, sync)
+}
