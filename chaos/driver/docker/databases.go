@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -33,12 +34,21 @@ const DBReadyTimeout = 120 * time.Second
 // broker's database connection as on the local driver.
 type database struct {
 	spec   scenario.Database
+	server scenario.DBServer // this server of spec (spec's own, or a replica)
+	cl     *pgCluster        // spec's cluster when it has replicas
 	site   *site
 	img    Image
-	id     string // container ID
 	volume string
 	name   string                   // the scenario's database on the server
 	links  map[string]*proxies.Link // by node name
+
+	mu sync.Mutex // guards the fields below
+	id string     // container ID
+	// data is the server's data folder in the container: the volume's
+	// root, or a base backup in it (a standby).
+	data    string
+	addr    string // host:port on its site network, once started
+	standby bool   // it starts in recovery
 }
 
 var _ driver.Databases = (*Driver)(nil)
@@ -69,10 +79,6 @@ func (d *Driver) layoutDatabases(ctx context.Context) error {
 		if spec.Kind == scenario.SQLite {
 			continue
 		}
-		st, ok := d.nets[spec.Site]
-		if !ok {
-			return fmt.Errorf("docker: database %s: site %q: %w", spec.Name, spec.Site, driver.ErrUnknown)
-		}
 		ref := d.databaseImageRef(spec)
 		key := ref
 		if key == "" {
@@ -97,38 +103,75 @@ func (d *Driver) layoutDatabases(ctx context.Context) error {
 			}
 			d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", img.Ref, img.ID, img.Size))
 		}
-		db := &database{spec: spec, site: st, img: img, volume: d.name("db-" + spec.Name),
-			name: driver.DatabaseName(d.cfg.Dir), links: map[string]*proxies.Link{}}
-		d.dbs[spec.Name] = db
-		d.dbOrder = append(d.dbOrder, spec.Name)
-		for _, name := range d.order {
-			n := d.nodes[name]
-			if !slices.Contains(n.spec.Broker.DatabaseNames(), spec.Name) {
-				continue
+		var cl *pgCluster
+		if len(spec.Replicas) > 0 {
+			cl = &pgCluster{d: d, spec: spec}
+			d.clusters[spec.Name] = cl
+		}
+		for _, sv := range spec.Servers() {
+			sst, ok := d.nets[sv.Site]
+			if !ok {
+				return fmt.Errorf("docker: database %s: site %q: %w", sv.Name, sv.Site, driver.ErrUnknown)
 			}
-			if n.spec.Site != spec.Site && !proxies.Linked(d.cfg.Topology, n.spec.Site, spec.Site) {
-				return fmt.Errorf("docker: node %s cannot reach database %s: no link between sites %s and %s",
-					name, spec.Name, n.spec.Site, spec.Site)
+			db := &database{spec: spec, server: sv, cl: cl, site: sst, img: img, volume: d.name("db-" + sv.Name),
+				name: driver.DatabaseName(d.cfg.Dir), links: map[string]*proxies.Link{}, data: dbData(spec.Kind)}
+			d.dbs[sv.Name] = db
+			d.dbOrder = append(d.dbOrder, sv.Name)
+			if cl != nil {
+				cl.members = append(cl.members, db)
 			}
-			listen, err := osutil.FreeAddr(n.site.gateway)
-			if err != nil {
+			for _, name := range d.order {
+				n := d.nodes[name]
+				if !slices.Contains(n.spec.Broker.DatabaseNames(), spec.Name) {
+					continue
+				}
+				l, err := d.dbLink(name, n.spec.Site, n.site, db)
+				if err != nil {
+					return err
+				}
+				db.links[name] = l
+			}
+			if _, err := d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: db.volume, Labels: d.labels("database", sv.Site, sv.Name)}); err != nil {
+				return fmt.Errorf("docker: database %s: volume %s: %w", sv.Name, db.volume, err)
+			}
+			if err := d.createDatabase(ctx, db); err != nil {
 				return err
 			}
-			l := &proxies.Link{Name: name + "->" + spec.Name, FromSite: n.spec.Site, FromNode: name,
-				ToSite: spec.Site, ToNode: spec.Name, Listen: listen}
-			if err := d.px.Add(l, ""); err != nil {
+		}
+		if cl != nil {
+			if err := d.layoutReplication(cl); err != nil {
 				return err
 			}
-			db.links[name] = l
-		}
-		if _, err := d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: db.volume, Labels: d.labels("database", spec.Site, spec.Name)}); err != nil {
-			return fmt.Errorf("docker: database %s: volume %s: %w", spec.Name, db.volume, err)
-		}
-		if err := d.createDatabase(ctx, db); err != nil {
-			return err
 		}
 	}
 	return nil
+}
+
+// dbLink is a proxy, listening on from's network gateway, on the link
+// from site fromSite (node or server fromName) to database server db.
+func (d *Driver) dbLink(fromName, fromSite string, from *site, db *database) (*proxies.Link, error) {
+	if fromSite != db.server.Site && !proxies.Linked(d.cfg.Topology, fromSite, db.server.Site) {
+		return nil, fmt.Errorf("docker: %s cannot reach database %s: no link between sites %s and %s",
+			fromName, db.server.Name, fromSite, db.server.Site)
+	}
+	listen, err := osutil.FreeAddr(from.gateway)
+	if err != nil {
+		return nil, err
+	}
+	l := &proxies.Link{Name: fromName + "->" + db.server.Name, FromSite: fromSite, FromNode: fromName,
+		ToSite: db.server.Site, ToNode: db.server.Name, Listen: listen}
+	if err := d.px.Add(l, ""); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// dbData is the data folder of a database container of kind k.
+func dbData(k scenario.DatabaseKind) string {
+	if k == scenario.Postgres {
+		return postgresData
+	}
+	return mariaData
 }
 
 // createDatabase creates db's container, not started. The environment and
@@ -146,6 +189,11 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 		env = map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"}
 		cmd = []string{"-c", "listen_addresses=*", "-c", "fsync=on", "-c", "synchronous_commit=on",
 			"-c", "full_page_writes=on", "-c", "max_connections=200"}
+		if db.cl != nil {
+			cmd = append(cmd, dbserver.ReplicationFlags()...)
+			// A later -D wins: a standby runs on its base backup.
+			cmd = append(cmd, "-D", db.data)
+		}
 	case scenario.MariaDB:
 		target = mariaData
 		// The official image grants its MARIADB_USER only MARIADB_DATABASE.
@@ -158,9 +206,9 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 	}
 	mounts := []mount.Mount{{Type: mount.TypeVolume, Source: db.volume, Target: target}}
 	req := tc.GenericContainerRequest{ContainerRequest: tc.ContainerRequest{
-		Image: db.img.Ref, Name: d.name("db-" + db.spec.Name), Cmd: cmd, Env: env,
-		Labels: d.labels("database", db.spec.Site, db.spec.Name), Networks: []string{db.site.netName},
-		NetworkAliases: map[string][]string{db.site.netName: {db.spec.Name}},
+		Image: db.img.Ref, Name: d.name("db-" + db.server.Name), Cmd: cmd, Env: env,
+		Labels: d.labels("database", db.server.Site, db.server.Name), Networks: []string{db.site.netName},
+		NetworkAliases: map[string][]string{db.site.netName: {db.server.Name}},
 		HostConfigModifier: func(hc *container.HostConfig) {
 			hc.Mounts = mounts
 			// PostgreSQL's parallel workers and MariaDB want more than
@@ -170,15 +218,20 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 	}, Started: false}
 	c, err := tc.GenericContainer(ctx, req)
 	if err != nil {
-		return fmt.Errorf("docker: database %s: create container from %s: %w", db.spec.Name, db.img.Ref, err)
+		return fmt.Errorf("docker: database %s: create container from %s: %w", db.server.Name, db.img.Ref, err)
 	}
+	db.mu.Lock()
 	db.id = c.GetContainerID()
+	db.mu.Unlock()
 	return nil
 }
 
 // dsn is node n's data source name for server database name, through
 // its proxy; "" when it has none.
 func (n *node) dsn(name string) string {
+	if cl := n.d.clusters[name]; cl != nil {
+		return cl.dsn(n.spec.Name)
+	}
 	db := n.d.dbs[name]
 	if db == nil {
 		return ""
@@ -220,8 +273,18 @@ func (d *Driver) startDatabases(ctx context.Context) error {
 		return nil
 	}
 	for _, name := range d.dbOrder {
+		if d.dbs[name].cl != nil {
+			continue
+		}
 		if err := d.startDatabase(ctx, d.dbs[name]); err != nil {
 			return err
+		}
+	}
+	for _, spec := range d.cfg.Topology.Databases {
+		if cl := d.clusters[spec.Name]; cl != nil {
+			if err := cl.start(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	d.dbStarted = true
@@ -233,11 +296,11 @@ func (d *Driver) startDatabases(ctx context.Context) error {
 // harness, at the container's address), then points the proxies to it.
 func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 	t0 := time.Now()
-	name := db.spec.Name
-	if _, err := d.cli.ContainerStart(ctx, db.id, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("docker: start database %s: %w\n%s", name, err, d.containerTail(ctx, db.id))
+	name := db.server.Name
+	if _, err := d.cli.ContainerStart(ctx, db.cid(), client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("docker: start database %s: %w\n%s", name, err, d.containerTail(ctx, db.cid()))
 	}
-	res, err := d.cli.ContainerInspect(ctx, db.id, client.ContainerInspectOptions{})
+	res, err := d.cli.ContainerInspect(ctx, db.cid(), client.ContainerInspectOptions{})
 	if err != nil {
 		return fmt.Errorf("docker: database %s: %w", name, err)
 	}
@@ -250,34 +313,61 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 	if db.spec.Kind == scenario.MariaDB {
 		admin = dsnAt(db.spec.Kind, addr, "")
 	}
+	db.mu.Lock()
+	standby := db.standby
+	db.mu.Unlock()
 	wctx, cancel := context.WithTimeout(ctx, DBReadyTimeout)
 	defer cancel()
 	for {
 		pctx, pcancel := context.WithTimeout(wctx, 5*time.Second)
-		err = dbserver.CreateDatabaseAt(pctx, dbserver.Kind(db.spec.Kind), admin, db.name)
+		if standby {
+			// Read-only: it has the database once it replays.
+			_, err = dbserver.PGAdmin(admin).InRecovery(pctx)
+		} else {
+			err = dbserver.CreateDatabaseAt(pctx, dbserver.Kind(db.spec.Kind), admin, db.name)
+		}
 		pcancel()
 		if err == nil {
 			break
 		}
-		st, ierr := d.cli.ContainerInspect(ctx, db.id, client.ContainerInspectOptions{})
+		st, ierr := d.cli.ContainerInspect(ctx, db.cid(), client.ContainerInspectOptions{})
 		if ierr == nil && st.Container.State != nil && !st.Container.State.Running {
 			return fmt.Errorf("docker: database %s: its container (%s) exited (code %d) before it accepted connections; last log lines:\n%s",
-				name, db.img.Ref, st.Container.State.ExitCode, d.containerTail(context.Background(), db.id))
+				name, db.img.Ref, st.Container.State.ExitCode, d.containerTail(context.Background(), db.cid()))
 		}
 		select {
 		case <-wctx.Done():
 			return fmt.Errorf("docker: database %s: not ready after %s (last: %v); last log lines:\n%s",
-				name, DBReadyTimeout, err, d.containerTail(context.Background(), db.id))
+				name, DBReadyTimeout, err, d.containerTail(context.Background(), db.cid()))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	db.mu.Lock()
+	db.addr = addr
+	db.mu.Unlock()
 	for _, l := range db.links {
 		if err := d.px.SetUpstream(l, addr); err != nil {
 			return err
 		}
 	}
+	if db.cl != nil {
+		for _, x := range db.cl.members {
+			if l := db.cl.repl[x.server.Name][db.server.Name]; l != nil {
+				if err := d.px.SetUpstream(l, addr); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	d.log("database %s (%s, %s) ready on %s in %s", name, db.spec.Kind, db.img.Ref, addr, time.Since(t0).Truncate(time.Millisecond))
 	return nil
+}
+
+// cid is db's container ID.
+func (db *database) cid() string {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.id
 }
 
 func (d *Driver) database(name string) (*database, error) {
@@ -289,9 +379,9 @@ func (d *Driver) database(name string) (*database, error) {
 
 // dbRunning reports whether db's container runs.
 func (d *Driver) dbRunning(ctx context.Context, db *database) (bool, error) {
-	res, err := d.cli.ContainerInspect(ctx, db.id, client.ContainerInspectOptions{})
+	res, err := d.cli.ContainerInspect(ctx, db.cid(), client.ContainerInspectOptions{})
 	if err != nil {
-		return false, fmt.Errorf("docker: database %s: %w", db.spec.Name, err)
+		return false, fmt.Errorf("docker: database %s: %w", db.server.Name, err)
 	}
 	return res.Container.State != nil && res.Container.State.Running, nil
 }
@@ -315,7 +405,11 @@ func (d *Driver) KillDB(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	killed, err := d.killContainer(ctx, db.id)
+	if db.cl != nil {
+		db.cl.ha.Lock()
+		defer db.cl.ha.Unlock()
+	}
+	killed, err := d.killContainer(ctx, db.cid())
 	if err != nil {
 		return fmt.Errorf("docker: kill database %s: %w", name, err)
 	}
@@ -334,6 +428,12 @@ func (d *Driver) RestartDB(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if db.cl != nil {
+		if err := db.cl.ha.Restart(ctx, slices.Index(db.cl.members, db)); err != nil {
+			return fmt.Errorf("docker: %w", err)
+		}
+		return nil
+	}
 	if ok, err := d.dbRunning(ctx, db); err != nil || ok {
 		return err
 	}
@@ -350,12 +450,12 @@ func (d *Driver) containerTail(ctx context.Context, id string) string {
 func (d *Driver) saveDatabaseLogs(ctx context.Context) error {
 	var errs []error
 	for _, name := range d.dbOrder {
-		db := d.dbs[name]
-		if db.id == "" {
+		id := d.dbs[name].cid()
+		if id == "" {
 			continue
 		}
 		p := filepath.Join(d.cfg.Dir, "logs", "db-"+name+".log")
-		errs = append(errs, os.WriteFile(p, []byte(containerLogs(ctx, d.cli, db.id, "all")), 0o644))
+		errs = append(errs, os.WriteFile(p, []byte(containerLogs(ctx, d.cli, id, "all")), 0o644))
 	}
 	return errors.Join(errs...)
 }

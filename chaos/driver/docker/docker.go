@@ -37,6 +37,7 @@ import (
 	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/chaos/lazyfs"
+	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 // Labels on every container, volume and network the driver makes.
@@ -78,7 +79,8 @@ type Driver struct {
 	holders map[string]string
 	px      *proxies.Set
 
-	dbs       map[string]*database // server databases by name
+	dbs       map[string]*database  // server databases by server name
+	clusters  map[string]*pgCluster // replicated PostgreSQL databases by name
 	dbOrder   []string
 	natsImg   Image      // the nats-server image, once a nats node needs it (peers.go)
 	rabbitImg Image      // the rabbitmq image, once a rabbitmq node needs it (rabbitimage.go)
@@ -236,9 +238,17 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		return nil, err
 	}
 	for _, db := range cfg.Topology.Databases {
-		if len(db.Replicas) > 0 {
-			// --driver auto runs it on local, which streams to standbys.
-			return nil, fmt.Errorf("docker: database %s: replicas (streaming replication, failover) are not run in containers yet: %w", db.Name, driver.ErrUnsupported)
+		// --driver auto runs these on local.
+		switch {
+		case len(db.Replicas) == 0:
+		case db.Kind != scenario.Postgres:
+			return nil, fmt.Errorf("docker: database %s: replicas of a %s database (Galera) are not run in containers yet: %w", db.Name, db.Kind, driver.ErrUnsupported)
+		case db.RemoteApply():
+			return nil, fmt.Errorf("docker: database %s: sync: remote_apply replicas are not run in containers yet: %w", db.Name, driver.ErrUnsupported)
+		case db.Failover != nil && db.Failover.MaxLag > 0:
+			return nil, fmt.Errorf("docker: database %s: failover max_lag is not run in containers yet: %w", db.Name, driver.ErrUnsupported)
+		case db.Image != "" || cfg.DatabaseImages[string(db.Kind)] != "":
+			return nil, fmt.Errorf("docker: database %s: replicas run from the PostgreSQL image made here, not a named one: %w", db.Name, driver.ErrUnsupported)
 		}
 	}
 	if fs := slices.Concat(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {
@@ -272,7 +282,7 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		cfg.Log("built image %s (%s, %.1f MB) in %s", img.Ref, img.ID, float64(img.Size)/1e6, img.Build.Truncate(time.Millisecond))
 	}
 	d := &Driver{cfg: cfg, cli: cli, img: img, owner: owner(), log: cfg.Log,
-		nets: map[string]*site{}, nodes: map[string]*node{}, disks: map[string]*disk{}, holders: map[string]string{}, dbs: map[string]*database{},
+		nets: map[string]*site{}, nodes: map[string]*node{}, disks: map[string]*disk{}, holders: map[string]string{}, dbs: map[string]*database{}, clusters: map[string]*pgCluster{},
 		px: proxies.New("docker", cfg.Log), exits: newExits()}
 	d.faulter = faulter{Name: "docker", Find: d.faultFS, Log: d.log}
 	d.base = map[string]string{LabelDriver: "docker", LabelRun: cfg.RunID, LabelScenario: cfg.Scenario, LabelOwner: d.owner}
@@ -462,6 +472,11 @@ func (d *Driver) Close() error {
 		return nil
 	}
 	d.closed = true
+	for _, cl := range d.clusters {
+		if cl.ha != nil {
+			cl.ha.Stop()
+		}
+	}
 	d.px.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

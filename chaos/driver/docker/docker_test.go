@@ -543,14 +543,17 @@ func TestNeedsUnsupported(t *testing.T) {
 	anode.Broker = scenario.Broker{Kind: scenario.ActiveMQ}
 	amq.Nodes = []scenario.Node{anode}
 	replicas := base
-	replicas.Databases = []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres, Replicas: []scenario.Replica{{Name: "pg-b", Site: "a"}}}}
+	replicas.Databases = []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres, Replicas: []scenario.Replica{{Name: "pg-b", Site: "a", Sync: true, Apply: true}}}}
+	galera := base
+	galera.Databases = []scenario.Database{{Name: "db", Site: "a", Kind: scenario.MariaDB, Replicas: []scenario.Replica{{Name: "db-b", Site: "a"}}}}
 	for _, c := range []struct {
 		name string
 		cfg  driver.Config
 		want string
 	}{
 		{"activemq", driver.Config{Topology: amq}, string(scenario.ActiveMQ)},
-		{"replicas", driver.Config{Topology: replicas}, "replicas"},
+		{"remote_apply", driver.Config{Topology: replicas}, "remote_apply"},
+		{"galera", driver.Config{Topology: galera}, "Galera"},
 	} {
 		c.cfg.Dir = t.TempDir()
 		d, err := New(context.Background(), c.cfg)

@@ -1,10 +1,8 @@
 package docker
 
 import (
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -22,17 +20,10 @@ import (
 func TestPostgresImageBaseBackup(t *testing.T) {
 	cli := engine(t)
 	ctx := t.Context()
-	run := "pgbase-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
 		Nodes:     []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "jdbc", Database: "pg"}}},
 		Databases: []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres}}}
-	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "pgbase", Dir: t.TempDir(), Log: t.Logf})
-	if d != nil {
-		defer d.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openDriver(t, driver.Config{Topology: topo, Scenario: "pgbase", Log: t.Logf})
 	if err := d.startDatabases(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/lossbench/lossbench/chaos/dbserver"
 	"github.com/lossbench/lossbench/chaos/driver/internal/ha"
@@ -54,22 +53,14 @@ func (d *Driver) layoutReplication(cl *cluster) error {
 	return nil
 }
 
-// dsn is the data source name of node's broker: every server, each
-// through the node's own proxy to it, the primary at the start first;
-// pgx tries them in turn and keeps the first that takes writes
-// (target_session_attrs=read-write), so a reconnect finds the promoted
-// replica. connect_timeout bounds each server's try (a cut link).
+// dsn is the data source name of node's broker (ha.DSN): every server,
+// each through the node's own proxy to it.
 func (cl *cluster) dsn(node string) string {
-	var hosts []string
+	var links []map[string]*proxies.Link
 	for _, m := range cl.members {
-		l := m.links[node]
-		if l == nil {
-			return ""
-		}
-		hosts = append(hosts, l.Listen)
+		links = append(links, m.links)
 	}
-	return fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable&target_session_attrs=read-write&connect_timeout=3",
-		strings.Join(hosts, ","), cl.members[0].name)
+	return ha.DSN(node, cl.members[0].name, links...)
 }
 
 // srvOf returns m's server (nil before it started).

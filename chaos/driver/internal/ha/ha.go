@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -55,6 +56,26 @@ type Servers interface {
 	// WaitStandby waits until server name streams from primary p, and
 	// counts as synchronous if sync.
 	WaitStandby(ctx context.Context, p int, name string, sync bool) error
+}
+
+// DSN is node's data source name of database db on a replicated
+// PostgreSQL whose servers' link proxies, by node name, are links (the
+// first primary first): every server through node's own proxy to it, ""
+// when node has none to one. pgx tries them in turn and keeps the first
+// that takes writes (target_session_attrs=read-write), so a reconnect
+// finds a promoted replica; connect_timeout bounds each server's try (a
+// cut link).
+func DSN(node, db string, links ...map[string]*proxies.Link) string {
+	var hosts []string
+	for _, ls := range links {
+		l := ls[node]
+		if l == nil {
+			return ""
+		}
+		hosts = append(hosts, l.Listen)
+	}
+	return fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable&target_session_attrs=read-write&connect_timeout=3",
+		strings.Join(hosts, ","), db)
 }
 
 // Cluster is the state of a replicated PostgreSQL database and its HA
