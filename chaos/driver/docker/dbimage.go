@@ -276,14 +276,11 @@ func buildDBImage(ctx context.Context, cli *client.Client, r dbRecipe, ref strin
 			if p == "" || p == "/." || r.skip(p) {
 				continue
 			}
-			fi, err := os.Lstat(p)
-			if err != nil || fi.IsDir() {
-				continue // a folder comes with its files; a diverted or removed file is not there
-			}
-			if err := rt.addHost(p); err != nil {
+			elf, err := rt.addListed(p)
+			if err != nil {
 				return fail(err)
 			}
-			if fi.Mode().IsRegular() && isELF(p) {
+			if elf {
 				elfs = append(elfs, p)
 			}
 		}
@@ -323,7 +320,7 @@ func buildDBImage(ctx context.Context, cli *client.Client, r dbRecipe, ref strin
 	if err != nil {
 		return fail(fmt.Errorf("after its import: %w", err))
 	}
-	return Image{Ref: ref, ID: in.ID, Size: in.Size, Build: time.Since(t0)}, nil
+	return Image{Ref: ref, ID: in.ID, Size: in.Size, Build: time.Since(t0), Dangling: len(rt.dangling)}, nil
 }
 
 // addInitData initialises recipe r's data folder in a temporary folder
@@ -396,6 +393,8 @@ type rootTar struct {
 	tw   *tar.Writer
 	done map[string]bool
 	err  error
+	// dangling are the listed symlinks left out: they resolve nowhere.
+	dangling []string
 }
 
 func newRootTar() *rootTar {
@@ -486,6 +485,27 @@ func (r *rootTar) addHostDepth(p string, depth int) error {
 		}
 	}
 	return r.err
+}
+
+// addListed adds host path p, which a package lists, and says whether
+// it is a program or library (ELF) to follow with ldd. A folder comes
+// with its files, and a path that is not there (a diverted or removed
+// file) or a symlink that resolves nowhere (a link to a jar of a package
+// only recommended, not installed) is left out: it is counted in
+// r.dangling, not an error.
+func (r *rootTar) addListed(p string) (elf bool, err error) {
+	fi, err := os.Lstat(p)
+	if err != nil || fi.IsDir() {
+		return false, nil
+	}
+	if _, err := os.Stat(p); err != nil {
+		r.dangling = append(r.dangling, p)
+		return false, nil
+	}
+	if err := r.addHost(p); err != nil {
+		return false, err
+	}
+	return fi.Mode().IsRegular() && isELF(p), nil
 }
 
 // addTree adds host folder dir at name, every entry owned by uid.

@@ -84,6 +84,7 @@ type Driver struct {
 	dbOrder   []string
 	natsImg   Image      // the nats-server image, once a nats node needs it (peers.go)
 	rabbitImg Image      // the rabbitmq image, once a rabbitmq node needs it (rabbitimage.go)
+	amqImg    Image      // the activemq image, once an activemq node needs it (amqimage.go)
 	dbMu      sync.Mutex // serialises startDatabases
 	dbStarted bool
 

@@ -540,7 +540,7 @@ func TestNeedsUnsupported(t *testing.T) {
 	base := scenario.Topology{Sites: []scenario.Site{{Name: "a"}}, Nodes: []scenario.Node{node}}
 	amq := base
 	anode := node
-	anode.Broker = scenario.Broker{Kind: scenario.ActiveMQ}
+	anode.Broker = scenario.Broker{Kind: scenario.ActiveMQ, Store: scenario.ActiveMQJDBC}
 	amq.Nodes = []scenario.Node{anode}
 	replicas := base
 	replicas.Databases = []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres, Replicas: []scenario.Replica{{Name: "pg-b", Site: "a", Sync: true, Apply: true}}}}
@@ -551,7 +551,7 @@ func TestNeedsUnsupported(t *testing.T) {
 		cfg  driver.Config
 		want string
 	}{
-		{"activemq", driver.Config{Topology: amq}, string(scenario.ActiveMQ)},
+		{"activemq-jdbc", driver.Config{Topology: amq}, "activemq store jdbc"},
 		{"remote_apply", driver.Config{Topology: replicas}, "remote_apply"},
 		{"galera", driver.Config{Topology: galera}, "Galera"},
 	} {

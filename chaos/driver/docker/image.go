@@ -32,6 +32,9 @@ type Image struct {
 	ID    string        `json:"id"`
 	Size  int64         `json:"size"`
 	Build time.Duration `json:"build_ns,omitempty"`
+	// Dangling counts the symlinks its packages list that resolve
+	// nowhere on this machine, left out of an image built here.
+	Dangling int `json:"dangling,omitempty"`
 }
 
 // RefBrokerImage returns the image of refbroker as this source tree

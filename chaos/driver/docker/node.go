@@ -202,6 +202,8 @@ func (n *node) argv() []string {
 		return append(n.natsArgv(), extra...)
 	case scenario.RabbitMQ:
 		return append(n.rabbitmq().Argv(), extra...)
+	case scenario.ActiveMQ:
+		return append(n.activemq().Argv(), extra...)
 	}
 	return append(driver.BrokerArgv(n.spec, n.d.cfg.Topology, n.env()), extra...)
 }

@@ -42,8 +42,14 @@ import (
 // port mapper on 127.0.0.1; its stores are on the node's data volume.
 // It is ready when that port accepts a connection.
 //
-// ActiveMQ has no image here: one would need a JVM and its jars from
-// Debian's packages; --driver auto runs it on local.
+// A node of kind activemq runs from lossbench/activemq (amqimage.go),
+// one node with store kahadb only (store jdbc, its database reached from
+// the container, is not run here yet). Its generated configuration
+// (peers.ActiveMQNode, as on local) is written into the run folder,
+// bind-mounted at /activemq (its ACTIVEMQ_BASE: conf/, tmp/); the broker
+// listens for STOMP on refbroker's STOMP port; KahaDB is on the node's
+// data volume. It is ready when that port accepts a connection: ActiveMQ
+// opens its connectors after KahaDB has recovered.
 
 // NATSImageRepo is the repository of the nats-server images built here.
 const NATSImageRepo = "lossbench/nats-server"
@@ -103,6 +109,13 @@ func checkPeers(topo scenario.Topology) error {
 			if rabbitNodes(topo) > 1 {
 				return fmt.Errorf("docker: node %s: a rabbitmq cluster (Erlang distribution between containers) is not run here yet, one node only: %w", n.Name, driver.ErrUnsupported)
 			}
+		case scenario.ActiveMQ:
+			if n.Broker.Store == scenario.ActiveMQJDBC {
+				return fmt.Errorf("docker: node %s: activemq store jdbc (its database reached from the container) is not run here yet, store kahadb only: %w", n.Name, driver.ErrUnsupported)
+			}
+			if kindNodes(topo, scenario.ActiveMQ) > 1 {
+				return fmt.Errorf("docker: node %s: several activemq nodes are not run here yet, one node only: %w", n.Name, driver.ErrUnsupported)
+			}
 		case scenario.Command:
 			return fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", n.Name, n.Broker.Command, driver.ErrUnsupported)
 		default:
@@ -150,6 +163,8 @@ func (d *Driver) peerImage(ctx context.Context, kind scenario.BrokerKind) (img I
 		cached, build = &d.natsImg, func() (Image, error) { return NATSImage(ctx, d.cli, ImageDir()) }
 	case scenario.RabbitMQ:
 		cached, build = &d.rabbitImg, func() (Image, error) { return RabbitMQImage(ctx, d.cli) }
+	case scenario.ActiveMQ:
+		cached, build = &d.amqImg, func() (Image, error) { return ActiveMQImage(ctx, d.cli) }
 	default:
 		return Image{}, false, nil
 	}
@@ -158,7 +173,7 @@ func (d *Driver) peerImage(ctx context.Context, kind scenario.BrokerKind) (img I
 			return Image{}, true, err
 		}
 		if cached.Build > 0 {
-			d.log("built image %s (%s, %.1f MB) in %s", cached.Ref, cached.ID, float64(cached.Size)/1e6, cached.Build.Truncate(time.Millisecond))
+			d.log("built image %s (%s, %.1f MB) in %s, %d listed symlinks that resolve nowhere left out", cached.Ref, cached.ID, float64(cached.Size)/1e6, cached.Build.Truncate(time.Millisecond), cached.Dangling)
 		}
 		d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", cached.Ref, cached.ID, cached.Size))
 	}
@@ -177,6 +192,15 @@ const (
 func (n *node) rabbitmq() peers.RabbitMQNode {
 	return peers.RabbitMQNode{Name: n.spec.Name, Listen: "0.0.0.0:" + stompPort, EPMDPort: rabbitEPMDPort,
 		DistPort: rabbitDistPort, Dir: rabbitDir, Data: n.data}
+}
+
+// activeMQDir is an activemq node's ACTIVEMQ_BASE inside its container
+// (a bind mount of the node's run folder).
+const activeMQDir = "/activemq"
+
+// activemq is an activemq node's broker settings inside its container.
+func (n *node) activemq() peers.ActiveMQNode {
+	return peers.ActiveMQNode{Listen: "0.0.0.0:" + stompPort, Dir: activeMQDir, Data: n.data, Sync: n.spec.Broker.Fsync}
 }
 
 // peerEnv is a peer node's server environment (none for refbroker, nats).
@@ -210,6 +234,13 @@ func (n *node) peerMounts() ([]mount.Mount, error) {
 			return nil, fmt.Errorf("docker: node %s: %w", n.spec.Name, err)
 		}
 		return []mount.Mount{{Type: mount.TypeBind, Source: r.Dir, Target: rabbitDir}}, nil
+	case scenario.ActiveMQ:
+		a := n.activemq()
+		a.Dir = filepath.Join(n.d.cfg.Dir, "nodes", n.spec.Name)
+		if err := a.Write(); err != nil {
+			return nil, fmt.Errorf("docker: node %s: %w", n.spec.Name, err)
+		}
+		return []mount.Mount{{Type: mount.TypeBind, Source: a.Dir, Target: activeMQDir}}, nil
 	}
 	return nil, nil
 }
@@ -244,7 +275,7 @@ func (n *node) ready(ctx context.Context, hc *http.Client, admin string) bool {
 	switch n.spec.Broker.Kind {
 	case scenario.NATS:
 		return peers.NATSReady(ctx, hc, admin)
-	case scenario.RabbitMQ:
+	case scenario.RabbitMQ, scenario.ActiveMQ:
 		host, _, _ := net.SplitHostPort(admin)
 		var dl net.Dialer
 		c, err := dl.DialContext(ctx, "tcp", net.JoinHostPort(host, stompPort))
@@ -259,9 +290,9 @@ func (n *node) ready(ctx context.Context, hc *http.Client, admin string) bool {
 
 // readyTimeout bounds the wait for node n to be ready: Erlang's boot and
 // RabbitMQ's recovery of its stores after a crash take 10-60 s on a
-// loaded machine.
+// loaded machine; ActiveMQ's JVM start and KahaDB's recovery as long.
 func (n *node) readyTimeout() time.Duration {
-	if n.spec.Broker.Kind == scenario.RabbitMQ {
+	if n.spec.Broker.Kind == scenario.RabbitMQ || n.spec.Broker.Kind == scenario.ActiveMQ {
 		return max(ReadyTimeout, 3*time.Minute)
 	}
 	return ReadyTimeout

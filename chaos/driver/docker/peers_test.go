@@ -67,8 +67,8 @@ func TestNATSNode(t *testing.T) {
 	}
 }
 
-// TestPeerKindsRefused: kinds without an image here (activemq), a
-// rabbitmq cluster, and a nats cluster spread over two sites are refused before any
+// TestPeerKindsRefused: a rabbitmq cluster, several activemq nodes, an
+// activemq node on store jdbc, and a nats cluster spread over two sites are refused before any
 // engine call, with ErrUnsupported saying why, so --driver auto runs
 // them on local.
 func TestPeerKindsRefused(t *testing.T) {
@@ -81,7 +81,8 @@ func TestPeerKindsRefused(t *testing.T) {
 		want  string
 	}{
 		{[]scenario.Node{node("a1", "a", scenario.RabbitMQ), node("a2", "a", scenario.RabbitMQ)}, "one node only"},
-		{[]scenario.Node{node("a1", "a", scenario.ActiveMQ)}, "JVM"},
+		{[]scenario.Node{node("a1", "a", scenario.ActiveMQ), node("a2", "a", scenario.ActiveMQ)}, "one node only"},
+		{[]scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.ActiveMQ, Store: scenario.ActiveMQJDBC}}}, "store jdbc"},
 		{[]scenario.Node{node("a1", "a", scenario.NATS), node("b1", "b", scenario.NATS)}, "one site network"},
 	} {
 		d, err := New(t.Context(), driver.Config{Topology: scenario.Topology{Sites: sites, Nodes: c.nodes}, Dir: t.TempDir()})

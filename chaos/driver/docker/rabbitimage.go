@@ -63,7 +63,7 @@ func dependsClosure(ctx context.Context, roots, skip []string) ([]string, error)
 		out, err := exec.CommandContext(ctx, "dpkg-query", "-W", "-f=${db:Status-Abbrev}|${Depends},${Pre-Depends}", p).Output()
 		if err != nil || !strings.HasPrefix(string(out), "ii") {
 			if slices.Contains(roots, p) {
-				return nil, errors.New("docker: rabbitmq image: Debian package " + p + " is not installed on this machine (make peers installs it)")
+				return nil, errors.New("docker: peer image: Debian package " + p + " is not installed on this machine (make peers installs it)")
 			}
 			continue // an alternative or virtual package not installed
 		}

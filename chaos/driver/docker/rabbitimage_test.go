@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"path"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,23 +31,7 @@ func TestRabbitMQNode(t *testing.T) {
 	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
 		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RabbitMQ, Store: "classic"}}},
 		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1"}}}
-	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "rabbitmq", Dir: t.TempDir(), Log: t.Logf})
-	if d != nil {
-		defer d.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if img := containerImage(t, d, "a1"); !strings.HasPrefix(img, RabbitMQRepo+":") {
-		t.Fatalf("a1 runs image %s, want one of %s", img, RabbitMQRepo)
-	}
-	if err := d.Start(ctx, "a1"); err != nil {
-		t.Fatal(err)
-	}
-	addr, err := d.ClientAddr("a1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, addr := startPeerNode(t, topo, run, RabbitMQRepo)
 	const queue, body = "lossbench-test", "kept"
 	withChannel(t, addr, func(ch *amqp.Channel) {
 		if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
@@ -64,21 +49,58 @@ func TestRabbitMQNode(t *testing.T) {
 			t.Fatalf("publish not confirmed: %v, %v", ok, err)
 		}
 	})
-	if err := d.Kill(ctx, "a1"); err != nil {
-		t.Fatal(err)
-	}
-	if d.Running("a1") {
-		t.Fatal("a1 still running after Kill")
-	}
-	if err := d.Start(ctx, "a1"); err != nil {
-		t.Fatal(err)
-	}
+	killRestart(t, d, "a1")
 	withChannel(t, addr, func(ch *amqp.Channel) {
 		m, ok, err := ch.Get(queue, true)
 		if err != nil || !ok || string(m.Body) != body {
 			t.Fatalf("after kill -9 and restart: get %q, %v, %v; want %q", m.Body, ok, err, body)
 		}
 	})
+	closeClean(t, cli, d, run)
+}
+
+// startPeerNode opens a driver for topo in run, checks that its node
+// a1 runs an image of repo, starts it and returns the driver (closed
+// when the test ends) and a1's client address.
+func startPeerNode(t *testing.T, topo scenario.Topology, run, repo string) (*Driver, string) {
+	t.Helper()
+	d, err := New(t.Context(), driver.Config{Topology: topo, RunID: run, Scenario: path.Base(repo), Dir: t.TempDir(), Log: t.Logf})
+	if d != nil {
+		t.Cleanup(func() { d.Close() })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := containerImage(t, d, "a1"); !strings.HasPrefix(img, repo+":") {
+		t.Fatalf("a1 runs image %s, want one of %s", img, repo)
+	}
+	if err := d.Start(t.Context(), "a1"); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := d.ClientAddr("a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, addr
+}
+
+// killRestart kills node's container (SIGKILL) and starts it again.
+func killRestart(t *testing.T, d *Driver, node string) {
+	t.Helper()
+	if err := d.Kill(t.Context(), node); err != nil {
+		t.Fatal(err)
+	}
+	if d.Running(node) {
+		t.Fatalf("%s still running after Kill", node)
+	}
+	if err := d.Start(t.Context(), node); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// closeClean closes d and wants nothing of run left behind.
+func closeClean(t *testing.T, cli *client.Client, d *Driver, run string) {
+	t.Helper()
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
