@@ -32,9 +32,9 @@ type Config struct {
 	// means the image made from this machine's Debian packages. It must
 	// be on the engine already: nothing is pulled.
 	DatabaseImages map[string]string
-	// PeerImages names, by broker kind ("rabbitmq"), the container image
+	// PeerImages names, by broker kind ("rabbitmq", "activemq"), the image
 	// a container driver runs that kind's nodes from (lossbench run
-	// --rabbitmq-image); a kind missing means the image made here. A
+	// --rabbitmq-image, --activemq-image); a kind missing means the image made here. A
 	// scenario node's image: comes first. It must be on the engine
 	// already and lay the server out as the image made here does.
 	PeerImages map[string]string

@@ -63,7 +63,7 @@ type Options struct {
 	// DatabaseImages is driver.Config.DatabaseImages (--postgres-image,
 	// --mariadb-image).
 	DatabaseImages map[string]string
-	// PeerImages is driver.Config.PeerImages (--rabbitmq-image).
+	// PeerImages is driver.Config.PeerImages (--rabbitmq-image, --activemq-image).
 	PeerImages map[string]string
 	// SendTimeout bounds a send's wait for its receipt. Default 5s.
 	SendTimeout time.Duration

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"github.com/lossbench/lossbench/chaos/driver/docker"
 	"github.com/lossbench/lossbench/chaos/peers"
 	"github.com/lossbench/lossbench/scenarios/scenario"
@@ -28,7 +30,9 @@ nats-server (CGO_ENABLED=0 go install of its pinned module version, cached) in
 a FROM scratch image, lossbench/nats-server:<hash>. RabbitMQ (the peer kind
 rabbitmq), when Debian's rabbitmq-server is installed (make peers):
 lossbench/rabbitmq, the files of it and of the packages it depends on (Erlang),
-made like the database images. Nothing is pulled. Prints each image, its
+made like the database images. ActiveMQ (the peer kind activemq), when
+Debian's activemq is installed: lossbench/activemq, the same of activemq and
+openjdk-17-jre-headless (symlinks they list that resolve nowhere are left out). Nothing is pulled. Prints each image, its
 ID, size and build time (0s when it was there already); a database or
 nats-server image that cannot be made here (its packages are not installed,
 no module proxy) is reported and the others go on. The engine is the one DOCKER_HOST names, else the local
@@ -43,7 +47,7 @@ when no engine answers, a build fails or a removal fails.`,
 
 func runImages(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	fs := cmd.flags(st)
-	prune := fs.Bool("prune", false, "remove every other lossbench/refbroker, lossbench/postgres, lossbench/mariadb, lossbench/nats-server and lossbench/rabbitmq tag built here (not those a container uses)")
+	prune := fs.Bool("prune", false, "remove every other lossbench/refbroker, lossbench/postgres, lossbench/mariadb, lossbench/nats-server, lossbench/rabbitmq and lossbench/activemq tag built here (not those a container uses)")
 	if _, code, ok := cmd.parse(fs, args); !ok {
 		return code
 	}
@@ -80,19 +84,29 @@ func runImages(ctx context.Context, cmd *command, st *stdio, args []string) int 
 		keep[docker.NATSImageRepo] = nimg.Ref
 		fmt.Fprintf(st.out, "%s\t%s\t%.1f MB\tbuilt in %s\n", nimg.Ref, nimg.ID, float64(nimg.Size)/1e6, nimg.Build.Truncate(time.Millisecond))
 	}
-	if peers.RabbitMQAvailable() == nil {
-		if rimg, err := docker.RabbitMQImage(ctx, cli); err != nil {
+	for _, p := range []struct {
+		repo      string
+		available func() error
+		build     func(context.Context, *client.Client) (docker.Image, error)
+	}{
+		{docker.RabbitMQRepo, peers.RabbitMQAvailable, docker.RabbitMQImage},
+		{docker.ActiveMQRepo, peers.ActiveMQAvailable, docker.ActiveMQImage},
+	} {
+		if p.available() != nil {
+			continue
+		}
+		if img, err := p.build(ctx, cli); err != nil {
 			fmt.Fprintf(st.err, "lossbench images: %v\n", err)
 			code = exitBad
 		} else {
-			keep[docker.RabbitMQRepo] = rimg.Ref
-			fmt.Fprintf(st.out, "%s\t%s\t%.1f MB\tbuilt in %s\n", rimg.Ref, rimg.ID, float64(rimg.Size)/1e6, rimg.Build.Truncate(time.Millisecond))
+			keep[p.repo] = img.Ref
+			fmt.Fprintf(st.out, "%s\t%s\t%.1f MB\tbuilt in %s\n", img.Ref, img.ID, float64(img.Size)/1e6, img.Build.Truncate(time.Millisecond))
 		}
 	}
 	if !*prune {
 		return code
 	}
-	for _, repo := range []string{docker.ImageRepo, docker.PostgresRepo, docker.MariaDBRepo, docker.NATSImageRepo, docker.RabbitMQRepo} {
+	for _, repo := range []string{docker.ImageRepo, docker.PostgresRepo, docker.MariaDBRepo, docker.NATSImageRepo, docker.RabbitMQRepo, docker.ActiveMQRepo} {
 		did, err := docker.PruneImages(ctx, cli, repo, keep[repo])
 		for _, line := range did {
 			fmt.Fprintf(st.out, "%s\n", line)

@@ -43,8 +43,8 @@ time left. A run that errors (a broker that does not start) is reported
 in its cell and the matrix goes on; the bench failing does too.
 
 --driver, --broker-bin, --refbroker-image, --postgres-image,
---mariadb-image, --rabbitmq-image and --send-timeout are lossbench run's (lossbench run
---help): the scenarios run as there.
+--mariadb-image, --rabbitmq-image, --activemq-image and --send-timeout are
+lossbench run's (lossbench run --help): the scenarios run as there.
 
 Writes DIR/<run-id>/: bench/bench.json, seed-<S>/<scenario>/ per run,
 errors.json, matrix.txt and report.html. Exit 0 when every run met its

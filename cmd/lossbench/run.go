@@ -32,7 +32,9 @@ Its PostgreSQL and MariaDB databases are containers too, of images made
 from this machine's Debian packages (lossbench images), or of the images
 --postgres-image and --mariadb-image name (postgres:15, mariadb:10.11 where
 a registry is reachable; never pulled by lossbench). A lone rabbitmq node
-runs from lossbench/rabbitmq, made the same way, or --rabbitmq-image.
+runs from lossbench/rabbitmq, made the same way, or --rabbitmq-image; a
+lone activemq node (store kahadb) from lossbench/activemq, or
+--activemq-image.
 --driver auto (the default) uses docker when an engine answers and the image
 builds, else local, and prints which and why; a scenario docker cannot run
 (a database image that cannot be made, a database with replicas, a

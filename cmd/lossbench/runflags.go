@@ -14,8 +14,8 @@ import (
 // the topologies run, from which executable and images, and how long a
 // send waits.
 type runFlags struct {
-	driver, brokerBin, brokerImage, pgImage, mariaImage, rabbitImage *string
-	sendTimeout                                                      *time.Duration
+	driver, brokerBin, brokerImage, pgImage, mariaImage, rabbitImage, amqImage *string
+	sendTimeout                                                                *time.Duration
 }
 
 func addRunFlags(fs *flag.FlagSet) *runFlags {
@@ -26,6 +26,7 @@ func addRunFlags(fs *flag.FlagSet) *runFlags {
 		pgImage:     fs.String("postgres-image", "", "docker driver: run PostgreSQL databases from this image `REF` (e.g. postgres:15), which the engine must have (never pulled; default: lossbench/postgres:<hash> made from this machine's Debian packages)"),
 		mariaImage:  fs.String("mariadb-image", "", "docker driver: run MariaDB databases from this image `REF` (e.g. mariadb:10.11), which the engine must have (never pulled; default: lossbench/mariadb:<hash> made from this machine's Debian packages)"),
 		rabbitImage: fs.String("rabbitmq-image", "", "docker driver: run rabbitmq nodes from this image `REF`, laid out like Debian's rabbitmq-server (/usr/lib/rabbitmq/bin), which the engine must have (never pulled; default: lossbench/rabbitmq:<hash> made from this machine's Debian packages)"),
+		amqImage:    fs.String("activemq-image", "", "docker driver: run activemq nodes from this image `REF`, laid out like Debian's activemq (/usr/share/activemq, java on the PATH), which the engine must have (never pulled; default: lossbench/activemq:<hash> made from this machine's Debian packages)"),
 		sendTimeout: fs.Duration("send-timeout", 5*time.Second, "how long a send waits for its receipt before its outcome is unknown"),
 	}
 }
@@ -52,6 +53,7 @@ func (f *runFlags) options(ctx context.Context, st *stdio, who string) (runner.O
 		{"postgres-image", "postgres", *f.pgImage, dbImages},
 		{"mariadb-image", "mariadb", *f.mariaImage, dbImages},
 		{"rabbitmq-image", "rabbitmq", *f.rabbitImage, peerImages},
+		{"activemq-image", "activemq", *f.amqImage, peerImages},
 	} {
 		if im.ref == "" {
 			continue

@@ -130,31 +130,44 @@ func withChannel(t *testing.T, addr string, f func(*amqp.Channel)) {
 // rabbitmq node's container from the image it names, and an image the
 // engine lacks is an error naming it, never pulled.
 func TestRabbitMQNamedImage(t *testing.T) {
+	namedPeerImage(t, scenario.Broker{Kind: scenario.RabbitMQ, Store: "classic"}, peers.RabbitMQAvailable, RabbitMQImage)
+}
+
+// TestActiveMQNamedImage: the same for --activemq-image.
+func TestActiveMQNamedImage(t *testing.T) {
+	namedPeerImage(t, scenario.Broker{Kind: scenario.ActiveMQ, Store: scenario.ActiveMQKahaDB}, peers.ActiveMQAvailable, ActiveMQImage)
+}
+
+// namedPeerImage: a node of broker's kind runs from the image
+// Config.PeerImages names for the kind (a tag of the one build makes),
+// and an image the engine lacks is an error naming it, never pulled.
+func namedPeerImage(t *testing.T, broker scenario.Broker, available func() error, build func(context.Context, *client.Client) (Image, error)) {
 	cli := engine(t)
-	if err := peers.RabbitMQAvailable(); err != nil {
+	if err := available(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
 	ctx := t.Context()
-	built, err := RabbitMQImage(ctx, cli)
+	kind := string(broker.Kind)
+	built, err := build(ctx, cli)
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := "rabbitmq-named-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	named := "lossbench/named-rabbitmq-test:" + run
+	run := kind + "-named-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	named := "lossbench/named-" + kind + "-test:" + run
 	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: built.Ref, Target: named}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.ImageRemove(context.Background(), named, client.ImageRemoveOptions{}) })
 	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
-		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RabbitMQ, Store: "classic"}}}}
-	for _, c := range []struct{ ref, want string }{{named, ""}, {"lossbench/absent-rabbitmq:" + run, "never pulled"}} {
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: broker}}}
+	for _, c := range []struct{ ref, want string }{{named, ""}, {"lossbench/absent-" + kind + ":" + run, "never pulled"}} {
 		d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "named", Dir: t.TempDir(),
-			PeerImages: map[string]string{"rabbitmq": c.ref}})
+			PeerImages: map[string]string{kind: c.ref}})
 		switch {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.ref) || !strings.Contains(err.Error(), c.want)):
-			t.Errorf("New with --rabbitmq-image %s: %v; want an error naming it, %q", c.ref, err, c.want)
+			t.Errorf("New with --%s-image %s: %v; want an error naming it, %q", kind, c.ref, err, c.want)
 		case c.want == "" && err != nil:
-			t.Errorf("New with --rabbitmq-image %s: %v", c.ref, err)
+			t.Errorf("New with --%s-image %s: %v", kind, c.ref, err)
 		case c.want == "":
 			if img := containerImage(t, d, "a1"); img != c.ref {
 				t.Errorf("a1 runs image %s, want %s", img, c.ref)
