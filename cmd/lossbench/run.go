@@ -37,10 +37,10 @@ lone activemq node (store kahadb) from lossbench/activemq, or
 --activemq-image.
 --driver auto (the default) uses docker when an engine answers and the image
 builds, else local, and prints which and why; a scenario docker cannot run
-(a database image that cannot be made, a database with replicas, a
-db-data-lost fault, a broker kind without an image such as activemq or
-command, a rabbitmq cluster, a nats cluster over several sites, a power
-cut or disk fault without FUSE) runs on local. Power cuts and disk faults
+(a database image that cannot be made, a Galera cluster, remote_apply
+replicas or failover max_lag, a db-data-lost fault, a command broker, a rabbitmq cluster, several
+activemq nodes or one with store jdbc, a nats cluster over several sites,
+a power cut or disk fault without FUSE) runs on local. Power cuts and disk faults
 run on docker too: the node's data is served through lazyfs (FUSE, as
 root) on the host and bind-mounted into its container.
 
