@@ -83,7 +83,7 @@ images: build
 # lossbench matrix instead: every scenario with SEEDS seeds (default 3)
 # and a bench of every strategy in the same run.
 SEEDS ?= 3
-chaos: build nats-server peers
+chaos: deps build nats-server peers
 ifeq ($(FULL),1)
 	$(BIN)/lossbench matrix --seeds $(SEEDS) --out $(OUT) --broker-bin $(BIN)/refbroker
 else
@@ -95,7 +95,7 @@ endif
 # cell, throughput floors as ratios within the bench). A failed expectation
 # still goes on to the gate; an environment error stops. Writes
 # $(OUT)/gate/gate.xml (JUnit) and report.html.
-gate: build nats-server peers
+gate: deps build nats-server peers
 	rm -rf $(OUT)/gate
 	$(BIN)/lossbench run --driver local --out $(OUT) --run-id gate --broker-bin $(BIN)/refbroker scenarios/suite/*.yaml scenarios/matrix/*.yaml scenarios/peers/*.yaml || [ $$? -eq 1 ]
 	$(BIN)/lossbench bench --out $(OUT)/gate --broker-bin $(BIN)/refbroker \
