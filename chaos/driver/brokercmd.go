@@ -25,9 +25,9 @@ type NodeEnv struct {
 	// DSNs are the data source names of every server database the node
 	// uses, by database name (Broker.Databases: one --dsn each).
 	DSNs map[string]string
-	// Disks are the mount points of the topology's disks by name
-	// ({disk.NAME}); Peers the addresses of the other nodes this node
-	// reaches by name ({peer.NAME}).
+	// Disks are the mount points of the topology's disks by name (a
+	// refbroker's extra --data folders); Peers the addresses of the other
+	// nodes this node reaches by name ({peer.NAME}).
 	Disks, Peers map[string]string
 	// Repl is the node's replication address ({repl}, refbroker
 	// --replication-listen); ReplPeers the other nodes' replication
@@ -38,8 +38,8 @@ type NodeEnv struct {
 }
 
 // Vars are the placeholder values of node n in env: {listen}, {admin},
-// {data}, {node}, {site}, {dsn}, {disk.NAME}, {peer.NAME}, {repl},
-// {repl.NAME}.
+// {data}, {node}, {site}, {dsn}, {peer.NAME}, {repl}, {repl.NAME}: the
+// placeholders scenario validation accepts.
 func Vars(n scenario.Node, env NodeEnv) map[string]string {
 	v := map[string]string{
 		"listen": env.Listen, "admin": env.Admin, "data": env.Data,
@@ -47,9 +47,6 @@ func Vars(n scenario.Node, env NodeEnv) map[string]string {
 	}
 	for name, a := range env.ReplPeers {
 		v["repl."+name] = a
-	}
-	for name, p := range env.Disks {
-		v["disk."+name] = p
 	}
 	for name, a := range env.Peers {
 		v["peer."+name] = a

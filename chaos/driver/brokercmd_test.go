@@ -34,8 +34,8 @@ func TestBrokerArgv(t *testing.T) {
 			NodeEnv{Listen: "l", Admin: "a", Data: "/d", DSNs: map[string]string{"pg": "postgres://p", "my": "u@tcp(m)/x"}},
 			[]string{"refbroker", "--listen", "l", "--admin", "a", "--store", "jdbc", "--data", "/d",
 				"--db-driver", "postgres", "--dsn", "postgres://p", "--db-driver", "sqlite", "--dsn", "lite.db", "--db-driver", "mysql", "--dsn", "u@tcp(m)/x"}},
-		{"command", scenario.Broker{Kind: scenario.Command, Database: "pg", Command: []string{"broker", "-l", "{listen}", "-n", "{node}@{site}", "-s", "{dsn}"}, Args: []string{"{disk.d1}"}}, env,
-			[]string{"broker", "-l", "10.0.0.2:61613", "-n", "a1@a", "-s", "postgres://x", "/disks/d1"}},
+		{"command", scenario.Broker{Kind: scenario.Command, Database: "pg", Command: []string{"broker", "-l", "{listen}", "-n", "{node}@{site}", "-s", "{dsn}"}, Args: []string{"{data}"}}, env,
+			[]string{"broker", "-l", "10.0.0.2:61613", "-n", "a1@a", "-s", "postgres://x", "/data"}},
 	} {
 		topo := topo
 		if tc.name == "mirrored journal" {
