@@ -345,18 +345,9 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 	db.mu.Lock()
 	db.addr = addr
 	db.mu.Unlock()
-	for _, l := range db.links {
+	for _, l := range db.proxiesTo() {
 		if err := d.px.SetUpstream(l, addr); err != nil {
 			return err
-		}
-	}
-	if db.cl != nil {
-		for _, x := range db.cl.members {
-			if l := db.cl.repl[x.server.Name][db.server.Name]; l != nil {
-				if err := d.px.SetUpstream(l, addr); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	d.log("database %s (%s, %s) ready on %s in %s", name, db.spec.Kind, db.img.Ref, addr, time.Since(t0).Truncate(time.Millisecond))
@@ -409,7 +400,7 @@ func (d *Driver) KillDB(ctx context.Context, name string) error {
 		db.cl.ha.Lock()
 		defer db.cl.ha.Unlock()
 	}
-	killed, err := d.killContainer(ctx, db.cid())
+	killed, err := d.killDB(ctx, db)
 	if err != nil {
 		return fmt.Errorf("docker: kill database %s: %w", name, err)
 	}
@@ -418,6 +409,40 @@ func (d *Driver) KillDB(ctx context.Context, name string) error {
 	}
 	d.log("kill -9 database %s", name)
 	return nil
+}
+
+// killDB kills db's container (SIGKILL) and resets the proxies to it
+// until it starts again: a crashed server's port refuses connections at
+// once, as a killed process's does on local, where a vanished container
+// address would leave each connection hanging until its timeout.
+func (d *Driver) killDB(ctx context.Context, db *database) (bool, error) {
+	killed, err := d.killContainer(ctx, db.cid())
+	if err != nil {
+		return false, err
+	}
+	for _, l := range db.proxiesTo() {
+		if err := d.px.SetUpstream(l, ""); err != nil {
+			return killed, err
+		}
+	}
+	return killed, nil
+}
+
+// proxiesTo are the proxies to db: the nodes', and its cluster's other
+// servers'.
+func (db *database) proxiesTo() []*proxies.Link {
+	var ls []*proxies.Link
+	for _, l := range db.links {
+		ls = append(ls, l)
+	}
+	if db.cl != nil {
+		for _, x := range db.cl.members {
+			if l := db.cl.repl[x.server.Name][db.server.Name]; l != nil {
+				ls = append(ls, l)
+			}
+		}
+	}
+	return ls
 }
 
 // RestartDB starts a killed database container again on its volume and

@@ -117,7 +117,7 @@ func (cl *pgCluster) WALPosition(ctx context.Context, m int) (uint64, error) {
 func (cl *pgCluster) Kill(m int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), ha.Step)
 	defer cancel()
-	_, err := cl.d.killContainer(ctx, cl.members[m].cid())
+	_, err := cl.d.killDB(ctx, cl.members[m])
 	return err
 }
 
@@ -162,7 +162,7 @@ func (cl *pgCluster) Standby(ctx context.Context, m, p int) (string, error) {
 			r.server.Name, pd.server.Name, r.server.Site, pd.server.Site)
 	}
 	if id := r.cid(); id != "" {
-		if _, err := d.killContainer(ctx, id); err != nil {
+		if _, err := d.killDB(ctx, r); err != nil {
 			return "", err
 		}
 		if _, err := d.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil {
