@@ -191,6 +191,11 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 			"-c", "full_page_writes=on", "-c", "max_connections=200"}
 		if db.cl != nil {
 			cmd = append(cmd, dbserver.ReplicationFlags()...)
+			if db.spec.RemoteApply() {
+				// On every server: any may be promoted. A later -c
+				// wins over synchronous_commit=on above.
+				cmd = append(cmd, "-c", "synchronous_commit=remote_apply")
+			}
 			// A later -D wins: a standby runs on its base backup.
 			cmd = append(cmd, "-D", db.data)
 		}

@@ -244,10 +244,6 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		case len(db.Replicas) == 0:
 		case db.Kind != scenario.Postgres:
 			return nil, fmt.Errorf("docker: database %s: replicas of a %s database (Galera) are not run in containers yet: %w", db.Name, db.Kind, driver.ErrUnsupported)
-		case db.RemoteApply():
-			return nil, fmt.Errorf("docker: database %s: sync: remote_apply replicas are not run in containers yet: %w", db.Name, driver.ErrUnsupported)
-		case db.Failover != nil && db.Failover.MaxLag > 0:
-			return nil, fmt.Errorf("docker: database %s: failover max_lag is not run in containers yet: %w", db.Name, driver.ErrUnsupported)
 		case db.Image != "" || cfg.DatabaseImages[string(db.Kind)] != "":
 			return nil, fmt.Errorf("docker: database %s: replicas run from the PostgreSQL image made here, not a named one: %w", db.Name, driver.ErrUnsupported)
 		}

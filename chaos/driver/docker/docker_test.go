@@ -543,7 +543,7 @@ func TestNeedsUnsupported(t *testing.T) {
 	anode.Broker = scenario.Broker{Kind: scenario.ActiveMQ, Store: scenario.ActiveMQJDBC}
 	amq.Nodes = []scenario.Node{anode}
 	replicas := base
-	replicas.Databases = []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres, Replicas: []scenario.Replica{{Name: "pg-b", Site: "a", Sync: true, Apply: true}}}}
+	replicas.Databases = []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres, Image: "postgres:15", Replicas: []scenario.Replica{{Name: "pg-b", Site: "a", Sync: true}}}}
 	galera := base
 	galera.Databases = []scenario.Database{{Name: "db", Site: "a", Kind: scenario.MariaDB, Replicas: []scenario.Replica{{Name: "db-b", Site: "a"}}}}
 	for _, c := range []struct {
@@ -552,7 +552,7 @@ func TestNeedsUnsupported(t *testing.T) {
 		want string
 	}{
 		{"activemq-jdbc", driver.Config{Topology: amq}, "activemq store jdbc"},
-		{"remote_apply", driver.Config{Topology: replicas}, "remote_apply"},
+		{"replicas of a named image", driver.Config{Topology: replicas}, "named"},
 		{"galera", driver.Config{Topology: galera}, "Galera"},
 	} {
 		c.cfg.Dir = t.TempDir()
