@@ -133,7 +133,11 @@ func TestReplicatedPartitionWitness(t *testing.T) {
 				t.Fatalf("isolated master exit %d, want 1 (fail-stop)", code)
 			}
 			aExit := time.Now()
-			if out := a.stderr.String(); !strings.Contains(out, "lease lost") {
+			// Either path ends its term: the lease loop seeing no renewal
+			// ("lease lost"), or a write fenced because the epoch is over
+			// (whichever of the two the scheduler runs first; the log
+			// then says "lost the lease" just after).
+			if out := a.stderr.String(); !strings.Contains(out, "lease lost") && !strings.Contains(out, "not the lock holder") {
 				t.Fatalf("isolated master does not say it lost its grant:\n%s", out)
 			}
 			b.waitRole(t, "master", leaseTTL+20*time.Second)

@@ -2,14 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lossbench/lossbench/broker/replication"
 	"github.com/lossbench/lossbench/chaos/dbserver/dbtest"
 )
 
@@ -19,6 +22,8 @@ type pair struct {
 	repl    [2]string
 	data    [2]string
 	witness string
+	// witnessAdmin is the witness's admin address (its /status).
+	witnessAdmin string
 	// Set by newCutPair: node i reaches the other node through via[i]
 	// and the witness through toW[i], proxies the test cuts.
 	via, toW [2]*dbtest.Link
@@ -28,8 +33,8 @@ type pair struct {
 func newPair(t *testing.T, witness bool) *pair {
 	p := &pair{repl: [2]string{freeAddr(t), freeAddr(t)}, data: [2]string{t.TempDir(), t.TempDir()}}
 	if witness {
-		p.witness = freeAddr(t)
-		w := launchCmd(t, exec.Command(binary(t), "witness", "--listen", p.witness, "--lease-ttl", leaseTTL.String()))
+		p.witness, p.witnessAdmin = freeAddr(t), freeAddr(t)
+		w := launchCmd(t, exec.Command(binary(t), "witness", "--listen", p.witness, "--admin", p.witnessAdmin, "--lease-ttl", leaseTTL.String()))
 		deadline := time.Now().Add(20 * time.Second)
 		for !strings.Contains(w.stderr.String(), "witness on") {
 			if time.Now().After(deadline) {
@@ -60,6 +65,35 @@ func (p *pair) start(t *testing.T, i int) *leased {
 
 var nodeNames = [2]string{"broker-a", "broker-b"}
 
+// waitWitnessInSync polls the witness's /status until it counts node id
+// as in sync with the master: only then may the witness grant the next
+// epoch to it. (The master tells the witness at its next renewal after
+// the replica caught up; a cut before that leaves nobody to take over.)
+func (p *pair) waitWitnessInSync(t *testing.T, id string) {
+	t.Helper()
+	var last string
+	ok := pollUntil(30*time.Second, func() bool {
+		resp, err := http.Get("http://" + p.witnessAdmin + "/status")
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Witness replication.WitnessStatus `json:"witness"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			last = err.Error()
+			return false
+		}
+		last = fmt.Sprintf("%+v", st.Witness)
+		return slices.Contains(st.Witness.InSync, id)
+	})
+	if !ok {
+		t.Fatalf("the witness does not count %s in sync within 30s: %s", id, last)
+	}
+}
+
 // rejoin restarts node 0 on its data once b (node 1) is master, and waits
 // until it is b's in-sync replica, in b's epoch.
 func (p *pair) rejoin(t *testing.T, b *leased) *leased {
@@ -86,6 +120,9 @@ func (p *pair) masterAndReplica(t *testing.T) (a, b *leased) {
 	}
 	if s := b.replication(t); s.Role != "replica" || s.Master != "broker-a" || !s.Complete {
 		t.Fatalf("replica status %+v", s)
+	}
+	if p.witnessAdmin != "" {
+		p.waitWitnessInSync(t, nodeNames[1])
 	}
 	return a, b
 }
