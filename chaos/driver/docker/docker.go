@@ -229,6 +229,14 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("docker: Config.Dir is required")
 	}
+	// Files of the run are bind-mounted into containers (a peer's
+	// configuration), and the engine takes absolute paths only: `lossbench
+	// run --out results` gives a relative one.
+	abs, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("docker: run folder %s: %w", cfg.Dir, err)
+	}
+	cfg.Dir = abs
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}

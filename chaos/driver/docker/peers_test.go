@@ -91,3 +91,33 @@ func TestPeerKindsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestRelativeRunDir: `lossbench run --out results` gives the driver a
+// relative run folder; the files it bind-mounts into a peer's container
+// (nats.conf) must still be found, since the engine takes absolute
+// paths only ("mount path must be absolute" before the fix).
+func TestRelativeRunDir(t *testing.T) {
+	engine(t)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, t.TempDir())
+	if err != nil || filepath.IsAbs(rel) {
+		t.Fatalf("no relative path to the test's folder: %q, %v", rel, err)
+	}
+	run := "reldir-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.NATS, Store: "jetstream", Fsync: "always"}}},
+		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1"}}}
+	d, err := New(t.Context(), driver.Config{Topology: topo, RunID: run, Scenario: "reldir", Dir: rel, Log: t.Logf})
+	if d != nil {
+		defer d.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(t.Context(), "a1"); err != nil {
+		t.Fatalf("start with a relative run folder: %v", err)
+	}
+}
