@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"slices"
 
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
@@ -99,3 +100,10 @@ func (c Config) Unmet(d any) []string {
 // Factory makes the driver of one scenario's run. On error it may return
 // a partial driver, which the caller must Close.
 type Factory func(ctx context.Context, cfg Config) (Driver, error)
+
+// LazyFSNodes are the nodes whose data folder a driver serves through
+// lazyfs: those a power cut and those a disk fault may hit, sorted, each
+// once.
+func LazyFSNodes(powerCut, faultFS []string) []string {
+	return slices.Compact(slices.Sorted(slices.Values(slices.Concat(powerCut, faultFS))))
+}

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -256,10 +255,10 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 			return nil, fmt.Errorf("docker: database %s: replicas run from the PostgreSQL image made here, not a named one: %w", db.Name, driver.ErrUnsupported)
 		}
 	}
-	if fs := slices.Concat(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {
+	if fs := driver.LazyFSNodes(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {
 		// lazyfs runs in this process, on the engine's host.
 		if err := lazyfs.Available(); err != nil {
-			return nil, fmt.Errorf("docker: nodes %v: power cuts and disk faults serve the node's data through lazyfs (FUSE) on this machine: %v: %w", slices.Compact(slices.Sorted(slices.Values(fs))), err, driver.ErrUnsupported)
+			return nil, fmt.Errorf("docker: nodes %v: power cuts and disk faults serve the node's data through lazyfs (FUSE) on this machine: %v: %w", fs, err, driver.ErrUnsupported)
 		}
 	}
 	cli, err := Client(ctx)

@@ -37,7 +37,7 @@ var (
 
 // lazyNodes are the nodes whose data lazyfs serves.
 func (d *Driver) lazyNodes() []string {
-	return slices.Compact(slices.Sorted(slices.Values(slices.Concat(d.cfg.PowerCutNodes, d.cfg.FaultFSNodes))))
+	return driver.LazyFSNodes(d.cfg.PowerCutNodes, d.cfg.FaultFSNodes)
 }
 
 // layoutLazyFS mounts lazyfs over the data folder of every node a power

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/driver/internal/faultfs"
@@ -24,12 +23,7 @@ const lazyDir = "lazyfs"
 // and the broker's {data} the mount point. Without FUSE as root the
 // nodes stay on plain folders and PowerCut says why it cannot.
 func (d *Driver) layoutLazyFS() error {
-	nodes := slices.Clone(d.opt.PowerCutNodes)
-	for _, n := range d.opt.FaultFSNodes {
-		if !slices.Contains(nodes, n) {
-			nodes = append(nodes, n)
-		}
-	}
+	nodes := driver.LazyFSNodes(d.opt.PowerCutNodes, d.opt.FaultFSNodes)
 	if len(nodes) == 0 {
 		return nil
 	}
