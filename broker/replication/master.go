@@ -554,12 +554,16 @@ func (m *Master) receive(l *link, fr *frameReader) error {
 			m.mu.Unlock()
 			continue // applying the snapshot: progress, not yet in sync
 		}
-		if !l.inSync {
+		caughtUp := !l.inSync
+		if caughtUp {
 			l.inSync = true
 			m.logf("replica %s (%s) in sync at lsn %d", l.id, l.addr, lsn)
 		}
 		m.broadcastLocked()
 		m.mu.Unlock()
+		if caughtUp {
+			m.n.replicaInSync()
+		}
 	}
 }
 

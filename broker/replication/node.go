@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,6 +137,7 @@ type Node struct {
 	applied     uint64   // replica: LSN applied (durable)
 	m           *Master
 	staleFns    []func(string)
+	inSyncFns   []func() // told when a replica comes in sync (master)
 	stale       string
 	pos         *position // where the store stands, nil when unknown
 
@@ -287,6 +289,23 @@ func (n *Node) onStale(fn func(reason string)) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.staleFns = append(n.staleFns, fn)
+}
+
+// onInSync registers fn, called (without locks held) each time one of the
+// master's replicas comes in sync.
+func (n *Node) onInSync(fn func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.inSyncFns = append(n.inSyncFns, fn)
+}
+
+func (n *Node) replicaInSync() {
+	n.mu.Lock()
+	fns := slices.Clone(n.inSyncFns)
+	n.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 func (n *Node) markStale(reason string) {

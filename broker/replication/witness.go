@@ -187,6 +187,11 @@ var _ role.Lock = (*WitnessLock)(nil)
 func NewWitnessLock(n *Node, addr string, o role.TermOptions) *WitnessLock {
 	l := &WitnessLock{n: n, addr: addr, term: role.NewTerm(o)}
 	n.onStale(func(reason string) { l.term.Lose(reason) })
+	// The witness grants the next epoch only to a replica the master
+	// reported in sync: report one as soon as it catches up, not a
+	// --lease-renew later, or losing the master meanwhile leaves no node
+	// the witness may promote.
+	n.onInSync(l.term.RenewSoon)
 	return l
 }
 

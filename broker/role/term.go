@@ -84,6 +84,7 @@ type Term struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
+	soon     chan struct{} // RenewSoon: renew at the next poll
 }
 
 const (
@@ -94,7 +95,18 @@ const (
 
 // NewTerm returns a standby term with the timings o.
 func NewTerm(o TermOptions) *Term {
-	return &Term{o: o.WithDefaults(), lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	return &Term{o: o.WithDefaults(), lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+		soon: make(chan struct{}, 1)}
+}
+
+// RenewSoon asks for a renewal at the next poll instead of after Renew:
+// for a holder whose renewal carries news (a replica that caught up). A
+// renewal in flight is followed by another.
+func (t *Term) RenewSoon() {
+	select {
+	case t.soon <- struct{}{}:
+	default:
+	}
 }
 
 // Options returns the term's timings, defaults filled in.
@@ -128,6 +140,7 @@ func (t *Term) renewLoop(renew RenewFunc) {
 	defer tick.Stop()
 	var (
 		inFlight bool
+		soon     bool               // RenewSoon was called since the last renewal began
 		results                     = make(chan renewResult, 1)
 		cancel   context.CancelFunc = func() {}
 	)
@@ -154,6 +167,8 @@ func (t *Term) renewLoop(renew RenewFunc) {
 				}
 				t.mu.Unlock()
 			}
+		case <-t.soon:
+			soon = true
 		case <-tick.C:
 		}
 		now := t.o.Clock.Now()
@@ -164,11 +179,11 @@ func (t *Term) renewLoop(renew RenewFunc) {
 			t.Lose("no renewal within the lease")
 			return
 		}
-		if inFlight || now.Sub(last) < t.o.Renew {
+		if inFlight || (!soon && now.Sub(last) < t.o.Renew) {
 			continue
 		}
 		ctx, c := context.WithTimeout(context.Background(), until.Sub(now))
-		cancel, inFlight = c, true
+		cancel, inFlight, soon = c, true, false
 		go func(ctx context.Context, start time.Time) {
 			taken, err := renew(ctx, start)
 			results <- renewResult{start, taken, err}
