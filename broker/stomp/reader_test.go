@@ -140,6 +140,42 @@ func TestWriteFrame(t *testing.T) {
 	}
 }
 
+// TestWriteFrameBufferSizes writes frames through writers of every small
+// buffer size, so headers straddle the buffer's end, and checks the octets
+// are those of a writer with room to spare.
+func TestWriteFrameBufferSizes(t *testing.T) {
+	frames := []*Frame{
+		{Command: MESSAGE, Headers: []Header{{"subscription", "0"}, {"message-id", "ID:x-1"},
+			{"destination", "/queue/a"}, {"a:b", "x\ny\r\\"}, {"content-length", "1"}}, Body: []byte("p\x00q")},
+		{Command: CONNECTED, Headers: []Header{{"version", "1.2"}, {"server", strings.Repeat("s", 100)}}},
+		{Command: RECEIPT, Headers: []Header{{"receipt-id", strings.Repeat(":", 70)}}},
+		{Command: MESSAGE, Body: bytes.Repeat([]byte("b"), 300)},
+	}
+	var want bytes.Buffer
+	w := NewWriter(&want)
+	for _, f := range frames {
+		if err := w.WriteFrame(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Flush()
+	for size := 1; size <= 200; size++ {
+		var got bytes.Buffer
+		w := NewWriterSize(&got, size)
+		for _, f := range frames {
+			if err := w.WriteFrame(f); err != nil {
+				t.Fatalf("size %d: %v", size, err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("size %d: got %q\nwant %q", size, got.Bytes(), want.Bytes())
+		}
+	}
+}
+
 // TestRoundTrip checks write(parse(x)) re-parses equal on the seed corpus.
 func TestRoundTrip(t *testing.T) {
 	for _, in := range seeds() {
@@ -174,6 +210,17 @@ func checkRoundTrip(t *testing.T, data []byte) {
 			t.Fatalf("write %+v: %v", f, err)
 		}
 		w.Flush()
+		// A writer whose buffer is smaller than the frame's headers
+		// writes the same octets.
+		var small bytes.Buffer
+		sw := NewWriterSize(&small, 16)
+		if err := sw.WriteFrame(f); err != nil {
+			t.Fatalf("small writer %+v: %v", f, err)
+		}
+		sw.Flush()
+		if !bytes.Equal(small.Bytes(), buf.Bytes()) {
+			t.Fatalf("small writer wrote %q, want %q", small.Bytes(), buf.Bytes())
+		}
 		g, err := NewReader(&buf, Limits{MaxFrame: 1 << 20, MaxHeaders: 64, MaxHeaderLine: 1 << 12, MaxBody: 1 << 16}).ReadFrame()
 		if err != nil {
 			t.Fatalf("re-parse of %q: %v", buf.Bytes(), err)

@@ -13,7 +13,6 @@ import (
 // frames into one write. It is not safe for concurrent use.
 type Writer struct {
 	bw *bufio.Writer
-	n  [20]byte
 }
 
 // NewWriter returns a Writer with a 32 KiB buffer.
@@ -44,56 +43,63 @@ func (w *Writer) WriteFrame(f *Frame) error {
 			}
 		}
 	}
-	w.bw.WriteString(f.Command)
-	w.bw.WriteByte('\n')
+	// The command and headers are appended straight into the buffer's
+	// free space (one copy, no per-byte calls); append moves them to the
+	// heap only when the headers outgrow what is left of the buffer.
+	buf := w.bw.AvailableBuffer()
+	buf = append(buf, f.Command...)
+	buf = append(buf, '\n')
 	haveLength := false
 	for _, h := range f.Headers {
 		if h.Key == "content-length" && !haveLength {
 			haveLength = true
-			w.bw.WriteString("content-length:")
-			w.bw.Write(strconv.AppendInt(w.n[:0], int64(len(f.Body)), 10))
-			w.bw.WriteByte('\n')
+			buf = append(buf, "content-length:"...)
+			buf = strconv.AppendInt(buf, int64(len(f.Body)), 10)
+			buf = append(buf, '\n')
 			continue
 		}
 		if esc {
-			w.writeEscaped(h.Key)
-			w.bw.WriteByte(':')
-			w.writeEscaped(h.Value)
+			buf = appendEscaped(buf, h.Key)
+			buf = append(buf, ':')
+			buf = appendEscaped(buf, h.Value)
 		} else {
-			w.bw.WriteString(h.Key)
-			w.bw.WriteByte(':')
-			w.bw.WriteString(h.Value)
+			buf = append(buf, h.Key...)
+			buf = append(buf, ':')
+			buf = append(buf, h.Value...)
 		}
-		w.bw.WriteByte('\n')
+		buf = append(buf, '\n')
 	}
 	if !haveLength && len(f.Body) > 0 {
-		w.bw.WriteString("content-length:")
-		w.bw.Write(strconv.AppendInt(w.n[:0], int64(len(f.Body)), 10))
-		w.bw.WriteByte('\n')
+		buf = append(buf, "content-length:"...)
+		buf = strconv.AppendInt(buf, int64(len(f.Body)), 10)
+		buf = append(buf, '\n')
 	}
-	w.bw.WriteByte('\n')
+	buf = append(buf, '\n')
+	w.bw.Write(buf)
 	w.bw.Write(f.Body)
 	return w.bw.WriteByte(0)
 }
 
-func (w *Writer) writeEscaped(s string) {
-	if !strings.ContainsAny(s, "\\\r\n:") {
-		w.bw.WriteString(s)
-		return
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			w.bw.WriteString(`\\`)
-		case '\r':
-			w.bw.WriteString(`\r`)
-		case '\n':
-			w.bw.WriteString(`\n`)
-		case ':':
-			w.bw.WriteString(`\c`)
-		default:
-			w.bw.WriteByte(c)
+// escaped maps each octet a header escapes to the letter after its
+// backslash (STOMP 1.2, "Value Encoding"); 0 for the others.
+var escaped = [256]byte{'\\': '\\', '\r': 'r', '\n': 'n', ':': 'c'}
+
+// appendEscaped appends s to buf with header escapes, copying the runs
+// between escaped octets whole. It runs on every header of every RECEIPT
+// and MESSAGE: a table lookup per octet rather than strings.ContainsAny,
+// which builds its set on every call (issue 16).
+func appendEscaped(buf []byte, s string) []byte {
+	for {
+		i := 0
+		for i < len(s) && escaped[s[i]] == 0 {
+			i++
 		}
+		buf = append(buf, s[:i]...)
+		if i == len(s) {
+			return buf
+		}
+		buf = append(buf, '\\', escaped[s[i]])
+		s = s[i+1:]
 	}
 }
 
