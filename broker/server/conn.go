@@ -400,7 +400,7 @@ func (c *conn) handle(f *stomp.Frame) error {
 		return c.handleAbort(f)
 	case stomp.DISCONNECT:
 		if r := f.Get("receipt"); r != "" {
-			c.out.push(outItem{f: receiptFrame(r), close: true})
+			c.out.push(outItem{receipt: r, close: true})
 		}
 		return errDisconnect
 	case stomp.CONNECT, stomp.STOMP:
@@ -409,14 +409,10 @@ func (c *conn) handle(f *stomp.Frame) error {
 	return errClient(f, "unknown command", "unknown command %q", f.Command)
 }
 
-func receiptFrame(id string) *stomp.Frame {
-	return &stomp.Frame{Command: stomp.RECEIPT, Headers: []stomp.Header{{Key: "receipt-id", Value: id}}}
-}
-
 func (c *conn) receipt(f *stomp.Frame) {
 	if r := f.Get("receipt"); r != "" {
 		c.b.m.receipts.Add(1)
-		c.out.push(outItem{f: receiptFrame(r)})
+		c.out.push(outItem{receipt: r})
 	}
 }
 
@@ -547,7 +543,7 @@ func (c *conn) flushSends() error {
 				// its RECEIPT sees it in /metrics.
 				c.b.m.receipts.Add(1)
 				c.b.m.latency.observe(time.Since(sends[i].start))
-				c.out.push(outItem{f: receiptFrame(r)})
+				c.out.push(outItem{receipt: r})
 			}
 		}
 	}
@@ -800,7 +796,7 @@ func (c *conn) handleAck(f *stomp.Frame, ack bool) error {
 		b.acker.add(seqs, func(err error) {
 			if err == nil {
 				b.m.receipts.Add(1)
-				c.out.push(outItem{f: receiptFrame(r)})
+				c.out.push(outItem{receipt: r})
 			}
 		})
 	} else {

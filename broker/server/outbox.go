@@ -7,12 +7,15 @@ import (
 	"github.com/lossbench/lossbench/broker/stomp"
 )
 
-// outItem is one frame for the writer: a ready frame, or a delivery the
-// writer turns into a MESSAGE (loading a paged body if need be).
+// outItem is one frame for the writer: a ready frame, a delivery the
+// writer turns into a MESSAGE (loading a paged body if need be), or a
+// RECEIPT for receipt, which the writer encodes from one reused frame:
+// a receipt per SEND would otherwise allocate a frame and its headers.
 type outItem struct {
-	f     *stomp.Frame
-	d     *delivery
-	close bool // close the connection once this frame is flushed
+	f       *stomp.Frame
+	d       *delivery
+	receipt string
+	close   bool // close the connection once this frame is flushed
 }
 
 // outbox is a connection's queue of outbound frames. Producers push from
@@ -85,6 +88,7 @@ func (c *conn) writeLoop(hbSend time.Duration) {
 	var items, spare []outItem
 	var autos []*delivery
 	msg := &stomp.Frame{Command: stomp.MESSAGE}
+	rcpt := &stomp.Frame{Command: stomp.RECEIPT, Headers: []stomp.Header{{Key: "receipt-id"}}}
 	var deadline time.Time
 	flush := func() bool {
 		if w.Buffered() == 0 {
@@ -134,8 +138,13 @@ func (c *conn) writeLoop(hbSend time.Duration) {
 					}
 					continue
 				}
-				if err := w.WriteFrame(it.f); err != nil {
-					c.b.logf("conn %s: write %s: %v", c.remote, it.f.Command, err)
+				f := it.f
+				if f == nil {
+					rcpt.Headers[0].Value = it.receipt
+					f = rcpt
+				}
+				if err := w.WriteFrame(f); err != nil {
+					c.b.logf("conn %s: write %s: %v", c.remote, f.Command, err)
 				}
 				if it.close {
 					flush()
