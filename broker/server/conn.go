@@ -525,8 +525,8 @@ func (c *conn) flushSends() error {
 	sends := c.pending
 	c.pending, c.pendingBytes = c.pending[:0], 0
 	err := c.b.commit(sends, nil)
-	var dc *dedupConflict
-	if errors.As(err, &dc) {
+	dc := asDedupConflict(err)
+	if dc != nil {
 		// The SENDs before the conflicting one are stored and receipted;
 		// it and those after it are not stored, and get no receipt.
 		if ok := sends[:dc.index]; len(ok) > 0 {
@@ -549,6 +549,19 @@ func (c *conn) flushSends() error {
 	}
 	clear(sends)
 	return err
+}
+
+// asDedupConflict returns err's *dedupConflict, or nil. Apart, so that a
+// commit without error does not allocate the target errors.As needs.
+func asDedupConflict(err error) *dedupConflict {
+	if err == nil {
+		return nil
+	}
+	var dc *dedupConflict
+	if !errors.As(err, &dc) {
+		return nil
+	}
+	return dc
 }
 
 // commit makes sends and settles durable as one store batch and then
@@ -754,7 +767,9 @@ func (c *conn) handleAck(f *stomp.Frame, ack bool) error {
 		c.receipt(f) // already settled, e.g. handed back by a NACK
 		return nil
 	}
-	var targets []*delivery
+	// Room for the one delivery of a client-individual ACK on the stack.
+	var targetsBuf [1]*delivery
+	targets := targetsBuf[:0]
 	switch d.sub.mode {
 	case ackClient:
 		for _, x := range d.sub.unacked {
@@ -779,7 +794,8 @@ func (c *conn) handleAck(f *stomp.Frame, ack bool) error {
 		c.receipt(f)
 		return nil
 	}
-	var seqs []uint64
+	var seqsBuf [1]uint64
+	seqs := seqsBuf[:0]
 	for _, x := range targets {
 		if seq := b.settleLocked(x, ack); seq != 0 {
 			seqs = append(seqs, seq)
