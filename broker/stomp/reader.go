@@ -54,7 +54,14 @@ type Reader struct {
 	br  *bufio.Reader
 	lim Limits
 	n   int // bytes of the current frame so far
+	// recent holds the header values of the last frame by position: a
+	// client repeats most of them frame after frame (destination,
+	// content-type, content-length), so they are not allocated again.
+	recent [8]string
 }
+
+// maxRecent bounds the values Reader.recent keeps.
+const maxRecent = 256
 
 // NewReader returns a Reader over r enforcing lim. Its buffer holds one
 // maximal header line, so a line is parsed in place without copying.
@@ -124,7 +131,7 @@ func (r *Reader) ReadFrame() (*Frame, error) {
 		if colon == 0 {
 			return nil, protoErr(ErrMalformed, "header with empty name")
 		}
-		h, err := parseHeader(line[:colon], line[colon+1:], esc)
+		h, err := r.parseHeader(len(f.Headers), line[:colon], line[colon+1:], esc)
 		if err != nil {
 			return nil, err
 		}
@@ -252,7 +259,8 @@ func eofInFrame(err error) error {
 	return err
 }
 
-func parseHeader(k, v []byte, esc bool) (Header, error) {
+// parseHeader decodes header line i of a frame, k:v.
+func (r *Reader) parseHeader(i int, k, v []byte, esc bool) (Header, error) {
 	if !esc {
 		return Header{internKey(k), internValue(v)}, nil
 	}
@@ -260,11 +268,30 @@ func parseHeader(k, v []byte, esc bool) (Header, error) {
 	if err != nil {
 		return Header{}, err
 	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return Header{key, r.value(i, v)}, nil
+	}
 	val, err := unescape(v, false)
 	if err != nil {
 		return Header{}, err
 	}
 	return Header{key, val}, nil
+}
+
+// value returns the header value b of header line i, as the string the
+// previous frame had there when they are equal.
+func (r *Reader) value(i int, b []byte) string {
+	if i >= len(r.recent) {
+		return internValue(b)
+	}
+	if s := r.recent[i]; s == string(b) {
+		return s
+	}
+	s := internValue(b)
+	if len(s) <= maxRecent {
+		r.recent[i] = s
+	}
+	return s
 }
 
 // unescape decodes STOMP 1.2 header escapes.

@@ -47,6 +47,10 @@ func TestReadFrame(t *testing.T) {
 			[]*Frame{{Command: SEND, Headers: []Header{{"foo", "1"}, {"foo", "2"}}}}},
 		{"empty value", "SEND\nfoo:\n\n\x00",
 			[]*Frame{{Command: SEND, Headers: []Header{{"foo", ""}}}}},
+		{"values change between frames", "SEND\na:1\nb:x\n\n\x00SEND\na:1\nb:y\nc:z\n\n\x00SEND\nb:1\n\n\x00",
+			[]*Frame{{Command: SEND, Headers: []Header{{"a", "1"}, {"b", "x"}}},
+				{Command: SEND, Headers: []Header{{"a", "1"}, {"b", "y"}, {"c", "z"}}},
+				{Command: SEND, Headers: []Header{{"b", "1"}}}}},
 		{"utf8", "SEND\nnom:café\n\n\x00",
 			[]*Frame{{Command: SEND, Headers: []Header{{"nom", "café"}}}}},
 	}
