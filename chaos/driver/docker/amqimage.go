@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"slices"
 
 	"github.com/moby/moby/client"
 
@@ -32,13 +33,25 @@ var (
 	activeMQSkip  = []string{"adduser", "openssl", "debconf", "perl-base", "init-system-helpers", "dpkg", "tar", "ca-certificates"}
 )
 
+// activeMQJDBCRoots are the packages of the JDBC store's driver and
+// pool (peers.PostgresJDBCJar, CommonsDBCPJar, CommonsPoolJar), in the
+// image when installed here: activemq links to the pool's jars from
+// lib/optional, and a node on store jdbc links ACTIVEMQ_BASE/lib to the
+// driver's jar.
+var activeMQJDBCRoots = []string{"libpostgresql-jdbc-java", "libcommons-dbcp-java", "libcommons-pool-java"}
+
 // ActiveMQImage returns the image of Debian's ActiveMQ Classic, building
-// it when missing (tens of seconds).
+// it when missing (tens of seconds); with the JDBC store's jars when
+// this machine has them (peers.ActiveMQJDBCAvailable).
 func ActiveMQImage(ctx context.Context, cli *client.Client) (Image, error) {
 	if err := peers.ActiveMQAvailable(); err != nil {
 		return Image{}, err
 	}
-	pkgs, err := dependsClosure(ctx, activeMQRoots, activeMQSkip)
+	roots := activeMQRoots
+	if peers.ActiveMQJDBCAvailable() == nil {
+		roots = append(slices.Clip(roots), activeMQJDBCRoots...)
+	}
+	pkgs, err := dependsClosure(ctx, roots, activeMQSkip)
 	if err != nil {
 		return Image{}, err
 	}

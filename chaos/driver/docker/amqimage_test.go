@@ -91,24 +91,40 @@ func TestActiveMQNode(t *testing.T) {
 		Nodes: []scenario.Node{{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.ActiveMQ, Store: scenario.ActiveMQKahaDB, Fsync: "always"}}},
 		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1"}}}
 	d, addr := startPeerNode(t, topo, run, ActiveMQRepo)
-	const kept, lost = "/queue/lossbench-kept", "/queue/lossbench-transient"
+	sendKeptLost(t, addr)
+	killRestart(t, d, "a1")
+	wantKeptOnly(t, addr)
+	closeClean(t, cli, d, run)
+}
+
+// The queues of sendKeptLost's persistent and non-persistent messages.
+const amqKept, amqLost = "/queue/lossbench-kept", "/queue/lossbench-transient"
+
+// sendKeptLost sends, each with a RECEIPT, a persistent message to
+// amqKept and a non-persistent one to amqLost, each its queue's name.
+func sendKeptLost(t *testing.T, addr string) {
+	t.Helper()
 	withStomp(t, addr, func(c *stomp.Conn) {
-		for _, m := range []struct{ dest, persistent string }{{kept, "true"}, {lost, "false"}} {
+		for _, m := range []struct{ dest, persistent string }{{amqKept, "true"}, {amqLost, "false"}} {
 			if err := c.Send(m.dest, "text/plain", []byte(m.dest), stomp.SendOpt.Receipt, stomp.SendOpt.Header("persistent", m.persistent)); err != nil {
 				t.Fatalf("send to %s: %v", m.dest, err)
 			}
 		}
 	})
-	killRestart(t, d, "a1")
+}
+
+// wantKeptOnly wants, after a kill -9 and restart, sendKeptLost's
+// persistent message back and the non-persistent one gone.
+func wantKeptOnly(t *testing.T, addr string) {
+	t.Helper()
 	withStomp(t, addr, func(c *stomp.Conn) {
-		if got, ok := stompGet(t, c, kept, 30*time.Second); !ok || got != kept {
-			t.Errorf("after kill -9 and restart: %s gave %q, %v; want the persistent message", kept, got, ok)
+		if got, ok := stompGet(t, c, amqKept, 30*time.Second); !ok || got != amqKept {
+			t.Errorf("after kill -9 and restart: %s gave %q, %v; want the persistent message", amqKept, got, ok)
 		}
-		if got, ok := stompGet(t, c, lost, 3*time.Second); ok {
-			t.Errorf("after kill -9 and restart: %s gave %q; the non-persistent message should be gone", lost, got)
+		if got, ok := stompGet(t, c, amqLost, 3*time.Second); ok {
+			t.Errorf("after kill -9 and restart: %s gave %q; the non-persistent message should be gone", amqLost, got)
 		}
 	})
-	closeClean(t, cli, d, run)
 }
 
 // withStomp runs f on a STOMP connection to addr.

@@ -29,9 +29,9 @@ import (
 // read-only; the server listens for clients on the port refbroker's
 // STOMP uses, and serves its monitoring (the readiness check) on
 // refbroker's admin port, so the proxies and the start are the same. A
-// cluster's routes go straight between the containers on their site's
-// network, by node name, as on local they go straight between the
-// processes: the nodes of a cluster must share one site.
+// cluster's routes listen on refbroker's replication port and go through
+// the nodes' replication links (the proxies), as on local, so partitions
+// and site faults cut them, across sites or within one.
 //
 // A node of kind rabbitmq runs from lossbench/rabbitmq (rabbitimage.go),
 // one node only: a cluster's Erlang distribution is not run between
@@ -43,22 +43,22 @@ import (
 // It is ready when that port accepts a connection.
 //
 // A node of kind activemq runs from lossbench/activemq (amqimage.go),
-// one node with store kahadb only (store jdbc, its database reached from
-// the container, is not run here yet). Its generated configuration
-// (peers.ActiveMQNode, as on local) is written into the run folder,
-// bind-mounted at /activemq (its ACTIVEMQ_BASE: conf/, tmp/); the broker
-// listens for STOMP on refbroker's STOMP port; KahaDB is on the node's
-// data volume. It is ready when that port accepts a connection: ActiveMQ
-// opens its connectors after KahaDB has recovered.
+// one node. Its generated configuration (peers.ActiveMQNode, as on
+// local) is written into the run folder, bind-mounted at /activemq (its
+// ACTIVEMQ_BASE: conf/, tmp/, lib/); the broker listens for STOMP on
+// refbroker's STOMP port; KahaDB is on the node's data volume, or with
+// store jdbc its PostgreSQL database is a container of the topology,
+// reached through the node's proxy to it (amqnode.go). It is ready when
+// that port accepts a connection: ActiveMQ opens its connectors after
+// its store has recovered.
 
 // NATSImageRepo is the repository of the nats-server images built here.
 const NATSImageRepo = "lossbench/nats-server"
 
 // Inside a nats node's container.
 const (
-	natsBin       = "/nats-server"
-	natsConf      = "/etc/nats.conf"
-	natsRoutePort = "6222"
+	natsBin  = "/nats-server"
+	natsConf = "/etc/nats.conf"
 )
 
 // NATSImage returns the image of a static nats-server, building the
@@ -94,27 +94,22 @@ func staticImage(ctx context.Context, cli *client.Client, repo, name string, bod
 }
 
 // checkPeers refuses, before any engine call, the nodes whose kind has
-// no image here, and a nats cluster spread over several sites.
+// no image here.
 func checkPeers(topo scenario.Topology) error {
-	site := ""
 	for _, n := range topo.Nodes {
 		switch n.Broker.Kind {
 		case scenario.RefBroker:
 		case scenario.NATS:
-			if site != "" && n.Site != site && natsNodes(topo) > 1 {
-				return fmt.Errorf("docker: node %s: a nats cluster's routes go between containers of one site network (%s and %s): %w", n.Name, site, n.Site, driver.ErrUnsupported)
-			}
-			site = n.Site
 		case scenario.RabbitMQ:
 			if rabbitNodes(topo) > 1 {
 				return fmt.Errorf("docker: node %s: a rabbitmq cluster (Erlang distribution between containers) is not run here yet, one node only: %w", n.Name, driver.ErrUnsupported)
 			}
 		case scenario.ActiveMQ:
-			if n.Broker.Store == scenario.ActiveMQJDBC {
-				return fmt.Errorf("docker: node %s: activemq store jdbc (its database reached from the container) is not run here yet, store kahadb only: %w", n.Name, driver.ErrUnsupported)
+			if err := activeMQJDBCAvailable(n); err != nil {
+				return err
 			}
 			if kindNodes(topo, scenario.ActiveMQ) > 1 {
-				return fmt.Errorf("docker: node %s: several activemq nodes are not run here yet, one node only: %w", n.Name, driver.ErrUnsupported)
+				return fmt.Errorf("docker: node %s: several activemq nodes are not run here, one node only (the scenario format has no ActiveMQ network of brokers or shared store, and no scenario has two): %w", n.Name, driver.ErrUnsupported)
 			}
 		case scenario.Command:
 			return fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", n.Name, n.Broker.Command, driver.ErrUnsupported)
@@ -235,12 +230,7 @@ func (n *node) peerMounts() ([]mount.Mount, error) {
 		}
 		return []mount.Mount{{Type: mount.TypeBind, Source: r.Dir, Target: rabbitDir}}, nil
 	case scenario.ActiveMQ:
-		a := n.activemq()
-		a.Dir = filepath.Join(n.d.cfg.Dir, "nodes", n.spec.Name)
-		if err := a.Write(); err != nil {
-			return nil, fmt.Errorf("docker: node %s: %w", n.spec.Name, err)
-		}
-		return []mount.Mount{{Type: mount.TypeBind, Source: a.Dir, Target: activeMQDir}}, nil
+		return n.activemqMounts()
 	}
 	return nil, nil
 }
@@ -251,10 +241,17 @@ func (n *node) natsMounts() ([]mount.Mount, error) {
 	nn := peers.NATSNode{Name: n.spec.Name, Listen: "0.0.0.0:" + stompPort, Monitor: "0.0.0.0:" + adminPort,
 		Data: n.data, Sync: n.spec.Broker.Fsync}
 	if natsNodes(n.d.cfg.Topology) > 1 {
-		nn.Cluster = "0.0.0.0:" + natsRoutePort
-		for _, o := range n.d.cfg.Topology.Nodes {
-			if o.Name != n.spec.Name && o.Broker.Kind == scenario.NATS {
-				nn.Routes = append(nn.Routes, o.Name+":"+natsRoutePort)
+		// Routes come in on the replication port, and each goes out
+		// through the proxy of the link from this node to the other (its
+		// replication link, on this site network's gateway), as on
+		// local: link faults between the sites, and a site's loss, cut
+		// them. A server whose site does not reach another's has no
+		// route to it.
+		nn.Cluster = "0.0.0.0:" + replPort
+		repl := n.env().ReplPeers
+		for _, o := range n.d.order {
+			if o != n.spec.Name && n.d.nodes[o].spec.Broker.Kind == scenario.NATS && repl[o] != "" {
+				nn.Routes = append(nn.Routes, repl[o])
 			}
 		}
 	}
