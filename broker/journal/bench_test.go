@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/lossbench/lossbench/broker/store"
@@ -39,6 +40,7 @@ func benchmarkAppend(b *testing.B, writers, size int) {
 	}
 	b.SetBytes(int64(size))
 	b.ResetTimer()
+	cpu0, cs0 := cpuUsage(b)
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
@@ -56,6 +58,12 @@ func benchmarkAppend(b *testing.B, writers, size int) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	// The process's CPU time and context switches per append (writers
+	// included): unlike appends/s, they hardly depend on the disk's
+	// speed or on other work on the machine.
+	cpu1, cs1 := cpuUsage(b)
+	b.ReportMetric(float64(cpu1-cpu0)/1e3/float64(b.N), "cpu-us/op")
+	b.ReportMetric(float64(cs1-cs0)/float64(b.N), "ctxsw/op")
 	st := s.Stats()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 	b.ReportMetric(st["fsyncs_total"]/b.Elapsed().Seconds(), "fsyncs/s")
@@ -66,6 +74,16 @@ func benchmarkAppend(b *testing.B, writers, size int) {
 	if f := st["fsyncs_total"]; f > 0 {
 		b.ReportMetric(float64(b.N)/f, "appends/fsync")
 	}
+}
+
+// cpuUsage returns the process's user and system CPU time so far, in
+// nanoseconds, and its context switches (voluntary and involuntary).
+func cpuUsage(b *testing.B) (int64, int64) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano(), ru.Nvcsw + ru.Nivcsw
 }
 
 // waitPrealloc waits for the background preallocation Open started, so a
