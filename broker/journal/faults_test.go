@@ -282,3 +282,61 @@ func TestPreallocFailureLoggedAtOpen(t *testing.T) {
 		addMsgs(t, s, testMsg(i))
 	}
 }
+
+// TestSyncErrorFailsEveryWaiter: with many writers in one group commit, a
+// failed fdatasync answers every batch waiting for a sync with the
+// failure (none hangs, none is acknowledged), the store stays failed, the
+// sync is never retried, and what was acknowledged before survives a
+// crash.
+func TestSyncErrorFailsEveryWaiter(t *testing.T) {
+	const writers = 16
+	for _, nth := range []int64{1, 3, 10} {
+		mem := vfs.NewCrashableMem()
+		fs, sw, rec := faultFS(mem, errorfs.OnNth(nth, errorfs.ErrInjected, errorfs.OpSync))
+		s := mustOpen(t, fs, Options{SegmentSize: 1 << 20, syncPrealloc: true})
+		sw.On()
+		var mu sync.Mutex
+		acked := map[uint64]*store.Message{}
+		var wg sync.WaitGroup
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					m := testMsg(w*1000 + i)
+					err := s.Write(bg, &store.Batch{Adds: []*store.Message{m}})
+					if err != nil {
+						if !errors.Is(err, store.ErrFailed) || !errors.Is(err, errorfs.ErrInjected) {
+							t.Errorf("sync %d: Write = %v, want store.ErrFailed wrapping the cause", nth, err)
+						}
+						return
+					}
+					mu.Lock()
+					acked[m.Seq] = m
+					mu.Unlock()
+				}
+			}(w)
+		}
+		wg.Wait() // every writer ends: each waiter was answered
+		syncs := rec.Count(errorfs.OpSync)
+		if err := s.Write(bg, &store.Batch{Adds: []*store.Message{testMsg(99999)}}); !errors.Is(err, store.ErrFailed) {
+			t.Fatalf("sync %d: Write after the failure = %v, want it refused", nth, err)
+		}
+		if err := s.Close(); !errors.Is(err, store.ErrFailed) {
+			t.Errorf("sync %d: Close = %v, want the failure", nth, err)
+		}
+		if n := rec.Count(errorfs.OpSync); n != syncs {
+			t.Errorf("sync %d: %d syncs after the failed one: a failed sync must never be retried", nth, n-syncs)
+		}
+		sw.Off()
+		s2 := mustOpen(t, mem.Crash(), Options{SegmentSize: 1 << 20})
+		got := recovered(t, s2)
+		for seq, m := range acked {
+			if g, ok := got[seq]; !ok || !sameMsg(g, m) {
+				t.Fatalf("sync %d: acknowledged message %d lost", nth, seq)
+			}
+		}
+		t.Logf("sync %d failed: %d messages acknowledged before, all recovered", nth, len(acked))
+		s2.Close()
+	}
+}
