@@ -26,6 +26,11 @@ const failStopBound = 3 * time.Second
 type Options struct {
 	// Listen is the STOMP listen address, opened only by a master.
 	Listen string
+	// Bind, when set, opens the STOMP listener in place of net.Listen on
+	// Listen (an inherited socket, broker/listenfd). It is called each
+	// time the broker starts serving, and the listener is closed each time
+	// it stops: clients must then be refused.
+	Bind func() (net.Listener, error)
 	// Version is shown by the admin endpoint and logged.
 	Version string
 	// Lock, when set, makes the broker stand by until it holds the lock,
@@ -46,6 +51,14 @@ type Options struct {
 	Replication func() any
 	// Logf receives what the machine does.
 	Logf func(format string, args ...any)
+}
+
+// listen opens the STOMP listener: Bind, or net.Listen on Listen.
+func (o *Options) listen() (net.Listener, error) {
+	if o.Bind != nil {
+		return o.Bind()
+	}
+	return net.Listen("tcp", o.Listen)
 }
 
 // Machine is one broker process's role: standby, master, reconnecting,
@@ -117,7 +130,7 @@ func (m *Machine) Run(sigs <-chan os.Signal) (code int) {
 		}
 		lost = m.o.Lock.Lost()
 	}
-	ln, err := net.Listen("tcp", m.o.Listen)
+	ln, err := m.o.listen()
 	if err != nil {
 		return startupErr("--listen %s: %v", m.o.Listen, err)
 	}

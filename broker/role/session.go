@@ -31,7 +31,7 @@ type sessions struct {
 }
 
 // open opens the store, recovers a broker over it and serves on ln, or,
-// when ln is nil, on a new listener on Options.Listen made only once the
+// when ln is nil, on a new listener (Options.Bind or Listen) made only once the
 // broker can serve (while reconnecting, clients are refused rather than
 // left waiting). connect, when not 0, bounds opening the store.
 func (ss *sessions) open(ctx context.Context, ln net.Listener, connect time.Duration) (*session, error) {
@@ -62,7 +62,7 @@ func (ss *sessions) open(ctx context.Context, ln net.Listener, connect time.Dura
 		return abandon(err)
 	}
 	if ln == nil {
-		if ln, err = net.Listen("tcp", o.Listen); err != nil {
+		if ln, err = o.listen(); err != nil {
 			return abandon(fmt.Errorf("--listen %s: %w", o.Listen, err))
 		}
 	}
