@@ -54,8 +54,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	f := &Flags{fs: fs, set: make(map[string]string), multi: make(map[string][]string)}
 	d := Default()
 	fs.StringVar(&f.config, "config", "", "read configuration from this YAML `file`; flags override it")
-	f.def("listen", "STOMP listen `address`", d.Listen, false, func(c *Config, v string) error { c.Listen = v; return nil })
-	f.def("admin", "HTTP admin `address` (/healthz /readyz /metrics /status); empty disables", d.Admin, false,
+	f.def("listen", "STOMP listen `address`, or fd:N: a TCP socket inherited bound from the parent (see Inherited sockets)", d.Listen, false, func(c *Config, v string) error { c.Listen = v; return nil })
+	f.def("admin", "HTTP admin `address` (/healthz /readyz /metrics /status), or fd:N (an inherited socket); empty disables", d.Admin, false,
 		func(c *Config, v string) error { c.Admin = v; return nil })
 	f.def("store", "message `store`: memory (lost on crash), journal (durable), jdbc (a SQL database) or journaled-jdbc (journal checkpointed into the database)", d.Store, false,
 		func(c *Config, v string) error { c.Store = v; return nil })
@@ -75,7 +75,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		func(c *Config, v string) (err error) { c.Lease, err = strconv.ParseBool(v); return err })
 	f.def("shared", "shared-storage master/slave (with --store journal): brokers on one --data directory (a SAN or network drive); stand by, /readyz 503 and no STOMP listener, until this broker holds the lease file <data>/shared.lease (renewed every --lease-renew, taken over after --lease-ttl; each takeover increments its epoch); exit 1 when the lease is lost", "", true,
 		func(c *Config, v string) (err error) { c.Shared, err = strconv.ParseBool(v); return err })
-	f.def("replication-listen", "replicated master/slave (with --store journal): accept replication connections on this `address`; stand by as a replica (/readyz 503, no STOMP listener) until this broker is master (through --witness, else elected among the --peer nodes), then stream every group commit to the replicas", "", false,
+	f.def("replication-listen", "replicated master/slave (with --store journal): accept replication connections on this `address` (or fd:N, an inherited socket); stand by as a replica (/readyz 503, no STOMP listener) until this broker is master (through --witness, else elected among the --peer nodes), then stream every group commit to the replicas", "", false,
 		func(c *Config, v string) error { c.ReplicationListen = v; return nil })
 	f.defRepeat("peer", "replicated master/slave: another node's replication `address` (repeatable, or comma-separated)", "",
 		func(c *Config, vs []string) error {

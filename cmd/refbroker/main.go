@@ -101,6 +101,18 @@ master that meets a newer epoch exits 1; restarted, it is a replica and
 resyncs, discarding what it had not replicated. Run 'refbroker witness
 --help' for the witness.
 
+Inherited sockets: --listen, --admin and --replication-listen (and the
+witness's --listen and --admin) also take fd:N, a TCP socket the parent
+bound and passed down as file descriptor N (3 is the first one after
+stdin, stdout and stderr), so that the parent holds the address across
+the broker's restarts and nothing else can take it. Bind it without
+listening: refbroker listens on it only while it serves, so a standby
+(or a broker reconnecting to its database) refuses clients, and it stops
+listening when it stops serving. The parent, which keeps its copy, must
+stop the socket listening once refbroker has exited (shutdown(2) with
+SHUT_RD: Go's broker/listenfd.Stop), or clients of a dead broker wait in
+a backlog nobody accepts. Linux only.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -137,10 +149,15 @@ Flags:
 		fmt.Fprintf(stderr, "refbroker: %v\n", err)
 		return 2
 	}
-	for _, w := range cfg.Exposed() {
+	socks, shown, err := resolve(&cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "refbroker: %v\n", err)
+		return 2
+	}
+	for _, w := range shown.Exposed() {
 		logf("WARNING: %s", w)
 	}
-	return serve(&cfg, logf)
+	return serve(&cfg, socks, logf)
 }
 
 // failMessageDB is the ERROR frames' message header when the broker stops
@@ -150,14 +167,16 @@ const failMessageDB = "database unavailable, the broker is reconnecting"
 // serve runs the broker cfg describes on broker/role's machine: with
 // --lease it stands by for the database lease first, with --shared for
 // the file lease in the data directory; with --store jdbc
-// (without --lease) a lost database connection does not end it.
-func serve(cfg *config.Config, logf func(string, ...any)) int {
+// (without --lease) a lost database connection does not end it. Its
+// listeners are socks' where they name inherited sockets.
+func serve(cfg *config.Config, socks sockets, logf func(string, ...any)) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
 	o := role.Options{
-		Listen:   cfg.Listen,
+		Listen:   socks.addr(cfg.Listen),
+		Bind:     func() (net.Listener, error) { return socks.listen(cfg.Listen) },
 		Version:  version,
 		Server:   cfg.ServerOptions(version, logf),
 		Describe: fmt.Sprintf("store %s (fsync %s, data %s)", cfg.Store, cfg.Fsync, cfg.Data),
@@ -188,7 +207,7 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 		return openStore(ctx, cfg, fence, epoch, logf)
 	}
 	if cfg.ReplicationListen != "" {
-		n, l, err := openReplicatedNode(cfg, logf)
+		n, l, err := openReplicatedNode(cfg, transport{socks: socks}, logf)
 		if err != nil {
 			logf("startup failed: %v", err)
 			return 2
@@ -207,12 +226,12 @@ func serve(cfg *config.Config, logf func(string, ...any)) int {
 	}
 	m := role.New(o)
 	if cfg.Admin != "" {
-		adminLn, err := net.Listen("tcp", cfg.Admin)
+		adminLn, err := socks.listen(cfg.Admin)
 		if err != nil {
 			if o.Lock != nil {
 				o.Lock.Release()
 			}
-			logf("startup failed: --admin %s: %v", cfg.Admin, err)
+			logf("startup failed: --admin %s: %v", socks.addr(cfg.Admin), err)
 			return 2
 		}
 		h := m.Admin()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -25,7 +24,7 @@ import (
 // over its journal in <data>/journal, and the lock that makes it master:
 // the witness's grant (--witness) or, without one, the election among the
 // peers.
-func openReplicatedNode(cfg *config.Config, logf func(string, ...any)) (*replication.Node, role.Lock, error) {
+func openReplicatedNode(cfg *config.Config, tr replication.Transport, logf func(string, ...any)) (*replication.Node, role.Lock, error) {
 	jo, err := journalOptions(cfg, logf)
 	if err != nil {
 		return nil, nil, err
@@ -37,7 +36,7 @@ func openReplicatedNode(cfg *config.Config, logf func(string, ...any)) (*replica
 	id := leaseOwner(cfg)
 	n, err := replication.New(replication.Options{
 		ID: id, Dir: cfg.Data.First(), Listen: cfg.ReplicationListen, Peers: cfg.Peers,
-		Ack: ack, MinReplicas: cfg.MinReplicas, Logf: logf,
+		Ack: ack, MinReplicas: cfg.MinReplicas, Logf: logf, Transport: tr,
 		OpenStore: func(dir string, tap func([]*store.Batch)) (store.Store, error) {
 			jo := jo
 			jo.Tap = tap
@@ -79,9 +78,9 @@ func (r replicatedLock) Release() error {
 func runWitness(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("refbroker witness", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:61620", "`address` the nodes reach the witness on")
+	listen := fs.String("listen", "127.0.0.1:61620", "`address` the nodes reach the witness on, or fd:N (an inherited socket, see refbroker --help)")
 	ttl := fs.Duration("lease-ttl", role.DefaultTTL, "how long a grant lasts without a renewal; at least the nodes' --lease-ttl (a node refuses a shorter one at start)")
-	adminAddr := fs.String("admin", "", "HTTP `address` for /healthz, /readyz (200 while serving) and /status (the grant: epoch, holder, in-sync replicas); empty disables")
+	adminAddr := fs.String("admin", "", "HTTP `address` (or fd:N) for /healthz, /readyz (200 while serving) and /status (the grant: epoch, holder, in-sync replicas); empty disables")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: refbroker witness [flags]
 
@@ -111,14 +110,19 @@ Flags:
 		return 2
 	}
 	logf := log.New(stderr, "refbroker witness: ", log.LstdFlags|log.Lmicroseconds).Printf
-	ln, err := replication.TCP{}.Listen(*listen)
+	socks, err := openSockets(map[string]string{"--listen": *listen, "--admin": *adminAddr})
+	if err != nil {
+		fmt.Fprintf(stderr, "refbroker witness: %v\n", err)
+		return 2
+	}
+	ln, err := socks.listen(*listen)
 	if err != nil {
 		logf("startup failed: --listen %s: %v", *listen, err)
 		return 2
 	}
 	w := replication.NewWitness(*ttl, logf)
 	if *adminAddr != "" {
-		aln, err := net.Listen("tcp", *adminAddr)
+		aln, err := socks.listen(*adminAddr)
 		if err != nil {
 			ln.Close()
 			logf("startup failed: --admin %s: %v", *adminAddr, err)
