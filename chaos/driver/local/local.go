@@ -191,9 +191,14 @@ func (d *Driver) layoutNodes() error {
 		n := &node{spec: sn, ip: ip, d: d,
 			dir:     filepath.Join(d.opt.Dir, "nodes", sn.Name),
 			logPath: filepath.Join(d.opt.Dir, "logs", sn.Name+".log")}
-		if err := n.pickPorts(); err != nil {
+		bind := n.pickPorts
+		if sn.Broker.Kind == scenario.RefBroker {
+			bind = n.bindSockets
+		}
+		if err := bind(); err != nil {
 			return err
 		}
+		d.nodes[sn.Name] = n // closes its sockets if the layout fails
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
 			return fmt.Errorf("local: %w", err)
 		}
@@ -298,6 +303,9 @@ func (d *Driver) Close() error {
 		}(n)
 	}
 	wg.Wait()
+	for _, n := range d.nodes {
+		n.closeSockets()
+	}
 	if err := d.stopEPMD(); err != nil {
 		errs = append(errs, err)
 	}

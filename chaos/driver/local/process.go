@@ -55,8 +55,12 @@ type node struct {
 	// wasReady: the node has been ready once, so its addresses may be
 	// known beyond the links (canRepick).
 	wasReady bool
+	// socks are a refbroker node's listen, admin and replication sockets,
+	// which the driver holds for the run and every process inherits
+	// (ports.go); nil for brokers that bind their own ports.
+	socks []*os.File
 
-	mu   sync.Mutex // guards proc
+	mu   sync.Mutex // guards proc, socks once laid out
 	proc *proc
 }
 
@@ -84,6 +88,7 @@ func (n *node) env() driver.NodeEnv {
 	e := driver.NodeEnv{Bin: n.d.opt.BrokerBin, Listen: n.listen, Admin: n.admin, Data: n.dataDir,
 		DSN: n.dsn(n.spec.Broker.Database), DSNs: n.dsns(), Disks: map[string]string{}, Peers: map[string]string{},
 		Repl: n.repl, ReplPeers: map[string]string{}}
+	n.inheritedEnv(&e)
 	for name, dk := range n.d.disks {
 		e.Disks[name] = dk.path
 	}
@@ -210,8 +215,9 @@ func (d *Driver) Running(name string) bool {
 // answers 200 (or 503 saying "standby": a lease standby is up and takes
 // over when the master goes), or another broker's STOMP port accepts a
 // connection. The topology's database servers start before the first node.
-// A refbroker node that finds one of its ports taken on its first start is
-// started again on new ones, a few times (movePorts).
+// A node whose broker binds its own ports (not refbroker, whose sockets
+// the driver holds) and finds one taken on its first start is started
+// again on new ones, a few times (movePorts).
 func (d *Driver) Start(ctx context.Context, name string) error {
 	n, err := d.node(name)
 	if err != nil {
@@ -283,6 +289,7 @@ func (n *node) start() (*proc, error) {
 	cmd.Dir = n.dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
+	cmd.ExtraFiles = n.extraFiles()
 	cmd.Env = os.Environ()
 	vars := driver.Vars(n.spec, n.env())
 	if n.spec.Broker.Kind == scenario.RabbitMQ {
@@ -304,6 +311,9 @@ func (n *node) start() (*proc, error) {
 	n.d.state.addProc(n.spec.Name, p.pid)
 	go func() {
 		p.err = cmd.Wait()
+		if err := n.stopSockets(); err != nil {
+			fmt.Fprintf(logf, "=== lossbench: %s: %v\n", n.spec.Name, err)
+		}
 		n.d.recordExit(n.spec.Name, p)
 		fmt.Fprintf(logf, "=== lossbench: %s exit: %v\n", time.Now().UTC().Format(time.RFC3339Nano), p.err)
 		logf.Close()

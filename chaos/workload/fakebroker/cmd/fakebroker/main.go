@@ -14,12 +14,13 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/lossbench/lossbench/broker/listenfd"
 	"github.com/lossbench/lossbench/chaos/workload/fakebroker"
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:61613", "STOMP listen address")
-	admin := flag.String("admin", "", "admin HTTP address (/healthz, /readyz); none if empty")
+	listen := flag.String("listen", "127.0.0.1:61613", "STOMP listen address, or fd:N: an inherited socket, as refbroker's")
+	admin := flag.String("admin", "", "admin HTTP address (/healthz, /readyz), or fd:N; none if empty")
 	flag.String("store", "memory", "ignored: always memory")
 	flag.String("data", "", "ignored")
 	flag.String("fsync", "", "ignored")
@@ -28,13 +29,13 @@ func main() {
 
 	b := fakebroker.New()
 	b.StallAfter = *stall
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := listenOn(*listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fakebroker:", err)
 		os.Exit(1)
 	}
 	if *admin != "" {
-		aln, err := net.Listen("tcp", *admin)
+		aln, err := listenOn(*admin)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fakebroker:", err)
 			os.Exit(1)
@@ -65,4 +66,21 @@ func main() {
 	}()
 	fmt.Printf("fakebroker: listening on %s\n", ln.Addr())
 	_ = b.Serve(ln)
+}
+
+// listenOn listens on addr, or on the inherited socket an fd:N address
+// names (broker/listenfd, as refbroker does).
+func listenOn(addr string) (net.Listener, error) {
+	fd, ok, err := listenfd.Parse(addr)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return net.Listen("tcp", addr)
+	}
+	s, err := listenfd.Open(fd)
+	if err != nil {
+		return nil, err
+	}
+	return s.Listen()
 }
