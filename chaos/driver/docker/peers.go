@@ -94,7 +94,8 @@ func staticImage(ctx context.Context, cli *client.Client, repo, name string, bod
 }
 
 // checkPeers refuses, before any engine call, the nodes whose kind has
-// no image here.
+// no image here, and a command broker whose node names no image (the
+// command runs in that image: there is nothing else to run it in).
 func checkPeers(topo scenario.Topology) error {
 	for _, n := range topo.Nodes {
 		switch n.Broker.Kind {
@@ -112,12 +113,23 @@ func checkPeers(topo scenario.Topology) error {
 				return fmt.Errorf("docker: node %s: several activemq nodes are not run here, one node only (the scenario format has no ActiveMQ network of brokers or shared store, and no scenario has two): %w", n.Name, driver.ErrUnsupported)
 			}
 		case scenario.Command:
-			return fmt.Errorf("docker: node %s: a command broker (%q) has no image: %w", n.Name, n.Broker.Command, driver.ErrUnsupported)
+			if n.Image == "" {
+				return fmt.Errorf("docker: node %s: a command broker (%q) runs in the image its node names, and node %s names none: give it an image: that holds %s, or run it with --driver local: %w",
+					n.Name, n.Broker.Command, n.Name, commandName(n.Broker), driver.ErrUnsupported)
+			}
 		default:
 			return fmt.Errorf("docker: node %s: kind %s has no image here (it needs a runtime, Erlang or a JVM, that no image is made of yet; the local driver runs it): %w", n.Name, n.Broker.Kind, driver.ErrUnsupported)
 		}
 	}
 	return nil
+}
+
+// commandName is a command broker's executable, for messages.
+func commandName(b scenario.Broker) string {
+	if len(b.Command) == 0 {
+		return "its command"
+	}
+	return b.Command[0]
 }
 
 // natsNodes counts topo's nats nodes: more than one form a cluster.
@@ -272,7 +284,9 @@ func (n *node) ready(ctx context.Context, hc *http.Client, admin string) bool {
 	switch n.spec.Broker.Kind {
 	case scenario.NATS:
 		return peers.NATSReady(ctx, hc, admin)
-	case scenario.RabbitMQ, scenario.ActiveMQ:
+	case scenario.RabbitMQ, scenario.ActiveMQ, scenario.Command:
+		// No admin endpoint known: ready once its STOMP port ({listen})
+		// accepts a connection, as on the local driver.
 		host, _, _ := net.SplitHostPort(admin)
 		var dl net.Dialer
 		c, err := dl.DialContext(ctx, "tcp", net.JoinHostPort(host, stompPort))
