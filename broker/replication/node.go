@@ -152,6 +152,14 @@ type Node struct {
 	fatal   chan struct{}
 	fatalE  error
 	fOnce   sync.Once
+
+	// joined, when set (by tests, before the node serves a master), is
+	// told each time the replica side has applied the whole copy it
+	// rejoined with: the master's id, how ("full": its snapshot, "tail":
+	// resumed from the position) and the payload bytes of the copy. A
+	// master's PeerStatus shows only its current link's: a link dropped
+	// after the copy and redialed resumes from the copy's position.
+	joined func(master, mode string, bytes int64)
 }
 
 // New opens the node's store and starts serving replication on

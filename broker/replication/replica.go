@@ -88,7 +88,7 @@ func (n *Node) replicate(c net.Conn, fr *frameReader, h hello) {
 	if err := w.send(typeWelcome, welcome{OK: true, Epoch: h.Epoch, ID: n.o.ID}.encode()); err != nil {
 		return
 	}
-	lsn, err := n.resync(c, fr, w)
+	lsn, size, err := n.resync(c, fr, w)
 	if err != nil {
 		n.o.Logf("replication: resync from %s: %v", h.ID, err)
 		return
@@ -97,6 +97,9 @@ func (n *Node) replicate(c net.Conn, fr *frameReader, h hello) {
 	pos := position{Epoch: h.Epoch, ID: h.ID, LSN: lsn, Next: n.nextSeq()}
 	n.savePositions(pos, pos)
 	n.setPosition(pos)
+	if n.joined != nil {
+		n.joined(h.ID, "full", size)
+	}
 	if err := w.send(typeAck, encodeLSN(lsn)); err != nil {
 		return
 	}
@@ -235,34 +238,36 @@ func (n *Node) resetStore() error {
 }
 
 // resync applies the master's snapshot to the freshly reset store and
-// returns its LSN; it acknowledges LSN 0 after each chunk (progress, not
+// returns its LSN and payload bytes; it acknowledges LSN 0 after each chunk (progress, not
 // yet in sync) so that a long snapshot does not look like a dead link.
-func (n *Node) resync(c net.Conn, fr *frameReader, w *connWriter) (uint64, error) {
+func (n *Node) resync(c net.Conn, fr *frameReader, w *connWriter) (uint64, int64, error) {
 	n.mu.Lock()
 	st := n.st
 	n.mu.Unlock()
 	a := st.(store.Applier)
 	var lsn uint64
+	var size int64
 	first := true
 	for {
 		typ, p, err := readFrame(c, fr, n.o.Timeout)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if typ == typePing {
 			continue
 		}
 		if typ != typeSnapshot {
-			return 0, fmt.Errorf("%w: frame type %d during a snapshot", ErrProtocol, typ)
+			return 0, 0, fmt.Errorf("%w: frame type %d during a snapshot", ErrProtocol, typ)
 		}
 		s, err := decodeSnapshot(p)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if !first && s.LSN != lsn {
-			return 0, fmt.Errorf("%w: snapshot chunk at lsn %d, then %d", ErrProtocol, lsn, s.LSN)
+			return 0, 0, fmt.Errorf("%w: snapshot chunk at lsn %d, then %d", ErrProtocol, lsn, s.LSN)
 		}
 		first, lsn = false, s.LSN
+		size += int64(len(p))
 		var next uint64
 		if s.Final {
 			next = s.Next
@@ -276,7 +281,7 @@ func (n *Node) resync(c net.Conn, fr *frameReader, w *connWriter) (uint64, error
 				if errors.Is(err, store.ErrFailed) {
 					n.fail(err)
 				}
-				return 0, fmt.Errorf("apply snapshot: %w", err)
+				return 0, 0, fmt.Errorf("apply snapshot: %w", err)
 			}
 		}
 		n.touch()
@@ -284,16 +289,16 @@ func (n *Node) resync(c net.Conn, fr *frameReader, w *connWriter) (uint64, error
 			break
 		}
 		if err := w.send(typeAck, encodeLSN(0)); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	if err := n.resynced(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	n.mu.Lock()
 	n.received, n.applied = lsn, lsn
 	n.mu.Unlock()
-	return lsn, nil
+	return lsn, size, nil
 }
 
 func (n *Node) touch() {
@@ -314,6 +319,7 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, h hello, lsn, 
 		last uint64
 		bs   []*store.Batch
 		hist []histEntry
+		tail int64 // payload bytes of the catch-up's groups
 	}
 	work := make(chan item, 1024)
 	applyErr := make(chan error, 1)
@@ -326,10 +332,14 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, h hello, lsn, 
 		n.mu.Unlock()
 		caught := upto == 0
 		if !caught && upto <= lsn {
-			caught = n.resynced() == nil
+			if caught = n.resynced() == nil; caught && n.joined != nil {
+				n.joined(h.ID, "tail", 0)
+			}
 		}
+		var tail int64
 		for it := range work {
 			bs, last, hist := it.bs, it.last, it.hist
+			tail += it.tail
 		more:
 			for {
 				select {
@@ -338,6 +348,7 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, h hello, lsn, 
 						break more
 					}
 					bs, last, hist = append(bs, it2.bs...), it2.last, append(hist, it2.hist...)
+					tail += it2.tail
 				default:
 					break more
 				}
@@ -374,6 +385,9 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, h hello, lsn, 
 			if !caught && last >= upto {
 				if caught = n.resynced() == nil; caught {
 					n.o.Logf("replication: caught up with %s at lsn %d", h.ID, last)
+					if n.joined != nil {
+						n.joined(h.ID, "tail", tail)
+					}
 				}
 			}
 		}
@@ -408,8 +422,12 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, h hello, lsn, 
 			n.received = received
 			n.mu.Unlock()
 			frame := appendFrame(nil, typeGroup, p)
-			work <- item{last: received, bs: g.Batches,
+			it := item{last: received, bs: g.Batches,
 				hist: []histEntry{{epoch: h.Epoch, id: h.ID, first: g.First, last: received, frame: frame}}}
+			if received <= upto {
+				it.tail = int64(len(p))
+			}
+			work <- it
 			if n.o.Ack == Received {
 				if err := w.send(typeAck, encodeLSN(received)); err != nil {
 					return err
