@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,13 +31,46 @@ func openJournal(dir string, tap func([]*store.Batch)) (store.Store, error) {
 }
 
 type cluster struct {
-	t   *testing.T
-	mem *Mem
-	dir string
+	t     *testing.T
+	mem   *Mem
+	dir   string
+	joins map[string]*joinLog // by node id: the copies it rejoined with as a replica
 }
 
 func newCluster(t *testing.T) *cluster {
-	return &cluster{t: t, mem: NewMem(), dir: t.TempDir()}
+	return &cluster{t: t, mem: NewMem(), dir: t.TempDir(), joins: map[string]*joinLog{}}
+}
+
+// join is a copy a replica applied whole: from which master, how
+// ("full" or "tail") and with how many payload bytes.
+type join struct {
+	master, mode string
+	bytes        int64
+}
+
+// joinLog records a replica's joins, in order.
+type joinLog struct {
+	mu sync.Mutex
+	js []join
+}
+
+func (l *joinLog) add(master, mode string, bytes int64) {
+	l.mu.Lock()
+	l.js = append(l.js, join{master, mode, bytes})
+	l.mu.Unlock()
+}
+
+// since returns the joins from the k-th on.
+func (l *joinLog) since(k int) []join {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]join(nil), l.js[k:]...)
+}
+
+func (l *joinLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.js)
 }
 
 // node starts node id listening on "id", with the other ids as peers.
@@ -52,6 +86,8 @@ func (c *cluster) node(id string, peers []string, mut func(*Options)) *Node {
 	if err != nil {
 		c.t.Fatalf("New(%s): %v", id, err)
 	}
+	c.joins[id] = &joinLog{}
+	n.joined = c.joins[id].add
 	c.t.Cleanup(func() { n.Close() })
 	return n
 }
