@@ -49,9 +49,13 @@ type database struct {
 	data    string
 	addr    string // host:port on its site network, once started
 	standby bool   // it starts in recovery
+	past    string // output of the containers WipeDB removed
 }
 
-var _ driver.Databases = (*Driver)(nil)
+var (
+	_ driver.Databases     = (*Driver)(nil)
+	_ driver.DatabaseWiper = (*Driver)(nil)
+)
 
 // dbPort is the server port inside a database container of kind k.
 func dbPort(k scenario.DatabaseKind) string {
@@ -452,7 +456,8 @@ func (db *database) proxiesTo() []*proxies.Link {
 
 // RestartDB starts a killed database container again on its volume and
 // waits until it accepts connections (after crash recovery); a running
-// one is left alone.
+// one is left alone. After WipeDB it starts empty, with the run's
+// database created again.
 func (d *Driver) RestartDB(ctx context.Context, name string) error {
 	db, err := d.database(name)
 	if err != nil {
@@ -470,6 +475,53 @@ func (d *Driver) RestartDB(ctx context.Context, name string) error {
 	return d.startDatabase(ctx, db)
 }
 
+// WipeDB crashes database server name and destroys its data
+// (db-data-lost), as the loss of its disk would: its container is killed
+// (SIGKILL) and removed, its output kept for its log, and its volume
+// removed and made anew, empty, with a new container, not started.
+// RestartDB then starts it as a new server: on its first start the empty
+// volume is filled as on a first run (the image made here: Docker copies
+// in the data folder initialised when the image was built; an official
+// image: its entrypoint initialises one from the POSTGRES_* or MARIADB_*
+// environment), with the same accounts, and the run's database is
+// created again, without tables. It needs nothing of the engine's host,
+// so it works on a remote DOCKER_HOST too. A server of a replicated
+// PostgreSQL database is refused, as on the local driver: it would have
+// to come back as a new standby of whichever is primary.
+func (d *Driver) WipeDB(ctx context.Context, name string) error {
+	db, err := d.database(name)
+	if err != nil {
+		return err
+	}
+	if db.cl != nil {
+		return fmt.Errorf("docker: database %s: destroying the data of a replicated PostgreSQL server: %w", name, driver.ErrUnsupported)
+	}
+	if _, err := d.killDB(ctx, db); err != nil {
+		return fmt.Errorf("docker: database %s: kill: %w", name, err)
+	}
+	if id := db.cid(); id != "" {
+		past := containerLogs(ctx, d.cli, id, "all") + "--- container " + id[:12] + " removed: its data lost (db-data-lost) ---\n"
+		if _, err := d.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil {
+			return fmt.Errorf("docker: database %s: remove container: %w", name, err)
+		}
+		db.mu.Lock()
+		db.past += past
+		db.id, db.addr = "", ""
+		db.mu.Unlock()
+	}
+	if _, err := d.cli.VolumeRemove(ctx, db.volume, client.VolumeRemoveOptions{}); err != nil {
+		return fmt.Errorf("docker: database %s: remove volume %s: %w", name, db.volume, err)
+	}
+	if _, err := d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: db.volume, Labels: d.labels("database", db.server.Site, name)}); err != nil {
+		return fmt.Errorf("docker: database %s: volume %s: %w", name, db.volume, err)
+	}
+	if err := d.createDatabase(ctx, db); err != nil {
+		return err
+	}
+	d.log("kill -9 database %s and destroy its data (volume %s removed and made anew, empty)", name, db.volume)
+	return nil
+}
+
 // containerTail is a container's last log lines.
 func (d *Driver) containerTail(ctx context.Context, id string) string {
 	return containerLogs(ctx, d.cli, id, "15")
@@ -480,12 +532,20 @@ func (d *Driver) containerTail(ctx context.Context, id string) string {
 func (d *Driver) saveDatabaseLogs(ctx context.Context) error {
 	var errs []error
 	for _, name := range d.dbOrder {
-		id := d.dbs[name].cid()
-		if id == "" {
+		db := d.dbs[name]
+		id := db.cid()
+		db.mu.Lock()
+		past := db.past
+		db.mu.Unlock()
+		if id == "" && past == "" {
 			continue
 		}
+		out := past
+		if id != "" {
+			out += containerLogs(ctx, d.cli, id, "all")
+		}
 		p := filepath.Join(d.cfg.Dir, "logs", "db-"+name+".log")
-		errs = append(errs, os.WriteFile(p, []byte(containerLogs(ctx, d.cli, id, "all")), 0o644))
+		errs = append(errs, os.WriteFile(p, []byte(out), 0o644))
 	}
 	return errors.Join(errs...)
 }
