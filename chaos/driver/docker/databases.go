@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -187,10 +188,17 @@ func dbData(k scenario.DatabaseKind) string {
 func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 	var env map[string]string
 	var cmd []string
+	var files []tc.ContainerFile
 	target := postgresData
 	switch db.spec.Kind {
 	case scenario.Postgres:
-		env = map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"}
+		// PGDATA is where the official image's entrypoint looks for a
+		// data folder (PG_VERSION) and initialises one when there is
+		// none: the volume's root, or a standby's base backup in it.
+		db.mu.Lock()
+		data := db.data
+		db.mu.Unlock()
+		env = map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust", "PGDATA": data}
 		cmd = []string{"-c", "listen_addresses=*", "-c", "fsync=on", "-c", "synchronous_commit=on",
 			"-c", "full_page_writes=on", "-c", "max_connections=200"}
 		if db.cl != nil {
@@ -200,8 +208,13 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 				// wins over synchronous_commit=on above.
 				cmd = append(cmd, "-c", "synchronous_commit=remote_apply")
 			}
+			// Replication connections come from other containers (the
+			// official image's pg_hba.conf lets them in from the
+			// loopback only): every server of the cluster reads ours.
+			cmd = append(cmd, "-c", "hba_file="+pgHBAFile)
+			files = append(files, tc.ContainerFile{Reader: strings.NewReader(pgHBA), ContainerFilePath: pgHBAFile, FileMode: 0o644})
 			// A later -D wins: a standby runs on its base backup.
-			cmd = append(cmd, "-D", db.data)
+			cmd = append(cmd, "-D", data)
 		}
 	case scenario.MariaDB:
 		target = mariaData
@@ -215,7 +228,7 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 	}
 	mounts := []mount.Mount{{Type: mount.TypeVolume, Source: db.volume, Target: target}}
 	req := tc.GenericContainerRequest{ContainerRequest: tc.ContainerRequest{
-		Image: db.img.Ref, Name: d.name("db-" + db.server.Name), Cmd: cmd, Env: env,
+		Image: db.img.Ref, Name: d.name("db-" + db.server.Name), Cmd: cmd, Env: env, Files: files,
 		Labels: d.labels("database", db.server.Site, db.server.Name), Networks: []string{db.site.netName},
 		NetworkAliases: map[string][]string{db.site.netName: {db.server.Name}},
 		HostConfigModifier: func(hc *container.HostConfig) {
@@ -234,6 +247,16 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 	db.mu.Unlock()
 	return nil
 }
+
+// pgHBAFile is where the servers of a replicated PostgreSQL database
+// read pgHBA (-c hba_file), in their containers.
+const pgHBAFile = "/etc/lossbench/pg_hba.conf"
+
+// pgHBA lets in, without a password as POSTGRES_HOST_AUTH_METHOD=trust
+// does, the brokers, the harness and the standbys (replication) from
+// every address, and local connections (the official image's entrypoint
+// sets a new server up through its socket).
+const pgHBA = "local all all trust\nlocal replication all trust\nhost all all all trust\nhost replication all all trust\n"
 
 // dsn is node n's data source name for server database name, through
 // its proxy; "" when it has none.

@@ -21,16 +21,19 @@ import (
 // fault the server is down, after its recovery it is up again as a new,
 // empty server (the run's database there again, without a table), which
 // the same DSN reaches and takes writes. On each kind whose image this
-// machine makes.
+// machine makes, and on PostgreSQL from a named image with the official
+// image's interface (its entrypoint initialises the empty volume).
 func TestDatabaseDataLost(t *testing.T) {
 	cli := engine(t)
 	for _, c := range []struct {
 		name string
 		kind scenario.DatabaseKind
-	}{{"postgres", scenario.Postgres}, {"mariadb", scenario.MariaDB}} {
+	}{{"postgres", scenario.Postgres}, {"mariadb", scenario.MariaDB}, {"postgres-official", scenario.Postgres}} {
 		t.Run(c.name, func(t *testing.T) {
 			var images map[string]string
-			if _, err := DatabaseImage(t.Context(), cli, c.kind); err != nil {
+			if c.name == "postgres-official" {
+				images = map[string]string{string(scenario.Postgres): officialPostgresImage(t, cli).Ref}
+			} else if _, err := DatabaseImage(t.Context(), cli, c.kind); err != nil {
 				t.Skipf("skipping: %v", err)
 			}
 			testDatabaseDataLost(t, c.kind, images)

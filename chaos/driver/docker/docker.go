@@ -251,8 +251,6 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		case len(db.Replicas) == 0:
 		case db.Kind != scenario.Postgres:
 			return nil, fmt.Errorf("docker: database %s: replicas of a %s database (Galera) are not run in containers yet: %w", db.Name, db.Kind, driver.ErrUnsupported)
-		case db.Image != "" || cfg.DatabaseImages[string(db.Kind)] != "":
-			return nil, fmt.Errorf("docker: database %s: replicas run from the PostgreSQL image made here, not a named one: %w", db.Name, driver.ErrUnsupported)
 		}
 	}
 	if fs := driver.LazyFSNodes(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {

@@ -531,8 +531,8 @@ func TestSizedDisk(t *testing.T) {
 	}
 }
 
-// TestNeedsUnsupported: a scenario giving a node a replication address, running a broker kind
-// without an image or a replicated database, is refused with
+// TestNeedsUnsupported: a scenario running a broker kind without an
+// image or a Galera cluster is refused with
 // ErrUnsupported (so --driver auto runs it on local), before any engine
 // call.
 func TestNeedsUnsupported(t *testing.T) {
@@ -542,8 +542,6 @@ func TestNeedsUnsupported(t *testing.T) {
 	anode := node
 	anode.Broker = scenario.Broker{Kind: scenario.ActiveMQ, Store: scenario.ActiveMQJDBC}
 	amq.Nodes = []scenario.Node{anode}
-	replicas := base
-	replicas.Databases = []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres, Image: "postgres:15", Replicas: []scenario.Replica{{Name: "pg-b", Site: "a", Sync: true}}}}
 	galera := base
 	galera.Databases = []scenario.Database{{Name: "db", Site: "a", Kind: scenario.MariaDB, Replicas: []scenario.Replica{{Name: "db-b", Site: "a"}}}}
 	for _, c := range []struct {
@@ -552,7 +550,6 @@ func TestNeedsUnsupported(t *testing.T) {
 		want string
 	}{
 		{"activemq-jdbc", driver.Config{Topology: amq}, "activemq store jdbc"},
-		{"replicas of a named image", driver.Config{Topology: replicas}, "named"},
 		{"galera", driver.Config{Topology: galera}, "Galera"},
 	} {
 		c.cfg.Dir = t.TempDir()

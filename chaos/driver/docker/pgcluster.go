@@ -36,8 +36,12 @@ type pgCluster struct {
 	// repl[x][y] is the proxy from server x to server y.
 	repl map[string]map[string]*proxies.Link
 	ha   *ha.Cluster
-	// bin is the folder of the image's PostgreSQL programs.
+	// bin is the folder of the image's PostgreSQL programs, "" to find
+	// them on the image's PATH (an official image).
 	bin string
+	// user runs pg_basebackup: the image's user, or postgres when that
+	// is root (an official image, whose entrypoint drops to postgres).
+	user string
 }
 
 var _ ha.Servers = (*pgCluster)(nil)
@@ -70,10 +74,10 @@ func (cl *pgCluster) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("docker: database %s: %w", cl.spec.Name, err)
 	}
-	if ep := res.Config.Entrypoint; len(ep) == 0 || path.Base(ep[0]) != "postgres" {
-		return fmt.Errorf("docker: database %s: image %s does not run postgres as its entrypoint (%v): standbys are made with the images built here", cl.spec.Name, cl.members[0].img.Ref, ep)
+	if res.Config == nil {
+		return fmt.Errorf("docker: database %s: image %s has no configuration", cl.spec.Name, cl.members[0].img.Ref)
 	}
-	cl.bin = path.Dir(res.Config.Entrypoint[0])
+	cl.bin, cl.user = pgTools(res.Config.Entrypoint, res.Config.User)
 	if err := cl.d.startDatabase(ctx, cl.members[0]); err != nil {
 		return err
 	}
@@ -81,6 +85,22 @@ func (cl *pgCluster) start(ctx context.Context) error {
 		return fmt.Errorf("docker: %w", err)
 	}
 	return nil
+}
+
+// pgTools is where a PostgreSQL image with entrypoint ep and user has
+// pg_basebackup (bin, "" for its PATH) and the user to run it as. The
+// image made here runs postgres itself as its entrypoint, as uid 999,
+// and has no PATH to its programs; an image following the official
+// one's interface runs docker-entrypoint.sh as root, which drops to the
+// postgres user, and has the server's programs on its PATH.
+func pgTools(ep []string, user string) (bin, runAs string) {
+	if len(ep) > 0 && path.Base(ep[0]) == "postgres" {
+		bin = path.Dir(ep[0]) + "/"
+	}
+	if u, _, _ := strings.Cut(user, ":"); u == "" || u == "root" || u == "0" {
+		return bin, "postgres"
+	}
+	return bin, user
 }
 
 // dsn is the data source name of node's broker (ha.DSN): every server,
@@ -179,7 +199,7 @@ func (cl *pgCluster) Standby(ctx context.Context, m, p int) (string, error) {
 	r.mu.Unlock()
 	host, port, _ := strings.Cut(l.Listen, ":")
 	conninfo := fmt.Sprintf("host=%s port=%s user=postgres application_name=%s connect_timeout=5", host, port, r.server.Name)
-	if err := d.runOnce(ctx, r, "basebackup", []string{cl.bin + "/pg_basebackup", "-D", data, "-d", conninfo,
+	if err := d.runOnce(ctx, r, "basebackup", cl.user, []string{cl.bin + "pg_basebackup", "-D", data, "-d", conninfo,
 		"--wal-method=stream", "--checkpoint=fast", "--write-recovery-conf"}); err != nil {
 		return "", fmt.Errorf("docker: database %s: base backup of %s: %w", r.server.Name, pd.server.Name, err)
 	}
@@ -195,11 +215,11 @@ func (cl *pgCluster) Standby(ctx context.Context, m, p int) (string, error) {
 	return l.Name, nil
 }
 
-// runOnce runs argv in a one-shot container of db's image, on db's site
-// network with db's volume, and returns once it exited 0.
-func (d *Driver) runOnce(ctx context.Context, db *database, what string, argv []string) error {
+// runOnce runs argv as user in a one-shot container of db's image, on
+// db's site network with db's volume, and returns once it exited 0.
+func (d *Driver) runOnce(ctx context.Context, db *database, what, user string, argv []string) error {
 	c, err := d.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Image: db.img.Ref, Name: d.name(what + "-" + db.server.Name),
-		Config: &container.Config{Entrypoint: argv, Labels: d.labels("database", db.server.Site, db.server.Name)},
+		Config: &container.Config{Entrypoint: argv, User: user, Labels: d.labels("database", db.server.Site, db.server.Name)},
 		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(db.site.netName),
 			Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: db.volume, Target: postgresData}}}})
 	if err != nil {
