@@ -13,6 +13,7 @@ package tcplink
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -29,7 +30,8 @@ type Link struct {
 	served chan struct{}
 
 	mu      sync.Mutex
-	up      string // upstream address; "" not known yet
+	from    netip.Prefix // if valid, the only sources it passes
+	up      string       // upstream address; "" not known yet
 	blocked bool
 	open    bool // passes new connections: not blocked, upstream known, not closed
 	closed  bool
@@ -83,6 +85,15 @@ func (l *Link) Block() {
 	l.dropLocked()
 }
 
+// AcceptFrom makes l pass only connections from addresses in p (one
+// container network: a proxy that its peers on other networks must not
+// use); others are reset as soon as they are accepted.
+func (l *Link) AcceptFrom(p netip.Prefix) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.from = p
+}
+
 // Unblock lets l pass connections again.
 func (l *Link) Unblock() {
 	l.mu.Lock()
@@ -121,8 +132,14 @@ func (l *Link) serve() {
 // if l is not open (blocked, closed, or upstream not known).
 func (l *Link) pass(c net.Conn) {
 	l.mu.Lock()
-	up, open, gen := l.up, l.open, l.gen
+	up, open, gen, from := l.up, l.open, l.gen, l.from
 	l.mu.Unlock()
+	if from.IsValid() {
+		ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+		if err != nil || !from.Contains(ap.Addr().Unmap()) {
+			open = false
+		}
+	}
 	if !open {
 		reset(c)
 		return

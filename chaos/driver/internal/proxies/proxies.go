@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"sync"
 
@@ -35,6 +36,9 @@ type Link struct {
 	// Port is which of the target node's ports the link reaches: "" its
 	// STOMP listener, "repl" its replication listener.
 	Port string
+	// From, if valid, is the only source network the link passes
+	// connections from (a container network): see tcplink.AcceptFrom.
+	From netip.Prefix
 	cuts int           // guarded by Set.mu
 	tl   *tcplink.Link // bound from Add to Close
 }
@@ -78,6 +82,9 @@ func (s *Set) Add(l *Link, upstream string) error {
 		return fmt.Errorf("%s: proxy %s on %s: %w", s.who, l.Name, l.Listen, err)
 	}
 	l.tl = tl
+	if l.From.IsValid() {
+		tl.AcceptFrom(l.From)
+	}
 	s.mu.Lock()
 	s.links = append(s.links, l)
 	s.mu.Unlock()

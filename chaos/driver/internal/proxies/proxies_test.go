@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"testing"
@@ -204,5 +205,33 @@ func TestLinkToxics(t *testing.T) {
 	}
 	if err := dialTrip(listen); err != nil {
 		t.Fatalf("toxic removed: %v", err)
+	}
+}
+
+// TestFrom: a link with From passes connections from that network only;
+// one from elsewhere is reset at once.
+func TestFrom(t *testing.T) {
+	up := echo(t)
+	s := New("test", nil)
+	defer s.Close()
+	for _, tc := range []struct {
+		from   string
+		passes bool
+	}{{"127.0.0.0/8", true}, {"10.0.0.0/8", false}} {
+		listen, err := freeport.Addr("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &Link{Name: "site a->x", FromSite: "a", ToSite: "b", ToNode: "x", Listen: listen, From: netip.MustParsePrefix(tc.from)}
+		if err := s.Add(l, up); err != nil {
+			t.Fatal(err)
+		}
+		err = dialTrip(listen)
+		if tc.passes && err != nil {
+			t.Fatalf("from 127.0.0.1 through a link from %s: %v", tc.from, err)
+		}
+		if !tc.passes {
+			broken(t, err, "from 127.0.0.1 through a link from "+tc.from)
+		}
 	}
 }
