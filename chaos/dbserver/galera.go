@@ -94,19 +94,9 @@ func StartGalera(ctx context.Context, dirs []string, opts ...Option) ([]*Server,
 	for i := 0; i < n; i++ {
 		p := ps[i]
 		name := filepath.Base(dirs[i])
-		extra := []string{
-			"--binlog-format=ROW", "--default-storage-engine=InnoDB", "--innodb-autoinc-lock-mode=2",
-			// A small redo log and cache: a state transfer copies the
-			// data directory, and a test's cluster is small.
-			"--innodb-log-file-size=16M", "--innodb-buffer-pool-size=32M",
-			"--wsrep-on=ON", "--wsrep-provider=" + lib, "--wsrep-cluster-name=lossbench",
-			"--wsrep-node-name=" + name,
-			"--wsrep-cluster-address=gcomm://" + strings.Join(members, ","),
-			"--wsrep-node-address=" + members[i],
-			fmt.Sprintf("--wsrep-provider-options=gmcast.listen_addr=tcp://%s;ist.recv_addr=127.0.0.1:%d;gcache.size=32M", members[i], p.ist),
-			"--wsrep-sst-method=rsync",
-			fmt.Sprintf("--wsrep-sst-receive-address=127.0.0.1:%d", p.sst),
-		}
+		extra := GaleraFlags(lib, name, members, members[i],
+			fmt.Sprintf("gmcast.listen_addr=tcp://%s;ist.recv_addr=127.0.0.1:%d;gcache.size=32M", members[i], p.ist),
+			fmt.Sprintf("127.0.0.1:%d", p.sst))
 		o := append([]Option{func(c *config) { c.osUser = "mysql" }}, opts...)
 		s, err := newMariaDB(ctx, dirs[i], extra, o)
 		if s != nil {
@@ -129,6 +119,28 @@ func StartGalera(ctx context.Context, dirs []string, opts ...Option) ([]*Server,
 		}
 	}
 	return nodes, nil
+}
+
+// GaleraFlags are the MariaDB server flags of Galera node name (besides
+// the durable-commit ones every server gets), with provider lib: the
+// cluster of members (host:port of each group listener), this node's
+// own address among them (self), the provider's options and the
+// address its rsync state transfer receives on. The docker driver runs
+// its containers' nodes with them too.
+func GaleraFlags(lib, name string, members []string, self, providerOptions, sstAddr string) []string {
+	return []string{
+		"--binlog-format=ROW", "--default-storage-engine=InnoDB", "--innodb-autoinc-lock-mode=2",
+		// A small redo log and cache: a state transfer copies the
+		// data directory, and a test's cluster is small.
+		"--innodb-log-file-size=16M", "--innodb-buffer-pool-size=32M",
+		"--wsrep-on=ON", "--wsrep-provider=" + lib, "--wsrep-cluster-name=lossbench",
+		"--wsrep-node-name=" + name,
+		"--wsrep-cluster-address=gcomm://" + strings.Join(members, ","),
+		"--wsrep-node-address=" + self,
+		"--wsrep-provider-options=" + providerOptions,
+		"--wsrep-sst-method=rsync",
+		"--wsrep-sst-receive-address=" + sstAddr,
+	}
 }
 
 // ownByOSUser gives s.Dir to the OS user mariadbd runs as (when it drops
