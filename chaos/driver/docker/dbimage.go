@@ -55,7 +55,7 @@ const (
 
 // dbRecipeVersion changes whenever what the recipes put in an image
 // changes, so an old tag is not reused.
-const dbRecipeVersion = "3"
+const dbRecipeVersion = "4"
 
 // dbUID owns the data folder inside a database image and runs the server.
 const dbUID = 999
@@ -83,6 +83,9 @@ type dbRecipe struct {
 	packages []string // Debian packages whose files go in
 	skip     func(path string) bool
 	extra    []string // more files of the host (followed through symlinks)
+	// from are the packages extra's files come from: their versions tag
+	// the image as packages' do.
+	from []string
 	// initData initialises a data folder in dir (on the host) and returns
 	// it; it goes into the image at dataAt. nil: the image has none.
 	initData func(ctx context.Context, dir string) (string, error)
@@ -155,11 +158,29 @@ func postgresRecipe() (dbRecipe, error) {
 const mariaInit = "CREATE USER IF NOT EXISTS '" + mariaUser + "'@'%' IDENTIFIED BY '" + mariaPassword + "';\n" +
 	"GRANT ALL PRIVILEGES ON *.* TO '" + mariaUser + "'@'%';\n"
 
+// galeraPackages are what a Galera node needs beside the server (Debian's
+// mariadb-server depends on every one, so make deps installs them): the
+// provider library, and the programs of the rsync state transfer, a bash
+// script (wsrep_sst_rsync) that MariaDB runs on the joiner and the donor.
+var galeraPackages = []string{"galera-4", "bash", "dash", "coreutils", "grep", "sed", "gawk", "procps", "iproute2",
+	"findutils", "rsync", "hostname", "tar"}
+
+// galeraFiles are the host files of the state transfer outside those
+// packages: the scripts (mariadb-server's), the configuration parser
+// they call (mariadb-client-core's, libc only) and awk (an alternative).
+var galeraFiles = []string{"/usr/bin/wsrep_sst_common", "/usr/bin/wsrep_sst_rsync", "/usr/bin/my_print_defaults", "/usr/bin/awk"}
+
+// galeraLib is the Galera provider in the MariaDB image.
+const galeraLib = "/usr/lib/galera/libgalera_smm.so"
+
 func mariaRecipe() (dbRecipe, error) {
 	if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
 		return dbRecipe{}, errors.New("docker: mariadb image: no MariaDB installed on this machine (/usr/sbin/mariadbd; make deps installs it)")
 	}
-	return dbRecipe{kind: string(scenario.MariaDB), repo: MariaDBRepo, packages: []string{"mariadb-server-core"}, skip: skipDocs,
+	// The image carries Galera too: a mariadb database with replicas
+	// runs its servers as a Galera cluster (galera.go).
+	return dbRecipe{kind: string(scenario.MariaDB), repo: MariaDBRepo, packages: append([]string{"mariadb-server-core"}, galeraPackages...), skip: skipDocs,
+		extra: galeraFiles, from: []string{"mariadb-server", "mariadb-client-core"},
 		dataAt: mariaData,
 		initData: func(ctx context.Context, dir string) (string, error) {
 			data := filepath.Join(dir, "data")
@@ -168,7 +189,10 @@ func mariaRecipe() (dbRecipe, error) {
 			return data, err
 		},
 		files: []imageFile{{"etc/passwd", 0o644, []byte(dbPasswd)}, {"etc/group", 0o644, []byte(dbGroup)},
-			{"etc/lossbench/init.sql", 0o644, []byte(mariaInit)}},
+			{"etc/lossbench/init.sql", 0o644, []byte(mariaInit)},
+			// A Galera node finds its peers by name: /etc/hosts (the
+			// driver's entries) before the engine's DNS.
+			{"etc/nsswitch.conf", 0o644, []byte("hosts: files dns\n")}},
 		changes: []string{
 			"USER 999:999", "EXPOSE " + mariaPort,
 			`ENTRYPOINT ["/usr/sbin/mariadbd", "--no-defaults", "--datadir=` + mariaData + `", "--init-file=/etc/lossbench/init.sql", "--tmpdir=/tmp", "--socket=/tmp/mariadbd.sock", "--pid-file=/tmp/mariadbd.pid", "--lc-messages-dir=/usr/share/mysql", "--skip-name-resolve"]`,
@@ -200,7 +224,7 @@ func DatabaseImage(ctx context.Context, cli *client.Client, kind scenario.Databa
 // recipeImage returns recipe r's image, building it when its tag (the
 // recipe and its packages' versions) is missing.
 func recipeImage(ctx context.Context, cli *client.Client, r dbRecipe) (Image, error) {
-	versions, err := packageVersions(ctx, r.packages)
+	versions, err := packageVersions(ctx, slices.Concat(r.packages, r.from))
 	if err != nil {
 		return Image{}, fmt.Errorf("docker: %s image: %w", r.kind, err)
 	}
