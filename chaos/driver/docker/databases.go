@@ -36,7 +36,8 @@ const DBReadyTimeout = 120 * time.Second
 type database struct {
 	spec   scenario.Database
 	server scenario.DBServer // this server of spec (spec's own, or a replica)
-	cl     *pgCluster        // spec's cluster when it has replicas
+	cl     *pgCluster        // spec's cluster when it has replicas (postgres)
+	gal    *galera           // spec's cluster when it has replicas (mariadb)
 	site   *site
 	img    Image
 	volume string
@@ -109,7 +110,13 @@ func (d *Driver) layoutDatabases(ctx context.Context) error {
 			d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", img.Ref, img.ID, img.Size))
 		}
 		var cl *pgCluster
-		if len(spec.Replicas) > 0 {
+		var gal *galera
+		switch {
+		case len(spec.Replicas) == 0:
+		case spec.Kind == scenario.MariaDB:
+			gal = &galera{d: d, spec: spec}
+			d.galeras[spec.Name] = gal
+		default:
 			cl = &pgCluster{d: d, spec: spec}
 			d.clusters[spec.Name] = cl
 		}
@@ -118,12 +125,15 @@ func (d *Driver) layoutDatabases(ctx context.Context) error {
 			if !ok {
 				return fmt.Errorf("docker: database %s: site %q: %w", sv.Name, sv.Site, driver.ErrUnknown)
 			}
-			db := &database{spec: spec, server: sv, cl: cl, site: sst, img: img, volume: d.name("db-" + sv.Name),
+			db := &database{spec: spec, server: sv, cl: cl, gal: gal, site: sst, img: img, volume: d.name("db-" + sv.Name),
 				name: driver.DatabaseName(d.cfg.Dir), links: map[string]*proxies.Link{}, data: dbData(spec.Kind)}
 			d.dbs[sv.Name] = db
 			d.dbOrder = append(d.dbOrder, sv.Name)
 			if cl != nil {
 				cl.members = append(cl.members, db)
+			}
+			if gal != nil {
+				gal.members = append(gal.members, db)
 			}
 			for _, name := range d.order {
 				n := d.nodes[name]
@@ -139,12 +149,20 @@ func (d *Driver) layoutDatabases(ctx context.Context) error {
 			if _, err := d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: db.volume, Labels: d.labels("database", sv.Site, sv.Name)}); err != nil {
 				return fmt.Errorf("docker: database %s: volume %s: %w", sv.Name, db.volume, err)
 			}
+			if gal != nil {
+				continue // layoutGalera, once every member's ports are known
+			}
 			if err := d.createDatabase(ctx, db); err != nil {
 				return err
 			}
 		}
 		if cl != nil {
 			if err := d.layoutReplication(cl); err != nil {
+				return err
+			}
+		}
+		if gal != nil {
+			if err := d.layoutGalera(ctx, gal); err != nil {
 				return err
 			}
 		}
@@ -187,7 +205,7 @@ func dbData(k scenario.DatabaseKind) string {
 // is flushed), as dbserver runs them on the local driver.
 func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 	var env map[string]string
-	var cmd []string
+	var cmd, hosts []string
 	var files []tc.ContainerFile
 	target := postgresData
 	switch db.spec.Kind {
@@ -223,6 +241,10 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 			"MARIADB_DATABASE": db.name, "MARIADB_ALLOW_EMPTY_ROOT_PASSWORD": "1"}
 		cmd = []string{"--bind-address=0.0.0.0", "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1",
 			"--max-connections=200", "--max-allowed-packet=64M", "--skip-name-resolve"}
+		if db.gal != nil {
+			cmd = append(cmd, db.gal.args(db)...)
+			hosts = db.gal.hosts(db)
+		}
 	default:
 		return fmt.Errorf("docker: database %s: kind %q: %w", db.spec.Name, db.spec.Kind, driver.ErrUnsupported)
 	}
@@ -233,6 +255,7 @@ func (d *Driver) createDatabase(ctx context.Context, db *database) error {
 		NetworkAliases: map[string][]string{db.site.netName: {db.server.Name}},
 		HostConfigModifier: func(hc *container.HostConfig) {
 			hc.Mounts = mounts
+			hc.ExtraHosts = hosts
 			// PostgreSQL's parallel workers and MariaDB want more than
 			// Docker's 64 MB default /dev/shm under load.
 			hc.ShmSize = 256 << 20
@@ -263,6 +286,9 @@ const pgHBA = "local all all trust\nlocal replication all trust\nhost all all al
 func (n *node) dsn(name string) string {
 	if cl := n.d.clusters[name]; cl != nil {
 		return cl.dsn(n.spec.Name)
+	}
+	if g := n.d.galeras[name]; g != nil {
+		return g.dsn(n.spec.Name, n.spec.Site)
 	}
 	db := n.d.dbs[name]
 	if db == nil {
@@ -305,7 +331,7 @@ func (d *Driver) startDatabases(ctx context.Context) error {
 		return nil
 	}
 	for _, name := range d.dbOrder {
-		if d.dbs[name].cl != nil {
+		if d.dbs[name].cl != nil || d.dbs[name].gal != nil {
 			continue
 		}
 		if err := d.startDatabase(ctx, d.dbs[name]); err != nil {
@@ -315,6 +341,11 @@ func (d *Driver) startDatabases(ctx context.Context) error {
 	for _, spec := range d.cfg.Topology.Databases {
 		if cl := d.clusters[spec.Name]; cl != nil {
 			if err := cl.start(ctx); err != nil {
+				return err
+			}
+		}
+		if g := d.galeras[spec.Name]; g != nil {
+			if err := g.start(ctx); err != nil {
 				return err
 			}
 		}
@@ -348,7 +379,17 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 	db.mu.Lock()
 	standby := db.standby
 	db.mu.Unlock()
-	wctx, cancel := context.WithTimeout(ctx, DBReadyTimeout)
+	timeout := DBReadyTimeout
+	if db.gal != nil {
+		timeout = GaleraStart
+		// Its peers reach it through the proxies to it: a joiner's
+		// state transfer comes in through them before it accepts
+		// clients.
+		if err := db.gal.point(db, ep.IPAddress.String()); err != nil {
+			return err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		pctx, pcancel := context.WithTimeout(wctx, 5*time.Second)
@@ -370,8 +411,13 @@ func (d *Driver) startDatabase(ctx context.Context, db *database) error {
 		select {
 		case <-wctx.Done():
 			return fmt.Errorf("docker: database %s: not ready after %s (last: %v); last log lines:\n%s",
-				name, DBReadyTimeout, err, d.containerTail(context.Background(), db.cid()))
+				name, timeout, err, d.containerTail(context.Background(), db.cid()))
 		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if db.gal != nil {
+		if err := waitSynced(wctx, addr); err != nil {
+			return fmt.Errorf("docker: database %s: %w; last log lines:\n%s", name, err, d.containerTail(context.Background(), db.cid()))
 		}
 	}
 	db.mu.Lock()
@@ -457,6 +503,9 @@ func (d *Driver) killDB(ctx context.Context, db *database) (bool, error) {
 			return killed, err
 		}
 	}
+	if db.gal != nil {
+		return killed, db.gal.point(db, "")
+	}
 	return killed, nil
 }
 
@@ -491,6 +540,9 @@ func (d *Driver) RestartDB(ctx context.Context, name string) error {
 			return fmt.Errorf("docker: %w", err)
 		}
 		return nil
+	}
+	if db.gal != nil {
+		return db.gal.restart(ctx, db)
 	}
 	if ok, err := d.dbRunning(ctx, db); err != nil || ok {
 		return err

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -80,6 +81,7 @@ type Driver struct {
 
 	dbs       map[string]*database  // server databases by server name
 	clusters  map[string]*pgCluster // replicated PostgreSQL databases by name
+	galeras   map[string]*galera    // MariaDB Galera clusters by name
 	dbOrder   []string
 	natsImg   Image      // the nats-server image, once a nats node needs it (peers.go)
 	rabbitImg Image      // the rabbitmq image, once a rabbitmq node needs it (rabbitimage.go)
@@ -101,7 +103,8 @@ type Driver struct {
 type site struct {
 	name, id, netName string
 	gateway           string
-	down              int // DisconnectSite calls not yet undone; guarded by Driver.siteMu
+	subnet            netip.Prefix // its containers' addresses
+	down              int          // DisconnectSite calls not yet undone; guarded by Driver.siteMu
 }
 
 type disk struct {
@@ -249,8 +252,10 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		// --driver auto runs these on local.
 		switch {
 		case len(db.Replicas) == 0:
-		case db.Kind != scenario.Postgres:
-			return nil, fmt.Errorf("docker: database %s: replicas of a %s database (Galera) are not run in containers yet: %w", db.Name, db.Kind, driver.ErrUnsupported)
+		case db.Kind != scenario.Postgres && db.Kind != scenario.MariaDB:
+			return nil, fmt.Errorf("docker: database %s: replicas of a %s database are not run in containers: %w", db.Name, db.Kind, driver.ErrUnsupported)
+		case db.Kind == scenario.MariaDB && (db.Image != "" || cfg.DatabaseImages[string(db.Kind)] != ""):
+			return nil, fmt.Errorf("docker: database %s: a Galera cluster runs from the mariadb image made here, not a named one: %w", db.Name, driver.ErrUnsupported)
 		}
 	}
 	if fs := driver.LazyFSNodes(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {
@@ -284,7 +289,7 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		cfg.Log("built image %s (%s, %.1f MB) in %s", img.Ref, img.ID, float64(img.Size)/1e6, img.Build.Truncate(time.Millisecond))
 	}
 	d := &Driver{cfg: cfg, cli: cli, img: img, owner: owner(), log: cfg.Log,
-		nets: map[string]*site{}, nodes: map[string]*node{}, disks: map[string]*disk{}, holders: map[string]string{}, dbs: map[string]*database{}, clusters: map[string]*pgCluster{},
+		nets: map[string]*site{}, nodes: map[string]*node{}, disks: map[string]*disk{}, holders: map[string]string{}, dbs: map[string]*database{}, clusters: map[string]*pgCluster{}, galeras: map[string]*galera{},
 		px: proxies.New("docker", cfg.Log), exits: newExits()}
 	d.faulter = faulter{Name: "docker", Find: d.faultFS, Log: d.log}
 	d.base = map[string]string{LabelDriver: "docker", LabelRun: cfg.RunID, LabelScenario: cfg.Scenario, LabelOwner: d.owner}
@@ -341,7 +346,7 @@ func (d *Driver) layoutSites(ctx context.Context) error {
 		}
 		for _, c := range in.Network.IPAM.Config {
 			if c.Gateway.Is4() {
-				st.gateway = c.Gateway.String()
+				st.gateway, st.subnet = c.Gateway.String(), c.Subnet
 			}
 		}
 		if st.gateway == "" {
