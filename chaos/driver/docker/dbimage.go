@@ -29,7 +29,8 @@ import (
 // MariaDB images are made from the Debian packages installed on this
 // machine (make deps installs them for the local driver anyway): the
 // server's files as dpkg -L lists them (without documentation; for
-// PostgreSQL the client package's too, for pg_basebackup), every
+// PostgreSQL the client package's too, for pg_basebackup; for MariaDB
+// galera-4 and what its rsync state transfer runs), every
 // shared library their programs load (the ldd closure, with the dynamic
 // loader), a few zone files, an /etc/passwd, and a data folder
 // initialised at build time by the package's own initdb or

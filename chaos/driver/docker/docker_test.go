@@ -531,7 +531,7 @@ func TestSizedDisk(t *testing.T) {
 	}
 }
 
-// TestNeedsUnsupported: a scenario with a Galera cluster is refused with
+// TestNeedsUnsupported: a scenario with a Galera cluster from a named image is refused with
 // ErrUnsupported (so --driver auto runs it on local), before any engine
 // call.
 func TestNeedsUnsupported(t *testing.T) {
@@ -539,12 +539,13 @@ func TestNeedsUnsupported(t *testing.T) {
 	base := scenario.Topology{Sites: []scenario.Site{{Name: "a"}}, Nodes: []scenario.Node{node}}
 	galera := base
 	galera.Databases = []scenario.Database{{Name: "db", Site: "a", Kind: scenario.MariaDB, Replicas: []scenario.Replica{{Name: "db-b", Site: "a"}}}}
+	namedGalera := driver.Config{Topology: galera, DatabaseImages: map[string]string{"mariadb": "mariadb:10.11"}}
 	for _, c := range []struct {
 		name string
 		cfg  driver.Config
 		want string
 	}{
-		{"galera", driver.Config{Topology: galera}, "Galera"},
+		{"galera from a named image", namedGalera, "mariadb image made here"},
 	} {
 		c.cfg.Dir = t.TempDir()
 		d, err := New(context.Background(), c.cfg)
