@@ -19,8 +19,10 @@ import (
 
 // GaleraStart bounds the start of one Galera node's container until it
 // is synced with the cluster: a joiner receives the whole data folder
-// (rsync state transfer), which takes minutes on a loaded machine.
-const GaleraStart = 4 * time.Minute
+// (rsync state transfer), which takes minutes on a loaded machine (3m40s
+// seen here at a load average of 44 on 2 cores, most of it the bash
+// scripts of the transfer forking their tools).
+const GaleraStart = 10 * time.Minute
 
 // galera is a MariaDB Galera cluster (a mariadb database with replicas)
 // in containers, one a server, each on its site's network, from the
