@@ -571,6 +571,11 @@ func (d *Driver) WipeDB(ctx context.Context, name string) error {
 	if db.cl != nil {
 		return fmt.Errorf("docker: database %s: destroying the data of a replicated PostgreSQL server: %w", name, driver.ErrUnsupported)
 	}
+	if db.gal != nil {
+		// Its container would be made anew as it was laid out (the
+		// first node bootstrapping a second cluster); not done yet.
+		return fmt.Errorf("docker: database %s: destroying the data of a Galera node: %w", name, driver.ErrUnsupported)
+	}
 	if _, err := d.killDB(ctx, db); err != nil {
 		return fmt.Errorf("docker: database %s: kill: %w", name, err)
 	}
