@@ -49,6 +49,10 @@ type Config struct {
 	// torn power-cut) may hit: a driver that implements DiskFaulter serves
 	// their data directory through its fault-injecting filesystem.
 	FaultFSNodes []string
+	// WipeDatabases are the database servers a db-data-lost fault may
+	// hit: a driver that cannot destroy one's data refuses the run at
+	// Open (ErrUnsupported), not in the middle of it.
+	WipeDatabases []string
 	// Writeback is the scenario's writeback model of its fault-injecting
 	// filesystem (scenario.WritebackHost or WritebackNone; "" is host).
 	Writeback string

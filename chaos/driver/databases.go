@@ -4,6 +4,8 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+
+	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
 // DatabaseName is the database every driver creates on a server for the
@@ -48,4 +50,18 @@ type DatabaseWiper interface {
 	// directory, as the loss of its disk would; RestartDB then starts it
 	// on a new, empty one, with the run's database created again.
 	WipeDB(ctx context.Context, db string) error
+}
+
+// WipedIn returns the database of topo that server, a name db-data-lost
+// targets, belongs to (a database's own name or one of its replicas'),
+// and whether there is one.
+func WipedIn(topo scenario.Topology, server string) (scenario.Database, bool) {
+	for _, db := range topo.Databases {
+		for _, s := range db.Servers() {
+			if s.Name == server {
+				return db, true
+			}
+		}
+	}
+	return scenario.Database{}, false
 }

@@ -150,7 +150,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opt Options) (*Outcome, err
 	drv, err := open(ctx, driver.Config{
 		Topology: sc.Topology, RunID: opt.RunID, Scenario: sc.Name,
 		Dir: dir, StateDir: opt.Out, BrokerBin: opt.BrokerBin, BrokerImage: opt.BrokerImage, DatabaseImages: opt.DatabaseImages, PeerImages: opt.PeerImages, ClientSite: sc.Workload.Site,
-		PowerCutNodes: PowerCutNodes(plan), FaultFSNodes: FaultFSNodes(plan), Writeback: sc.Writeback, Needs: Needs(sc),
+		PowerCutNodes: PowerCutNodes(plan), FaultFSNodes: FaultFSNodes(plan), WipeDatabases: WipeDatabases(plan), Writeback: sc.Writeback, Needs: Needs(sc),
 		Log: func(format string, args ...any) { opt.Progress.Logf("  "+sc.Name+": "+format, args...) },
 	})
 	if drv != nil {
@@ -195,6 +195,18 @@ func PowerCutNodes(plan *scenario.Plan) []string {
 		}
 	}
 	return nodes
+}
+
+// WipeDatabases are the database servers a db-data-lost step of plan
+// targets, in plan order, each once.
+func WipeDatabases(plan *scenario.Plan) []string {
+	var dbs []string
+	for _, st := range plan.Steps {
+		if st.Kind == scenario.DBDataLost && !slices.Contains(dbs, st.Target.Database) {
+			dbs = append(dbs, st.Target.Database)
+		}
+	}
+	return dbs
 }
 
 // FaultFSNodes are the nodes whose data a step of plan needs on a

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,20 @@ func TestNeeds(t *testing.T) {
 	sc.Faults = []scenario.Fault{{Kind: scenario.DBLost}, {Kind: scenario.DBDataLost}}
 	if n := Needs(sc); len(n) != 3 || n[2] != driver.NeedDatabaseWipe {
 		t.Fatalf("needs %v", n)
+	}
+}
+
+// TestWipeDatabases: the driver is told which database servers a
+// db-data-lost step destroys, in plan order, each once, and not those a
+// db-lost only kills.
+func TestWipeDatabases(t *testing.T) {
+	plan := &scenario.Plan{Steps: []scenario.Step{
+		{Kind: scenario.DBLost, Target: scenario.Target{Database: "pg"}},
+		{Kind: scenario.DBDataLost, Target: scenario.Target{Database: "gal-c"}},
+		{Kind: scenario.DBDataLost, Target: scenario.Target{Database: "gal"}},
+		{Kind: scenario.DBDataLost, Target: scenario.Target{Database: "gal-c"}},
+	}}
+	if got := WipeDatabases(plan); !slices.Equal(got, []string{"gal-c", "gal"}) {
+		t.Fatalf("WipeDatabases = %q, want [gal-c gal]", got)
 	}
 }

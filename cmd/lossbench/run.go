@@ -37,10 +37,10 @@ lone activemq node (store kahadb) from lossbench/activemq, or
 --activemq-image.
 --driver auto (the default) uses docker when an engine answers and the image
 builds, else local, and prints which and why; a scenario docker cannot run
-(a database image that cannot be made, a Galera cluster, a command
-broker without image:, a rabbitmq cluster, several
-activemq nodes or one with store jdbc, a nats cluster over several sites,
-a power cut or disk fault without FUSE) runs on local. Power cuts and disk faults
+(a database image that cannot be made, a Galera cluster from a named
+image, db-data-lost on a Galera node, a command broker without image:, a
+rabbitmq cluster, several activemq nodes, a power cut or disk fault
+without FUSE) runs on local. Power cuts and disk faults
 run on docker too: the node's data is served through lazyfs (FUSE, as
 root) on the host and bind-mounted into its container.
 

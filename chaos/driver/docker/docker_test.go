@@ -539,6 +539,8 @@ func TestNeedsUnsupported(t *testing.T) {
 	base := scenario.Topology{Sites: []scenario.Site{{Name: "a"}}, Nodes: []scenario.Node{node}}
 	galera := base
 	galera.Databases = []scenario.Database{{Name: "db", Site: "a", Kind: scenario.MariaDB, Replicas: []scenario.Replica{{Name: "db-b", Site: "a"}}}}
+	pgPair := base
+	pgPair.Databases = []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres, Replicas: []scenario.Replica{{Name: "pg-b", Site: "a", Sync: true}}}}
 	namedGalera := driver.Config{Topology: galera, DatabaseImages: map[string]string{"mariadb": "mariadb:10.11"}}
 	for _, c := range []struct {
 		name string
@@ -546,6 +548,8 @@ func TestNeedsUnsupported(t *testing.T) {
 		want string
 	}{
 		{"galera from a named image", namedGalera, "mariadb image made here"},
+		{"db-data-lost on a galera node", driver.Config{Topology: galera, WipeDatabases: []string{"db-b"}}, "Galera node"},
+		{"db-data-lost on a postgres standby", driver.Config{Topology: pgPair, WipeDatabases: []string{"pg"}}, "replicated PostgreSQL"},
 	} {
 		c.cfg.Dir = t.TempDir()
 		d, err := New(context.Background(), c.cfg)

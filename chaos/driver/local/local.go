@@ -346,6 +346,11 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 			logf("warning: left-overs of an earlier run: %v", err)
 		}
 	}
+	for _, name := range cfg.WipeDatabases {
+		if db, ok := driver.WipedIn(cfg.Topology, name); ok && len(db.Replicas) > 0 && db.Kind == scenario.Postgres {
+			return nil, fmt.Errorf("local: database %s: db-data-lost on a server of a replicated PostgreSQL database (it would have to come back as a new standby of whichever is primary): %w", name, driver.ErrUnsupported)
+		}
+	}
 	for _, sn := range cfg.Topology.Nodes {
 		var err error
 		switch sn.Broker.Kind {

@@ -2,7 +2,11 @@ package local
 
 import (
 	"database/sql"
+	"errors"
+	"strings"
 	"testing"
+
+	"github.com/lossbench/lossbench/chaos/driver"
 
 	"github.com/lossbench/lossbench/chaos/dbserver"
 	"github.com/lossbench/lossbench/scenarios/scenario"
@@ -38,4 +42,19 @@ func TestWipeDB(t *testing.T) {
 		t.Fatalf("table t holds %d rows after its server's data was destroyed", n)
 	}
 	mustExec(t, db, "CREATE TABLE t (id INT PRIMARY KEY)") // the run's database is there, empty
+}
+
+// TestWipeReplicatedRefusedAtOpen: a db-data-lost on a server of a
+// replicated PostgreSQL database is refused when the driver opens
+// (ErrUnsupported naming the server), not when the fault fires mid-run.
+func TestWipeReplicatedRefusedAtOpen(t *testing.T) {
+	topo := scenario.Topology{Sites: []scenario.Site{{Name: "a"}},
+		Databases: []scenario.Database{{Name: "pg", Site: "a", Kind: scenario.Postgres, Replicas: []scenario.Replica{{Name: "pg-b", Site: "a", Sync: true}}}}}
+	d, err := Open(t.Context(), driver.Config{Topology: topo, Dir: t.TempDir(), WipeDatabases: []string{"pg-b"}})
+	if d != nil {
+		d.Close()
+	}
+	if d != nil || !errors.Is(err, driver.ErrUnsupported) || !strings.Contains(err.Error(), "pg-b") {
+		t.Fatalf("Open = %v, %v; want nil and an ErrUnsupported naming pg-b", d, err)
+	}
 }
