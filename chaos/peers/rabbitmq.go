@@ -31,8 +31,14 @@ type RabbitMQNode struct {
 	// Listen is its AMQP address.
 	Listen string
 	// EPMDPort and DistPort are its own Erlang port mapper's and its
-	// distribution port, free ports on 127.0.0.1.
+	// distribution port, free ports on 127.0.0.1 (on Host's interfaces
+	// when it is set).
 	EPMDPort, DistPort int
+	// Host is the host part of its node name, a name the other nodes
+	// resolve to this node's address (a container's hostname and network
+	// alias): its port mapper and distribution port then listen on every
+	// interface. "" is localhost, everything on 127.0.0.1.
+	Host string
 	// Dir is the node's working folder (configuration, logs, HOME);
 	// Data its Mnesia and message stores (the node's data disk).
 	Dir, Data string
@@ -46,9 +52,14 @@ type RabbitMQNode struct {
 	SharedEPMD bool
 }
 
-// NodeName is the node's Erlang node name (name@localhost).
+// NodeName is the node's Erlang node name (name@Host, name@localhost
+// without Host).
 func (r RabbitMQNode) NodeName() string {
-	return strings.ReplaceAll(r.Name, "-", "_") + "@localhost"
+	host := r.Host
+	if host == "" {
+		host = "localhost"
+	}
+	return strings.ReplaceAll(r.Name, "-", "_") + "@" + host
 }
 
 // EPMDArgv runs an Erlang port mapper on 127.0.0.1:port in the foreground.
@@ -99,13 +110,17 @@ func (r RabbitMQNode) Argv() []string {
 	if r.SharedEPMD {
 		return []string{RabbitMQServer}
 	}
-	script := fmt.Sprintf("epmd -address 127.0.0.1 -port %d & exec %s", r.EPMDPort, RabbitMQServer)
+	addr := "-address 127.0.0.1 "
+	if r.Host != "" {
+		addr = ""
+	}
+	script := fmt.Sprintf("epmd %s-port %d & exec %s", addr, r.EPMDPort, RabbitMQServer)
 	return []string{"/bin/sh", "-c", script}
 }
 
 // Env is the server's environment (added to the harness's own).
 func (r RabbitMQNode) Env() []string {
-	return []string{
+	env := []string{
 		"HOME=" + filepath.Join(r.Dir, "home"),
 		"RABBITMQ_CONF_ENV_FILE=/dev/null",
 		"RABBITMQ_NODENAME=" + r.NodeName(),
@@ -115,8 +130,11 @@ func (r RabbitMQNode) Env() []string {
 		"RABBITMQ_MNESIA_BASE=" + r.Data,
 		"RABBITMQ_LOG_BASE=" + filepath.Join(r.Dir, "log"),
 		"RABBITMQ_DIST_PORT=" + strconv.Itoa(r.DistPort),
-		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
-		"ERL_EPMD_ADDRESS=127.0.0.1",
 		"ERL_EPMD_PORT=" + strconv.Itoa(r.EPMDPort),
 	}
+	if r.Host == "" {
+		env = append(env, "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
+			"ERL_EPMD_ADDRESS=127.0.0.1")
+	}
+	return env
 }

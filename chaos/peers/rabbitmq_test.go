@@ -59,3 +59,26 @@ func TestRabbitMQClusterSettings(t *testing.T) {
 		t.Errorf("lone node argv %q: no epmd of its own", argv)
 	}
 }
+
+// TestRabbitMQHost: a node with Host (a container's hostname, which the
+// other nodes resolve) is named after it and listens for Erlang's port
+// mapper and distribution on every interface; without Host, on
+// 127.0.0.1 only as localhost.
+func TestRabbitMQHost(t *testing.T) {
+	r := RabbitMQNode{Name: "a-2", EPMDPort: 4369, DistPort: 25672, Dir: "/rabbitmq", Host: "a-2", Cookie: "SECRET"}
+	if r.NodeName() != "a_2@a-2" {
+		t.Errorf("node name %s, want a_2@a-2", r.NodeName())
+	}
+	for _, kv := range r.Env() {
+		if strings.Contains(kv, "127,0,0,1") || strings.HasPrefix(kv, "ERL_EPMD_ADDRESS=") {
+			t.Errorf("env %q: bound to 127.0.0.1 with a Host", kv)
+		}
+	}
+	if argv := strings.Join(r.Argv(), " "); strings.Contains(argv, "-address") || !strings.Contains(argv, "epmd -port 4369 &") {
+		t.Errorf("argv %q: want its own epmd on every interface", argv)
+	}
+	r.Host = ""
+	if r.NodeName() != "a_2@localhost" || !slices.Contains(r.Env(), "ERL_EPMD_ADDRESS=127.0.0.1") {
+		t.Errorf("without Host: node name %s, env %q", r.NodeName(), r.Env())
+	}
+}
