@@ -31,16 +31,16 @@ site a Docker network, each disk a volume, links through the same proxies.
 Its PostgreSQL and MariaDB databases are containers too, of images made
 from this machine's Debian packages (lossbench images), or of the images
 --postgres-image and --mariadb-image name (postgres:15, mariadb:10.11 where
-a registry is reachable; never pulled by lossbench). A lone rabbitmq node
-runs from lossbench/rabbitmq, made the same way, or --rabbitmq-image; a
-lone activemq node (store kahadb) from lossbench/activemq, or
+a registry is reachable; never pulled by lossbench). rabbitmq nodes (a
+lone node or a cluster) run from lossbench/rabbitmq, made the same way, or
+--rabbitmq-image; a lone activemq node from lossbench/activemq, or
 --activemq-image.
 --driver auto (the default) uses docker when an engine answers and the image
 builds, else local, and prints which and why; a scenario docker cannot run
 (a database image that cannot be made, a Galera cluster from a named
 image, db-data-lost on a Galera node, a command broker without image:, a
-rabbitmq cluster, several activemq nodes, a power cut or disk fault
-without FUSE) runs on local. Power cuts and disk faults
+rabbitmq cluster over sites no link joins, several activemq nodes, a
+power cut or disk fault without FUSE) runs on local. Power cuts and disk faults
 run on docker too: the node's data is served through lazyfs (FUSE, as
 root) on the host and bind-mounted into its container.
 

@@ -83,10 +83,11 @@ type Driver struct {
 	clusters  map[string]*pgCluster // replicated PostgreSQL databases by name
 	galeras   map[string]*galera    // MariaDB Galera clusters by name
 	dbOrder   []string
-	natsImg   Image      // the nats-server image, once a nats node needs it (peers.go)
-	rabbitImg Image      // the rabbitmq image, once a rabbitmq node needs it (rabbitimage.go)
-	amqImg    Image      // the activemq image, once an activemq node needs it (amqimage.go)
-	dbMu      sync.Mutex // serialises startDatabases
+	natsImg   Image          // the nats-server image, once a nats node needs it (peers.go)
+	rabbitImg Image          // the rabbitmq image, once a rabbitmq node needs it (rabbitimage.go)
+	amqImg    Image          // the activemq image, once an activemq node needs it (amqimage.go)
+	rabbit    *rabbitCluster // two or more rabbitmq nodes' cluster, else nil (rabbitcluster.go)
+	dbMu      sync.Mutex     // serialises startDatabases
 	dbStarted bool
 
 	notes     []string
@@ -307,7 +308,7 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 	d.faulter = faulter{Name: "docker", Find: d.faultFS, Log: d.log}
 	d.base = map[string]string{LabelDriver: "docker", LabelRun: cfg.RunID, LabelScenario: cfg.Scenario, LabelOwner: d.owner}
 	d.notes = append(d.notes, fmt.Sprintf("image %s id %s size %d", img.Ref, img.ID, img.Size))
-	for _, step := range []func(context.Context) error{d.layoutSites, d.layoutDisks, d.layoutNodes, d.layoutLazyFS, d.layoutLinks, d.layoutDatabases, d.createNodes} {
+	for _, step := range []func(context.Context) error{d.layoutSites, d.layoutRabbitMQ, d.layoutDisks, d.layoutNodes, d.layoutLazyFS, d.layoutLinks, d.layoutDatabases, d.createNodes} {
 		if err := step(ctx); err != nil {
 			return d, err
 		}

@@ -60,6 +60,8 @@ type node struct {
 	// moved names the spare that took this node's disks (MoveDisks): the
 	// node has none left and does not start again.
 	moved string
+	// joined: a rabbitmq node of a cluster has joined it (rabbitcluster.go).
+	joined bool
 }
 
 func (d *Driver) node(name string) (*node, error) {
@@ -245,10 +247,15 @@ func (d *Driver) createNode(ctx context.Context, n *node) error {
 		env[k] = scenario.Expand(v, vars)
 	}
 	argv := n.argv()
+	nets, aliases := n.networks()
 	req := tc.GenericContainerRequest{ContainerRequest: tc.ContainerRequest{
 		Image: n.img.Ref, Name: d.name(name), Entrypoint: argv[:1], Cmd: argv[1:], Env: env,
-		Labels: d.labels("node", n.spec.Site, name), Networks: []string{n.site.netName},
-		NetworkAliases: map[string][]string{n.site.netName: {name}},
+		Labels: d.labels("node", n.spec.Site, name), Networks: nets, NetworkAliases: aliases,
+		ConfigModifier: func(c *container.Config) {
+			if n.inRabbitCluster() {
+				c.Hostname = rabbitHost(name) // its Erlang node name's host
+			}
+		},
 		HostConfigModifier: func(hc *container.HostConfig) {
 			hc.Mounts = mounts
 		},
@@ -259,6 +266,28 @@ func (d *Driver) createNode(ctx context.Context, n *node) error {
 	}
 	n.id = c.GetContainerID()
 	return nil
+}
+
+// networks are the networks node n's container is on, its site's first,
+// and its aliases on each: its name, and on the network of a rabbitmq
+// cluster's distribution its host name too.
+func (n *node) networks() ([]string, map[string][]string) {
+	nets := []string{n.site.netName}
+	aliases := map[string][]string{n.site.netName: n.aliases(n.site)}
+	if cn := n.clusterNet(); cn != nil {
+		nets = append(nets, cn.netName)
+		aliases[cn.netName] = n.aliases(cn)
+	}
+	return nets, aliases
+}
+
+// aliases are node n's aliases on network st.
+func (n *node) aliases(st *site) []string {
+	a := []string{n.spec.Name}
+	if n.inRabbitCluster() && st == n.d.rabbit.net && rabbitHost(n.spec.Name) != n.spec.Name {
+		a = append(a, rabbitHost(n.spec.Name))
+	}
+	return a
 }
 
 // inspect returns node n's container state.
@@ -351,7 +380,7 @@ func (d *Driver) start(ctx context.Context, name string, args []string) error {
 		return err
 	}
 	d.log("start %s (container %.12s, %s) in %s", name, n.id, ip, time.Since(t0).Truncate(time.Millisecond))
-	return nil
+	return d.joinRabbitMQ(ctx, n, ip)
 }
 
 // pointLinks points every proxy to node name at its address ip (its
@@ -602,8 +631,10 @@ func (d *Driver) QueueDepth(ctx context.Context, name, dest string) (int, bool) 
 }
 
 // DisconnectSite takes site's network from every node container of the
-// site (site-lost, a partition of the whole site): they keep no
-// interface on it until as many ConnectSite calls.
+// site (site-lost, a partition of the whole site), and the network of a
+// rabbitmq cluster's distribution from those of its members when it is
+// the cluster's own: they keep no interface on them until as many
+// ConnectSite calls.
 func (d *Driver) DisconnectSite(ctx context.Context, name string) error {
 	st, ok := d.nets[name]
 	if !ok {
@@ -621,11 +652,13 @@ func (d *Driver) DisconnectSite(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		if c.NetworkSettings == nil || c.NetworkSettings.Networks[st.netName] == nil {
-			continue
-		}
-		if _, err := d.cli.NetworkDisconnect(ctx, st.id, client.NetworkDisconnectOptions{Container: n.id, Force: true}); err != nil {
-			return fmt.Errorf("docker: disconnect network %s of site %s from %s: %w", st.netName, name, nn, err)
+		for _, net := range []*site{st, n.clusterNet()} {
+			if net == nil || c.NetworkSettings == nil || c.NetworkSettings.Networks[net.netName] == nil {
+				continue
+			}
+			if _, err := d.cli.NetworkDisconnect(ctx, net.id, client.NetworkDisconnectOptions{Container: n.id, Force: true}); err != nil {
+				return fmt.Errorf("docker: disconnect network %s of site %s from %s: %w", net.netName, name, nn, err)
+			}
 		}
 	}
 	d.log("site %s: network %s disconnected from its nodes", name, st.netName)
@@ -633,9 +666,10 @@ func (d *Driver) DisconnectSite(ctx context.Context, name string) error {
 }
 
 // ConnectSite undoes one DisconnectSite: the last one gives site's
-// network back to its node containers, with their names as aliases as
-// createNode attached them, and points the proxies to each running
-// node's address on it (the engine may give it another one).
+// network (and a rabbitmq cluster's own) back to its node containers,
+// with the aliases createNode attached them with, and points the
+// proxies to each running node's address on it (the engine may give it
+// another one).
 func (d *Driver) ConnectSite(ctx context.Context, name string) error {
 	st, ok := d.nets[name]
 	if !ok {
@@ -658,10 +692,13 @@ func (d *Driver) ConnectSite(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		if c.NetworkSettings == nil || c.NetworkSettings.Networks[st.netName] == nil {
-			if _, err := d.cli.NetworkConnect(ctx, st.id, client.NetworkConnectOptions{Container: n.id,
-				EndpointConfig: &network.EndpointSettings{Aliases: []string{nn}}}); err != nil {
-				return fmt.Errorf("docker: connect network %s of site %s to %s: %w", st.netName, name, nn, err)
+		for _, net := range []*site{st, n.clusterNet()} {
+			if net == nil || c.NetworkSettings != nil && c.NetworkSettings.Networks[net.netName] != nil {
+				continue
+			}
+			if _, err := d.cli.NetworkConnect(ctx, net.id, client.NetworkConnectOptions{Container: n.id,
+				EndpointConfig: &network.EndpointSettings{Aliases: n.aliases(net)}}); err != nil {
+				return fmt.Errorf("docker: connect network %s of site %s to %s: %w", net.netName, name, nn, err)
 			}
 		}
 		if c.State == nil || !c.State.Running {

@@ -33,14 +33,14 @@ import (
 // the nodes' replication links (the proxies), as on local, so partitions
 // and site faults cut them, across sites or within one.
 //
-// A node of kind rabbitmq runs from lossbench/rabbitmq (rabbitimage.go),
-// one node only: a cluster's Erlang distribution is not run between
-// containers yet. Its generated configuration (peers.RabbitMQNode, as
-// on local) is written into the run folder, which is bind-mounted at
-// /rabbitmq (its HOME and logs go there too); the server listens for
-// AMQP on refbroker's STOMP port, inside the container, with its own
-// port mapper on 127.0.0.1; its stores are on the node's data volume.
-// It is ready when that port accepts a connection.
+// A node of kind rabbitmq runs from lossbench/rabbitmq (rabbitimage.go).
+// Its generated configuration (peers.RabbitMQNode, as on local) is
+// written into the run folder, which is bind-mounted at /rabbitmq (its
+// HOME and logs go there too); the server listens for AMQP on
+// refbroker's STOMP port, inside the container, with its own port
+// mapper (on 127.0.0.1 for a lone node; on the container's interfaces
+// for a cluster's member, rabbitcluster.go); its stores are on the
+// node's data volume. It is ready when that port accepts a connection.
 //
 // A node of kind activemq runs from lossbench/activemq (amqimage.go),
 // one node. Its generated configuration (peers.ActiveMQNode, as on
@@ -102,9 +102,6 @@ func checkPeers(topo scenario.Topology) error {
 		case scenario.RefBroker:
 		case scenario.NATS:
 		case scenario.RabbitMQ:
-			if rabbitNodes(topo) > 1 {
-				return fmt.Errorf("docker: node %s: a rabbitmq cluster (Erlang distribution between containers) is not run here yet, one node only: %w", n.Name, driver.ErrUnsupported)
-			}
 		case scenario.ActiveMQ:
 			if err := activeMQJDBCAvailable(n); err != nil {
 				return err
@@ -121,7 +118,7 @@ func checkPeers(topo scenario.Topology) error {
 			return fmt.Errorf("docker: node %s: kind %s has no image here (it needs a runtime, Erlang or a JVM, that no image is made of yet; the local driver runs it): %w", n.Name, n.Broker.Kind, driver.ErrUnsupported)
 		}
 	}
-	return nil
+	return checkRabbitMQ(topo)
 }
 
 // commandName is a command broker's executable, for messages.
@@ -188,7 +185,8 @@ func (d *Driver) peerImage(ctx context.Context, kind scenario.BrokerKind) (img I
 }
 
 // Inside a rabbitmq node's container: its configuration folder (a bind
-// mount of the node's run folder) and its Erlang ports, on 127.0.0.1.
+// mount of the node's run folder) and its Erlang ports, on 127.0.0.1
+// (on its interfaces when it is a cluster's member).
 const (
 	rabbitDir      = "/rabbitmq"
 	rabbitEPMDPort = 4369
@@ -197,8 +195,12 @@ const (
 
 // rabbitmq is a rabbitmq node's server settings inside its container.
 func (n *node) rabbitmq() peers.RabbitMQNode {
-	return peers.RabbitMQNode{Name: n.spec.Name, Listen: "0.0.0.0:" + stompPort, EPMDPort: rabbitEPMDPort,
+	r := peers.RabbitMQNode{Name: n.spec.Name, Listen: "0.0.0.0:" + stompPort, EPMDPort: rabbitEPMDPort,
 		DistPort: rabbitDistPort, Dir: rabbitDir, Data: n.data}
+	if n.inRabbitCluster() {
+		r.Host, r.Cookie = rabbitHost(n.spec.Name), n.d.rabbit.cookie
+	}
+	return r
 }
 
 // activeMQDir is an activemq node's ACTIVEMQ_BASE inside its container

@@ -70,9 +70,9 @@ func TestNATSNode(t *testing.T) {
 	}
 }
 
-// TestPeerKindsRefused: a rabbitmq cluster and several activemq nodes are
-// refused before any engine call, with ErrUnsupported saying why, so
-// --driver auto runs them on local.
+// TestPeerKindsRefused: a rabbitmq cluster over two sites no link joins
+// and several activemq nodes are refused before any engine call, with
+// ErrUnsupported saying why, so --driver auto runs them on local.
 func TestPeerKindsRefused(t *testing.T) {
 	node := func(name, site string, kind scenario.BrokerKind) scenario.Node {
 		return scenario.Node{Name: name, Site: site, Broker: scenario.Broker{Kind: kind}}
@@ -82,7 +82,7 @@ func TestPeerKindsRefused(t *testing.T) {
 		nodes []scenario.Node
 		want  string
 	}{
-		{[]scenario.Node{node("a1", "a", scenario.RabbitMQ), node("a2", "a", scenario.RabbitMQ)}, "one node only"},
+		{[]scenario.Node{node("a1", "a", scenario.RabbitMQ), node("b1", "b", scenario.RabbitMQ)}, "no link joins"},
 		{[]scenario.Node{node("a1", "a", scenario.ActiveMQ), node("a2", "a", scenario.ActiveMQ)}, "one node only"},
 	} {
 		d, err := New(t.Context(), driver.Config{Topology: scenario.Topology{Sites: sites, Nodes: c.nodes}, Dir: t.TempDir()})

@@ -50,19 +50,7 @@ func TestRabbitMQNode(t *testing.T) {
 	if err := d.Start(ctx, "a1"); err != nil {
 		t.Fatal(err)
 	}
-	withChannel(t, addr, func(ch *amqp.Channel) {
-		if err := ch.Confirm(false); err != nil {
-			t.Fatal(err)
-		}
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false,
-			amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte(body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
-			t.Fatalf("publish not confirmed: %v, %v", ok, err)
-		}
-	})
+	publishConfirmed(t, addr, queue, body)
 	killRestart(t, d, "a1")
 	withChannel(t, addr, func(ch *amqp.Channel) {
 		m, ok, err := ch.Get(queue, true)
@@ -121,6 +109,25 @@ func closeClean(t *testing.T, cli *client.Client, d *Driver, run string) {
 	if left := leftovers(t, cli, run); len(left) > 0 {
 		t.Errorf("Close left %q", left)
 	}
+}
+
+// publishConfirmed publishes body, persistent, to queue through the
+// AMQP server at addr and waits for its publisher confirm.
+func publishConfirmed(t *testing.T, addr, queue, body string) {
+	t.Helper()
+	withChannel(t, addr, func(ch *amqp.Channel) {
+		if err := ch.Confirm(false); err != nil {
+			t.Fatal(err)
+		}
+		dc, err := ch.PublishWithDeferredConfirmWithContext(t.Context(), "", queue, false, false,
+			amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(t.Context()); err != nil || !ok {
+			t.Fatalf("publish to %s through %s not confirmed: %v, %v", queue, addr, ok, err)
+		}
+	})
 }
 
 // withChannel runs f on a channel of a connection to the AMQP server at

@@ -1,0 +1,154 @@
+package docker
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/lossbench/lossbench/chaos/driver"
+	"github.com/lossbench/lossbench/chaos/lazyfs"
+	"github.com/lossbench/lossbench/chaos/peers"
+	"github.com/lossbench/lossbench/scenarios/scenario"
+)
+
+// TestRabbitMQCluster: three rabbitmq nodes in containers, on two sites
+// (so their Erlang distribution goes over the cluster's own network),
+// form one cluster, and a durable quorum queue declared through a1's
+// client proxy has a member on each. a1 killed (SIGKILL), a message is
+// still confirmed through a2 by the two left; a1 started again is a
+// running member again and the queue's three members are online; b_3
+// (whose host name is b-3) power-cut through lazyfs rejoins the same
+// way; both messages are there; Close leaves nothing.
+func TestRabbitMQCluster(t *testing.T) {
+	cli := engine(t)
+	if err := peers.RabbitMQAvailable(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	if testing.Short() {
+		t.Skip("-short: three Erlang nodes take a minute or two to start")
+	}
+	var cut []string
+	if lazyfs.Available() == nil {
+		cut = []string{"b_3"}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	defer cancel()
+	run := "rabbitq3-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	node := func(name, site string) scenario.Node {
+		return scenario.Node{Name: name, Site: site, Broker: scenario.Broker{Kind: scenario.RabbitMQ, Store: "quorum"}}
+	}
+	topo := scenario.Topology{
+		Sites: []scenario.Site{{Name: "a"}, {Name: "b"}, {Name: "clients"}},
+		Links: []scenario.Link{{A: "clients", B: "a"}, {A: "clients", B: "b"}, {A: "a", B: "b"}},
+		Nodes: []scenario.Node{node("a1", "a"), node("a2", "a"), node("b_3", "b")},
+		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1"}, {Name: "a2-data", Node: "a2"}, {Name: "b3-data", Node: "b_3"}},
+	}
+	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "rabbitmq-cluster", Dir: t.TempDir(), Log: t.Logf, PowerCutNodes: cut})
+	if d != nil {
+		defer d.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.rabbit == nil || !d.rabbit.own {
+		t.Fatal("no network of the cluster's own for nodes on two sites")
+	}
+	t0 := time.Now()
+	for _, n := range []string{"a1", "a2", "b_3"} {
+		if err := d.Start(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("cluster of 3 started in %s", time.Since(t0).Truncate(time.Millisecond))
+	want := "a1@a1,a2@a2,b_3@b-3"
+	ctl := func(on string, args ...string) string {
+		t.Helper()
+		n := d.nodes[on]
+		out, err := n.exec(ctx, append([]string{peers.RabbitMQCtl, "-n", n.rabbitmq().NodeName(), "-q"}, args...))
+		if err != nil {
+			t.Fatalf("rabbitmqctl %v on %s: %v\n%s", args, on, err, out)
+		}
+		return strings.TrimSpace(out)
+	}
+	running := func(on string) string {
+		return ctl(on, "eval", `io:format("~s~n", [lists:join(",", lists:sort([atom_to_list(N) || N <- rabbit_nodes:all_running()]))]).`)
+	}
+	// members is "members|online" of the queue, each sorted, seen from on.
+	const queue = "lossbench-q3"
+	members := func(on string) string {
+		return ctl(on, "eval", `{ok, Q} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"`+queue+`">>)),
+			Info = rabbit_amqqueue:info(Q, [members, online]),
+			S = fun(K) -> lists:join(",", lists:sort([atom_to_list(N) || N <- proplists:get_value(K, Info)])) end,
+			io:format("~s|~s~n", [S(members), S(online)]).`)
+	}
+	if got := running("b_3"); !strings.HasPrefix(got, want) {
+		t.Fatalf("running members seen from b_3: %q, want %s", got, want)
+	}
+	addr := func(n string) string {
+		a, err := d.ClientAddr(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	withChannel(t, addr("a1"), func(ch *amqp.Channel) {
+		if _, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	all := want + "|" + want
+	if got := members("a2"); !strings.HasPrefix(got, all) {
+		t.Fatalf("queue members|online seen from a2: %q, want %s", got, all)
+	}
+	publishConfirmed(t, addr("a1"), queue, "one")
+	rejoined := func(what, node string) {
+		t.Helper()
+		if err := d.Start(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			r, m := running("a2"), members("a2")
+			if strings.HasPrefix(r, want) && strings.HasPrefix(m, all) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s %s: not back: running %q, queue members|online %q", what, node, r, m)
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	if err := d.Kill(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if d.Running("a1") {
+		t.Fatal("a1 still running after Kill")
+	}
+	publishConfirmed(t, addr("a2"), queue, "two") // a2 and b_3 are a majority
+	rejoined("kill -9", "a1")
+	if cut != nil {
+		if err := d.PowerCut(ctx, "b_3"); err != nil {
+			t.Fatal(err)
+		}
+		rejoined("power-cut", "b_3")
+	}
+	var got []string
+	withChannel(t, addr("a1"), func(ch *amqp.Channel) {
+		for range 2 {
+			m, ok, err := ch.Get(queue, true)
+			if err != nil || !ok {
+				t.Fatalf("get after the restarts: %v, %v (so far %q)", ok, err, got)
+			}
+			got = append(got, string(m.Body))
+		}
+	})
+	if slices.Sort(got); !slices.Equal(got, []string{"one", "two"}) {
+		t.Errorf("messages %q, want one and two", got)
+	}
+	closeClean(t, cli, d, run)
+}
