@@ -303,9 +303,15 @@ func (n *node) ready(ctx context.Context, hc *http.Client, admin string) bool {
 
 // readyTimeout bounds the wait for node n to be ready: Erlang's boot and
 // RabbitMQ's recovery of its stores after a crash take 10-60 s on a
-// loaded machine; ActiveMQ's JVM start and KahaDB's recovery as long.
+// loaded machine; ActiveMQ's JVM start and KahaDB's recovery as long. A
+// rabbitmq cluster's member gets longer: with three Erlang nodes booting
+// and joining on 2 cores at load 30-56 (2026-12-02), a member's boot
+// went past 3 minutes.
 func (n *node) readyTimeout() time.Duration {
-	if n.spec.Broker.Kind == scenario.RabbitMQ || n.spec.Broker.Kind == scenario.ActiveMQ {
+	switch {
+	case n.inRabbitCluster():
+		return max(ReadyTimeout, 6*time.Minute)
+	case n.spec.Broker.Kind == scenario.RabbitMQ || n.spec.Broker.Kind == scenario.ActiveMQ:
 		return max(ReadyTimeout, 3*time.Minute)
 	}
 	return ReadyTimeout
