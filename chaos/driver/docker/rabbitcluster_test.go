@@ -11,7 +11,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/lossbench/lossbench/chaos/driver"
-	"github.com/lossbench/lossbench/chaos/lazyfs"
 	"github.com/lossbench/lossbench/chaos/peers"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
@@ -21,9 +20,11 @@ import (
 // form one cluster, and a durable quorum queue declared through a1's
 // client proxy has a member on each. a1 killed (SIGKILL), a message is
 // still confirmed through a2 by the two left; a1 started again is a
-// running member again and the queue's three members are online; b_3
-// (whose host name is b-3) power-cut through lazyfs rejoins the same
-// way; both messages are there; Close leaves nothing.
+// running member again and the queue's three members are online; both
+// messages are there; Close leaves nothing. (No power cut here: one
+// within lazyfs's 30 s writeback window of a node's first boot leaves
+// RabbitMQ's feature_flags file empty and the node unbootable, as the
+// README says; the quorum3 power-cut scenario measures a member's cut.)
 func TestRabbitMQCluster(t *testing.T) {
 	cli := engine(t)
 	if err := peers.RabbitMQAvailable(); err != nil {
@@ -31,10 +32,6 @@ func TestRabbitMQCluster(t *testing.T) {
 	}
 	if testing.Short() {
 		t.Skip("-short: three Erlang nodes take a minute or two to start")
-	}
-	var cut []string
-	if lazyfs.Available() == nil {
-		cut = []string{"b_3"}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
@@ -48,7 +45,7 @@ func TestRabbitMQCluster(t *testing.T) {
 		Nodes: []scenario.Node{node("a1", "a"), node("a2", "a"), node("b_3", "b")},
 		Disks: []scenario.Disk{{Name: "a1-data", Node: "a1"}, {Name: "a2-data", Node: "a2"}, {Name: "b3-data", Node: "b_3"}},
 	}
-	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "rabbitmq-cluster", Dir: t.TempDir(), Log: t.Logf, PowerCutNodes: cut})
+	d, err := New(ctx, driver.Config{Topology: topo, RunID: run, Scenario: "rabbitmq-cluster", Dir: t.TempDir(), Log: t.Logf})
 	if d != nil {
 		defer d.Close()
 	}
@@ -73,7 +70,8 @@ func TestRabbitMQCluster(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rabbitmqctl %v on %s: %v\n%s", args, on, err, out)
 		}
-		return strings.TrimSpace(out)
+		first, _, _ := strings.Cut(strings.TrimSpace(out), "\n") // eval then prints its value
+		return first
 	}
 	running := func(on string) string {
 		return ctl(on, "eval", `io:format("~s~n", [lists:join(",", lists:sort([atom_to_list(N) || N <- rabbit_nodes:all_running()]))]).`)
@@ -86,9 +84,22 @@ func TestRabbitMQCluster(t *testing.T) {
 			S = fun(K) -> lists:join(",", lists:sort([atom_to_list(N) || N <- proplists:get_value(K, Info)])) end,
 			io:format("~s|~s~n", [S(members), S(online)]).`)
 	}
-	if got := running("b_3"); !strings.HasPrefix(got, want) {
-		t.Fatalf("running members seen from b_3: %q, want %s", got, want)
+	// until polls seen until it returns want (what says what it is).
+	until := func(what, want string, seen func() string) {
+		t.Helper()
+		for {
+			got := seen()
+			if got == want {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: %q, want %q", what, got, want)
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
 	}
+	until("running members seen from b_3", want, func() string { return running("b_3") })
 	addr := func(n string) string {
 		a, err := d.ClientAddr(n)
 		if err != nil {
@@ -102,26 +113,15 @@ func TestRabbitMQCluster(t *testing.T) {
 		}
 	})
 	all := want + "|" + want
-	if got := members("a2"); !strings.HasPrefix(got, all) {
-		t.Fatalf("queue members|online seen from a2: %q, want %s", got, all)
-	}
+	until("queue members|online seen from a2", all, func() string { return members("a2") })
 	publishConfirmed(t, addr("a1"), queue, "one")
 	rejoined := func(what, node string) {
 		t.Helper()
 		if err := d.Start(ctx, node); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			r, m := running("a2"), members("a2")
-			if strings.HasPrefix(r, want) && strings.HasPrefix(m, all) {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("%s %s: not back: running %q, queue members|online %q", what, node, r, m)
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
+		until(what+" "+node+": running members and queue members|online seen from a2", want+" "+all,
+			func() string { return running("a2") + " " + members("a2") })
 	}
 	if err := d.Kill(ctx, "a1"); err != nil {
 		t.Fatal(err)
@@ -131,12 +131,6 @@ func TestRabbitMQCluster(t *testing.T) {
 	}
 	publishConfirmed(t, addr("a2"), queue, "two") // a2 and b_3 are a majority
 	rejoined("kill -9", "a1")
-	if cut != nil {
-		if err := d.PowerCut(ctx, "b_3"); err != nil {
-			t.Fatal(err)
-		}
-		rejoined("power-cut", "b_3")
-	}
 	var got []string
 	withChannel(t, addr("a1"), func(ch *amqp.Channel) {
 		for range 2 {
