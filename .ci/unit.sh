@@ -6,7 +6,7 @@
 set -uo pipefail
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-go test -race -timeout 10m -count=1 ./... 2>&1 | tee "$log"
+go test -race -timeout 25m -count=1 ./... 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] && exit 0
 failed=$(grep -E '^(FAIL|--- FAIL)' "$log" | grep -oE 'github.com/lossbench/lossbench[^[:space:]]*' | sort -u)
@@ -18,7 +18,7 @@ echo
 echo "FLAKY? these failed and are run once more on their own:"
 grep -E '^\s*--- FAIL' "$log" | sed 's/^/  /'
 echo "$failed" | sed 's/^/  /'
-if go test -race -timeout 10m -count=1 $failed; then
+if go test -race -timeout 25m -count=1 $failed; then
   echo "FLAKY: passed on retry; fix them: $(echo $failed)"
   exit 0
 fi
