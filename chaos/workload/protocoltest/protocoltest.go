@@ -120,7 +120,11 @@ func receive(t *testing.T, tg Target, sub workload.Subscription, n int, ack bool
 			}
 			got = append(got, d)
 		case <-timer.C:
-			t.Fatalf("%d of %d deliveries within %s", len(got), n, tg.Wait)
+			have := make([]string, len(got))
+			for i, d := range got {
+				have[i] = d.ID
+			}
+			t.Fatalf("%d of %d deliveries within %s: %q", len(got), n, tg.Wait, have)
 		}
 	}
 	return got
