@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lossbench/lossbench/broker/listenfd/listenfdtest"
 )
 
 // hangGuard bounds a read that must fail at once, so that a regression
@@ -62,31 +64,6 @@ func bind(t *testing.T) (*os.File, string) {
 	return f, addr
 }
 
-func refused(t *testing.T, addr, when string) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err == nil {
-		c.Close()
-		t.Fatalf("%s: a connection to %s was accepted, want it refused", when, addr)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("%s: dial %s: %v, want connection refused", when, addr, err)
-	}
-}
-
-// taken checks that no other process can bind addr.
-func taken(t *testing.T, addr, when string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr) // with SO_REUSEADDR, as Go sets it
-	if err == nil {
-		ln.Close()
-		t.Fatalf("%s: another listener bound %s", when, addr)
-	}
-	if !errors.Is(err, syscall.EADDRINUSE) {
-		t.Fatalf("%s: listen %s: %v, want address in use", when, addr, err)
-	}
-}
-
 // roundTrip connects, has the server write a byte and close first (so
 // the server's side of it stays in TIME_WAIT on the port).
 func roundTrip(t *testing.T, ln net.Listener) {
@@ -113,25 +90,25 @@ func roundTrip(t *testing.T, ln net.Listener) {
 // spite of the connections it left in TIME_WAIT.
 func TestStandbyRefusesThenServes(t *testing.T) {
 	parent, addr := bind(t)
-	refused(t, addr, "bound, before any child")
-	taken(t, addr, "bound, before any child")
+	listenfdtest.Refused(t, addr, "bound, before any child")
+	listenfdtest.Held(t, addr, "bound, before any child")
 	s := inherit(t, parent)
 	if s.Addr().String() != addr {
 		t.Fatalf("inherited socket on %s, want %s", s.Addr(), addr)
 	}
-	refused(t, addr, "inherited by a standby")
+	listenfdtest.Refused(t, addr, "inherited by a standby")
 	for round := range 3 {
 		ln, err := s.Listen()
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		roundTrip(t, ln)
-		taken(t, addr, "listening")
+		listenfdtest.Held(t, addr, "listening")
 		if err := ln.Close(); err != nil {
 			t.Fatal(err)
 		}
-		refused(t, addr, "listener closed")
-		taken(t, addr, "listener closed")
+		listenfdtest.Refused(t, addr, "listener closed")
+		listenfdtest.Held(t, addr, "listener closed")
 	}
 }
 
@@ -164,8 +141,8 @@ func TestStopAfterDeath(t *testing.T) {
 	if _, err := waiting.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("client in the dead child's backlog: read %v, want connection reset", err)
 	}
-	refused(t, addr, "stopped after the child's death")
-	taken(t, addr, "stopped after the child's death")
+	listenfdtest.Refused(t, addr, "stopped after the child's death")
+	listenfdtest.Held(t, addr, "stopped after the child's death")
 	if err := Stop(parent); err != nil {
 		t.Fatalf("Stop on a socket that does not listen: %v", err)
 	}

@@ -3,16 +3,14 @@
 package main
 
 import (
-	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lossbench/lossbench/broker/listenfd"
+	"github.com/lossbench/lossbench/broker/listenfd/listenfdtest"
 )
 
 // These tests run real refbrokers on sockets the test binds and hands
@@ -72,20 +70,6 @@ func (s *boundSockets) exited(t *testing.T) {
 	}
 }
 
-// refused checks that a client of addr gets a connection error, not a
-// connection into a backlog nobody accepts.
-func refused(t *testing.T, addr, who string) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err == nil {
-		c.Close()
-		t.Fatalf("%s: a connection to %s was accepted, want it refused", who, addr)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("%s: dial %s: %v, want connection refused", who, addr, err)
-	}
-}
-
 // waitStandby waits until l stands by behind holder.
 func waitStandby(t *testing.T, l *leased, holder string) {
 	t.Helper()
@@ -117,13 +101,13 @@ func TestInheritedSocketsFailover(t *testing.T) {
 	a.waitReady(t, 30*time.Second)
 	b := sb.launch(t, "broker-b", ha)
 	waitStandby(t, b, "broker-a")
-	refused(t, sb.listenAddr, "the standby")
+	listenfdtest.Refused(t, sb.listenAddr, "the standby")
 	sendPersistent(t, a.addr, "m", 20)
 
 	a.kill9()
 	sa.exited(t)
-	refused(t, sa.listenAddr, "the killed master")
-	refused(t, sa.adminAddr, "the killed master's admin")
+	listenfdtest.Refused(t, sa.listenAddr, "the killed master")
+	listenfdtest.Refused(t, sa.adminAddr, "the killed master's admin")
 
 	b.waitReady(t, 30*time.Second)
 	if seen := drain(t, b.addr); len(seen) != 20 {
@@ -132,12 +116,12 @@ func TestInheritedSocketsFailover(t *testing.T) {
 
 	a2 := sa.launch(t, "broker-a", ha)
 	waitStandby(t, a2, "broker-b")
-	refused(t, sa.listenAddr, "the restarted old master, standing by")
+	listenfdtest.Refused(t, sa.listenAddr, "the restarted old master, standing by")
 
 	sendPersistent(t, b.addr, "n", 5)
 	b.stop() // releases the lease: a2 takes over at once
 	sb.exited(t)
-	refused(t, sb.listenAddr, "the stopped master")
+	listenfdtest.Refused(t, sb.listenAddr, "the stopped master")
 	a2.waitReady(t, 30*time.Second)
 	if seen := drain(t, sa.listenAddr); len(seen) != 5 {
 		t.Fatalf("the restarted broker serves %d of the 5 receipted messages on its old address", len(seen))
