@@ -2,45 +2,17 @@ package local
 
 import (
 	"context"
-	"errors"
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lossbench/lossbench/broker/listenfd/listenfdtest"
 	"github.com/lossbench/lossbench/chaos/internal/osutil"
 	"github.com/lossbench/lossbench/chaos/peers"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
-
-// refused checks that a client of addr gets a connection error at once:
-// no listener, not a backlog nobody accepts.
-func refused(t *testing.T, addr, who string) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err == nil {
-		c.Close()
-		t.Fatalf("%s: a connection to %s was accepted, want it refused", who, addr)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("%s: dial %s: %v, want connection refused", who, addr, err)
-	}
-}
-
-// held checks that no other process can bind addr.
-func held(t *testing.T, addr, when string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err == nil {
-		ln.Close()
-		t.Fatalf("%s: another process could bind %s", when, addr)
-	}
-	if !errors.Is(err, syscall.EADDRINUSE) {
-		t.Fatalf("%s: listen %s: %v, want address in use", when, addr, err)
-	}
-}
 
 // TestRefBrokerInheritsItsSockets: a refbroker node's addresses are the
 // driver's from the layout on, taken by nothing else before the first
@@ -52,8 +24,8 @@ func TestRefBrokerInheritsItsSockets(t *testing.T) {
 	n := d.nodes["a1"]
 	listen, admin, repl := n.listen, n.admin, n.repl
 	for _, a := range []string{listen, admin, repl} {
-		held(t, a, "laid out, not started")
-		refused(t, a, "laid out, not started")
+		listenfdtest.Held(t, a, "laid out, not started")
+		listenfdtest.Refused(t, a, "laid out, not started")
 	}
 	ctx := context.Background()
 	if err := d.StartAll(ctx); err != nil {
@@ -66,14 +38,14 @@ func TestRefBrokerInheritsItsSockets(t *testing.T) {
 	if _, err := sendOnce(addr, 30*time.Second); err != nil {
 		t.Fatalf("send through the clients' link: %v", err)
 	}
-	refused(t, repl, "a refbroker without replication")
+	listenfdtest.Refused(t, repl, "a refbroker without replication")
 	for run := range 2 {
 		if err := d.Kill(ctx, "a1"); err != nil {
 			t.Fatal(err)
 		}
 		for _, a := range []string{listen, admin} {
-			refused(t, a, "killed")
-			held(t, a, "killed")
+			listenfdtest.Refused(t, a, "killed")
+			listenfdtest.Held(t, a, "killed")
 		}
 		if err := d.Start(ctx, "a1"); err != nil {
 			t.Fatalf("restart %d: %v", run, err)
