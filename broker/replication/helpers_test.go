@@ -82,12 +82,13 @@ func (c *cluster) node(id string, peers []string, mut func(*Options)) *Node {
 	if mut != nil {
 		mut(&o)
 	}
+	joins := &joinLog{}
+	o.joined = joins.add
 	n, err := New(o)
 	if err != nil {
 		c.t.Fatalf("New(%s): %v", id, err)
 	}
-	c.joins[id] = &joinLog{}
-	n.joined = c.joins[id].add
+	c.joins[id] = joins
 	c.t.Cleanup(func() { n.Close() })
 	return n
 }

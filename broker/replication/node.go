@@ -92,6 +92,14 @@ type Options struct {
 	OpenStore func(dir string, tap func([]*store.Batch)) (store.Store, error)
 	// Logf receives what the node does.
 	Logf func(format string, args ...any)
+
+	// joined, set by tests, is told each time the replica side has
+	// applied the whole copy it rejoined with: the master's id, how
+	// ("full": its snapshot, "tail": resumed from the position) and the
+	// payload bytes of the copy. A master's PeerStatus shows only its
+	// current link's: a link dropped after the copy and redialed resumes
+	// from the copy's position.
+	joined func(master, mode string, bytes int64)
 }
 
 func (o Options) withDefaults() Options {
@@ -109,6 +117,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
+	}
+	if o.joined == nil {
+		o.joined = func(string, string, int64) {}
 	}
 	return o
 }
@@ -152,14 +163,6 @@ type Node struct {
 	fatal   chan struct{}
 	fatalE  error
 	fOnce   sync.Once
-
-	// joined, when set (by tests, before the node serves a master), is
-	// told each time the replica side has applied the whole copy it
-	// rejoined with: the master's id, how ("full": its snapshot, "tail":
-	// resumed from the position) and the payload bytes of the copy. A
-	// master's PeerStatus shows only its current link's: a link dropped
-	// after the copy and redialed resumes from the copy's position.
-	joined func(master, mode string, bytes int64)
 }
 
 // New opens the node's store and starts serving replication on

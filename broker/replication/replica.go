@@ -97,9 +97,7 @@ func (n *Node) replicate(c net.Conn, fr *frameReader, h hello) {
 	pos := position{Epoch: h.Epoch, ID: h.ID, LSN: lsn, Next: n.nextSeq()}
 	n.savePositions(pos, pos)
 	n.setPosition(pos)
-	if n.joined != nil {
-		n.joined(h.ID, "full", size)
-	}
+	n.o.joined(h.ID, "full", size)
 	if err := w.send(typeAck, encodeLSN(lsn)); err != nil {
 		return
 	}
@@ -332,8 +330,8 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, h hello, lsn, 
 		n.mu.Unlock()
 		caught := upto == 0
 		if !caught && upto <= lsn {
-			if caught = n.resynced() == nil; caught && n.joined != nil {
-				n.joined(h.ID, "tail", 0)
+			if caught = n.resynced() == nil; caught {
+				n.o.joined(h.ID, "tail", 0)
 			}
 		}
 		var tail int64
@@ -385,9 +383,7 @@ func (n *Node) follow(c net.Conn, fr *frameReader, w *connWriter, h hello, lsn, 
 			if !caught && last >= upto {
 				if caught = n.resynced() == nil; caught {
 					n.o.Logf("replication: caught up with %s at lsn %d", h.ID, last)
-					if n.joined != nil {
-						n.joined(h.ID, "tail", tail)
-					}
+					n.o.joined(h.ID, "tail", tail)
 				}
 			}
 		}
