@@ -561,20 +561,14 @@ func (d *Driver) RestartDB(ctx context.Context, name string) error {
 // environment), with the same accounts, and the run's database is
 // created again, without tables. It needs nothing of the engine's host,
 // so it works on a remote DOCKER_HOST too. A server of a replicated
-// PostgreSQL database is refused, as on the local driver: it would have
-// to come back as a new standby of whichever is primary.
+// database is refused (wipeUnsupported).
 func (d *Driver) WipeDB(ctx context.Context, name string) error {
 	db, err := d.database(name)
 	if err != nil {
 		return err
 	}
-	if db.cl != nil {
-		return fmt.Errorf("docker: database %s: destroying the data of a replicated PostgreSQL server: %w", name, driver.ErrUnsupported)
-	}
-	if db.gal != nil {
-		// Its container would be made anew as it was laid out (the
-		// first node bootstrapping a second cluster); not done yet.
-		return fmt.Errorf("docker: database %s: destroying the data of a Galera node: %w", name, driver.ErrUnsupported)
+	if err := wipeUnsupported(name, db.spec); err != nil {
+		return err
 	}
 	if _, err := d.killDB(ctx, db); err != nil {
 		return fmt.Errorf("docker: database %s: kill: %w", name, err)
@@ -600,6 +594,22 @@ func (d *Driver) WipeDB(ctx context.Context, name string) error {
 	}
 	d.log("kill -9 database %s and destroy its data (volume %s removed and made anew, empty)", name, db.volume)
 	return nil
+}
+
+// wipeUnsupported is why db-data-lost on server name of database spec
+// is refused (ErrUnsupported), nil when it is not. New refuses a run
+// whose Config.WipeDatabases names such a server, so that --driver auto
+// runs it on local or it stops before it starts; WipeDB refuses it too,
+// for a caller that did not declare it.
+func wipeUnsupported(name string, spec scenario.Database) error {
+	switch {
+	case len(spec.Replicas) == 0:
+		return nil
+	case spec.Kind == scenario.Postgres:
+		return fmt.Errorf("docker: database %s: db-data-lost on a server of a replicated PostgreSQL database (it would have to come back as a new standby of whichever is primary): %w", name, driver.ErrUnsupported)
+	default:
+		return fmt.Errorf("docker: database %s: db-data-lost on a Galera node (its container would be laid out anew, the first node bootstrapping a second cluster): %w", name, driver.ErrUnsupported)
+	}
 }
 
 // containerTail is a container's last log lines.

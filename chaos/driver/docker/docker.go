@@ -263,13 +263,10 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		// Refused here, not when the fault fires, so that --driver auto
 		// runs the scenario on local (Galera) or it stops before it
 		// starts (a replicated PostgreSQL server, refused there too).
-		db, ok := driver.WipedIn(cfg.Topology, name)
-		switch {
-		case !ok || len(db.Replicas) == 0:
-		case db.Kind == scenario.Postgres:
-			return nil, fmt.Errorf("docker: database %s: db-data-lost on a server of a replicated PostgreSQL database (it would have to come back as a new standby of whichever is primary): %w", name, driver.ErrUnsupported)
-		default:
-			return nil, fmt.Errorf("docker: database %s: db-data-lost on a Galera node (its container would be laid out anew, the first node bootstrapping a second cluster): %w", name, driver.ErrUnsupported)
+		if db, ok := driver.WipedIn(cfg.Topology, name); ok {
+			if err := wipeUnsupported(name, db); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if fs := driver.LazyFSNodes(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {
