@@ -34,29 +34,48 @@ var (
 // ephemeral range and never the same twice in one process. Where that
 // range leaves too few ports below it, Port falls back to one the kernel
 // picks.
-func Port(ip string) (int, error) {
+func Port(ip string) (int, error) { return PortOn(ip) }
+
+// PortOn is Port for a port that binds now on every address of ips (one
+// or more), each of which then has it as given: a port that proxies on
+// several addresses listen on.
+func PortOn(ips ...string) (int, error) {
 	lo, hi := lowest, ephemeralLow()-1
 	if hi-lo < 1000 {
-		return kernelPort(ip)
+		return kernelPort(ips)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	var err error
+draw:
 	for range 200 {
 		port := lo + rand.IntN(hi-lo+1)
-		addr := net.JoinHostPort(ip, strconv.Itoa(port))
-		if given[addr] {
+		for _, ip := range ips {
+			if given[net.JoinHostPort(ip, strconv.Itoa(port))] {
+				continue draw
+			}
+		}
+		if err = bindsOn(ips, port); err != nil {
 			continue
 		}
-		var ln net.Listener
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			continue
+		for _, ip := range ips {
+			given[net.JoinHostPort(ip, strconv.Itoa(port))] = true
 		}
-		ln.Close()
-		given[addr] = true
 		return port, nil
 	}
-	return 0, fmt.Errorf("free port: no port in %d-%d binds on %s: %w (all of 127.0.0.0/8 must be loopback)", lo, hi, ip, err)
+	return 0, fmt.Errorf("free port: no port in %d-%d binds on %s: %w (all of 127.0.0.0/8 must be loopback)", lo, hi, strings.Join(ips, ", "), err)
+}
+
+// bindsOn is nil when port binds now on every address of ips.
+func bindsOn(ips []string, port int) error {
+	for _, ip := range ips {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			return err
+		}
+		ln.Close()
+	}
+	return nil
 }
 
 // Addr is Port as host:port.
@@ -86,13 +105,17 @@ func ephemeralLow() int {
 	return n
 }
 
-// kernelPort is a port the kernel picks: free now, but in the ephemeral
-// range.
-func kernelPort(ip string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+// kernelPort is a port the kernel picks on ips[0], when it binds on the
+// others too: free now, but in the ephemeral range.
+func kernelPort(ips []string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ips[0], "0"))
 	if err != nil {
-		return 0, fmt.Errorf("free port: cannot bind %s: %w (all of 127.0.0.0/8 must be loopback)", ip, err)
+		return 0, fmt.Errorf("free port: cannot bind %s: %w (all of 127.0.0.0/8 must be loopback)", ips[0], err)
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := bindsOn(ips[1:], port); err != nil {
+		return 0, fmt.Errorf("free port: port %d of %s: %w", port, ips[0], err)
+	}
+	return port, nil
 }

@@ -55,3 +55,36 @@ func TestPortSkipsBound(t *testing.T) {
 		held = append(held, ln)
 	}
 }
+
+// TestPortOn: a port for several addresses binds on each of them, and
+// is marked given on each, so that Port on any of them never hands it
+// out again.
+func TestPortOn(t *testing.T) {
+	ips := []string{"127.0.0.1", "127.0.0.2"}
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
+	for range 20 {
+		port, err := PortOn(ips...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ip := range ips {
+			addr := net.JoinHostPort(ip, strconv.Itoa(port))
+			mu.Lock()
+			g := given[addr]
+			mu.Unlock()
+			if !g {
+				t.Fatalf("PortOn(%v) = %d, not marked given on %s", ips, port, ip)
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Fatalf("port %d does not bind on %s: %v", port, ip, err)
+			}
+			held = append(held, ln)
+		}
+	}
+}
