@@ -13,7 +13,7 @@ import (
 
 	"github.com/lossbench/lossbench/chaos/dbserver"
 	"github.com/lossbench/lossbench/chaos/driver/internal/proxies"
-	"github.com/lossbench/lossbench/chaos/internal/osutil"
+	"github.com/lossbench/lossbench/chaos/freeport"
 	"github.com/lossbench/lossbench/scenarios/scenario"
 )
 
@@ -91,8 +91,13 @@ func (d *Driver) layoutGalera(ctx context.Context, g *galera) error {
 			from = append(from, x)
 			gws = append(gws, x.site.gateway)
 		}
+		if len(gws) == 0 {
+			// Nothing listens for its ports outside its container.
+			gws = []string{"127.0.0.1"}
+		}
 		for _, p := range []*int{&g.ports[i].group, &g.ports[i].ist, &g.ports[i].sst} {
-			port, err := freeOnAll(gws)
+			// Free on every gateway the proxies to it listen on.
+			port, err := freeport.PortOn(gws...)
 			if err != nil {
 				return fmt.Errorf("docker: database %s: %w", y.server.Name, err)
 			}
@@ -124,34 +129,6 @@ func containsSite(dbs []*database, site string) bool {
 		}
 	}
 	return false
-}
-
-// freeOnAll is a port free on every address of ips (any port when there
-// is none: nothing listens for it outside the container).
-func freeOnAll(ips []string) (int, error) {
-	if len(ips) == 0 {
-		return osutil.FreePort("127.0.0.1")
-	}
-	var err error
-	for range 50 {
-		var port int
-		if port, err = osutil.FreePort(ips[0]); err != nil {
-			return 0, err
-		}
-		free := true
-		for _, ip := range ips[1:] {
-			ln, lerr := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-			if lerr != nil {
-				free, err = false, lerr
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no port free on every site gateway %v: %w", ips, err)
 }
 
 // member is db's index in g.
