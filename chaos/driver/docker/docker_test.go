@@ -531,9 +531,10 @@ func TestSizedDisk(t *testing.T) {
 	}
 }
 
-// TestNeedsUnsupported: a scenario with a Galera cluster from a named image is refused with
-// ErrUnsupported (so --driver auto runs it on local), before any engine
-// call.
+// TestNeedsUnsupported: a scenario with what the docker driver does not
+// run (a Galera cluster from a named image, db-data-lost on a server of a
+// replicated database) is refused with ErrUnsupported (so --driver auto
+// runs it on local), before any engine call.
 func TestNeedsUnsupported(t *testing.T) {
 	node := scenario.Node{Name: "a1", Site: "a", Broker: scenario.Broker{Kind: scenario.RefBroker, Store: "journal"}}
 	base := scenario.Topology{Sites: []scenario.Site{{Name: "a"}}, Nodes: []scenario.Node{node}}
