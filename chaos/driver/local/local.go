@@ -191,6 +191,7 @@ func (d *Driver) layoutNodes() error {
 		n := &node{spec: sn, ip: ip, d: d,
 			dir:     filepath.Join(d.opt.Dir, "nodes", sn.Name),
 			logPath: filepath.Join(d.opt.Dir, "logs", sn.Name+".log")}
+		d.nodes[sn.Name] = n // Close closes its sockets if the layout fails
 		bind := n.pickPorts
 		if sn.Broker.Kind == scenario.RefBroker {
 			bind = n.bindSockets
@@ -198,7 +199,6 @@ func (d *Driver) layoutNodes() error {
 		if err := bind(); err != nil {
 			return err
 		}
-		d.nodes[sn.Name] = n // closes its sockets if the layout fails
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
 			return fmt.Errorf("local: %w", err)
 		}
@@ -208,7 +208,6 @@ func (d *Driver) layoutNodes() error {
 			// replication links' proxies carry them (writeConfig).
 			n.cluster = n.repl
 		}
-		d.nodes[sn.Name] = n
 		d.order = append(d.order, sn.Name)
 	}
 	return d.layoutRabbitMQ()
