@@ -44,8 +44,6 @@ func (n *node) bindSockets() error {
 
 // stopSockets stops n's sockets listening, after its process exited.
 func (n *node) stopSockets() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	var errs []error
 	for _, f := range n.socks {
 		errs = append(errs, listenfd.Stop(f))
@@ -53,14 +51,12 @@ func (n *node) stopSockets() error {
 	return errors.Join(errs...)
 }
 
-// closeSockets closes n's sockets, with the driver.
+// closeSockets closes n's sockets, with the driver. n.socks stays as laid
+// out: a Stop of a process that outlived Close fails on a closed file.
 func (n *node) closeSockets() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	for _, f := range n.socks {
 		f.Close()
 	}
-	n.socks = nil
 }
 
 // inheritedEnv points e's addresses at n's inherited sockets.

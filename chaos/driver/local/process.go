@@ -57,10 +57,11 @@ type node struct {
 	wasReady bool
 	// socks are a refbroker node's listen, admin and replication sockets,
 	// which the driver holds for the run and every process inherits
-	// (ports.go); nil for brokers that bind their own ports.
+	// (ports.go); nil for brokers that bind their own ports. Set at
+	// layout, then only read.
 	socks []*os.File
 
-	mu   sync.Mutex // guards proc, socks once laid out
+	mu   sync.Mutex // guards proc
 	proc *proc
 }
 
