@@ -366,22 +366,29 @@ func TestPeerLockPartition(t *testing.T) {
 	}
 }
 
-// TestWitnessPartition: with a witness, the side cut off from it stops
-// being master (Held false) before the other side is granted the next
-// epoch: never two masters acknowledging.
-func TestWitnessPartition(t *testing.T) {
-	c := newCluster(t)
-	w := NewWitness(600*time.Millisecond, t.Logf)
+// witnessPair starts nodes a and b, peers of each other, and a witness
+// "w" (TTL 600ms) granting their locks (renewed every 100ms).
+func witnessPair(t *testing.T) (c *cluster, w *Witness, a, b *Node, la, lb *WitnessLock) {
+	t.Helper()
+	c = newCluster(t)
+	w = NewWitness(600*time.Millisecond, t.Logf)
 	ln, err := c.mem.From("w").Listen("w")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go w.Serve(ln)
-	defer ln.Close()
-	a := c.node("a", []string{"b"}, nil)
-	b := c.node("b", []string{"a"}, nil)
+	t.Cleanup(func() { ln.Close() })
+	a = c.node("a", []string{"b"}, nil)
+	b = c.node("b", []string{"a"}, nil)
 	to := role.TermOptions{Renew: 100 * time.Millisecond, TTL: 600 * time.Millisecond, Margin: 200 * time.Millisecond}
-	la, lb := NewWitnessLock(a, "w", to), NewWitnessLock(b, "w", to)
+	return c, w, a, b, NewWitnessLock(a, "w", to), NewWitnessLock(b, "w", to)
+}
+
+// TestWitnessPartition: with a witness, the side cut off from it stops
+// being master (Held false) before the other side is granted the next
+// epoch: never two masters acknowledging.
+func TestWitnessPartition(t *testing.T) {
+	c, w, a, b, la, lb := witnessPair(t)
 	if _, err := la.Acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
