@@ -295,6 +295,17 @@ func (n *Node) contact() time.Time {
 	return n.lastContact
 }
 
+// following returns the master streaming to this replica now, or "" (a
+// master, or a replica no master reaches).
+func (n *Node) following() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.master || n.conn == nil {
+		return ""
+	}
+	return n.masterID
+}
+
 // onStale registers fn, called once if this master meets a newer one.
 func (n *Node) onStale(fn func(reason string)) {
 	n.mu.Lock()

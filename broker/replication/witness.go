@@ -334,10 +334,19 @@ func (l *WitnessLock) Release() error {
 	return err
 }
 
-// Status implements role.Lock.
+// Status implements role.Lock. A standby names the master that streams
+// to it: that master holds the witness's grant (a replica refuses one of
+// an older epoch), and a standby asks the witness only once its master
+// has gone silent, so one its master reached first would otherwise name
+// no holder for as long as it follows. Without a master streaming to it,
+// it names the holder the witness last answered.
 func (l *WitnessLock) Status() role.Status {
+	following := l.n.following()
 	l.mu.Lock()
 	st := role.Status{Owner: l.n.o.ID, Holder: l.holder, Epoch: l.epoch}
 	l.mu.Unlock()
+	if following != "" {
+		st.Holder = following
+	}
 	return l.term.Status(st)
 }

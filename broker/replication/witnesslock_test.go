@@ -185,11 +185,7 @@ func (l *witnessBrokerLock) pauses(clock *locktest.Pausable) {
 	}
 }
 
-// Status fills in the holder, for a standby, with the master its node
-// follows: WitnessLock says who holds the grant only once it has asked
-// the witness, which a replica does only when its master falls silent.
-//
-// It first waits for a request to the witness in flight to end, and for
+// Status is WitnessLock's, once it has waited for a request to the witness in flight to end, and for
 // a grant the witness made to reach the lock (the node records the epoch
 // durably first): the suite moves its clock in steps of real
 // milliseconds, and a grant asked for at one step (the term counts from
@@ -200,11 +196,7 @@ func (l *witnessBrokerLock) Status() role.Status {
 	for l.granting() && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Microsecond)
 	}
-	st := l.WitnessLock.Status()
-	if st.Holder == "" && st.Role == "standby" {
-		st.Holder = l.n.Status().Master
-	}
-	return st
+	return l.WitnessLock.Status()
 }
 
 // granting reports whether a request to the witness is in flight or the
@@ -265,4 +257,48 @@ type witnessAskConn struct {
 func (c *witnessAskConn) Close() error {
 	c.once.Do(func() { c.a.n.Add(-1) })
 	return c.Conn.Close()
+}
+
+// TestWitnessStandbyNamesItsMaster: a standby that its master reached
+// before it asked the witness (so it never asks while the master streams
+// to it) still names that master in its lock's status, as /readyz shows
+// it: a standby that names no holder is one about to take over, and a
+// harness waiting for it to be ready would wait for ever (the docker run
+// of replicated-partition-witness did: "start b1: not ready after 1m0s").
+func TestWitnessStandbyNamesItsMaster(t *testing.T) {
+	_, _, a, b, la, lb := witnessPair(t)
+	if _, err := la.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer la.Release()
+	sa, err := a.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sa.Close()
+	mustSend(t, sa, 1)
+	caughtUp(t, a, b)
+	if st := lb.Status(); st.Role != "standby" || st.Holder != "a" {
+		t.Fatalf("b, a's replica, before asking the witness: status %+v, want standby held by a", st)
+	}
+	// Standing by while a streams: b does not ask the witness, and still
+	// names a.
+	ctx, cancel := context.WithCancel(context.Background())
+	bDone := make(chan error, 1)
+	go func() {
+		_, err := lb.Acquire(ctx)
+		bDone <- err
+	}()
+	mustSend(t, sa, 2)
+	caughtUp(t, a, b)
+	if st := lb.Status(); st.Role != "standby" || st.Holder != "a" {
+		t.Fatalf("b, a's replica, standing by: status %+v, want standby held by a", st)
+	}
+	cancel()
+	if err := <-bDone; err == nil {
+		t.Fatal("b's Acquire returned no error after its context ended")
+	}
+	if st := la.Status(); st.Role != "master" || st.Holder != "a" {
+		t.Fatalf("a: status %+v, want master held by a", st)
+	}
 }
