@@ -107,11 +107,8 @@ func (d *Driver) layoutRabbitMQ(ctx context.Context) error {
 	}
 	c := &rabbitCluster{seed: names[0], cookie: strings.ToUpper(hex.EncodeToString(b))}
 	if len(sites) == 1 {
-		c.net = d.nets[d.cfg.Topology.Nodes[0].Site]
-		for _, sn := range d.cfg.Topology.Nodes {
-			if sn.Name == c.seed {
-				c.net = d.nets[sn.Site]
-			}
+		for s := range sites {
+			c.net = d.nets[s]
 		}
 	} else {
 		st := &site{name: "rabbitmq", netName: d.name("rabbitmq")}
