@@ -138,10 +138,6 @@ func (n *node) clusterNet() *site {
 	return nil
 }
 
-// JoinStepTimeout bounds each step of a rabbitmq node's joining its
-// cluster (rabbitmqctl stop_app, join_cluster, start_app).
-const JoinStepTimeout = 3 * time.Minute
-
 // joinRabbitMQ makes node n, started and ready, a member of the cluster
 // the first time it runs, then waits until it is ready again.
 func (d *Driver) joinRabbitMQ(ctx context.Context, n *node, ip string) error {
@@ -156,18 +152,8 @@ func (d *Driver) joinRabbitMQ(ctx context.Context, n *node, ip string) error {
 	}
 	t0 := time.Now()
 	seed := d.nodes[d.rabbit.seed].rabbitmq().NodeName()
-	for _, argv := range n.rabbitmq().JoinArgv(seed) {
-		// Each step boots an Erlang VM for rabbitmqctl, and start_app
-		// boots the node's applications again: on a loaded machine
-		// (seen: 2 cores, load 30) one step took 80 s, and the three
-		// went past 3 minutes together.
-		sctx, cancel := context.WithTimeout(ctx, JoinStepTimeout)
-		out, err := n.exec(sctx, argv)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("docker: %s: join rabbitmq cluster of %s: %s: %w\n%s",
-				n.spec.Name, seed, strings.Join(argv[3:], " "), err, strings.TrimSpace(out))
-		}
+	if err := n.rabbitmq().Join(ctx, seed, n.exec); err != nil {
+		return fmt.Errorf("docker: %s: %w", n.spec.Name, err)
 	}
 	if err := n.waitReady(ctx, ip); err != nil {
 		return err

@@ -148,17 +148,15 @@ func (d *Driver) joinRabbitMQ(ctx context.Context, n *node, p *proc) error {
 	}
 	r := n.rabbitmq()
 	seed := d.nodes[d.rabbit.seed].rabbitmq().NodeName()
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	for _, argv := range r.JoinArgv(seed) {
+	err := r.Join(ctx, seed, func(ctx context.Context, argv []string) (string, error) {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = append(os.Environ(), r.Env()...)
 		cmd.Dir = n.dir
 		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("local: %s: join rabbitmq cluster of %s: %s: %w\n%s",
-				n.spec.Name, seed, strings.Join(argv[2:], " "), err, strings.TrimSpace(string(out)))
-		}
+		return string(out), err
+	})
+	if err != nil {
+		return fmt.Errorf("local: %s: %w", n.spec.Name, err)
 	}
 	d.opt.Log("%s joined the rabbitmq cluster of %s", n.spec.Name, d.rabbit.seed)
 	if err := n.waitReady(ctx, p); err != nil {
