@@ -2,6 +2,7 @@ package dbtest
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -24,7 +25,7 @@ type Link struct {
 func Forward(tb testing.TB, name, upstream string) *Link {
 	tb.Helper()
 	tp := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
-	l, err := tcplink.Listen(tp, name, "127.0.0.1:0", upstream)
+	l, err := tcplink.Listen(tp, name, "127.0.0.1:0", upstream, netip.Prefix{})
 	if err != nil {
 		tb.Fatal(err)
 	}

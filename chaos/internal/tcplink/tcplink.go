@@ -29,9 +29,10 @@ type Link struct {
 	ln     net.Listener     // bound from Listen to Close
 	served chan struct{}
 
+	from netip.Prefix // if valid, the only sources it passes; set by Listen
+
 	mu      sync.Mutex
-	from    netip.Prefix // if valid, the only sources it passes
-	up      string       // upstream address; "" not known yet
+	up      string // upstream address; "" not known yet
 	blocked bool
 	open    bool // passes new connections: not blocked, upstream known, not closed
 	closed  bool
@@ -43,14 +44,16 @@ type Link struct {
 // Listen binds addr (host:0 picks a free port: see Addr) and passes the
 // connections it accepts to upstream through toxic chains named name,
 // registered with tp; until upstream is known ("" now, SetUpstream later)
-// they are reset.
-func Listen(tp *toxiproxy.ApiServer, name, addr, upstream string) (*Link, error) {
+// they are reset. If from is valid, the link passes connections from
+// addresses in it only (one container network: a proxy that peers on
+// other networks must not use); others are reset as soon as accepted.
+func Listen(tp *toxiproxy.ApiServer, name, addr, upstream string, from netip.Prefix) (*Link, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	l := &Link{tp: tp, ln: ln, served: make(chan struct{}), conns: map[net.Conn]struct{}{},
-		up: upstream, open: upstream != ""}
+		from: from, up: upstream, open: upstream != ""}
 	l.proxy = toxiproxy.NewProxy(tp, name, ln.Addr().String(), "")
 	go l.serve()
 	return l, nil
@@ -83,15 +86,6 @@ func (l *Link) Block() {
 	defer l.mu.Unlock()
 	l.blocked, l.open = true, false
 	l.dropLocked()
-}
-
-// AcceptFrom makes l pass only connections from addresses in p (one
-// container network: a proxy that its peers on other networks must not
-// use); others are reset as soon as they are accepted.
-func (l *Link) AcceptFrom(p netip.Prefix) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.from = p
 }
 
 // Unblock lets l pass connections again.
@@ -132,11 +126,11 @@ func (l *Link) serve() {
 // if l is not open (blocked, closed, or upstream not known).
 func (l *Link) pass(c net.Conn) {
 	l.mu.Lock()
-	up, open, gen, from := l.up, l.open, l.gen, l.from
+	up, open, gen := l.up, l.open, l.gen
 	l.mu.Unlock()
-	if from.IsValid() {
+	if l.from.IsValid() {
 		ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-		if err != nil || !from.Contains(ap.Addr().Unmap()) {
+		if err != nil || !l.from.Contains(ap.Addr().Unmap()) {
 			open = false
 		}
 	}

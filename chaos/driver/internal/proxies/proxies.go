@@ -37,7 +37,7 @@ type Link struct {
 	// STOMP listener, "repl" its replication listener.
 	Port string
 	// From, if valid, is the only source network the link passes
-	// connections from (a container network): see tcplink.AcceptFrom.
+	// connections from (a container network): see tcplink.Listen.
 	From netip.Prefix
 	cuts int           // guarded by Set.mu
 	tl   *tcplink.Link // bound from Add to Close
@@ -77,14 +77,11 @@ func New(who string, log func(format string, args ...any)) *Set {
 // passes connections to upstream, unless upstream is "" (not known yet:
 // SetUpstream opens the link; until then connections are reset).
 func (s *Set) Add(l *Link, upstream string) error {
-	tl, err := tcplink.Listen(s.tp, l.Name, l.Listen, upstream)
+	tl, err := tcplink.Listen(s.tp, l.Name, l.Listen, upstream, l.From)
 	if err != nil {
 		return fmt.Errorf("%s: proxy %s on %s: %w", s.who, l.Name, l.Listen, err)
 	}
 	l.tl = tl
-	if l.From.IsValid() {
-		tl.AcceptFrom(l.From)
-	}
 	s.mu.Lock()
 	s.links = append(s.links, l)
 	s.mu.Unlock()
