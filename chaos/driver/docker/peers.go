@@ -99,9 +99,7 @@ func staticImage(ctx context.Context, cli *client.Client, repo, name string, bod
 func checkPeers(topo scenario.Topology) error {
 	for _, n := range topo.Nodes {
 		switch n.Broker.Kind {
-		case scenario.RefBroker:
-		case scenario.NATS:
-		case scenario.RabbitMQ:
+		case scenario.RefBroker, scenario.NATS, scenario.RabbitMQ:
 		case scenario.ActiveMQ:
 			if err := activeMQJDBCAvailable(n); err != nil {
 				return err
@@ -129,16 +127,8 @@ func commandName(b scenario.Broker) string {
 	return b.Command[0]
 }
 
-// natsNodes counts topo's nats nodes: more than one form a cluster.
-func natsNodes(topo scenario.Topology) int {
-	return kindNodes(topo, scenario.NATS)
-}
-
-// rabbitNodes counts topo's rabbitmq nodes.
-func rabbitNodes(topo scenario.Topology) int {
-	return kindNodes(topo, scenario.RabbitMQ)
-}
-
+// kindNodes counts topo's nodes of kind: more than one nats or rabbitmq
+// node form a cluster.
 func kindNodes(topo scenario.Topology, kind scenario.BrokerKind) int {
 	k := 0
 	for _, n := range topo.Nodes {
@@ -254,7 +244,7 @@ func (n *node) peerMounts() ([]mount.Mount, error) {
 func (n *node) natsMounts() ([]mount.Mount, error) {
 	nn := peers.NATSNode{Name: n.spec.Name, Listen: "0.0.0.0:" + stompPort, Monitor: "0.0.0.0:" + adminPort,
 		Data: n.data, Sync: n.spec.Broker.Fsync}
-	if natsNodes(n.d.cfg.Topology) > 1 {
+	if kindNodes(n.d.cfg.Topology, scenario.NATS) > 1 {
 		// Routes come in on the replication port, and each goes out
 		// through the proxy of the link from this node to the other (its
 		// replication link, on this site network's gateway), as on

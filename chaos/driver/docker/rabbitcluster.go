@@ -58,7 +58,7 @@ type rabbitCluster struct {
 // checkRabbitMQ refuses a rabbitmq cluster whose nodes' host names
 // clash, or that spans sites the topology does not link.
 func checkRabbitMQ(topo scenario.Topology) error {
-	if rabbitNodes(topo) < 2 {
+	if kindNodes(topo, scenario.RabbitMQ) < 2 {
 		return nil
 	}
 	hosts := map[string]string{}
