@@ -329,19 +329,31 @@ func (d *Driver) KillDB(ctx context.Context, name string) error {
 
 // WipeDB crashes database server name and destroys its data directory
 // (db-data-lost); RestartDB starts it on a new, empty one. A server of a
-// replicated PostgreSQL database is refused: it would have to come back
-// as a new standby of whichever is primary, which its restart does not
-// do for a primary that was not failed over.
+// replicated PostgreSQL database is refused (wipeUnsupported).
 func (d *Driver) WipeDB(ctx context.Context, name string) error {
 	db, srv, err := d.database(name)
 	if err != nil {
 		return err
 	}
-	if db.cl != nil {
-		return fmt.Errorf("local: database %s: destroying the data of a replicated PostgreSQL server: %w", name, driver.ErrUnsupported)
+	if err := wipeUnsupported(name, db.spec); err != nil {
+		return err
 	}
 	d.opt.Log("kill -9 database %s and destroy its data", name)
 	return srv.Wipe()
+}
+
+// wipeUnsupported is why db-data-lost on server name of database spec
+// is refused (ErrUnsupported), nil when it is not: a server of a
+// replicated PostgreSQL database would have to come back as a new
+// standby of whichever is primary, which its restart does not do for a
+// primary that was not failed over. Open refuses a run whose
+// Config.WipeDatabases names one, so that it stops before it starts;
+// WipeDB refuses it too, for a caller that did not declare it.
+func wipeUnsupported(name string, spec scenario.Database) error {
+	if len(spec.Replicas) == 0 || spec.Kind != scenario.Postgres {
+		return nil
+	}
+	return fmt.Errorf("local: database %s: db-data-lost on a server of a replicated PostgreSQL database (it would have to come back as a new standby of whichever is primary): %w", name, driver.ErrUnsupported)
 }
 
 // RestartDB starts a killed database server again on its data and port

@@ -346,8 +346,10 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 		}
 	}
 	for _, name := range cfg.WipeDatabases {
-		if db, ok := driver.WipedIn(cfg.Topology, name); ok && len(db.Replicas) > 0 && db.Kind == scenario.Postgres {
-			return nil, fmt.Errorf("local: database %s: db-data-lost on a server of a replicated PostgreSQL database (it would have to come back as a new standby of whichever is primary): %w", name, driver.ErrUnsupported)
+		if db, ok := driver.WipedIn(cfg.Topology, name); ok {
+			if err := wipeUnsupported(name, db); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, sn := range cfg.Topology.Nodes {
