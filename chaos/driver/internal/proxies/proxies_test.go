@@ -7,10 +7,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lossbench/lossbench/broker/listenfd/listenfdtest"
 	"github.com/lossbench/lossbench/chaos/driver"
 	"github.com/lossbench/lossbench/chaos/freeport"
 )
@@ -74,19 +74,6 @@ func dialTrip(addr string) error {
 	return roundTrip(c)
 }
 
-// ownsPort fails t unless binding addr fails with EADDRINUSE.
-func ownsPort(t *testing.T, addr, when string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err == nil {
-		ln.Close()
-		t.Fatalf("%s: %s bound by another listener: the link let its port go", when, addr)
-	}
-	if !errors.Is(err, syscall.EADDRINUSE) {
-		t.Fatalf("%s: bind %s: %v, want EADDRINUSE", when, addr, err)
-	}
-}
-
 // clientLink is a set with one link, clients (site c) to node a1 (site
 // a), on a free port.
 func clientLink(t *testing.T, upstream string) (*Set, *Link) {
@@ -137,7 +124,7 @@ func TestLinkKeepsPortAcrossCut(t *testing.T) {
 	listen := l.Listen
 
 	// Bound from Add, before the upstream is known; connections fail.
-	ownsPort(t, listen, "upstream not known")
+	listenfdtest.Held(t, listen, "upstream not known")
 	broken(t, dialTrip(listen), "a connection through a link with no upstream")
 
 	if err := s.SetUpstream(l, up); err != nil {
@@ -153,18 +140,18 @@ func TestLinkKeepsPortAcrossCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	broken(t, roundTrip(live), "a connection open before the cut")
-	ownsPort(t, listen, "cut")
+	listenfdtest.Held(t, listen, "cut")
 	broken(t, dialTrip(listen), "a new connection through a cut link")
 	if err := s.Heal(ctx, "c", "a"); err != nil {
 		t.Fatal(err)
 	}
-	ownsPort(t, listen, "cut twice, healed once")
+	listenfdtest.Held(t, listen, "cut twice, healed once")
 	broken(t, dialTrip(listen), "a new connection through a link still cut once")
 
 	if err := s.Heal(ctx, "a1", "*"); err != nil {
 		t.Fatal(err)
 	}
-	ownsPort(t, listen, "healed")
+	listenfdtest.Held(t, listen, "healed")
 	if err := dialTrip(listen); err != nil {
 		t.Fatalf("after the heal: %v", err)
 	}
