@@ -129,6 +129,15 @@ func TestRabbitMQCluster(t *testing.T) {
 	if d.Running("a1") {
 		t.Fatal("a1 still running after Kill")
 	}
+	// The two left elect a new leader; a publish while they have none
+	// may be nacked (refused, not lost), so the test waits for a leader
+	// among the online members, then expects the confirm.
+	until("queue leader on an online member other than a1, seen from a2", "true", func() string {
+		return ctl("a2", "eval", `{ok, Q} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"`+queue+`">>)),
+			Info = rabbit_amqqueue:info(Q, [leader, online]),
+			L = proplists:get_value(leader, Info),
+			io:format("~p~n", [L =/= 'a1@a1' andalso lists:member(L, proplists:get_value(online, Info))]).`)
+	})
 	publishConfirmed(t, addr("a2"), queue, "two") // a2 and b_3 are a majority
 	rejoined("kill -9", "a1")
 	var got []string
