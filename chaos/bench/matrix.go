@@ -372,7 +372,7 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 		Warmup: m.Warmup, Duration: m.Duration, Persistent: true,
 	})
 	cpu1, cpuErr2 := b.CPUSeconds()
-	if mets, err := b.Metrics(); err == nil {
+	if mets, err := b.SaveMetrics(filepath.Join(dir, "metrics.prom")); err == nil {
 		f.MsgsPerSync = perSync(mets)
 		if n := mets["refbroker_store_fsyncs_total"]; n > 0 {
 			f.FsyncMs = mets["refbroker_store_fsync_seconds_total"] / n * 1e3
@@ -508,6 +508,13 @@ func (b *Broker) Kill() { b.proc.kill() }
 // Metrics scrapes the broker's /metrics and returns its unlabelled
 // samples by name.
 func (b *Broker) Metrics() (map[string]float64, error) {
+	return b.SaveMetrics("")
+}
+
+// SaveMetrics is Metrics that also writes the scrape as it came to path
+// (unless path is empty): a cell's folder keeps the broker's counters
+// (group commit's waits and sizes among them) for a later look.
+func (b *Broker) SaveMetrics(path string) (map[string]float64, error) {
 	resp, err := http.Get("http://" + b.Admin + "/metrics")
 	if err != nil {
 		return nil, err
@@ -516,6 +523,11 @@ func (b *Broker) Metrics() (map[string]float64, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return nil, err
+	}
+	if path != "" {
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(body), "\n") {

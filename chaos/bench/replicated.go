@@ -90,7 +90,7 @@ func (m *Matrix) replicatedCell(ctx context.Context, tg Target, dir string, prod
 		Addr: a.STOMP, Dest: "/queue/bench", Producers: producers, Size: size,
 		Warmup: m.Warmup, Duration: m.Duration, Persistent: true,
 	})
-	if mets, err := a.Metrics(); err == nil {
+	if mets, err := a.SaveMetrics(filepath.Join(dir, "metrics.prom")); err == nil {
 		f.MsgsPerSync = perSync(mets)
 	}
 	if err := a.Stop(); err != nil && runErr == nil {
