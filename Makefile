@@ -20,7 +20,7 @@ deps:
 	  else echo "deps: not root, cannot install chromium; the browser test will skip"; fi; \
 	fi
 
-.PHONY: all deps build test unit chaos-ci lint fmt-check vet staticcheck nats-server peers images chaos gate bench bench-go fuzz clean
+.PHONY: all deps build test unit chaos-ci lint fmt-check vet staticcheck nats-server peers images chaos gate bench cpumsg bench-go fuzz clean
 
 all: build
 
@@ -122,6 +122,20 @@ comma := ,
 bench: deps build nats-server
 	bash chaos/bench/install-peers.sh $(if $(filter rabbitmq peers,$(subst $(comma), ,$(BENCH_TARGETS))),--rabbitmq)
 	$(BIN)/lossbench bench --out $(OUT) --broker-bin $(BIN)/refbroker --targets $(BENCH_TARGETS) --duration 5s --warmup 1s
+
+# cpumsg: the broker's CPU cost per persistent message without the machine's
+# noise: instructions per message under valgrind's callgrind, journal-batch
+# beside journal-never at 16 producers (lossbench bench --callgrind; about
+# a minute). valgrind comes from Debian's package, installed here as root
+# when missing.
+cpumsg: build
+	@if ! command -v valgrind >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" -eq 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind; \
+	  else echo "cpumsg: valgrind is missing and this is not root: apt-get install valgrind"; exit 2; fi; \
+	fi
+	$(BIN)/lossbench bench --callgrind --out $(OUT) --broker-bin $(BIN)/refbroker \
+	  --targets journal-batch,journal-never --producers 16 --duration 10s --warmup 2s
 
 # bench-go: the Go micro-benchmarks (journal append, frame parser).
 bench-go:

@@ -90,6 +90,10 @@ type Figures struct {
 	// threads) from ready to the end of the load, in microseconds per
 	// message it stored (refbroker only).
 	CPUPerMsgUs float64 `json:"broker_cpu_us_per_msg,omitempty"`
+	// InstrPerMsg is the broker's instructions per message it stored while
+	// the load ran, counted by callgrind (lossbench bench --callgrind
+	// only): the CPU cost without the machine's noise.
+	InstrPerMsg float64 `json:"broker_instructions_per_msg,omitempty"`
 	// Errors counts failed sends (an ERROR frame or a broken connection);
 	// any error ends the producer that saw it.
 	Errors int64 `json:"errors"`

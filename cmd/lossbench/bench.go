@@ -18,7 +18,7 @@ import (
 func init() {
 	register(command{
 		name:    "bench",
-		usage:   "[--out DIR] [--broker-bin PATH] [--targets a,b] [--producers 1,16] [--sizes 1024] [--duration D] [--repeat N]",
+		usage:   "[--out DIR] [--broker-bin PATH] [--targets a,b] [--producers 1,16] [--sizes 1024] [--duration D] [--repeat N] [--callgrind]",
 		summary: "measure throughput and latency of refbroker's stores (and peer brokers) side by side",
 		help: `Measures refbroker end to end, the way shared/peers measured ActiveMQ:
 each producer sends persistent messages and waits for a RECEIPT per SEND,
@@ -35,6 +35,14 @@ where t is the cell's fdatasync time, r journal-never's round trip with
 1 producer and N journal-never's msg/s at p producers; at most 1/t under
 --fsync always, N itself for interval and never; with 1 producer
 1 / (t + r). It needs journal-never in --targets.
+
+--callgrind gives each refbroker cell the broker's CPU cost without the
+machine's noise: the broker runs under valgrind's callgrind, its counters
+zeroed once it is ready and dumped when the load ends, and instr/msg is
+the instructions it executed over the messages it stored (make cpumsg:
+journal-batch and journal-never at 16 producers). Throughput under
+valgrind means nothing; the profile stays in the cell's folder
+(callgrind.out.1, for callgrind_annotate). Needs Debian's valgrind.
 
 Peer brokers are measured in the same run, with the same message size and
 one confirmation awaited per message, when named in --targets (never by
@@ -68,6 +76,7 @@ func runBench(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up per cell")
 	repeat := fs.Int("repeat", 1, "repeats per cell; the median is reported with every repeat beside it")
 	reference := fs.String("reference", "journal-batch", "target the others are compared with")
+	callgrind := fs.Bool("callgrind", false, "run each refbroker cell's broker under valgrind's callgrind and give its instructions per message (instr/msg); throughput under it means nothing")
 	rest, code, ok := cmd.parse(fs, args)
 	if !ok {
 		return code
@@ -115,7 +124,7 @@ func runBench(ctx context.Context, cmd *command, st *stdio, args []string) int {
 	m := &bench.Matrix{
 		BrokerBin: brokerBin, Targets: tgs, Producers: prods, Sizes: szs,
 		Warmup: *warmup, Duration: *duration, Repeat: *repeat,
-		Reference: *reference, WorkDir: abs,
+		Reference: *reference, WorkDir: abs, Callgrind: *callgrind,
 		Logf: func(f string, a ...any) { fmt.Fprintf(st.err, f+"\n", a...) },
 	}
 	rep, err := m.Run(ctx)
@@ -155,25 +164,25 @@ func writeBench(dir string, rep *bench.Report, w io.Writer) error {
 	for _, p := range rep.Peers {
 		fmt.Fprintf(&sb, "Peer %s: version %s.\n\n", p.Kind, p.Version)
 	}
-	fmt.Fprintf(&sb, "| target | producers | size | msg/s (acked and consumed) | acked/s | MB/s | p50 ms | p99 ms | p99.9 ms | backlog | msgs per sync | fsync ms | broker CPU µs/msg | vs %s | p99 vs %[1]s | of disk limit | limit msg/s | of limit | repeats |\n", rep.Reference)
-	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "| target | producers | size | msg/s (acked and consumed) | acked/s | MB/s | p50 ms | p99 ms | p99.9 ms | backlog | msgs per sync | fsync ms | broker CPU µs/msg | broker instructions/msg | vs %s | p99 vs %[1]s | of disk limit | limit msg/s | of limit | repeats |\n", rep.Reference)
+	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range rep.Cells {
 		reps := make([]string, len(c.Repeats))
 		for i, r := range c.Repeats {
 			reps[i] = strconv.FormatFloat(r, 'f', 0, 64)
 		}
-		fmt.Fprintf(&sb, "| %s | %d | %d | %.0f | %.0f | %.1f | %.2f | %.2f | %.2f | %d | %.1f | %.3f | %.0f | %.2f | %.2f | %.2f | %.0f | %.2f | %s |\n",
+		fmt.Fprintf(&sb, "| %s | %d | %d | %.0f | %.0f | %.1f | %.2f | %.2f | %.2f | %d | %.1f | %.3f | %.0f | %s | %.2f | %.2f | %.2f | %.0f | %.2f | %s |\n",
 			c.Target, c.Producers, c.Size, c.MsgsPerSec, c.AckedPerSec, c.MBPerSec, c.P50, c.P99, c.P999,
-			c.Backlog, c.MsgsPerSync, c.FsyncMs, c.CPUPerMsgUs, c.RatioToReference, c.P99RatioToReference, c.DiskFraction, c.Limit, c.LimitFraction, strings.Join(reps, " "))
+			c.Backlog, c.MsgsPerSync, c.FsyncMs, c.CPUPerMsgUs, orDash(c.InstrPerMsg, "%.0f"), c.RatioToReference, c.P99RatioToReference, c.DiskFraction, c.Limit, c.LimitFraction, strings.Join(reps, " "))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(sb.String()), 0o644); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "target\tproducers\tsize\tmsg/s\tacked/s\tp50 ms\tp99 ms\tbacklog\tper sync\tfsync ms\tcpu us/msg\tvs %s\tp99 vs %[1]s\tof disk\tlimit\tof limit\t\n", rep.Reference)
+	fmt.Fprintf(tw, "target\tproducers\tsize\tmsg/s\tacked/s\tp50 ms\tp99 ms\tbacklog\tper sync\tfsync ms\tcpu us/msg\tinstr/msg\tvs %s\tp99 vs %[1]s\tof disk\tlimit\tof limit\t\n", rep.Reference)
 	for _, c := range rep.Cells {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%.1f\t%.3f\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n",
-			c.Target, c.Producers, c.Size, c.MsgsPerSec, c.AckedPerSec, c.P50, c.P99, c.Backlog, c.MsgsPerSync, c.FsyncMs, c.CPUPerMsgUs,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%.1f\t%.3f\t%.0f\t%s\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n",
+			c.Target, c.Producers, c.Size, c.MsgsPerSec, c.AckedPerSec, c.P50, c.P99, c.Backlog, c.MsgsPerSync, c.FsyncMs, c.CPUPerMsgUs, orDash(c.InstrPerMsg, "%.0f"),
 			c.RatioToReference, c.P99RatioToReference, c.DiskFraction, orDash(c.Limit, "%.0f"), orDash(c.LimitFraction, "%.2f"))
 	}
 	if err := tw.Flush(); err != nil {

@@ -1,0 +1,112 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A broker's CPU cost per message, in a form that does not depend on the
+// machine's noise: the instructions it executes (valgrind's callgrind)
+// while a cell's load runs, over the messages it stored. Callgrind's
+// counters are zeroed once the broker is ready and dumped when the load
+// ends, so start-up and shutdown are not counted. Under valgrind the
+// broker runs tens of times slower, so the cell's throughput means
+// nothing; its instructions per message do. The profile itself stays in
+// the cell's folder (callgrind.out.1, for callgrind_annotate).
+
+// callgrindOut is the profile's path in a cell's folder; callgrind adds
+// the dump's number (.1).
+const callgrindOut = "callgrind.out"
+
+// CallgrindAvailable says what to install when valgrind's tools are
+// missing.
+func CallgrindAvailable() error {
+	for _, tool := range []string{"valgrind", "callgrind_control"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found (install Debian's valgrind package)", tool)
+		}
+	}
+	return nil
+}
+
+// callgrindLaunch runs a broker under callgrind, its profile in dir. Go
+// programs need two settings under valgrind: no asynchronous preemption
+// (its signals upset valgrind's thread scheduling) and no RDTSCP, an
+// instruction valgrind does not decode.
+func callgrindLaunch(dir string) launch {
+	env := os.Environ()
+	godebug := "asyncpreemptoff=1,cpu.rdtscp=off"
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			env = append(env[:i:i], env[i+1:]...)
+			if v != "" {
+				godebug = v + "," + godebug
+			}
+			break
+		}
+	}
+	return launch{
+		wrap:  []string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + filepath.Join(dir, callgrindOut)},
+		env:   append(env, "GODEBUG="+godebug),
+		ready: 2 * time.Minute,
+	}
+}
+
+// callgrindControl sends op (-z zero, -d dump) to the callgrind run of
+// pid and waits for its answer.
+func callgrindControl(pid int, op string) error {
+	out, err := exec.Command("callgrind_control", op, strconv.Itoa(pid)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK") {
+		return fmt.Errorf("callgrind_control %s %d: %v: %s", op, pid, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// callgrindTotal reads the instruction count (event Ir) of a callgrind
+// profile: its totals line, else its summary line.
+func callgrindTotal(path string) (float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var summary string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "totals:"); ok {
+			return parseIr(path, v)
+		}
+		if v, ok := strings.CutPrefix(line, "summary:"); ok {
+			summary = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	if summary == "" {
+		return 0, fmt.Errorf("%s: no totals or summary line", path)
+	}
+	return parseIr(path, summary)
+}
+
+// parseIr takes the first count of a totals or summary line: Ir, the
+// event callgrind collects by default.
+func parseIr(path, v string) (float64, error) {
+	fields := strings.Fields(v)
+	if len(fields) == 0 {
+		return 0, fmt.Errorf("%s: empty totals line", path)
+	}
+	n, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: totals %q: %w", path, fields[0], err)
+	}
+	return n, nil
+}
