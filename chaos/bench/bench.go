@@ -90,6 +90,9 @@ type Figures struct {
 	// threads) from ready to the end of the load, in microseconds per
 	// message it stored (refbroker only).
 	CPUPerMsgUs float64 `json:"broker_cpu_us_per_msg,omitempty"`
+	// SysCPUPerMsgUs is the part of CPUPerMsgUs spent in the kernel
+	// (system time: syscalls, page cache, wake-ups).
+	SysCPUPerMsgUs float64 `json:"broker_sys_cpu_us_per_msg,omitempty"`
 	// InstrPerMsg is the broker's instructions per message it stored while
 	// the load ran, counted by callgrind (lossbench bench --callgrind
 	// only): the CPU cost without the machine's noise.

@@ -129,8 +129,8 @@ func TestParseProcStatCPU(t *testing.T) {
 	// A command name with spaces and a parenthesis; utime 250, stime 50.
 	line := "1234 (ref (b) roker) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 1000 200\n"
 	got, err := parseProcStatCPU(line)
-	if err != nil || !near(got, 3) {
-		t.Fatalf("parseProcStatCPU = %v, %v; want 3 s", got, err)
+	if err != nil || !near(got.User, 2.5) || !near(got.Sys, 0.5) || !near(got.Total(), 3) {
+		t.Fatalf("parseProcStatCPU = %+v, %v; want user 2.5 s, sys 0.5 s", got, err)
 	}
 	for _, bad := range []string{"", "1234 (x) S 1 2 3", "1234 (x) S 1 1234 1234 0 -1 4194560 100 0 0 0 x 50 0"} {
 		if _, err := parseProcStatCPU(bad); err == nil {

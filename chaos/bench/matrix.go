@@ -408,7 +408,8 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 			f.FsyncMs = mets["refbroker_store_fsync_seconds_total"] / n * 1e3
 		}
 		if n := mets["refbroker_messages_in_total"]; n > 0 && cpuErr == nil && cpuErr2 == nil {
-			f.CPUPerMsgUs = (cpu1 - cpu0) / n * 1e6
+			f.CPUPerMsgUs = (cpu1.Total() - cpu0.Total()) / n * 1e6
+			f.SysCPUPerMsgUs = (cpu1.Sys - cpu0.Sys) / n * 1e6
 		}
 		if m.Callgrind && runErr == nil {
 			ir, err := dumpCallgrind(b, dir)
@@ -539,44 +540,51 @@ func (b *Broker) Stop() error {
 
 // CPUSeconds is the broker process's user and system CPU time so far,
 // all threads, from /proc (Linux).
-func (b *Broker) CPUSeconds() (float64, error) {
+func (b *Broker) CPUSeconds() (cpuTimes, error) {
 	return procCPUSeconds(b.proc.cmd.Process.Pid)
 }
 
 // procCPUSeconds reads utime and stime of /proc/pid/stat, in clock ticks
 // of 1/100 s (USER_HZ, fixed at 100 for user space on Linux).
-func procCPUSeconds(pid int) (float64, error) {
+func procCPUSeconds(pid int) (cpuTimes, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return cpuTimes{}, err
 	}
 	return parseProcStatCPU(string(b))
 }
 
 // parseProcStatCPU returns utime + stime of a /proc/pid/stat line, in
 // seconds.
-func parseProcStatCPU(s string) (float64, error) {
+func parseProcStatCPU(s string) (cpuTimes, error) {
 	// The command name, field 2, is in parentheses and may hold spaces:
 	// fields are counted after its closing one.
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("bench: /proc/pid/stat: no command name in %q", s)
+		return cpuTimes{}, fmt.Errorf("bench: /proc/pid/stat: no command name in %q", s)
 	}
 	fields := strings.Fields(s[i+1:])
 	// fields[0] is field 3 (state): utime is field 14, stime field 15.
 	if len(fields) < 13 {
-		return 0, fmt.Errorf("bench: /proc/pid/stat: %d fields, want 15 or more", len(fields)+2)
+		return cpuTimes{}, fmt.Errorf("bench: /proc/pid/stat: %d fields, want 15 or more", len(fields)+2)
 	}
-	var ticks float64
-	for _, f := range fields[11:13] {
+	var ticks [2]float64
+	for i, f := range fields[11:13] {
 		v, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("bench: /proc/pid/stat: utime or stime: %w", err)
+			return cpuTimes{}, fmt.Errorf("bench: /proc/pid/stat: utime or stime: %w", err)
 		}
-		ticks += float64(v)
+		ticks[i] = float64(v)
 	}
-	return ticks / 100, nil
+	return cpuTimes{User: ticks[0] / 100, Sys: ticks[1] / 100}, nil
 }
+
+// cpuTimes is a process's CPU time in seconds: in user space and in the
+// kernel on its behalf.
+type cpuTimes struct{ User, Sys float64 }
+
+// Total is user and system time.
+func (c cpuTimes) Total() float64 { return c.User + c.Sys }
 
 // Kill sends SIGKILL and waits.
 func (b *Broker) Kill() { b.proc.kill() }
