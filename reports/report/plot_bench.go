@@ -2,6 +2,8 @@ package report
 
 import (
 	"fmt"
+	"image/color"
+	"slices"
 	"sort"
 
 	"gonum.org/v1/plot"
@@ -69,19 +71,20 @@ func plotBenchThroughput(dir, name string, bs []*Bench, host result.Environment)
 		p.Legend.Add(fmt.Sprintf("%d %s", n, plural("producer", n)), b)
 	}
 	disk := bs[len(bs)-1].Report.Disk
-	for i, ref := range []struct {
-		v    float64
-		name string
+	for _, ref := range []struct {
+		v         float64
+		producers int
+		name      string
 	}{
-		{disk.SyncsPerSec, "disk limit, 1 producer: %.0f fdatasync/s (4 KiB)"},
-		{disk.Grouped16PerSec, "disk limit, 16 producers: %.0f 4 KiB writes/s at 16 per fdatasync"},
+		{disk.SyncsPerSec, 1, "disk limit, 1 producer: %.0f fdatasync/s (4 KiB)"},
+		{disk.Grouped16PerSec, 16, "disk limit, 16 producers: %.0f 4 KiB writes/s at 16 per fdatasync"},
 	} {
 		if ref.v <= 0 {
 			continue
 		}
 		v := ref.v
 		f := plotter.NewFunction(func(float64) float64 { return v })
-		f.Color = seriesColour(i + 1)
+		f.Color = limitColour(producers, ref.producers)
 		f.Width = vg.Points(1.2)
 		f.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 		p.Add(f)
@@ -96,6 +99,16 @@ func plotBenchThroughput(dir, name string, bs []*Bench, host result.Environment)
 	w := vg.Points(max(640, 150+110*float64(len(targets))))
 	fig, err := renderPlot(dir, name, w, vg.Points(400), p)
 	return fig, err
+}
+
+// limitColour is the colour of the bars of n producers, so that a disk
+// limit line reads with the bars it bounds; grey when the run has no such
+// bars.
+func limitColour(producers []int, n int) color.Color {
+	if k := slices.Index(producers, n); k >= 0 {
+		return seriesColour(k)
+	}
+	return color.Gray{Y: 110}
 }
 
 // plotBenchLatency draws each (target, producers) cell's receipt latency
