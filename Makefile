@@ -153,6 +153,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeHeaders -fuzztime $(FUZZTIME) ./broker/sqlstore
 	$(GO) test -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./broker/replication
 	$(GO) test -run '^$$' -fuzz FuzzJDBCPostgres -fuzztime $(FUZZTIME) ./chaos/peers
+	$(GO) test -run '^$$' -fuzz FuzzParseCallgrindTotal -fuzztime $(FUZZTIME) ./chaos/bench
+	$(GO) test -run '^$$' -fuzz FuzzParseProcStatCPU -fuzztime $(FUZZTIME) ./chaos/bench
 
 clean:
 	rm -rf $(BIN) $(OUT)

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,43 +71,49 @@ func callgrindControl(pid int, op string) error {
 
 // callgrindTotal reads the instruction count (event Ir) of a callgrind
 // profile: its totals line, else its summary line.
-func callgrindTotal(path string) (float64, error) {
+func callgrindTotal(path string) (uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	return parseCallgrindTotal(f, path)
+}
+
+// parseCallgrindTotal is callgrindTotal on a profile read from r; name
+// is for errors.
+func parseCallgrindTotal(r io.Reader, name string) (uint64, error) {
 	var summary string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if v, ok := strings.CutPrefix(line, "totals:"); ok {
-			return parseIr(path, v)
+			return parseIr(name, v)
 		}
 		if v, ok := strings.CutPrefix(line, "summary:"); ok {
 			summary = v
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%s: %w", name, err)
 	}
 	if summary == "" {
-		return 0, fmt.Errorf("%s: no totals or summary line", path)
+		return 0, fmt.Errorf("%s: no totals or summary line", name)
 	}
-	return parseIr(path, summary)
+	return parseIr(name, summary)
 }
 
 // parseIr takes the first count of a totals or summary line: Ir, the
-// event callgrind collects by default.
-func parseIr(path, v string) (float64, error) {
+// event callgrind collects by default, a count.
+func parseIr(name, v string) (uint64, error) {
 	fields := strings.Fields(v)
 	if len(fields) == 0 {
-		return 0, fmt.Errorf("%s: empty totals line", path)
+		return 0, fmt.Errorf("%s: empty totals line", name)
 	}
-	n, err := strconv.ParseFloat(fields[0], 64)
+	n, err := strconv.ParseUint(fields[0], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%s: totals %q: %w", path, fields[0], err)
+		return 0, fmt.Errorf("%s: totals %q: %w", name, fields[0], err)
 	}
 	return n, nil
 }

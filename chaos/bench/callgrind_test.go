@@ -15,7 +15,7 @@ func TestCallgrindTotal(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct {
 		name, text string
-		want       float64
+		want       uint64
 		bad        bool
 	}{
 		{"totals", "version: 1\nevents: Ir\nsummary: 10\nfn=x\n1 5\ntotals: 12345\n", 12345, false},
@@ -23,6 +23,8 @@ func TestCallgrindTotal(t *testing.T) {
 		{"several events", "events: Ir Dr\ntotals: 40 7\n", 40, false},
 		{"none", "events: Ir\nfn=x\n", 0, true},
 		{"garbage", "totals: lots\n", 0, true},
+		{"negative", "totals: -5\n", 0, true},
+		{"not a count", "totals: 1.5e9\n", 0, true},
 	} {
 		p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
 		if err := os.WriteFile(p, []byte(c.text), 0o644); err != nil {
@@ -124,4 +126,25 @@ func TestCallgrindCell(t *testing.T) {
 		t.Errorf("profiles %q, want one in the cell's folder", profiles)
 	}
 	t.Logf("journal-batch under callgrind: %.0f instructions per message, %d acknowledged", c.InstrPerMsg, c.Acknowledged)
+}
+
+// FuzzParseCallgrindTotal: any text gives a count or an error naming the
+// file, never a panic; a totals line wins over a summary line.
+func FuzzParseCallgrindTotal(f *testing.F) {
+	f.Add("events: Ir\nsummary: 10\ntotals: 12\n")
+	f.Add("summary: 7\n")
+	f.Add("totals:\n")
+	f.Add("totals: 18446744073709551616\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		n, err := parseCallgrindTotal(strings.NewReader(text), "p")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "p:") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		if !strings.Contains(text, "totals:") && !strings.Contains(text, "summary:") {
+			t.Fatalf("count %d from text without totals or summary", n)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"math"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -140,4 +141,21 @@ func TestParseProcStatCPU(t *testing.T) {
 	if _, err := procCPUSeconds(os.Getpid()); err != nil {
 		t.Fatalf("own /proc stat: %v", err)
 	}
+}
+
+// FuzzParseProcStatCPU: any line gives CPU times or an error, never a
+// panic, and times only from a line with a command name in parentheses.
+func FuzzParseProcStatCPU(f *testing.F) {
+	f.Add("1234 (ref (b) roker) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 1000 200\n")
+	f.Add("1 (x) S")
+	f.Add(")")
+	f.Fuzz(func(t *testing.T, line string) {
+		c, err := parseProcStatCPU(line)
+		if err != nil {
+			return
+		}
+		if !strings.Contains(line, ")") || c.User < 0 || c.Sys < 0 {
+			t.Fatalf("%+v from %q", c, line)
+		}
+	})
 }

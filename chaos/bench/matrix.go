@@ -438,7 +438,8 @@ func dumpCallgrind(b *Broker, dir string) (float64, error) {
 	if err := callgrindControl(b.proc.cmd.Process.Pid, "-d"); err != nil {
 		return 0, err
 	}
-	return callgrindTotal(filepath.Join(dir, callgrindOut+".1"))
+	n, err := callgrindTotal(filepath.Join(dir, callgrindOut+".1"))
+	return float64(n), err
 }
 
 // Broker is a refbroker child process.
