@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,22 +42,51 @@ func CallgrindAvailable() error {
 // (its signals upset valgrind's thread scheduling) and no RDTSCP, an
 // instruction valgrind does not decode.
 func callgrindLaunch(dir string) launch {
-	env := os.Environ()
 	godebug := "asyncpreemptoff=1,cpu.rdtscp=off"
-	for i, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
-			env = append(env[:i:i], env[i+1:]...)
-			if v != "" {
-				godebug = v + "," + godebug
-			}
-			break
-		}
+	if v := os.Getenv("GODEBUG"); v != "" {
+		godebug = v + "," + godebug
 	}
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") })
 	return launch{
 		wrap:  []string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + filepath.Join(dir, callgrindOut)},
 		env:   append(env, "GODEBUG="+godebug),
 		ready: 2 * time.Minute,
 	}
+}
+
+// counting is the instruction count of one cell's broker, running under
+// callgrind: from the zeroing of its counters, with the messages it had
+// stored then.
+type counting struct {
+	b   *Broker
+	dir string
+	in0 float64
+}
+
+// startCounting zeroes the counters of b, ready under callgrindLaunch(dir).
+func startCounting(b *Broker, dir string) (*counting, error) {
+	mets, err := b.Metrics()
+	if err != nil {
+		return nil, err
+	}
+	if err := callgrindControl(b.proc.cmd.Process.Pid, "-z"); err != nil {
+		return nil, err
+	}
+	return &counting{b: b, dir: dir, in0: mets[messagesIn]}, nil
+}
+
+// perMessage dumps the counters and returns the instructions since
+// startCounting over the messages stored since, in1 the broker's count
+// now; 0 when it stored none.
+func (c *counting) perMessage(in1 float64) (float64, error) {
+	if err := callgrindControl(c.b.proc.cmd.Process.Pid, "-d"); err != nil {
+		return 0, err
+	}
+	ir, err := callgrindTotal(filepath.Join(c.dir, callgrindOut+".1"))
+	if err != nil || in1 <= c.in0 {
+		return 0, err
+	}
+	return float64(ir) / (in1 - c.in0), nil
 }
 
 // callgrindControl sends op (-z zero, -d dump) to the callgrind run of

@@ -376,14 +376,9 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 	if err != nil {
 		return Figures{}, err
 	}
-	var in0 float64
+	var cg *counting
 	if m.Callgrind {
-		mets, err := b.Metrics()
-		if err == nil {
-			in0 = mets["refbroker_messages_in_total"]
-			err = callgrindControl(b.proc.cmd.Process.Pid, "-z")
-		}
-		if err != nil {
+		if cg, err = startCounting(b, dir); err != nil {
 			b.Kill()
 			return Figures{}, fmt.Errorf("%s: %w", tg.Name, err)
 		}
@@ -407,20 +402,17 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 		if n := mets["refbroker_store_fsyncs_total"]; n > 0 {
 			f.FsyncMs = mets["refbroker_store_fsync_seconds_total"] / n * 1e3
 		}
-		if n := mets["refbroker_messages_in_total"]; n > 0 && cpuErr == nil && cpuErr2 == nil {
+		if n := mets[messagesIn]; n > 0 && cpuErr == nil && cpuErr2 == nil {
 			f.CPUPerMsgUs = (cpu1.Total() - cpu0.Total()) / n * 1e6
 			f.SysCPUPerMsgUs = (cpu1.Sys - cpu0.Sys) / n * 1e6
 		}
-		if m.Callgrind && runErr == nil {
-			ir, err := dumpCallgrind(b, dir)
-			if n := mets["refbroker_messages_in_total"] - in0; err == nil && n > 0 {
-				f.InstrPerMsg = ir / n
-			} else if err != nil {
+		if cg != nil && runErr == nil {
+			if f.InstrPerMsg, err = cg.perMessage(mets[messagesIn]); err != nil {
 				runErr = fmt.Errorf("%s: %w", tg.Name, err)
 			}
 		}
 	}
-	if m.Callgrind {
+	if cg != nil {
 		// callgrind (3.19) trips an assertion on the broker's SIGTERM
 		// handling; the profile is dumped already.
 		b.Kill()
@@ -432,15 +424,8 @@ func (m *Matrix) one(ctx context.Context, tg Target, producers, size, rep int) (
 	return f, runErr
 }
 
-// dumpCallgrind dumps b's callgrind counters and returns its
-// instructions since they were zeroed.
-func dumpCallgrind(b *Broker, dir string) (float64, error) {
-	if err := callgrindControl(b.proc.cmd.Process.Pid, "-d"); err != nil {
-		return 0, err
-	}
-	n, err := callgrindTotal(filepath.Join(dir, callgrindOut+".1"))
-	return float64(n), err
-}
+// messagesIn is the broker's metric of messages it stored.
+const messagesIn = "refbroker_messages_in_total"
 
 // Broker is a refbroker child process.
 type Broker struct {
@@ -465,7 +450,7 @@ type launch struct {
 
 // startReady is StartBroker under l.
 func startReady(ctx context.Context, l launch, bin, dir string, args []string) (*Broker, error) {
-	b, all, err := startBrokerCmd(l, bin, dir, filepath.Join(dir, "data"), args)
+	b, all, err := startBrokerOn(l, bin, dir, filepath.Join(dir, "data"), args)
 	if err != nil {
 		return nil, err
 	}
@@ -500,17 +485,12 @@ func startReady(ctx context.Context, l launch, bin, dir string, args []string) (
 // startBroker runs bin as StartBroker does, without waiting for it; all
 // is its command line. {dir} in args is dir.
 func startBroker(bin, dir string, args []string) (b *Broker, all []string, err error) {
-	return startBrokerOn(bin, dir, filepath.Join(dir, "data"), args)
+	return startBrokerOn(launch{}, bin, dir, filepath.Join(dir, "data"), args)
 }
 
-// startBrokerOn is startBroker with data as --data.
-func startBrokerOn(bin, dir, data string, args []string) (b *Broker, all []string, err error) {
-	return startBrokerCmd(launch{}, bin, dir, data, args)
-}
-
-// startBrokerCmd is startBrokerOn under l; all is the broker's command
-// line, without l.wrap.
-func startBrokerCmd(l launch, bin, dir, data string, args []string) (b *Broker, all []string, err error) {
+// startBrokerOn is startBroker under l with data as --data; all is the
+// broker's command line, without l.wrap.
+func startBrokerOn(l launch, bin, dir, data string, args []string) (b *Broker, all []string, err error) {
 	stompAddr, err := osutil.FreeAddr("127.0.0.1")
 	if err != nil {
 		return nil, nil, err
@@ -641,5 +621,5 @@ func perSync(m map[string]float64) float64 {
 	if syncs == 0 {
 		return 0
 	}
-	return m["refbroker_messages_in_total"] / syncs
+	return m[messagesIn] / syncs
 }

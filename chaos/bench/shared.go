@@ -21,7 +21,7 @@ func (m *Matrix) startStandby(ctx context.Context, dir string, args []string) (*
 	if err := os.MkdirAll(sdir, 0o755); err != nil {
 		return nil, err
 	}
-	b, _, err := startBrokerOn(m.BrokerBin, sdir, filepath.Join(dir, "data"), args)
+	b, _, err := startBrokerOn(launch{}, m.BrokerBin, sdir, filepath.Join(dir, "data"), args)
 	if err != nil {
 		return nil, err
 	}
