@@ -127,13 +127,9 @@ bench: deps build nats-server
 # noise: instructions per message under valgrind's callgrind, journal-batch
 # beside journal-never at 16 producers (lossbench bench --callgrind; about
 # a minute). valgrind comes from Debian's package, installed here as root
-# when missing.
+# when missing (chaos/apt-install.sh).
 cpumsg: build
-	@if ! command -v valgrind >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" -eq 0 ]; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind; \
-	  else echo "cpumsg: valgrind is missing and this is not root: apt-get install valgrind"; exit 2; fi; \
-	fi
+	command -v valgrind >/dev/null 2>&1 || bash chaos/apt-install.sh cpumsg valgrind
 	$(BIN)/lossbench bench --callgrind --out $(OUT) --broker-bin $(BIN)/refbroker \
 	  --targets journal-batch,journal-never --producers 16 --duration 10s --warmup 2s
 
