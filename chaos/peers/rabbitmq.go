@@ -94,7 +94,7 @@ func (r RabbitMQNode) Join(ctx context.Context, seed string, run func(ctx contex
 		out, err := run(sctx, argv)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("join rabbitmq cluster of %s: %s: %w\n%s", seed, strings.Join(argv[3:], " "), err, strings.TrimSpace(out))
+			return fmt.Errorf("join rabbitmq cluster of %s: %s: %w\n%s", seed, strings.Join(argv, " "), err, strings.TrimSpace(out))
 		}
 	}
 	return nil
