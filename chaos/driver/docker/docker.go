@@ -263,10 +263,9 @@ func New(ctx context.Context, cfg driver.Config) (*Driver, error) {
 		// Refused here, not when the fault fires, so that --driver auto
 		// runs the scenario on local (Galera) or it stops before it
 		// starts (a replicated PostgreSQL server, refused there too).
-		if db, ok := driver.WipedIn(cfg.Topology, name); ok {
-			if err := wipeUnsupported(name, db); err != nil {
-				return nil, err
-			}
+		db, _ := driver.WipedIn(cfg.Topology, name) // none: no replicas
+		if err := wipeUnsupported(name, db); err != nil {
+			return nil, err
 		}
 	}
 	if fs := driver.LazyFSNodes(cfg.PowerCutNodes, cfg.FaultFSNodes); len(fs) > 0 {

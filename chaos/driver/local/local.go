@@ -346,10 +346,9 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 		}
 	}
 	for _, name := range cfg.WipeDatabases {
-		if db, ok := driver.WipedIn(cfg.Topology, name); ok {
-			if err := wipeUnsupported(name, db); err != nil {
-				return nil, err
-			}
+		db, _ := driver.WipedIn(cfg.Topology, name) // none: no replicas
+		if err := wipeUnsupported(name, db); err != nil {
+			return nil, err
 		}
 	}
 	for _, sn := range cfg.Topology.Nodes {

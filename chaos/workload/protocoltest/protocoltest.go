@@ -120,11 +120,7 @@ func receive(t *testing.T, tg Target, sub workload.Subscription, n int, ack bool
 			}
 			got = append(got, d)
 		case <-timer.C:
-			have := make([]string, len(got))
-			for i, d := range got {
-				have[i] = d.ID
-			}
-			t.Fatalf("%d of %d deliveries within %s: %q", len(got), n, tg.Wait, have)
+			t.Fatalf("%d of %d deliveries within %s: %v", len(got), n, tg.Wait, ids(got))
 		}
 	}
 	return got
