@@ -67,8 +67,8 @@ func benchmarkAppend(b *testing.B, writers, size int) {
 	st := s.Stats()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 	b.ReportMetric(st["fsyncs_total"]/b.Elapsed().Seconds(), "fsyncs/s")
-	// Shares of the time the syncer spent in fdatasync and waiting for
-	// writers to come back (see syncLoop).
+	// Shares of the time the writer spent in fdatasync and waiting for
+	// writers to come back (see gather).
 	b.ReportMetric(st["fsync_seconds_total"]/b.Elapsed().Seconds(), "syncfrac")
 	b.ReportMetric(st["group_wait_seconds_total"]/b.Elapsed().Seconds(), "waitfrac")
 	if f := st["fsyncs_total"]; f > 0 {

@@ -172,19 +172,15 @@ func (s *Store) compact() {
 		s.linkLocked(m.Seq, e)
 	}
 	s.active.moves = true
-	s.encoded++
 	s.mu.Unlock()
 	s.stats.compactedMsgs.Add(uint64(len(msgs)))
 	s.stats.compactedSegs.Add(uint64(len(picks)))
 	// The old segments go once the move is durable.
-	switch s.opts.Sync.Mode {
-	case SyncBatch:
-		s.syncq <- syncJob{seg: s.active, upTo: s.encoded}
-	case SyncAlways:
+	if s.opts.Sync.Mode == SyncBatch || s.opts.Sync.Mode == SyncAlways {
 		if err := s.syncSeg(s.active); err != nil {
 			s.fail(err)
 			return
 		}
-		s.reclaim(false, 0)
+		s.reclaim()
 	}
 }

@@ -113,12 +113,15 @@
 //
 // A single writer goroutine writes the files. Under the default sync
 // policy (batch) it takes every Write waiting at that moment, frames them
-// into one buffer and writes it with one pwrite; a syncer goroutine then
-// makes everything written so far durable with one fdatasync and answers
-// every waiter: group commit. The writer writes the next group while the
-// syncer's fdatasync runs, so one sync covers every batch that arrived
-// during the previous one. Under "always" each Write gets its own write
-// and fdatasync; under "interval" and "never" Write returns once written.
+// into one buffer, writes it with one pwrite, makes it durable with one
+// fdatasync and answers every waiter: group commit. Batches arriving
+// during the fdatasync wait, unwritten, and make up the next group, so
+// one sync covers every batch that arrived during the previous one. When
+// fewer are waiting than the last sync answered, the writer waits a
+// little for more (half the last sync's duration, 1 ms at most), so that
+// a group does not shrink to the few writers that happened to come back
+// first. Under "always" each Write gets its own write and fdatasync;
+// under "interval" and "never" Write returns once written.
 //
 // Acks without a RECEIPT (store.LazyAcker, WriteAcksLazy) get no
 // fdatasync of their own under batch: they are written with the next

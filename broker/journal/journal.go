@@ -34,7 +34,6 @@ type Store struct {
 	live      int64  // body bytes of live messages
 	liveRec   int64  // add record bytes of live messages
 	lastID    uint64 // highest segment id seen by replay
-	encoded   uint64 // batches applied to the index so far
 	noReclaim bool   // a removal failed: stop, or a later one could resurrect
 
 	manMu   sync.Mutex // serialises manifest writes; guards man
@@ -55,6 +54,14 @@ type Store struct {
 	cbuf     []byte // compaction's
 	offs     []int64
 	next     chan preallocResult // the segment being preallocated
+	// Group commit (SyncBatch): the last sync's duration and how many
+	// batches it answered (see gather); lazyC is lazyTimer's channel while
+	// lazy acks wait unsynced, nil otherwise.
+	lastSync  time.Duration
+	released  int
+	waitTimer *time.Timer
+	lazyTimer *time.Timer
+	lazyC     <-chan time.Time
 
 	closeMu sync.RWMutex // Write holds it shared while queueing
 	closed  bool
@@ -63,12 +70,6 @@ type Store struct {
 	failed  atomic.Pointer[error]
 
 	preallocBytes atomic.Int64 // size of the preallocated next segment, if any
-
-	// Under SyncBatch the writer hands written groups to the syncer
-	// goroutine, and writes the next group while the syncer's fdatasync
-	// runs: every batch that arrives during a sync goes into the next one.
-	syncq    chan syncJob
-	syncDone chan struct{}
 
 	stats struct {
 		fsyncs, fsyncNanos, bytes, writes  atomic.Uint64
@@ -162,11 +163,6 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		lock.Close()
 		return nil, err
-	}
-	if opts.Sync.Mode == SyncBatch {
-		s.syncq = make(chan syncJob, 1024)
-		s.syncDone = make(chan struct{})
-		go s.syncLoop()
 	}
 	go s.run()
 	return s, nil
@@ -318,9 +314,9 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 }
 
 // WriteAcksLazy implements store.LazyAcker. Under SyncBatch the acks are
-// written with the next group and answered at once; the syncer makes them
+// written with the next group and answered at once; the writer makes them
 // durable with its next sync, or lazyAckDelay later if no batch needing a
-// sync comes (see syncLoop). Under the other policies it is Write.
+// sync comes (see complete). Under the other policies it is Write.
 func (s *Store) WriteAcksLazy(ctx context.Context, seqs []uint64) error {
 	return s.write(ctx, &store.Batch{Acks: seqs}, s.opts.Sync.Mode == SyncBatch)
 }

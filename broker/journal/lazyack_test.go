@@ -114,8 +114,8 @@ func TestLazyAckSyncedWithoutNextWrite(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// The sync is counted before it returns; wait for the syncer's round
-	// to end (a barrier-free way: Stats' fsyncs_total is set after it).
+	// The sync is counted before it returns; wait for the writer's round
+	// to end (Stats' fsyncs_total is set after it).
 	for s.Stats()["fsyncs_total"] < 2 {
 		time.Sleep(time.Millisecond)
 	}

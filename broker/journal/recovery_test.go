@@ -324,7 +324,7 @@ func TestReclaim(t *testing.T) {
 	if err := s.Write(bg, &store.Batch{Acks: []uint64{msgs[0].Seq}}); err != nil {
 		t.Fatal(err)
 	}
-	// The syncer answers writers first and reclaims after, so reclamation
+	// The writer goroutine answers first and reclaims after, so reclamation
 	// may still be under way when Write returns: wait for it.
 	st := s.Stats()
 	// segments_reclaimed_total counts a segment once its file is removed.

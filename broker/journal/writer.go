@@ -12,25 +12,20 @@ import (
 const (
 	maxGroupBatches = 1024
 	maxGroupBytes   = 8 << 20
-	// maxGroupWait bounds how long the syncer waits for writers to come
-	// back before a sync (see syncLoop).
+	// maxGroupWait bounds how long the writer waits for writers to come
+	// back before a sync (see gather).
 	maxGroupWait = time.Millisecond
 	// lazyAckDelay bounds how long lazy acks (WriteAcksLazy) stay unsynced
 	// when no batch needing a sync follows them.
 	lazyAckDelay = 10 * time.Millisecond
 )
 
-// syncJob asks the syncer to make seg durable and then answer reqs.
-type syncJob struct {
-	seg     *segment
-	reqs    []*request
-	upTo    uint64        // Store.encoded after these batches
-	barrier chan struct{} // closed once every earlier job is done
-	lazy    bool          // only lazy acks, already answered: no sync needed now
-}
-
-// run is the writer goroutine: it alone writes segments (and, unless a
-// syncer runs, syncs them).
+// run is the writer goroutine: it alone writes and syncs segments.
+//
+// Under SyncBatch it takes every batch waiting, writes them with one
+// pwrite, syncs once and answers them: group commit. Batches arriving
+// while its fdatasync runs wait in s.reqs, unwritten, and make up the
+// next group; nothing wakes the writer for them.
 func (s *Store) run() {
 	defer close(s.done)
 	var tick <-chan time.Time
@@ -39,6 +34,9 @@ func (s *Store) run() {
 		defer t.Stop()
 		tick = t.C
 	}
+	s.lazyTimer = time.NewTimer(time.Hour)
+	s.lazyTimer.Stop()
+	defer s.lazyTimer.Stop()
 	group := make([]*request, 0, 64)
 	for {
 		select {
@@ -66,6 +64,9 @@ func (s *Store) run() {
 					}
 				}
 			}
+			if open && s.opts.Sync.Mode == SyncBatch {
+				group, open = s.gather(group, bytes)
+			}
 			s.commit(group)
 			clear(group)
 			if !open {
@@ -73,28 +74,82 @@ func (s *Store) run() {
 				return
 			}
 		case <-tick:
-			if s.unsynced && s.failed.Load() == nil {
-				if err := s.syncSeg(s.active); err != nil {
-					s.fail(err)
-				} else {
-					s.reclaim(false, 0)
-				}
-			}
+			s.syncUnsynced()
+		case <-s.lazyC:
+			// Lazy acks written this long ago and no sync since.
+			s.lazyC = nil
+			s.syncUnsynced()
 		}
 	}
 }
 
+// syncUnsynced syncs the active segment if it has unsynced writes, and
+// reclaims what that makes reclaimable.
+func (s *Store) syncUnsynced() {
+	if s.unsynced && s.failed.Load() == nil {
+		if err := s.syncSeg(s.active); err != nil {
+			s.fail(err)
+		} else {
+			s.reclaim()
+		}
+	}
+}
+
+// gather waits a little for writers answered by the last sync to come
+// back, so that one sync covers them all.
+//
+// Writers answered by one sync come straight back with their next batch.
+// A sync started with only the first few back would leave the rest a
+// whole sync to wait, and groups would shrink. So, when the group has
+// fewer batches needing a sync than the last sync answered, the writer
+// waits for more:
+// at most half the last sync's duration (and maxGroupWait), and not at
+// all for a group of lazy acks alone, which needs no sync. It returns the
+// group and whether s.reqs is still open.
+func (s *Store) gather(group []*request, bytes int64) ([]*request, bool) {
+	n := 0
+	for _, r := range group {
+		if !r.lazy {
+			n++
+		}
+	}
+	if n == 0 || n >= s.released || s.lastSync <= 0 {
+		return group, true
+	}
+	if s.waitTimer == nil {
+		s.waitTimer = time.NewTimer(time.Hour)
+	}
+	s.waitTimer.Reset(min(s.lastSync/2, maxGroupWait))
+	defer s.waitTimer.Stop()
+	start := time.Now()
+	defer func() { s.stats.waitNanos.Add(uint64(time.Since(start))) }()
+	for n < s.released && len(group) < maxGroupBatches && bytes < maxGroupBytes {
+		select {
+		case r, ok := <-s.reqs:
+			if !ok {
+				return group, false
+			}
+			group = append(group, r)
+			bytes += r.size
+			if !r.lazy {
+				n++
+			}
+		case <-s.waitTimer.C:
+			s.stats.waitTimeouts.Add(1)
+			return group, true
+		}
+	}
+	return group, true
+}
+
 func (s *Store) shutdown() {
-	if s.syncq != nil {
-		close(s.syncq)
-		<-s.syncDone
-	} else if s.unsynced && s.failed.Load() == nil {
+	if s.unsynced && s.failed.Load() == nil {
 		if err := s.syncSeg(s.active); err != nil {
 			s.fail(err)
 		}
 	}
 	if s.failed.Load() == nil {
-		s.reclaim(false, 0)
+		s.reclaim()
 	}
 }
 
@@ -167,9 +222,10 @@ func (s *Store) commit(group []*request) {
 	s.buf = buf
 }
 
-// complete finishes batches written to seg: under SyncBatch the syncer
-// syncs and answers them; under SyncAlways they are synced here; under
-// the other policies they are answered at once.
+// complete finishes batches written to seg: under SyncBatch and
+// SyncAlways they are synced, then answered; under the other policies
+// they are answered at once. Under SyncBatch lazy acks are answered
+// before the sync and need none of their own.
 func (s *Store) complete(seg *segment, reqs []*request) {
 	if len(reqs) == 0 {
 		return
@@ -184,9 +240,9 @@ func (s *Store) complete(seg *segment, reqs []*request) {
 	switch s.opts.Sync.Mode {
 	case SyncBatch:
 		// Lazy acks are answered now: they promise no durability (a lost
-		// ack only redelivers). Their job still tells the syncer that seg
-		// has unsynced records, so it syncs them later. reqs is commit's
-		// fresh slice, handed over: filtered in place.
+		// ack only redelivers). They stay unsynced until the next sync,
+		// lazyAckDelay at most. reqs is commit's fresh slice: filtered in
+		// place.
 		wait := reqs[:0]
 		for _, r := range reqs {
 			if r.lazy {
@@ -195,22 +251,39 @@ func (s *Store) complete(seg *segment, reqs []*request) {
 				wait = append(wait, r)
 			}
 		}
-		s.syncq <- syncJob{seg: seg, reqs: wait, upTo: s.encoded, lazy: len(wait) == 0}
-		return
+		if len(wait) == 0 {
+			s.stats.lazyRounds.Add(1)
+			if s.lazyC == nil {
+				s.lazyTimer.Reset(s.lazyDelay())
+				s.lazyC = s.lazyTimer.C
+			}
+			return
+		}
+		reqs = wait
+		fallthrough
 	case SyncAlways:
+		start := time.Now()
 		if err := s.syncSeg(seg); err != nil {
 			err = s.fail(err)
 			for _, r := range reqs {
 				r.err = err
 			}
 		}
+		s.lastSync, s.released = time.Since(start), len(reqs)
 	}
 	for _, r := range reqs {
 		s.reply(r)
 	}
-	if s.opts.Sync.Mode == SyncAlways && s.failed.Load() == nil {
-		s.reclaim(false, 0)
+	if s.opts.Sync.Mode != SyncInterval && s.opts.Sync.Mode != SyncNever && s.failed.Load() == nil {
+		s.reclaim()
 	}
+}
+
+func (s *Store) lazyDelay() time.Duration {
+	if s.opts.lazyAckDelay > 0 {
+		return s.opts.lazyAckDelay
+	}
+	return lazyAckDelay
 }
 
 func (s *Store) reply(r *request) {
@@ -218,176 +291,6 @@ func (s *Store) reply(r *request) {
 		s.stats.writes.Add(1)
 	}
 	r.done <- r.err
-}
-
-// syncLoop is the syncer goroutine under SyncBatch: it takes every job
-// waiting, syncs once, and answers them all.
-//
-// Writers answered by one sync come straight back with their next batch.
-// If the syncer started the next sync without them, they would wait a
-// whole sync and then make up a group of their own: concurrent writers
-// split into groups taking turns, each sync covering only part of them.
-// So, when fewer batches are waiting than were answered last time (plus
-// those that were already queued then), the syncer waits for the rest a
-// little: at most half the last sync's duration, never when a barrier
-// (a roll) is waiting.
-func (s *Store) syncLoop() {
-	defer close(s.syncDone)
-	var (
-		jobs     []syncJob
-		released int           // requests answered by the last sync
-		backlog  int           // jobs already queued when they were
-		lastSync time.Duration // how long the last sync took
-		timer    = time.NewTimer(time.Hour)
-		// Lazy acks written but not synced yet (jobs with lazy set): the
-		// segments holding them, oldest first, and Store.encoded after
-		// them. The next sync covers them; lazyTimer bounds the wait.
-		lazySegs  []*segment
-		lazyUpTo  uint64
-		lazyTimer = time.NewTimer(time.Hour)
-		toSync    []*segment
-	)
-	timer.Stop()
-	lazyTimer.Stop()
-	addSeg := func(segs []*segment, seg *segment) []*segment {
-		if seg == nil || len(segs) > 0 && segs[len(segs)-1] == seg {
-			return segs
-		}
-		return append(segs, seg)
-	}
-	for {
-		var (
-			job     syncJob
-			ok, due bool
-		)
-		if len(lazySegs) > 0 {
-			select {
-			case job, ok = <-s.syncq:
-			case <-lazyTimer.C:
-				ok, due = true, true
-			}
-		} else {
-			job, ok = <-s.syncq
-		}
-		if !ok {
-			// Closing: what lazy acks are left are synced like the rest.
-			if len(lazySegs) > 0 && s.failed.Load() == nil {
-				for _, seg := range lazySegs {
-					if err := s.syncSeg(seg); err != nil {
-						s.fail(err)
-						break
-					}
-				}
-			}
-			return
-		}
-		jobs = jobs[:0]
-		n, barrier, need := 0, false, due
-		more := func(j syncJob) {
-			jobs = append(jobs, j)
-			n += len(j.reqs)
-			barrier = barrier || j.barrier != nil
-			need = need || !j.lazy
-		}
-		if !due {
-			more(job)
-		}
-		open := true
-	drain:
-		for {
-			select {
-			case j, ok := <-s.syncq:
-				if !ok {
-					open = false
-					break drain
-				}
-				more(j)
-			default:
-				break drain
-			}
-		}
-		if !need && open {
-			// Only lazy acks, already answered: no sync for them alone.
-			if len(lazySegs) == 0 {
-				d := s.opts.lazyAckDelay
-				if d <= 0 {
-					d = lazyAckDelay
-				}
-				lazyTimer.Reset(d)
-			}
-			for _, j := range jobs {
-				lazySegs = addSeg(lazySegs, j.seg)
-				lazyUpTo = max(lazyUpTo, j.upTo)
-			}
-			s.stats.lazyRounds.Add(1)
-			clear(jobs)
-			continue
-		}
-		if target := released + backlog; open && !barrier && !due && n < target && lastSync > 0 {
-			timer.Reset(min(lastSync/2, maxGroupWait))
-			waitStart := time.Now()
-		wait:
-			for n < target && !barrier {
-				select {
-				case j, ok := <-s.syncq:
-					if !ok {
-						break wait
-					}
-					more(j)
-				case <-timer.C:
-					s.stats.waitTimeouts.Add(1)
-					break wait
-				}
-			}
-			timer.Stop()
-			s.stats.waitNanos.Add(uint64(time.Since(waitStart)))
-		}
-		toSync = append(toSync[:0], lazySegs...)
-		for _, j := range jobs {
-			toSync = addSeg(toSync, j.seg)
-		}
-		if s.failed.Load() == nil && len(toSync) > 0 {
-			start := time.Now()
-			for _, seg := range toSync {
-				if err := s.syncSeg(seg); err != nil {
-					s.fail(err)
-					break
-				}
-			}
-			lastSync = time.Since(start)
-		}
-		f := s.failed.Load()
-		covered := lazyUpTo
-		for _, j := range jobs {
-			for _, r := range j.reqs {
-				if f != nil {
-					r.err = *f
-				}
-				s.reply(r)
-			}
-			if j.barrier != nil {
-				close(j.barrier)
-			}
-			covered = max(covered, j.upTo)
-		}
-		clear(lazySegs)
-		lazySegs, lazyUpTo = lazySegs[:0], 0
-		lazyTimer.Stop()
-		released, backlog = n, len(s.syncq)
-		clear(jobs)
-		clear(toSync)
-		if f == nil && covered > 0 {
-			s.reclaim(true, covered)
-		}
-	}
-}
-
-// barrier waits until the syncer has synced and answered every job
-// handed to it so far.
-func (s *Store) barrier() {
-	ch := make(chan struct{})
-	s.syncq <- syncJob{barrier: ch}
-	<-ch
 }
 
 // validateLocked checks that b acknowledges only live messages, once each.
@@ -436,7 +339,6 @@ func (s *Store) encodeLocked(buf []byte, r *request) []byte {
 		m.Size = len(m.Body)
 		s.linkLocked(m.Seq, entry{seg: s.active.id, off: frameOff + s.offs[i], size: int32(m.Size), rec: int32(addSize(m))})
 	}
-	s.encoded++
 	if n := len(b.Adds); n > 0 {
 		s.nextSeq = b.Adds[n-1].Seq + 1
 	}
@@ -476,8 +378,12 @@ func (s *Store) syncSeg(seg *segment) error {
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", seg.path, err)
 	}
-	if s.syncq == nil && seg == s.active {
+	if seg == s.active {
 		s.unsynced = false
+		if s.lazyC != nil { // the lazy acks are synced now
+			s.lazyTimer.Stop()
+			s.lazyC = nil
+		}
 	}
 	return nil
 }
@@ -486,12 +392,7 @@ func (s *Store) syncSeg(seg *segment) error {
 func (s *Store) roll() error {
 	// An older segment must be complete on disk before a newer one holds
 	// records: recovery calls damage in an older segment corruption.
-	if s.syncq != nil {
-		s.barrier()
-		if f := s.failed.Load(); f != nil {
-			return *f
-		}
-	} else if s.unsynced {
+	if s.unsynced {
 		if err := s.syncSeg(s.active); err != nil {
 			return err
 		}
@@ -504,7 +405,7 @@ func (s *Store) roll() error {
 		// what can be freed (everything written is durable here) and retry
 		// once, e.g. after a full disk.
 		s.logf("journal: preallocate next segment: %v; retrying", r.err)
-		s.reclaim(false, 0)
+		s.reclaim()
 		id := s.active.id + 1
 		if r.seg, r.err = s.prepare(id); r.err != nil {
 			return fmt.Errorf("preallocate segment: %w", r.err)
@@ -524,21 +425,19 @@ func (s *Store) roll() error {
 	s.mu.Unlock()
 	s.active, s.off, s.unsynced = seg, seg.end, true
 	s.startPrealloc(seg.id + 1)
-	s.reclaim(false, 0) // everything written before the roll is durable
+	s.reclaim() // everything written before the roll is durable
 	s.compact()
 	return nil
 }
 
 // reclaim deletes the oldest segments while every message added in them
-// is acknowledged, durably: it runs when everything applied to the index
-// is on disk, which the syncer checks by comparing the batches its sync
-// covered (covered) with those encoded (if check is set). It deletes
-// strictly from the oldest, so an ack is never deleted before the message
-// it acknowledges.
-func (s *Store) reclaim(check bool, covered uint64) {
+// is acknowledged, durably: it runs only when everything written is on
+// disk (after a sync, or at a roll). It deletes strictly from the oldest,
+// so an ack is never deleted before the message it acknowledges.
+func (s *Store) reclaim() {
 	for {
 		s.mu.Lock()
-		if s.noReclaim || len(s.segs) < 2 || s.segs[0].live > 0 || check && covered != s.encoded {
+		if s.noReclaim || len(s.segs) < 2 || s.segs[0].live > 0 {
 			s.mu.Unlock()
 			return
 		}
