@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,39 +9,6 @@ import (
 	"github.com/lossbench/lossbench/broker/store"
 	"github.com/lossbench/lossbench/broker/vfs"
 )
-
-// slowSyncFS makes every File.Sync of the files it opens take d longer,
-// the way a disk's fdatasync takes time, and counts them.
-type slowSyncFS struct {
-	vfs.FS
-	d time.Duration
-	n *atomic.Int64
-}
-
-type slowSyncFile struct {
-	vfs.File
-	d time.Duration
-	n *atomic.Int64
-}
-
-func (f slowSyncFile) Sync() error {
-	time.Sleep(f.d)
-	f.n.Add(1)
-	return f.File.Sync()
-}
-
-func (fs slowSyncFS) wrap(f vfs.File, err error) (vfs.File, error) {
-	if err != nil {
-		return nil, err
-	}
-	return slowSyncFile{f, fs.d, fs.n}, nil
-}
-
-func (fs slowSyncFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	return fs.wrap(fs.FS.OpenFile(name, flag, perm))
-}
-func (fs slowSyncFS) Create(name string) (vfs.File, error) { return fs.wrap(fs.FS.Create(name)) }
-func (fs slowSyncFS) Open(name string) (vfs.File, error)   { return fs.wrap(fs.FS.Open(name)) }
 
 // writers runs w goroutines adding n messages each, one at a time, and
 // calls answered with each message's seq once its Write returned.
@@ -76,7 +42,7 @@ func writers(t *testing.T, s *Store, w, n int, answered func(seq uint64)) {
 // the next: far fewer syncs than batches.
 func TestGroupCommitSharesSyncs(t *testing.T) {
 	var syncs atomic.Int64
-	fs := slowSyncFS{vfs.NewMem(), 2 * time.Millisecond, &syncs}
+	fs := syncCountFS{vfs.NewMem(), &syncs, 2 * time.Millisecond}
 	s := mustOpen(t, fs, Options{SegmentSize: 1 << 20})
 	defer s.Close()
 	const w, n = 16, 25
@@ -99,7 +65,7 @@ func TestGroupCommitAnswersOnlyDurable(t *testing.T) {
 	var syncs atomic.Int64
 	mem := vfs.NewCrashableMem()
 	opts := Options{SegmentSize: 64 << 10}
-	s := mustOpen(t, slowSyncFS{mem, time.Millisecond, &syncs}, opts)
+	s := mustOpen(t, syncCountFS{mem, &syncs, time.Millisecond}, opts)
 	defer s.Close()
 	type crash struct {
 		fs   *vfs.MemFS

@@ -10,24 +10,31 @@ import (
 	"github.com/lossbench/lossbench/broker/vfs"
 )
 
-// syncCountFS counts File.Sync calls (fdatasyncs) of the files it opens.
+// syncCountFS counts File.Sync calls (fdatasyncs) of the files it opens;
+// with d set, each takes d longer, the way a disk's fdatasync takes time.
 type syncCountFS struct {
 	vfs.FS
 	n *atomic.Int64
+	d time.Duration
 }
 
 type syncCountFile struct {
 	vfs.File
 	n *atomic.Int64
+	d time.Duration
 }
 
-func (f syncCountFile) Sync() error { f.n.Add(1); return f.File.Sync() }
+func (f syncCountFile) Sync() error {
+	time.Sleep(f.d)
+	f.n.Add(1)
+	return f.File.Sync()
+}
 
 func (fs syncCountFS) wrap(f vfs.File, err error) (vfs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return syncCountFile{f, fs.n}, nil
+	return syncCountFile{f, fs.n, fs.d}, nil
 }
 
 func (fs syncCountFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
@@ -67,7 +74,7 @@ func TestLazyAcksRideOnNextSync(t *testing.T) {
 		var syncs atomic.Int64
 		mem := vfs.NewCrashableMem()
 		// A long lazyAckDelay: no timer adds a sync, so the count is exact.
-		s := mustOpen(t, syncCountFS{mem, &syncs}, Options{lazyAckDelay: time.Hour, SegmentSize: 1 << 20, syncPrealloc: true})
+		s := mustOpen(t, syncCountFS{FS: mem, n: &syncs}, Options{lazyAckDelay: time.Hour, SegmentSize: 1 << 20, syncPrealloc: true})
 		got := ackLoop(t, s, &syncs, n, lazy)
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -96,7 +103,7 @@ func TestLazyAcksRideOnNextSync(t *testing.T) {
 func TestLazyAckSyncedWithoutNextWrite(t *testing.T) {
 	var syncs atomic.Int64
 	mem := vfs.NewCrashableMem()
-	s := mustOpen(t, syncCountFS{mem, &syncs}, Options{lazyAckDelay: 5 * time.Millisecond, SegmentSize: 1 << 20})
+	s := mustOpen(t, syncCountFS{FS: mem, n: &syncs}, Options{lazyAckDelay: 5 * time.Millisecond, SegmentSize: 1 << 20})
 	m := testMsg(1)
 	before := syncs.Load()
 	addMsgs(t, s, m)
