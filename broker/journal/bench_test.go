@@ -68,7 +68,7 @@ func benchmarkAppend(b *testing.B, writers, size int) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 	b.ReportMetric(st["fsyncs_total"]/b.Elapsed().Seconds(), "fsyncs/s")
 	// Shares of the time the writer spent in fdatasync and waiting for
-	// writers to come back (see gather).
+	// writers to come back (see take).
 	b.ReportMetric(st["fsync_seconds_total"]/b.Elapsed().Seconds(), "syncfrac")
 	b.ReportMetric(st["group_wait_seconds_total"]/b.Elapsed().Seconds(), "waitfrac")
 	if f := st["fsyncs_total"]; f > 0 {

@@ -55,8 +55,9 @@ type Store struct {
 	offs     []int64
 	next     chan preallocResult // the segment being preallocated
 	// Group commit (SyncBatch): the last sync's duration and how many
-	// batches it answered (see gather); lazyC is lazyTimer's channel while
-	// lazy acks wait unsynced, nil otherwise.
+	// batches it answered, and the timer of the wait for more (see take);
+	// lazyC is lazyTimer's channel while lazy acks wait unsynced, nil
+	// otherwise.
 	lastSync  time.Duration
 	released  int
 	waitTimer *time.Timer

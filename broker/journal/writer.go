@@ -13,7 +13,7 @@ const (
 	maxGroupBatches = 1024
 	maxGroupBytes   = 8 << 20
 	// maxGroupWait bounds how long the writer waits for writers to come
-	// back before a sync (see gather).
+	// back before a sync (see take).
 	maxGroupWait = time.Millisecond
 	// lazyAckDelay bounds how long lazy acks (WriteAcksLazy) stay unsynced
 	// when no batch needing a sync follows them.
@@ -34,43 +34,21 @@ func (s *Store) run() {
 		defer t.Stop()
 		tick = t.C
 	}
-	s.lazyTimer = time.NewTimer(time.Hour)
-	s.lazyTimer.Stop()
+	s.lazyTimer, s.waitTimer = stoppedTimer(), stoppedTimer()
 	defer s.lazyTimer.Stop()
 	group := make([]*request, 0, 64)
 	for {
 		select {
 		case r, ok := <-s.reqs:
 			if !ok {
-				s.shutdown()
+				s.syncUnsynced()
 				return
 			}
-			group = append(group[:0], r)
-			bytes := r.size
-			open := true
-			if s.opts.Sync.Mode != SyncAlways {
-			drain:
-				for len(group) < maxGroupBatches && bytes < maxGroupBytes {
-					select {
-					case r, ok := <-s.reqs:
-						if !ok {
-							open = false
-							break drain
-						}
-						group = append(group, r)
-						bytes += r.size
-					default:
-						break drain
-					}
-				}
-			}
-			if open && s.opts.Sync.Mode == SyncBatch {
-				group, open = s.gather(group, bytes)
-			}
+			group, open := s.take(group[:0], r)
 			s.commit(group)
 			clear(group)
 			if !open {
-				s.shutdown()
+				s.syncUnsynced()
 				return
 			}
 		case <-tick:
@@ -83,74 +61,85 @@ func (s *Store) run() {
 	}
 }
 
-// syncUnsynced syncs the active segment if it has unsynced writes, and
-// reclaims what that makes reclaimable.
-func (s *Store) syncUnsynced() {
-	if s.unsynced && s.failed.Load() == nil {
-		if err := s.syncSeg(s.active); err != nil {
-			s.fail(err)
-		} else {
-			s.reclaim()
-		}
-	}
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
 }
 
-// gather waits a little for writers answered by the last sync to come
-// back, so that one sync covers them all.
-//
-// Writers answered by one sync come straight back with their next batch.
-// A sync started with only the first few back would leave the rest a
-// whole sync to wait, and groups would shrink. So, when the group has
-// fewer batches needing a sync than the last sync answered, the writer
-// waits for more:
-// at most half the last sync's duration (and maxGroupWait), and not at
-// all for a group of lazy acks alone, which needs no sync. It returns the
-// group and whether s.reqs is still open.
-func (s *Store) gather(group []*request, bytes int64) ([]*request, bool) {
-	n := 0
-	for _, r := range group {
-		if !r.lazy {
-			n++
+// syncUnsynced syncs the active segment if it has unsynced writes, then
+// reclaims what is reclaimable.
+func (s *Store) syncUnsynced() {
+	if s.failed.Load() != nil {
+		return
+	}
+	if s.unsynced {
+		if err := s.syncSeg(s.active); err != nil {
+			s.fail(err)
+			return
 		}
 	}
-	if n == 0 || n >= s.released || s.lastSync <= 0 {
-		return group, true
+	s.reclaim()
+}
+
+// take makes a group, in group's space, of first and the batches waiting
+// behind it in s.reqs: none under SyncAlways; under the other policies every batch
+// waiting, up to maxGroupBatches or maxGroupBytes. It returns the group
+// and whether s.reqs is still open.
+//
+// Under SyncBatch it may also wait a little. Writers answered by one sync
+// come straight back with their next batch; a sync started with only the
+// first few back would leave the rest a whole sync to wait, and groups
+// would shrink. So, when the group has fewer batches needing a sync than
+// the last sync answered, take waits for more: at most half the last
+// sync's duration (and maxGroupWait), and not at all for a group of lazy
+// acks alone, which needs no sync.
+func (s *Store) take(group []*request, first *request) ([]*request, bool) {
+	if s.opts.Sync.Mode == SyncAlways {
+		return append(group, first), true
 	}
-	if s.waitTimer == nil {
-		s.waitTimer = time.NewTimer(time.Hour)
+	bytes, need := int64(0), 0
+	add := func(r *request) {
+		group = append(group, r)
+		bytes += r.size
+		if !r.lazy {
+			need++
+		}
 	}
-	s.waitTimer.Reset(min(s.lastSync/2, maxGroupWait))
-	defer s.waitTimer.Stop()
-	start := time.Now()
-	defer func() { s.stats.waitNanos.Add(uint64(time.Since(start))) }()
-	for n < s.released && len(group) < maxGroupBatches && bytes < maxGroupBytes {
+	full := func() bool { return len(group) >= maxGroupBatches || bytes >= maxGroupBytes }
+	add(first)
+drain:
+	for !full() {
 		select {
 		case r, ok := <-s.reqs:
 			if !ok {
 				return group, false
 			}
-			group = append(group, r)
-			bytes += r.size
-			if !r.lazy {
-				n++
+			add(r)
+		default:
+			break drain
+		}
+	}
+	if s.opts.Sync.Mode != SyncBatch || need == 0 || need >= s.released || s.lastSync <= 0 {
+		return group, true
+	}
+	s.waitTimer.Reset(min(s.lastSync/2, maxGroupWait))
+	defer s.waitTimer.Stop()
+	start := time.Now()
+	defer func() { s.stats.waitNanos.Add(uint64(time.Since(start))) }()
+	for need < s.released && !full() {
+		select {
+		case r, ok := <-s.reqs:
+			if !ok {
+				return group, false
 			}
+			add(r)
 		case <-s.waitTimer.C:
 			s.stats.waitTimeouts.Add(1)
 			return group, true
 		}
 	}
 	return group, true
-}
-
-func (s *Store) shutdown() {
-	if s.unsynced && s.failed.Load() == nil {
-		if err := s.syncSeg(s.active); err != nil {
-			s.fail(err)
-		}
-	}
-	if s.failed.Load() == nil {
-		s.reclaim()
-	}
 }
 
 // commit writes a group of batches with one write, then hands them on to
@@ -237,6 +226,7 @@ func (s *Store) complete(seg *segment, reqs []*request) {
 		}
 		return
 	}
+	synced := false // and nothing failed
 	switch s.opts.Sync.Mode {
 	case SyncBatch:
 		// Lazy acks are answered now: they promise no durability (a lost
@@ -263,19 +253,21 @@ func (s *Store) complete(seg *segment, reqs []*request) {
 		fallthrough
 	case SyncAlways:
 		start := time.Now()
-		if err := s.syncSeg(seg); err != nil {
+		err := s.syncSeg(seg)
+		if err != nil {
 			err = s.fail(err)
 			for _, r := range reqs {
 				r.err = err
 			}
 		}
 		s.lastSync, s.released = time.Since(start), len(reqs)
+		synced = err == nil
 	}
 	for _, r := range reqs {
 		s.reply(r)
 	}
-	if s.opts.Sync.Mode != SyncInterval && s.opts.Sync.Mode != SyncNever && s.failed.Load() == nil {
-		s.reclaim()
+	if synced {
+		s.reclaim() // answered first, reclaimed after
 	}
 }
 
